@@ -1,0 +1,104 @@
+"""Frozen types shared by every layer: client facts, checks, health seams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+# ECS (RFC 7871) address family codes; also how a Client says which family it is.
+FAMILY_V4 = 1
+FAMILY_V6 = 2
+
+
+@dataclass(frozen=True, slots=True)
+class GeoFacts:
+    """What the GeoIP database says about one network; shared by every address in it.
+
+    `prefix_len` is the length of the database network holding the looked-up address,
+    in that address's own family (0-32 for IPv4, 0-128 for IPv6). It bounds the ECS
+    scope of any answer that depends on these facts.
+    """
+
+    prefix_len: int
+    network: str = ""  # "81.2.68.0/23", for explain and logs
+    continent: str | None = None  # "EU"
+    country: str | None = None  # "GB" (ISO 3166-1 alpha-2)
+    subdivision: str | None = None  # "GB-ENG" (ISO 3166-2: country-code)
+    asn: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.country is not None or self.continent is not None or self.asn is not None
+
+
+NO_FACTS = GeoFacts(prefix_len=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """The address a decision is made for, where it came from, and what GeoIP knows of it.
+
+    `address` is packed (4 or 16 bytes). For ECS it is the option's address with the
+    bits past `source_prefix` cleared; otherwise the packet source, with
+    `source_prefix` the full length (32 or 128). IPv4-mapped IPv6 sources are IPv4.
+    """
+
+    address: bytes
+    family: int  # FAMILY_V4 or FAMILY_V6
+    source_prefix: int
+    ecs: bool
+    facts: GeoFacts = NO_FACTS
+
+    @property
+    def bits(self) -> int:
+        return 32 if self.family == FAMILY_V4 else 128
+
+
+# A pool member is named by (zone, pool, address) everywhere: health, metrics, the API.
+MemberKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """How to probe a pool member. Durations are in seconds."""
+
+    type: str  # "http" | "https" | "tcp"
+    port: int
+    path: str = "/"
+    host: str | None = None  # Host header / TLS server name
+    expect: tuple[int, ...] = (200,)
+    contains: str | None = None  # the body (first 64 KiB) must hold this
+    tls_verify: bool = True
+    interval: float = 5.0
+    timeout: float = 2.0
+    rise: int = 2
+    fall: int = 3
+    target: str | None = None  # another address, "host:port" or URL to probe instead
+
+
+class HealthView(Protocol):
+    """What policies may know of health: read-only, cheap, never blocking.
+
+    `generation` changes whenever any member's effective state changes, so callers
+    may cache anything derived from health until it moves.
+    """
+
+    @property
+    def generation(self) -> int: ...
+
+    def is_up(self, member: MemberKey) -> bool: ...
+
+
+class AllUp:
+    """The health view before any checker runs (and for zones without checks)."""
+
+    generation = 0
+
+    def is_up(self, member: MemberKey) -> bool:
+        return True
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...

@@ -1,0 +1,98 @@
+"""YAML loading that remembers line numbers, so errors can point at `file:line`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from geodns.errors import Where
+
+try:  # the C loader is much faster on large zones; fall back when libyaml is absent
+    _Base = yaml.CSafeLoader  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover
+    _Base = yaml.SafeLoader  # type: ignore[misc]
+
+
+class LineDict(dict):
+    """A mapping that knows where it and each of its keys stood in the source."""
+
+    __slots__ = ("where", "key_where")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where = Where("?", 0)
+        self.key_where: dict[Any, Where] = {}
+
+    def at(self, key: Any) -> Where:
+        return self.key_where.get(key, self.where)
+
+
+class LineList(list):
+    """A sequence that knows where it and each of its items stood in the source."""
+
+    __slots__ = ("where", "item_where")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where = Where("?", 0)
+        self.item_where: list[Where] = []
+
+    def at(self, index: int) -> Where:
+        return self.item_where[index] if index < len(self.item_where) else self.where
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    filename = "?"
+
+
+def _where(loader: _Loader, node: yaml.Node) -> Where:
+    return Where(loader.filename, node.start_mark.line + 1)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    result = LineDict()
+    result.where = _where(loader, node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        where = _where(loader, key_node)
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_where[key] = where
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    result = LineList()
+    result.where = _where(loader, node)
+    for item in node.value:
+        result.append(loader.construct_object(item, deep=True))
+        result.item_where.append(_where(loader, item))
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load(text: str, filename: str) -> Any:
+    """Parse YAML text; mappings become LineDict and sequences LineList.
+
+    Raises yaml.YAMLError subclasses with a `problem_mark` on syntax errors; callers turn
+    them into file:line problems.
+    """
+    loader = _Loader(text)
+    loader.filename = filename
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def yaml_error_where(exc: yaml.YAMLError, filename: str) -> Where:
+    """The line a YAML syntax error points at (1-based), or just the file."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return Where(filename, mark.line + 1) if mark is not None else Where(filename, 0)

@@ -102,3 +102,55 @@ class AllUp:
 
 class Clock(Protocol):
     def __call__(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RRSet:
+    """Records of one type at one name, with RDATA already in wire form.
+
+    `targets` holds the lower-cased wire names an RDATA points at (CNAME, NS, MX, SRV
+    targets), so the table can chase CNAMEs and find glue without re-parsing.
+    """
+
+    rtype: int
+    ttl: int
+    rdatas: tuple[bytes, ...]
+    texts: tuple[str, ...]
+    targets: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A named set of endpoints; answers carry its healthy addresses of the queried family."""
+
+    zone: str
+    name: str
+    addresses: tuple[str, ...]
+    location: tuple[float, float] | None = None
+    check: CheckSpec | None = None
+
+    def members(self) -> tuple[MemberKey, ...]:
+        return tuple((self.zone, self.name, a) for a in self.addresses)
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """One zone as loaded from its file: names are lower-cased wire bytes.
+
+    `policies` maps a name to its policy node (the root of a tree whose leaves are
+    Pools); the table compiles those, zonefile only parses them.
+    """
+
+    origin: bytes
+    origin_text: str
+    source: str
+    ttl: int
+    serial: int
+    soa_ttl: int
+    soa_rdata: bytes
+    soa_minimum: int
+    rrsets: dict[bytes, dict[int, RRSet]]
+    policies: dict[bytes, object]
+    policy_ttls: dict[bytes, int]
+    pools: dict[str, Pool]
+    content_hash: str = ""

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from geodns.errors import Where
+from geodns.errors import Problems, Where
 
 try:  # the C loader is much faster on large zones; fall back when libyaml is absent
     _Base = yaml.CSafeLoader  # type: ignore[attr-defined]
@@ -17,7 +17,7 @@ except AttributeError:  # pragma: no cover
 class LineDict(dict):
     """A mapping that knows where it and each of its keys stood in the source."""
 
-    __slots__ = ("where", "key_where")
+    __slots__ = ("key_where", "where")
 
     def __init__(self) -> None:
         super().__init__()
@@ -31,7 +31,7 @@ class LineDict(dict):
 class LineList(list):
     """A sequence that knows where it and each of its items stood in the source."""
 
-    __slots__ = ("where", "item_where")
+    __slots__ = ("item_where", "where")
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,6 +44,7 @@ class LineList(list):
 
 class _Loader(_Base):  # type: ignore[misc,valid-type]
     filename = "?"
+    duplicates: list[tuple[Where, str]]
 
 
 def _where(loader: _Loader, node: yaml.Node) -> Where:
@@ -57,9 +58,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
         key = loader.construct_object(key_node, deep=True)
         where = _where(loader, key_node)
         if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            loader.duplicates.append((where, f"duplicate key {key!r}"))
+            continue
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_where[key] = where
     return result
@@ -78,18 +78,25 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load(text: str, filename: str) -> Any:
+def load(text: str, filename: str, problems: Problems | None = None) -> Any:
     """Parse YAML text; mappings become LineDict and sequences LineList.
 
-    Raises yaml.YAMLError subclasses with a `problem_mark` on syntax errors; callers turn
-    them into file:line problems.
+    Duplicate keys are reported to `problems` (the first one is kept) so that a check
+    lists them with everything else; without `problems` they raise ValueError. Syntax
+    errors raise yaml.YAMLError with a `problem_mark`.
     """
     loader = _Loader(text)
     loader.filename = filename
+    loader.duplicates = []
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     finally:
         loader.dispose()
+    for where, message in loader.duplicates:
+        if problems is None:
+            raise ValueError(f"{where}: {message}")
+        problems.add(where, message)
+    return data
 
 
 def yaml_error_where(exc: yaml.YAMLError, filename: str) -> Where:

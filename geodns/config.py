@@ -1,0 +1,280 @@
+"""The typed, frozen configuration: load(path) -> Config; unknown keys and bad types are errors."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from geodns import yamlio
+from geodns.errors import ConfigError, Problem, Problems, Where
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """`500ms`, `10s`, `5m`, `1h` or a bare number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 10s, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration like 500ms, 10s or 5m, got {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
+    """`127.0.0.1:5353`, `[::1]:5353`, `::1` or `0.0.0.0` -> (host, port), validated."""
+    text = str(text).strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = int(port_text)
+    else:
+        host, port = text, default_port
+    ipaddress.ip_address(host)  # listen on literal addresses only: no resolver at startup
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} out of range")
+    return host, port
+
+
+@dataclass(frozen=True, slots=True)
+class DnsConfig:
+    listen: tuple[str, ...] = ("127.0.0.1:5353",)
+    workers: int | str = 1  # an int, or "auto" (one per CPU)
+    tcp_idle_timeout: float = 10.0
+    tcp_max_connections: int = 1000
+    max_udp_payload: int = 1232
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [parse_hostport(item, 53) for item in self.listen]
+
+    def worker_count(self) -> int:
+        return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    listen: str | None = "127.0.0.1:8053"  # null disables the HTTP server
+    token_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GeoIPConfig:
+    city: str | None = None
+    asn: str | None = None
+    cache_size: int = 262144  # networks remembered; bounds memory
+
+
+@dataclass(frozen=True, slots=True)
+class EcsConfig:
+    enabled: bool = True
+    max_source_v4: int = 24
+    max_source_v6: int = 56
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadConfig:
+    watch: bool = True
+    poll_interval: float = 2.0  # how often watched files are looked at
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "text"
+    queries: bool = False
+    query_sample: float = 1.0  # fraction of queries logged when `queries` is on
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    geoip: GeoIPConfig = field(default_factory=GeoIPConfig)
+    ecs: EcsConfig = field(default_factory=EcsConfig)
+    zones_dir: str = "zones"
+    reload: ReloadConfig = field(default_factory=ReloadConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: str | None = None  # the file this came from; None for the embedded default
+
+
+_SECTIONS = {
+    "dns": DnsConfig,
+    "http": HttpConfig,
+    "geoip": GeoIPConfig,
+    "ecs": EcsConfig,
+    "reload": ReloadConfig,
+    "log": LogConfig,
+}
+_DURATION_KEYS = {"tcp_idle_timeout", "poll_interval"}
+_CHOICES = {
+    "level": ("debug", "info", "warning", "error"),
+    "format": ("text", "json"),
+}
+
+
+def _check_value(cls: type, key: str, value: Any) -> Any:
+    """Coerce one value to the field's type or raise ValueError saying what was expected."""
+    if key in _DURATION_KEYS:
+        return parse_duration(value)
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise ValueError(f"must be one of {', '.join(_CHOICES[key])}, got {value!r}")
+        return value
+    default = {f.name: f.default for f in fields(cls)}[key]
+    if cls is DnsConfig and key == "listen":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            raise ValueError("must be an address or a non-empty list of addresses")
+        for item in items:
+            parse_hostport(item, 53)
+        return tuple(str(i) for i in items)
+    if cls is DnsConfig and key == "workers":
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and value > 0
+        ):
+            return value
+        raise ValueError(f"must be a positive integer or 'auto', got {value!r}")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, got {value!r}")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"must be a non-negative integer, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number, got {value!r}")
+        value = float(value)
+    elif value is not None and not isinstance(value, str):
+        raise ValueError(f"must be a string, got {value!r}")
+    return value
+
+
+def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Cross-field limits that the type alone does not say."""
+    bad: list[tuple[str, str]] = []
+    if section == "dns" and not 512 <= values.get("max_udp_payload", 1232) <= 65535:
+        bad.append(("max_udp_payload", "must be between 512 and 65535"))
+    if section == "ecs":
+        if not 0 <= values.get("max_source_v4", 24) <= 32:
+            bad.append(("max_source_v4", "must be between 0 and 32"))
+        if not 0 <= values.get("max_source_v6", 56) <= 128:
+            bad.append(("max_source_v6", "must be between 0 and 128"))
+    if section == "log" and not 0.0 <= values.get("query_sample", 1.0) <= 1.0:
+        bad.append(("query_sample", "must be between 0 and 1"))
+    if section == "http" and values.get("listen") is not None:
+        try:
+            parse_hostport(values["listen"], 8053)
+        except ValueError as exc:
+            bad.append(("listen", str(exc)))
+    return bad
+
+
+def _section(name: str, raw: Any, where: Where, problems: Problems) -> Any:
+    cls = _SECTIONS[name]
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        problems.add(where, f"{name}: must be a mapping")
+        return cls()
+    known = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        at = raw.at(key) if isinstance(raw, yamlio.LineDict) else where
+        if key not in known:
+            problems.add(at, f"{name}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+            continue
+        try:
+            values[key] = _check_value(cls, key, value)
+        except (ValueError, TypeError) as exc:
+            problems.add(at, f"{name}.{key}: {exc}")
+    for key, message in _range_checks(name, values):
+        at = raw.at(key) if isinstance(raw, yamlio.LineDict) else where
+        problems.add(at, f"{name}.{key}: {message}")
+        values.pop(key, None)
+    return cls(**values)
+
+
+def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Config:
+    """Build a Config from parsed YAML; relative paths are taken from the file's folder."""
+    problems = problems if problems is not None else Problems()
+    top = Where(source, 1)
+    if raw is None:
+        raw = yamlio.LineDict()
+    if not isinstance(raw, dict):
+        problems.add(top, "the config must be a mapping")
+        problems.raise_if_any(ConfigError)
+    sections: dict[str, Any] = {}
+    zones_dir = "zones"
+    for key, value in raw.items():
+        at = raw.at(key) if isinstance(raw, yamlio.LineDict) else top
+        if key in _SECTIONS:
+            sections[key] = _section(key, value, at, problems)
+        elif key == "zones_dir":
+            if not isinstance(value, str) or not value:
+                problems.add(at, "zones_dir: must be a path")
+            else:
+                zones_dir = value
+        else:
+            known = ", ".join([*sorted(_SECTIONS), "zones_dir"])
+            problems.add(at, f"unknown key {key!r} (known: {known})")
+    problems.raise_if_any(ConfigError)
+    base = Path(source).resolve().parent
+    geoip = sections.get("geoip", GeoIPConfig())
+    http = sections.get("http", HttpConfig())
+    sections["geoip"] = GeoIPConfig(
+        city=_rel(base, geoip.city), asn=_rel(base, geoip.asn), cache_size=geoip.cache_size
+    )
+    sections["http"] = HttpConfig(listen=http.listen, token_file=_rel(base, http.token_file))
+    return Config(**sections, zones_dir=str(_rel(base, zones_dir)), source=source)
+
+
+def _rel(base: Path, path: str | None) -> str | None:
+    return None if path is None else str((base / os.path.expanduser(path)).resolve())
+
+
+def load(path: str) -> Config:
+    """Read and validate a config file; ConfigError lists every problem with file:line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(Where(path), f"cannot read config: {exc.strerror}")]) from exc
+    problems = Problems()
+    try:
+        raw = yamlio.load(text, path, problems)
+    except yaml.YAMLError as exc:
+        where = yamlio.yaml_error_where(exc, path)
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(where, f"YAML syntax: {reason}")]) from exc
+    return from_mapping(raw, path, problems)
+
+
+def embedded_default() -> Config:
+    """What `geodns serve` runs with no --config: the repo's zones and the demo GeoIP DB."""
+    repo_zones = Path(__file__).resolve().parent.parent / "zones"
+    zones = repo_zones if repo_zones.is_dir() else Path.cwd() / "zones"
+    return Config(
+        dns=DnsConfig(listen=("127.0.0.1:5353",)),
+        geoip=GeoIPConfig(city=demo_geoip_path()),
+        zones_dir=str(zones),
+    )
+
+
+def demo_geoip_path() -> str | None:
+    """The GeoLite2-City file shipped by the `maxminddb-geolite2` package, if installed."""
+    try:
+        from _maxminddb_geolite2 import geolite2_database  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = geolite2_database()
+    return str(path) if Path(path).is_file() else None

@@ -1,0 +1,348 @@
+"""Byte-level DNS: strict query parsing (header, question, EDNS, ECS) and record encoding."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+
+# Record types we serve or name in answers.
+T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_MX, T_TXT = 1, 2, 5, 6, 12, 15, 16
+T_AAAA, T_SRV, T_OPT, T_DS, T_IXFR, T_AXFR, T_ANY, T_CAA = 28, 33, 41, 43, 251, 252, 255, 257
+CLASS_IN = 1
+
+TYPE_NAMES = {
+    "A": T_A,
+    "NS": T_NS,
+    "CNAME": T_CNAME,
+    "SOA": T_SOA,
+    "PTR": T_PTR,
+    "MX": T_MX,
+    "TXT": T_TXT,
+    "AAAA": T_AAAA,
+    "SRV": T_SRV,
+    "CAA": T_CAA,
+    "ANY": T_ANY,
+    "DS": T_DS,
+    "AXFR": T_AXFR,
+    "IXFR": T_IXFR,
+}
+TYPE_TEXT = {v: k for k, v in TYPE_NAMES.items()}
+
+RCODE_NOERROR, RCODE_FORMERR, RCODE_SERVFAIL, RCODE_NXDOMAIN = 0, 1, 2, 3
+RCODE_NOTIMP, RCODE_REFUSED, RCODE_BADVERS = 4, 5, 16
+RCODE_TEXT = {
+    0: "NOERROR",
+    1: "FORMERR",
+    2: "SERVFAIL",
+    3: "NXDOMAIN",
+    4: "NOTIMP",
+    5: "REFUSED",
+    16: "BADVERS",
+}
+
+OPT_ECS, OPT_COOKIE = 8, 10
+EDNS_DO = 0x8000
+
+
+def type_text(qtype: int) -> str:
+    return TYPE_TEXT.get(qtype, f"TYPE{qtype}")
+
+
+class FormErr(Exception):
+    """The query is well-framed enough to answer, but malformed: the reply is FORMERR."""
+
+
+# --- names ---------------------------------------------------------------------------
+
+
+def name_to_wire(name: str) -> bytes:
+    """Absolute presentation name -> uncompressed wire form, keeping case.
+
+    Supports `\\.` and `\\DDD` escapes. Raises ValueError on empty labels, labels over 63
+    octets or names over 255 octets, so zone validation can say what is wrong.
+    """
+    if name in (".", ""):
+        return b"\x00"
+    if not name.endswith(".") or name.endswith("\\."):
+        raise ValueError(f"name {name!r} is not absolute")
+    labels: list[bytes] = []
+    cur = bytearray()
+    i, body = 0, name[:-1]
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            if body[i + 1 : i + 4].isdigit() and len(body[i + 1 : i + 4]) == 3:
+                cur.append(int(body[i + 1 : i + 4]))
+                i += 4
+                continue
+            cur.extend(body[i + 1].encode())
+            i += 2
+            continue
+        if ch == ".":
+            labels.append(bytes(cur))
+            cur = bytearray()
+        else:
+            cur.extend(ch.encode())
+        i += 1
+    labels.append(bytes(cur))
+    out = bytearray()
+    for label in labels:
+        if not label:
+            raise ValueError(f"name {name!r} has an empty label")
+        if len(label) > 63:
+            raise ValueError(f"label {label[:20]!r}... in {name!r} is longer than 63 octets")
+        out.append(len(label))
+        out += label
+    out.append(0)
+    if len(out) > 255:
+        raise ValueError(f"name {name!r} is longer than 255 octets")
+    return bytes(out)
+
+
+def _label_text(label: bytes) -> str:
+    out = []
+    for b in label:
+        if b in (0x2E, 0x5C):
+            out.append("\\" + chr(b))
+        elif 0x21 <= b <= 0x7E:
+            out.append(chr(b))
+        else:
+            out.append(f"\\{b:03d}")
+    return "".join(out)
+
+
+def wire_to_text(wire: bytes) -> str:
+    """Uncompressed wire name -> presentation text (for logs, explain and errors)."""
+    if wire == b"\x00":
+        return "."
+    return ".".join(_label_text(label) for label in wire_labels(wire)) + "."
+
+
+def wire_labels(wire: bytes) -> list[bytes]:
+    """Split an uncompressed wire name into its labels (without length octets)."""
+    labels, i = [], 0
+    while wire[i]:
+        n = wire[i]
+        labels.append(wire[i + 1 : i + 1 + n])
+        i += n + 1
+    return labels
+
+
+def wire_parent(wire: bytes) -> bytes:
+    """The wire name one label up (the root is its own parent)."""
+    return wire if wire == b"\x00" else wire[wire[0] + 1 :]
+
+
+def lower_wire(wire: bytes) -> bytes:
+    """Case-fold a wire name: ASCII only (RFC 4343); length octets are < 64 so unaffected."""
+    return wire.lower()
+
+
+# --- parsing queries -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Edns:
+    """The OPT record of a query."""
+
+    payload: int
+    version: int
+    flags: int
+    ecs: tuple[int, int, bytes] | None  # (family, source prefix, address octets)
+    ecs_raw: bytes | None  # the option's data as received, echoed back with a new scope
+
+
+@dataclass(slots=True)
+class Query:
+    """A parsed query. `question` is the raw question bytes, echoed byte for byte."""
+
+    id: int
+    flags: int
+    opcode: int
+    qname: bytes  # lower-cased wire name
+    qtype: int
+    qclass: int
+    question: bytes
+    edns: Edns | None
+
+
+def _read_qname(data: bytes, pos: int) -> int:
+    """Return the offset just past the question name; pointers are not valid in a query."""
+    total = 0
+    n = len(data)
+    while True:
+        if pos >= n:
+            raise FormErr("question name runs past the end")
+        length = data[pos]
+        if length == 0:
+            return pos + 1
+        if length & 0xC0:
+            raise FormErr("compression or extended label in question name")
+        total += length + 1
+        if total > 254:
+            raise FormErr("question name longer than 255 octets")
+        pos += length + 1
+
+
+def _skip_name(data: bytes, pos: int) -> int:
+    """Skip a possibly compressed name inside a record; FormErr if it is broken."""
+    n = len(data)
+    while True:
+        if pos >= n:
+            raise FormErr("record name runs past the end")
+        length = data[pos]
+        if length == 0:
+            return pos + 1
+        if length & 0xC0 == 0xC0:
+            if pos + 2 > n:
+                raise FormErr("truncated compression pointer")
+            return pos + 2
+        if length & 0xC0:
+            raise FormErr("unknown label type")
+        pos += length + 1
+
+
+def parse_ecs(opt: bytes) -> tuple[int, int, bytes]:
+    """Validate an ECS option body per RFC 7871 section 6; FormErr if it breaks the rules."""
+    if len(opt) < 4:
+        raise FormErr("ECS option shorter than 4 octets")
+    family, source, _scope = struct.unpack_from("!HBB", opt)
+    if family == 1:
+        bits = 32
+    elif family == 2:
+        bits = 128
+    else:
+        raise FormErr(f"ECS family {family} unknown")
+    if source > bits:
+        raise FormErr(f"ECS source prefix /{source} too long for family {family}")
+    addr = opt[4:]
+    if len(addr) != (source + 7) // 8:
+        raise FormErr("ECS address length does not match its source prefix")
+    if source % 8 and addr[-1] & (0xFF >> (source % 8)):
+        raise FormErr("ECS address has bits set past its source prefix")
+    return family, source, bytes(addr)
+
+
+def _parse_opt(data: bytes, pos: int, end: int, ttl: int, payload: int) -> Edns:
+    ecs = ecs_raw = None
+    while pos < end:
+        if pos + 4 > end:
+            raise FormErr("truncated EDNS option header")
+        code, length = struct.unpack_from("!HH", data, pos)
+        pos += 4
+        if pos + length > end:
+            raise FormErr("EDNS option runs past its record")
+        body = data[pos : pos + length]
+        pos += length
+        if code == OPT_ECS:
+            if ecs is not None:
+                raise FormErr("more than one ECS option")
+            ecs, ecs_raw = parse_ecs(body), bytes(body)
+    return Edns(
+        payload=max(payload, 512),
+        version=(ttl >> 16) & 0xFF,
+        flags=ttl & 0xFFFF,
+        ecs=ecs,
+        ecs_raw=ecs_raw,
+    )
+
+
+def parse_query(data: bytes) -> Query:
+    """Parse a query strictly. Callers check len(data) >= 12 and QR=0 first.
+
+    Raises FormErr for anything a compliant client would not send; the reply is then
+    FORMERR with the ID (and the question when it could be read).
+    """
+    qid, flags, qdcount, ancount, nscount, arcount = struct.unpack_from("!6H", data)
+    opcode = (flags >> 11) & 0xF
+    if qdcount != 1:
+        raise FormErr(f"QDCOUNT is {qdcount}, not 1")
+    q_name_end = _read_qname(data, 12)
+    if q_name_end + 4 > len(data):
+        raise FormErr("question truncated")
+    qtype, qclass = struct.unpack_from("!HH", data, q_name_end)
+    question = bytes(data[12 : q_name_end + 4])
+    pos = q_name_end + 4
+    edns = None
+    for index in range(ancount + nscount + arcount):
+        owner = pos
+        pos = _skip_name(data, pos)
+        if pos + 10 > len(data):
+            raise FormErr("record header truncated")
+        rtype, rclass, ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
+        pos += 10
+        if pos + rdlen > len(data):
+            raise FormErr("record data truncated")
+        if rtype == T_OPT:
+            if index < ancount + nscount:
+                raise FormErr("OPT outside the additional section")
+            if edns is not None:
+                raise FormErr("more than one OPT record")
+            if data[owner] != 0:
+                raise FormErr("OPT owner is not the root")
+            edns = _parse_opt(data, pos, pos + rdlen, ttl, rclass)
+        pos += rdlen
+    if pos != len(data):
+        raise FormErr("trailing bytes after the last record")
+    return Query(qid, flags, opcode, data[12:q_name_end].lower(), qtype, qclass, question, edns)
+
+
+def question_end(data: bytes) -> int:
+    """Offset past the question of a message whose header parsed, or -1 if unreadable."""
+    try:
+        end = _read_qname(data, 12) + 4
+    except FormErr:
+        return -1
+    return end if end <= len(data) else -1
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+def rr(owner: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:
+    """One resource record; `owner` is wire bytes (a name or a 2-byte pointer)."""
+    return owner + struct.pack("!HHIH", rtype, CLASS_IN, ttl, len(rdata)) + rdata
+
+
+PTR_QNAME = b"\xc0\x0c"  # the question name, always at offset 12
+
+
+def rdata_a(text: str) -> bytes:
+    return ipaddress.IPv4Address(text).packed
+
+
+def rdata_aaaa(text: str) -> bytes:
+    return ipaddress.IPv6Address(text).packed
+
+
+def rdata_txt(text: str) -> bytes:
+    """A TXT string longer than 255 octets is split into 255-octet character-strings."""
+    raw = text.encode()
+    if not raw:
+        return b"\x00"
+    return b"".join(
+        bytes([len(raw[i : i + 255])]) + raw[i : i + 255] for i in range(0, len(raw), 255)
+    )
+
+
+def rdata_soa(
+    mname: bytes, rname: bytes, serial: int, refresh: int, retry: int, expire: int, minimum: int
+) -> bytes:
+    return mname + rname + struct.pack("!IIIII", serial, refresh, retry, expire, minimum)
+
+
+def rdata_caa(flags: int, tag: str, value: str) -> bytes:
+    tag_raw = tag.encode()
+    return bytes([flags, len(tag_raw)]) + tag_raw + value.encode()
+
+
+def opt_rr(payload: int, ext_rcode: int, flags: int, options: bytes) -> bytes:
+    """Our OPT record: version 0, the DO bit copied (RFC 3225), options as given."""
+    ttl = (ext_rcode << 24) | (flags & EDNS_DO)
+    return b"\x00" + struct.pack("!HHIH", T_OPT, payload, ttl, len(options)) + options
+
+
+def ecs_option(raw: bytes, scope: int) -> bytes:
+    """Echo an ECS option with our scope prefix (RFC 7871 7.2.1)."""
+    return struct.pack("!HH", OPT_ECS, len(raw)) + raw[:3] + bytes([scope]) + raw[4:]

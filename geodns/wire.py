@@ -281,7 +281,11 @@ def parse_query(data: bytes) -> Query:
                 raise FormErr("more than one OPT record")
             if data[owner] != 0:
                 raise FormErr("OPT owner is not the root")
-            edns = _parse_opt(data, pos, pos + rdlen, ttl, rclass)
+            try:
+                edns = _parse_opt(data, pos, pos + rdlen, ttl, rclass)
+            except FormErr as exc:
+                exc.had_opt = True  # type: ignore[attr-defined]
+                raise
         pos += rdlen
     if pos != len(data):
         raise FormErr("trailing bytes after the last record")

@@ -1,0 +1,159 @@
+"""Authoritative lookup in a compiled zone: referrals, CNAME chains, RFC 4592 wildcards, ANY."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from geodns import wire as w
+from geodns.model import Client, HealthView
+from geodns.table import PolicyAnswer, ZoneTable, encode_rrset
+from geodns.zonecheck import is_below
+
+MAX_CHAIN = 12  # CNAME links followed inside a zone before giving up (loops, long chains)
+ANY_ORDER = (w.T_A, w.T_AAAA, w.T_MX, w.T_TXT, w.T_NS, w.T_SRV, w.T_CAA, w.T_PTR)
+
+
+@dataclass(slots=True)
+class Reply:
+    """The sections of an answer, each a list of encoded records."""
+
+    rcode: int = 0
+    aa: bool = True
+    answer: list[bytes] = field(default_factory=list)
+    authority: list[bytes] = field(default_factory=list)
+    additional: list[bytes] = field(default_factory=list)
+    scope: int = 0
+    zone: str | None = None
+
+
+class Answerer:
+    """Walks a zone for one question; policies are asked only when the name has one."""
+
+    def __init__(self, health: HealthView, rng: random.Random) -> None:
+        self.health = health
+        self.rng = rng
+
+    def answer(
+        self,
+        zt: ZoneTable,
+        qname: bytes,
+        qtype: int,
+        client: Callable[[], Client],
+        outcome: Any = None,
+    ) -> Reply:
+        reply = Reply(zone=zt.zone.origin_text)
+        name, owner = qname, w.PTR_QNAME
+        seen = {qname}
+        for _ in range(MAX_CHAIN):
+            target = self._step(zt, name, owner, qtype, client, reply, outcome)
+            if target is None:
+                return reply
+            if target in seen or not (target == zt.origin or is_below(target, zt.origin)):
+                return reply  # a loop, or the chain leaves the zone: the resolver goes on
+            seen.add(target)
+            name, owner = target, target
+        return reply
+
+    def _step(self, zt, name, owner, qtype, client, reply, outcome) -> bytes | None:
+        """Answer `name` into `reply`; return a CNAME target to follow, or None when done."""
+        cut = zt.find_cut(name) if zt.cuts else None
+        if cut is not None and not (name == cut and qtype == w.T_DS):
+            self._referral(zt, cut, reply)
+            return None
+        node = name if name in zt.names else self._wildcard(zt, name)
+        if node is None:
+            reply.rcode = w.RCODE_NXDOMAIN
+            reply.authority.append(zt.soa_negative)
+            return None
+        sets = zt.rrsets.get(node, {})
+        cname = sets.get(w.T_CNAME)
+        if cname is not None and qtype != w.T_CNAME:
+            reply.answer.append(encode_rrset(owner, cname))
+            return cname.targets[0]
+        if qtype == w.T_ANY:
+            self._any(zt, node, owner, sets, client, reply, outcome)
+        elif qtype == w.T_SOA and node == zt.origin:
+            reply.answer.append(self._soa(zt, owner))
+        elif qtype in sets:
+            reply.answer.append(encode_rrset(owner, sets[qtype]))
+            if qtype == w.T_NS:
+                reply.additional.extend(zt.glue(sets[qtype].targets))
+        elif qtype in (w.T_A, w.T_AAAA) and node in zt.policies:
+            self._policy(zt.policies[node], qtype, owner, client, reply, outcome)
+        if not reply.answer:
+            reply.authority.append(zt.soa_negative)
+        return None
+
+    @staticmethod
+    def _soa(zt: ZoneTable, owner: bytes) -> bytes:
+        if owner == w.PTR_QNAME:
+            return zt.soa_answer
+        return w.rr(owner, w.T_SOA, zt.zone.soa_ttl, zt.zone.soa_rdata)
+
+    @staticmethod
+    def _wildcard(zt: ZoneTable, name: bytes) -> bytes | None:
+        """RFC 4592: the source of synthesis is `*.` + the closest encloser, if it exists."""
+        if not zt.has_wildcards:
+            return None
+        encloser = name
+        while encloser not in zt.names:
+            encloser = encloser[encloser[0] + 1 :]
+        source = b"\x01*" + encloser
+        return source if source in zt.names else None
+
+    @staticmethod
+    def _referral(zt: ZoneTable, cut: bytes, reply: Reply) -> None:
+        ns = zt.rrsets[cut][w.T_NS]
+        if not reply.answer:
+            reply.aa = False
+        reply.authority.append(encode_rrset(cut, ns))
+        reply.additional.extend(zt.glue(ns.targets))
+
+    def _any(self, zt, node, owner, sets, client, reply, outcome) -> None:
+        """RFC 8482: one RRset is enough; we pick the first in a fixed order."""
+        if node == zt.origin:
+            reply.answer.append(self._soa(zt, owner))
+            return
+        for rtype in ANY_ORDER:
+            if rtype in sets:
+                reply.answer.append(encode_rrset(owner, sets[rtype]))
+                return
+        if node in zt.policies:
+            for rtype in (w.T_A, w.T_AAAA):
+                self._policy(zt.policies[node], rtype, owner, client, reply, outcome)
+                if reply.answer:
+                    return
+
+    def _policy(self, pa: PolicyAnswer, qtype, owner, client, reply, outcome) -> None:
+        the_client = client()
+        trace = outcome.trace if outcome is not None else None
+        count, records, scope = self.policy_records(pa, qtype, the_client, owner, trace, outcome)
+        reply.scope = max(reply.scope, min(scope, the_client.source_prefix))
+        if count:
+            reply.answer.append(records)
+
+    def policy_records(
+        self,
+        pa: PolicyAnswer,
+        qtype: int,
+        client: Client,
+        owner: bytes = w.PTR_QNAME,
+        trace: list[str] | None = None,
+        outcome: Any = None,
+    ) -> tuple[int, bytes, int]:
+        """(record count, encoded records, scope) for a policy name and one client."""
+        from geodns import policies
+
+        decision = policies.resolve(pa.node, client, self.health, self.rng, trace)
+        if outcome is not None:
+            outcome.client = client
+            outcome.pool = decision.pool.name if decision.pool is not None else None
+        if decision.pool is None:
+            return 0, b"", decision.scope
+        ttl = pa.ttl if decision.ttl is None else decision.ttl
+        chosen = pa.records(decision.pool, qtype, ttl, decision.max_answers, self.health)
+        body = b"".join(w.rr(owner, qtype, ttl, packed) for _, packed in chosen)
+        return len(chosen), body, decision.scope

@@ -1,0 +1,242 @@
+"""compile(zones) -> Table: every static answer pre-encoded; swapped whole on reload."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from geodns import wire as w
+from geodns.model import Pool, RRSet, Zone
+from geodns.zonecheck import is_below
+
+# Query flag bytes the fast path accepts -> index into a head's variants. Only QR=0,
+# opcode QUERY, no TC/AA/Z, rcode 0; RD and CD are copied, AD is accepted and ignored.
+_FAST_FLAGS: dict[bytes, int] = {}
+for _rd in (0, 1):
+    for _cd in (0, 1):
+        for _ad in (0, 1):
+            _FAST_FLAGS[bytes([_rd, (_ad << 5) | (_cd << 4)])] = _rd | (_cd << 1)
+FAST_FLAGS = _FAST_FLAGS
+
+
+def response_flags(query_flags: int, aa: bool, rcode: int, tc: bool = False) -> int:
+    """QR set, opcode/RD/CD copied from the query (RFC 1035, RFC 6840 5.9), RA and AD clear."""
+    opcode_rd = query_flags & 0x7900
+    cd = query_flags & 0x0010
+    return 0x8000 | opcode_rd | (0x0400 if aa else 0) | (0x0200 if tc else 0) | cd | (rcode & 0xF)
+
+
+_HEADS: dict[tuple[int, int, int, int, int], tuple[bytes, ...]] = {}
+
+
+def heads(aa: bool, rcode: int, an: int, ns: int, ar: int) -> tuple[bytes, ...]:
+    """Shared flags+counts (10 bytes) for the 4 RD/CD variants, without then with an OPT.
+
+    Interned: a million names share a handful of these.
+    """
+    key = (int(aa), rcode, an, ns, ar)
+    found = _HEADS.get(key)
+    if found is None:
+        out = []
+        for with_opt in (0, 1):
+            for variant in range(4):
+                qflags = (0x0100 if variant & 1 else 0) | (0x0010 if variant & 2 else 0)
+                flags = response_flags(qflags, aa, rcode)
+                out.append(struct.pack("!HHHHH", flags, 1, an, ns, ar + with_opt))
+        found = _HEADS[key] = tuple(out)
+    return found
+
+
+def encode_rrset(owner: bytes, rrset: RRSet) -> bytes:
+    return b"".join(w.rr(owner, rrset.rtype, rrset.ttl, rd) for rd in rrset.rdatas)
+
+
+@dataclass(slots=True)
+class FastEntry:
+    """A ready answer for one exact (lower-case name, type, IN) question.
+
+    kind STATIC: `body` follows the question as is. kind POLICY: `policy` decides per query.
+    `stat` indexes the hot-path counters for (zone, qtype, rcode).
+    """
+
+    kind: int
+    heads: tuple[bytes, ...]
+    body: bytes
+    policy: PolicyAnswer | None
+    zone: str
+    qtype: int
+
+
+STATIC, POLICY = 0, 1
+
+
+class PolicyAnswer:
+    """A policy name compiled: the decision tree plus its pools' answers pre-encoded."""
+
+    __slots__ = ("_rotation", "node", "owner", "ttl", "zone")
+
+    def __init__(self, zone: str, owner: bytes, node: object, ttl: int) -> None:
+        self.zone = zone
+        self.owner = owner
+        self.node = node
+        self.ttl = ttl
+        self._rotation = 0
+
+    def records(self, pool: Pool, qtype: int, ttl: int, max_answers: int | None, health) -> list:
+        """The addresses of the queried family to answer with: healthy ones, else all (open)."""
+        want_v4 = qtype == w.T_A
+        addrs = _family_addresses(pool, want_v4)
+        if not addrs:
+            return []
+        up = [(a, p) for a, p in addrs if health.is_up((pool.zone, pool.name, a))] or addrs
+        if max_answers and len(up) > max_answers:
+            start = self._rotation % len(up)
+            self._rotation += 1
+            up = (up[start:] + up[:start])[:max_answers]
+        return up
+
+
+_FAMILY_CACHE: dict[tuple[tuple[str, ...], bool], list[tuple[str, bytes]]] = {}
+
+
+def _family_addresses(pool: Pool, v4: bool) -> list[tuple[str, bytes]]:
+    key = (pool.addresses, v4)
+    found = _FAMILY_CACHE.get(key)
+    if found is None:
+        found = []
+        for text in pool.addresses:
+            addr = ipaddress.ip_address(text)
+            if (addr.version == 4) == v4:
+                found.append((text, addr.packed))
+        _FAMILY_CACHE[key] = found
+    return found
+
+
+@dataclass(slots=True)
+class ZoneTable:
+    """One zone compiled for lookups that the fast table cannot answer."""
+
+    zone: Zone
+    origin: bytes
+    rrsets: dict[bytes, dict[int, RRSet]]
+    policies: dict[bytes, PolicyAnswer]
+    names: set[bytes]  # every name that exists, empty non-terminals included
+    cuts: tuple[bytes, ...]  # delegation points below the apex
+    soa_answer: bytes  # SOA RR owned by the question name (for SOA queries at the apex)
+    soa_negative: bytes  # SOA RR for authority sections of negative answers
+    has_wildcards: bool
+
+    def find_cut(self, name: bytes) -> bytes | None:
+        for cut in self.cuts:
+            if name == cut or is_below(name, cut):
+                return cut
+        return None
+
+    def glue(self, targets: Iterable[bytes]) -> list[bytes]:
+        """A/AAAA records this zone holds for the given names (additional section)."""
+        out = []
+        for target in targets:
+            sets = self.rrsets.get(target)
+            if not sets:
+                continue
+            owner = w.name_to_wire(w.wire_to_text(target))
+            for rtype in (w.T_A, w.T_AAAA):
+                if rtype in sets:
+                    out.extend(w.rr(owner, rtype, sets[rtype].ttl, rd) for rd in sets[rtype].rdatas)
+        return out
+
+
+@dataclass(slots=True)
+class Table:
+    """Every zone, compiled. Immutable once built; reload builds another and swaps it."""
+
+    zones: dict[bytes, ZoneTable] = field(default_factory=dict)
+    fast: dict[bytes, FastEntry] = field(default_factory=dict)
+    max_zone_labels: int = 0
+
+    def find_zone(self, qname: bytes) -> ZoneTable | None:
+        """Longest-suffix match of a lower-case wire name against our zones."""
+        name = qname
+        while True:
+            zt = self.zones.get(name)
+            if zt is not None:
+                return zt
+            if name == b"\x00":
+                return None
+            name = name[name[0] + 1 :]
+
+    def serials(self) -> dict[str, int]:
+        return {zt.zone.origin_text: zt.zone.serial for zt in self.zones.values()}
+
+
+def _names_with_ents(origin: bytes, names: Iterable[bytes]) -> set[bytes]:
+    out = {origin}
+    for name in names:
+        while name != origin and name not in out:
+            out.add(name)
+            name = name[name[0] + 1 :]
+    return out
+
+
+def compile_zone(zone: Zone, table: Table) -> ZoneTable:
+    """Pre-encode one zone's answers into the table's fast map and return its slow-path view."""
+    origin = zone.origin
+    neg_ttl = min(zone.soa_ttl, zone.soa_minimum)
+    soa_rdata = zone.soa_rdata
+    zt = ZoneTable(
+        zone=zone,
+        origin=origin,
+        rrsets=zone.rrsets,
+        policies={},
+        names=_names_with_ents(origin, list(zone.rrsets) + list(zone.policies)),
+        cuts=tuple(n for n, s in zone.rrsets.items() if n != origin and w.T_NS in s),
+        soa_answer=w.rr(w.PTR_QNAME, w.T_SOA, zone.soa_ttl, soa_rdata),
+        soa_negative=w.rr(origin, w.T_SOA, neg_ttl, soa_rdata),
+        has_wildcards=any(n.startswith(b"\x01*") for n in zone.rrsets),
+    )
+    for owner, node in zone.policies.items():
+        zt.policies[owner] = PolicyAnswer(zone.origin_text, owner, node, zone.policy_ttls[owner])
+    _fill_fast(zt, table)
+    return zt
+
+
+def _fill_fast(zt: ZoneTable, table: Table) -> None:
+    """Fast entries for exact names that need no chasing, referral or synthesis."""
+    zone = zt.zone
+    apex_extra = (
+        zt.glue(zt.rrsets[zt.origin][w.T_NS].targets)
+        if w.T_NS in zt.rrsets.get(zt.origin, {})
+        else []
+    )
+    for owner, sets in zt.rrsets.items():
+        if owner.startswith(b"\x01*") or w.T_CNAME in sets or zt.find_cut(owner):
+            continue
+        for rtype, rrset in sets.items():
+            body = encode_rrset(w.PTR_QNAME, rrset)
+            ar = 0
+            if owner == zt.origin and rtype == w.T_NS:
+                body += b"".join(apex_extra)
+                ar = len(apex_extra)
+            key = owner + struct.pack("!HH", rtype, w.CLASS_IN)
+            hd = heads(True, 0, len(rrset.rdatas), 0, ar)
+            table.fast[key] = FastEntry(STATIC, hd, body, None, zone.origin_text, rtype)
+    key = zt.origin + struct.pack("!HH", w.T_SOA, w.CLASS_IN)
+    table.fast[key] = FastEntry(
+        STATIC, heads(True, 0, 1, 0, 0), zt.soa_answer, None, zone.origin_text, w.T_SOA
+    )
+    for owner, pa in zt.policies.items():
+        if zt.find_cut(owner):
+            continue
+        for rtype in (w.T_A, w.T_AAAA):
+            key = owner + struct.pack("!HH", rtype, w.CLASS_IN)
+            table.fast[key] = FastEntry(POLICY, (), b"", pa, zone.origin_text, rtype)
+
+
+def compile_table(zones: Iterable[Zone]) -> Table:
+    """Build a whole new table; the caller swaps it in only if this returns."""
+    table = Table()
+    for zone in zones:
+        table.zones[zone.origin] = compile_zone(zone, table)
+    return table

@@ -1,0 +1,76 @@
+"""Rules that span records of a zone: CNAME exclusivity, delegations and their glue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from geodns import wire as w
+from geodns.errors import Where
+
+ADDRESS_TYPES = (w.T_A, w.T_AAAA)
+
+
+def _cuts(origin: bytes, rrsets: dict[bytes, dict[int, object]]) -> set[bytes]:
+    return {name for name, sets in rrsets.items() if name != origin and w.T_NS in sets}
+
+
+def is_below(name: bytes, ancestor: bytes) -> bool:
+    """True if `name` is a proper descendant of `ancestor` (label-wise, not just by suffix)."""
+    if len(name) <= len(ancestor) or not name.endswith(ancestor):
+        return False
+    pos = 0
+    while pos < len(name) - len(ancestor):
+        pos += name[pos] + 1
+    return pos == len(name) - len(ancestor)
+
+
+def check_zone(
+    origin: bytes,
+    zone: dict,
+    where_of: dict[bytes, Where],
+    add: Callable[[Where, str], None],
+) -> None:
+    """Report data that cannot coexist; runs after every name parsed on its own."""
+    rrsets: dict[bytes, dict[int, object]] = zone["rrsets"]
+    policies: dict[bytes, object] = zone["policies"]
+    fallback = Where("?", 0)
+    for name in sorted(set(rrsets) | set(policies)):
+        at = where_of.get(name, fallback)
+        types = set(rrsets.get(name, {}))
+        text = w.wire_to_text(name)
+        if w.T_CNAME in types and name == origin:
+            add(at, f"{text}: CNAME is not allowed at the zone apex")
+        elif w.T_CNAME in types and (len(types) > 1 or name in policies):
+            add(at, f"{text}: CNAME cannot stand beside other data")
+        if name in policies and types & {w.T_A, w.T_AAAA}:
+            add(at, f"{text}: a policy answers A/AAAA itself; remove the static A/AAAA")
+        if name.startswith(b"\x01*") and w.T_NS in types:
+            add(at, f"{text}: NS records at a wildcard name are not allowed")
+    _check_delegations(origin, rrsets, policies, where_of, add)
+
+
+def _check_delegations(origin, rrsets, policies, where_of, add) -> None:
+    fallback = Where("?", 0)
+    cuts = _cuts(origin, rrsets)
+    for cut in cuts:
+        at = where_of.get(cut, fallback)
+        other = set(rrsets[cut]) - {w.T_NS}
+        if other or cut in policies:
+            add(at, f"{w.wire_to_text(cut)}: a delegation point may hold only NS records")
+        for target in rrsets[cut][w.T_NS].targets:  # type: ignore[attr-defined]
+            in_cut = target == cut or is_below(target, cut)
+            has_addr = any(t in rrsets.get(target, {}) for t in ADDRESS_TYPES)
+            if in_cut and not has_addr:
+                add(at, f"{w.wire_to_text(cut)}: NS {w.wire_to_text(target)} needs glue (A/AAAA)")
+    for name in set(rrsets) | set(policies):
+        for cut in cuts:
+            if not is_below(name, cut):
+                continue
+            types = set(rrsets.get(name, {}))
+            if name in policies or types - set(ADDRESS_TYPES):
+                at = where_of.get(name, fallback)
+                add(
+                    at,
+                    f"{w.wire_to_text(name)}: only glue (A/AAAA) may sit below the "
+                    f"delegation {w.wire_to_text(cut)}",
+                )

@@ -354,3 +354,49 @@ def zone_files(zones_dir: str) -> list[str]:
     """The zone files a directory holds, in a stable order (hidden and editor files skipped)."""
     folder = Path(zones_dir)
     return sorted(str(p) for p in folder.iterdir() if p.is_file() and ZONE_FILE.match(p.name))
+
+
+def load_file(path: str, previous: Zone | None = None) -> Zone:
+    """Read and parse one zone file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ZoneError([Problem(Where(path), f"cannot read zone file: {exc}")]) from exc
+    return load_text(text, path, previous)
+
+
+def load_paths(paths: list[str], previous: dict[bytes, Zone] | None = None) -> list[Zone]:
+    """Load several zone files; every problem of every file is reported together."""
+    previous = previous or {}
+    by_path = {z.source: z for z in previous.values()}
+    problems: list[Problem] = []
+    zones: list[Zone] = []
+    origins: dict[bytes, str] = {}
+    for path in paths:
+        try:
+            zone = load_file(path, by_path.get(path))
+        except ZoneError as exc:
+            problems.extend(exc.problems)
+            continue
+        if zone.origin in origins:
+            problems.append(
+                Problem(
+                    Where(path, 1),
+                    f"zone {zone.origin_text} is also defined in {origins[zone.origin]}",
+                )
+            )
+            continue
+        origins[zone.origin] = path
+        zones.append(zone)
+    if problems:
+        raise ZoneError(problems)
+    return zones
+
+
+def load_dir(zones_dir: str, previous: dict[bytes, Zone] | None = None) -> list[Zone]:
+    """Every zone file in a directory; an unreadable directory is a problem like any other."""
+    try:
+        paths = zone_files(zones_dir)
+    except OSError as exc:
+        raise ZoneError([Problem(Where(zones_dir), f"cannot list zones: {exc.strerror}")]) from exc
+    return load_paths(paths, previous)

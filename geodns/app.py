@@ -1,0 +1,195 @@
+"""The composition root: builds every component from Config, runs them, reloads whole."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from geodns import config as cfg
+from geodns import zonefile
+from geodns.errors import GeoDNSError, GeoIPError, ZoneError
+from geodns.handler import Handler
+from geodns.model import Zone
+from geodns.server import DnsServer, TcpLimits
+from geodns.stats import Stats
+from geodns.table import Table, compile_table
+
+log = logging.getLogger("geodns")
+
+
+def open_locator(conf: cfg.Config):
+    """The GeoIP locator for a config; no database means every client gets `default`."""
+    from geodns import geoip
+
+    if conf.geoip.city is None and conf.geoip.asn is None:
+        log.warning("no GeoIP database configured: every client gets the default answer")
+    return geoip.Locator.open(conf.geoip.city, conf.geoip.asn, cache_size=conf.geoip.cache_size)
+
+
+def client_factory(conf: cfg.Config, locator):
+    from geodns import geoip
+
+    return geoip.ClientFactory(
+        locator,
+        enabled=conf.ecs.enabled,
+        max_source_v4=conf.ecs.max_source_v4,
+        max_source_v6=conf.ecs.max_source_v6,
+    )
+
+
+def build_table(conf: cfg.Config, previous: dict[bytes, Zone] | None = None) -> Table:
+    """The one load-and-compile path, shared by serve, reload and `geodns check`."""
+    zones = zonefile.load_dir(conf.zones_dir, previous)
+    return compile_table(zones)
+
+
+@dataclass
+class ReloadCounts:
+    ok: int = 0
+    error: int = 0
+
+
+@dataclass
+class App:
+    """Everything that runs, and the one place that knows all of it."""
+
+    config: cfg.Config
+    shutdown: asyncio.Event = field(default_factory=asyncio.Event)
+    stats: Stats = field(default_factory=Stats)
+    reloads: ReloadCounts = field(default_factory=ReloadCounts)
+    ready: bool = False
+
+    async def __aenter__(self) -> App:
+        conf = self.config
+        self.locator = open_locator(conf)
+        self.clients = client_factory(conf, self.locator)
+        self.table = build_table(conf)
+        self.handler = Handler(
+            self.table,
+            self.clients,
+            max_udp_payload=conf.dns.max_udp_payload,
+            ecs_enabled=conf.ecs.enabled,
+            stats=self.stats,
+        )
+        self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
+        self.dns = DnsServer(self.handler.handle, conf.dns.endpoints(), self.tcp_limits)
+        self.dns.bind()
+        await self.dns.__aenter__()
+        self._watch_state = self._snapshot()
+        self._tasks = [asyncio.create_task(self._watch())] if conf.reload.watch else []
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            loop.add_signal_handler(signal.SIGTERM, self.shutdown.set)
+            loop.add_signal_handler(signal.SIGINT, self.shutdown.set)
+        self.ready = True
+        for host, port in self.dns.bound:
+            log.info("listening on %s port %d (UDP and TCP)", host, port)
+        for origin, serial in self.table.serials().items():
+            log.info("zone %s serial %d loaded", origin, serial)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.dns.__aexit__(None, None, None)
+        with contextlib.suppress(Exception):
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def run(self) -> None:
+        await self.shutdown.wait()
+
+    # --- reload ------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Load and compile beside the running table, then swap one reference.
+
+        A failure of any file leaves everything serving as it was and says why.
+        """
+        previous = {zt.origin: zt.zone for zt in self.table.zones.values()}
+        try:
+            table = build_table(self.config, previous)
+        except ZoneError as exc:
+            self.reloads.error += 1
+            for problem in exc.problems:
+                log.error("reload failed: %s", problem)
+            log.error("reload failed: still serving the previous zones")
+            return False
+        except GeoDNSError as exc:
+            self.reloads.error += 1
+            log.error("reload failed: %s", exc)
+            return False
+        self.table = table
+        self.handler.table = table
+        self.reloads.ok += 1
+        for origin, zt in table.zones.items():
+            old = previous.get(origin)
+            if old is None or old.serial != zt.zone.serial:
+                log.info("zone %s serial %d loaded", zt.zone.origin_text, zt.zone.serial)
+        return True
+
+    def reload_geoip(self) -> None:
+        try:
+            message = self.locator.reload_if_changed()
+        except GeoIPError as exc:
+            message = str(exc)
+        if message:
+            log.error("GeoIP reload: %s", message)
+        else:
+            self.clients_changed()
+
+    def clients_changed(self) -> None:
+        """New GeoIP data: cached clients hold old facts, so start afresh."""
+        self.clients = client_factory(self.config, self.locator)
+        self.handler.clients = self.clients
+        self.handler._ecs_clients.clear()
+
+    def _snapshot(self) -> dict[str, tuple[float, int]]:
+        paths: list[str] = []
+        with contextlib.suppress(OSError):
+            paths = zonefile.zone_files(self.config.zones_dir)
+        snap = {}
+        for path in [*paths, self.config.zones_dir]:
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                snap[path] = (st.st_mtime, st.st_size)
+        return snap
+
+    async def _watch(self) -> None:
+        """Poll zone files (no extra dependency, works on every filesystem and in containers)."""
+        geoip_paths = [p for p in (self.config.geoip.city, self.config.geoip.asn) if p]
+        geo_state = {p: _stat(p) for p in geoip_paths}
+        while True:
+            await asyncio.sleep(self.config.reload.poll_interval)
+            snap = self._snapshot()
+            if snap != self._watch_state:
+                self._watch_state = snap
+                log.info("zone files changed: reloading")
+                self.reload()
+            new_geo = {p: _stat(p) for p in geoip_paths}
+            if new_geo != geo_state:
+                geo_state = new_geo
+                self.reload_geoip()
+
+
+def _stat(path: str) -> tuple[float, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime, st.st_size, st.st_ino)
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,127 @@
+"""The command line: serve, check, explain, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from geodns import __version__, logs
+from geodns import config as cfg
+from geodns.errors import ConfigError, GeoDNSError, LoadError
+
+log = logging.getLogger("geodns")
+
+
+def _config(path: str | None) -> cfg.Config:
+    return cfg.load(path) if path else cfg.embedded_default()
+
+
+def _run_loop(coro) -> None:
+    try:
+        import uvloop  # the fast event loop, when installed
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        conf = _config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    logs.setup(conf.log.level, conf.log.format)
+    if args.config is None:
+        log.info("no --config: serving the embedded default (zones from %s)", conf.zones_dir)
+
+    async def main() -> None:
+        from geodns.app import App
+
+        async with App(conf) as app:
+            await app.run()
+
+    try:
+        _run_loop(main())
+    except LoadError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return 1
+    except (GeoDNSError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run the very load-and-compile that serve runs; list every problem, exit 1 on any."""
+    from geodns import zonefile
+    from geodns.app import open_locator
+    from geodns.table import compile_table
+
+    problems: list[str] = []
+    try:
+        conf = _config(args.config)
+    except ConfigError as exc:
+        problems.extend(str(p) for p in exc.problems)
+        conf = None
+    zones = []
+    if conf is not None or args.zones:
+        try:
+            if args.zones:
+                zones = zonefile.load_paths(list(args.zones))
+            else:
+                zones = zonefile.load_dir(conf.zones_dir)
+            compile_table(zones)
+        except LoadError as exc:
+            problems.extend(str(p) for p in exc.problems)
+    if conf is not None and not args.zones:
+        try:
+            open_locator(conf)
+        except GeoDNSError as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    for zone in zones:
+        print(f"ok: {zone.origin_text} serial {zone.serial} ({zone.source})")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"geodns {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="geodns", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server in the foreground")
+    serve.add_argument("--config", help="config file (default: the embedded demo setup)")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check", help="validate config and zones; exit 1 on any problem")
+    check.add_argument("--config")
+    check.add_argument("zones", nargs="*", metavar="ZONE", help="zone files to check instead")
+    check.set_defaults(func=cmd_check)
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=cmd_version)
+    from geodns.explain import add_parser as add_explain
+
+    add_explain(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

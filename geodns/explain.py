@@ -1,0 +1,160 @@
+"""`geodns explain`: one query through the server's own handler, with every reason shown."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import struct
+import sys
+from typing import Any
+
+import dnslib
+
+from geodns import wire as w
+from geodns.handler import Handler, Outcome
+from geodns.model import FAMILY_V4, Client
+
+
+def build_query(name: str, qtype: int, ecs: str | None) -> bytes:
+    """A query as a resolver would send it: RD, EDNS(0), and the ECS option when given."""
+    qname = w.name_to_wire(name if name.endswith(".") else name + ".")
+    options = b""
+    if ecs is not None:
+        net = ipaddress.ip_network(ecs, strict=False)
+        family = 1 if net.version == 4 else 2
+        addr = net.network_address.packed[: (net.prefixlen + 7) // 8]
+        body = struct.pack("!HBB", family, net.prefixlen, 0) + addr
+        options = struct.pack("!HH", w.OPT_ECS, len(body)) + body
+    header = struct.pack("!HHHHHH", 0x4745, 0x0100, 1, 0, 0, 1)
+    question = qname + struct.pack("!HH", qtype, w.CLASS_IN)
+    return header + question + w.opt_rr(4096, 0, 0, options)
+
+
+def _facts(client: Client | None) -> dict[str, Any] | None:
+    if client is None:
+        return None
+    f = client.facts
+    return {
+        "network": f.network or None,
+        "prefix_len": f.prefix_len,
+        "continent": f.continent,
+        "country": f.country,
+        "subdivision": f.subdivision,
+        "asn": f.asn,
+        "location": None if f.lat is None else {"lat": f.lat, "lon": f.lon},
+    }
+
+
+def _client_text(client: Client | None, ecs: str | None, source: str) -> dict[str, Any]:
+    if client is None:
+        return {"address": source, "why": "packet source (the answer does not depend on it)"}
+    addr = ipaddress.ip_address(client.address)
+    if client.ecs:
+        why = f"ECS option {ecs}, used as {addr}/{client.source_prefix}"
+    elif ecs is not None:
+        why = "ECS source prefix 0 or ECS disabled: packet source used"
+    else:
+        why = "no ECS option: packet source used"
+    shown = str(addr) if client.family == FAMILY_V4 or not client.ecs else f"{addr}"
+    return {"address": shown, "source_prefix": client.source_prefix, "why": why}
+
+
+def explain(handler: Handler, name: str, qtype: str, client: str, ecs: str | None) -> dict:
+    """Run the query through `handler.slow` (the code every query uses) and report."""
+    rtype = w.TYPE_NAMES.get(qtype.upper()) or int(qtype.upper().removeprefix("TYPE"))
+    outcome = Outcome()
+    reply = handler.slow(build_query(name, rtype, ecs), client, True, outcome)
+    msg = dnslib.DNSRecord.parse(reply)
+    answers = [str(rr) for rr in msg.rr]
+    ecs_scope = None
+    for opt in msg.ar:
+        for option in getattr(opt, "rdata", []) or []:
+            if getattr(option, "code", None) == w.OPT_ECS:
+                ecs_scope = option.data[3]
+    if outcome.client is None:
+        scope_why = "0: the answer is the same for every client"
+    elif ecs_scope is None:
+        scope_why = "no ECS in the query"
+    else:
+        scope_why = (
+            f"/{ecs_scope}: the widest network over which this decision holds "
+            f"(capped at the source prefix /{outcome.client.source_prefix})"
+        )
+    return {
+        "query": {"name": name, "type": qtype.upper(), "client": client, "ecs": ecs},
+        "client": _client_text(outcome.client, ecs, client),
+        "geoip": _facts(outcome.client),
+        "path": outcome.trace or ["static records (no policy)"],
+        "pool": outcome.pool,
+        "rcode": dnslib.RCODE.get(msg.header.rcode),
+        "answer": answers,
+        "ttl": msg.rr[0].ttl if msg.rr else None,
+        "ecs_scope": ecs_scope,
+        "ecs_scope_why": scope_why if ecs is not None else "no ECS in the query",
+    }
+
+
+def render(report: dict) -> str:
+    lines = [f"query   {report['query']['name']} {report['query']['type']}"]
+    c = report["client"]
+    lines.append(f"client  {c['address']} ({c['why']})")
+    g = report["geoip"]
+    if g is not None:
+        loc = g["location"]
+        where = f"lat {loc['lat']} lon {loc['lon']}" if loc else "no location"
+        lines.append(
+            f"geoip   network {g['network'] or '?'} (/{g['prefix_len']}): continent "
+            f"{g['continent'] or '-'}, country {g['country'] or '-'}, subdivision "
+            f"{g['subdivision'] or '-'}, ASN {g['asn'] or '-'}, {where}"
+        )
+    for step in report["path"]:
+        lines.append(f"policy  {step}")
+    if report["pool"]:
+        lines.append(f"pool    {report['pool']}")
+    lines.append(f"rcode   {report['rcode']}")
+    for rr in report["answer"] or ["(no records)"]:
+        lines.append(f"answer  {rr}")
+    lines.append(f"scope   {report['ecs_scope_why']}")
+    return "\n".join(lines)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from geodns import app as app_mod
+    from geodns import config as cfg
+    from geodns.errors import GeoDNSError, LoadError
+
+    try:
+        conf = cfg.load(args.config) if args.config else cfg.embedded_default()
+        locator = app_mod.open_locator(conf)
+        table = app_mod.build_table(conf)
+    except LoadError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except GeoDNSError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    handler = Handler(
+        table,
+        app_mod.client_factory(conf, locator),
+        max_udp_payload=conf.dns.max_udp_payload,
+        ecs_enabled=conf.ecs.enabled,
+    )
+    try:
+        report = explain(handler, args.name, args.type, args.client, args.ecs)
+    except ValueError as exc:
+        print(f"explain: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("explain", help="show the facts, the policy path and the answer")
+    parser.add_argument("name")
+    parser.add_argument("type", nargs="?", default="A")
+    parser.add_argument("--client", required=True, help="the client (or resolver) address")
+    parser.add_argument("--ecs", help="an ECS prefix the query carries, e.g. 81.2.69.0/24")
+    parser.add_argument("--config")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=cmd_explain)

@@ -63,6 +63,7 @@ class App:
     stats: Stats = field(default_factory=Stats)
     reloads: ReloadCounts = field(default_factory=ReloadCounts)
     ready: bool = False
+    handle_signals: bool = False  # the CLI owns the process; tests run apps in threads
 
     async def __aenter__(self) -> App:
         conf = self.config
@@ -82,7 +83,7 @@ class App:
         await self.dns.__aenter__()
         self._watch_state = self._snapshot()
         self._tasks = [asyncio.create_task(self._watch())] if conf.reload.watch else []
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        if self.handle_signals:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, self.reload)
             loop.add_signal_handler(signal.SIGTERM, self.shutdown.set)
@@ -102,7 +103,7 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.dns.__aexit__(None, None, None)
-        with contextlib.suppress(Exception):
+        if self.handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

@@ -40,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     async def main() -> None:
         from geodns.app import App
 
-        async with App(conf) as app:
+        async with App(conf, handle_signals=True) as app:
             await app.run()
 
     try:

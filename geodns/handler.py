@@ -84,7 +84,7 @@ class Handler:
                         if resp is not None and (tcp or len(resp) <= 512):
                             self.stats.count(entry.zone, entry.qtype, 0, tcp)
                             return resp
-                elif ar == _AR1 and data[end : end + 3] == _OPT_ROOT and data[end + 5] == 0:
+                elif ar == _AR1 and data[end : end + 3] == _OPT_ROOT and data[end + 6] == 0:
                     resp = self._fast_edns(data, end, entry, variant, host, tcp)
                     if resp is not None:
                         self.stats.count(entry.zone, entry.qtype, 0, tcp)
@@ -237,7 +237,8 @@ class Handler:
                 limit = min(edns.payload, self.max_udp_payload)
         an, ns, ar = reply.answer, reply.authority, reply.additional
         flags = response_flags(q.flags, reply.aa, reply.rcode)
-        head = struct.pack("!HHHHHH", q.id, flags, 1, len(an), len(ns), len(ar) + bool(opt))
+        n_an, n_ns, n_ar = reply.counts
+        head = struct.pack("!HHHHHH", q.id, flags, 1, n_an, n_ns, n_ar + bool(opt))
         msg = head + q.question + b"".join(an) + b"".join(ns) + b"".join(ar) + opt
         if len(msg) > limit:
             flags = response_flags(q.flags, reply.aa, reply.rcode, tc=True)

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geodns import wire as w
-from geodns.model import Client, HealthView
+from geodns.model import Client, HealthView, RRSet
 from geodns.table import PolicyAnswer, ZoneTable, encode_rrset
 from geodns.zonecheck import is_below
 
+ANS, AUTH, ADD = 0, 1, 2
 MAX_CHAIN = 12  # CNAME links followed inside a zone before giving up (loops, long chains)
 ANY_ORDER = (w.T_A, w.T_AAAA, w.T_MX, w.T_TXT, w.T_NS, w.T_SRV, w.T_CAA, w.T_PTR)
 
@@ -25,8 +26,14 @@ class Reply:
     answer: list[bytes] = field(default_factory=list)
     authority: list[bytes] = field(default_factory=list)
     additional: list[bytes] = field(default_factory=list)
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0])  # records per section
     scope: int = 0
     zone: str | None = None
+
+    def add(self, section: int, records: bytes, count: int) -> None:
+        """Append `count` encoded records to section 0 (answer), 1 (authority) or 2."""
+        (self.answer, self.authority, self.additional)[section].append(records)
+        self.counts[section] += count
 
 
 class Answerer:
@@ -66,25 +73,25 @@ class Answerer:
         node = name if name in zt.names else self._wildcard(zt, name)
         if node is None:
             reply.rcode = w.RCODE_NXDOMAIN
-            reply.authority.append(zt.soa_negative)
+            reply.add(AUTH, zt.soa_negative, 1)
             return None
         sets = zt.rrsets.get(node, {})
         cname = sets.get(w.T_CNAME)
         if cname is not None and qtype != w.T_CNAME:
-            reply.answer.append(encode_rrset(owner, cname))
+            reply.add(ANS, encode_rrset(owner, cname), 1)
             return cname.targets[0]
         if qtype == w.T_ANY:
             self._any(zt, node, owner, sets, client, reply, outcome)
         elif qtype == w.T_SOA and node == zt.origin:
-            reply.answer.append(self._soa(zt, owner))
+            reply.add(ANS, self._soa(zt, owner), 1)
         elif qtype in sets:
-            reply.answer.append(encode_rrset(owner, sets[qtype]))
+            _add_set(reply, ANS, owner, sets[qtype])
             if qtype == w.T_NS:
-                reply.additional.extend(zt.glue(sets[qtype].targets))
+                _add_glue(reply, zt, sets[qtype].targets)
         elif qtype in (w.T_A, w.T_AAAA) and node in zt.policies:
             self._policy(zt.policies[node], qtype, owner, client, reply, outcome)
         if not reply.answer:
-            reply.authority.append(zt.soa_negative)
+            reply.add(AUTH, zt.soa_negative, 1)
         return None
 
     @staticmethod
@@ -109,17 +116,17 @@ class Answerer:
         ns = zt.rrsets[cut][w.T_NS]
         if not reply.answer:
             reply.aa = False
-        reply.authority.append(encode_rrset(cut, ns))
-        reply.additional.extend(zt.glue(ns.targets))
+        _add_set(reply, AUTH, cut, ns)
+        _add_glue(reply, zt, ns.targets)
 
     def _any(self, zt, node, owner, sets, client, reply, outcome) -> None:
         """RFC 8482: one RRset is enough; we pick the first in a fixed order."""
         if node == zt.origin:
-            reply.answer.append(self._soa(zt, owner))
+            reply.add(ANS, self._soa(zt, owner), 1)
             return
         for rtype in ANY_ORDER:
             if rtype in sets:
-                reply.answer.append(encode_rrset(owner, sets[rtype]))
+                _add_set(reply, ANS, owner, sets[rtype])
                 return
         if node in zt.policies:
             for rtype in (w.T_A, w.T_AAAA):
@@ -133,7 +140,7 @@ class Answerer:
         count, records, scope = self.policy_records(pa, qtype, the_client, owner, trace, outcome)
         reply.scope = max(reply.scope, min(scope, the_client.source_prefix))
         if count:
-            reply.answer.append(records)
+            reply.add(ANS, records, count)
 
     def policy_records(
         self,
@@ -157,3 +164,12 @@ class Answerer:
         chosen = pa.records(decision.pool, qtype, ttl, decision.max_answers, self.health)
         body = b"".join(w.rr(owner, qtype, ttl, packed) for _, packed in chosen)
         return len(chosen), body, decision.scope
+
+
+def _add_set(reply: Reply, section: int, owner: bytes, rrset: RRSet) -> None:
+    reply.add(section, encode_rrset(owner, rrset), len(rrset.rdatas))
+
+
+def _add_glue(reply: Reply, zt: ZoneTable, targets: tuple[bytes, ...]) -> None:
+    for record in zt.glue(targets):
+        reply.add(ADD, record, 1)

@@ -22,7 +22,11 @@ def q(name: str, rtype: str = "A", **kw) -> dns.message.Message:
 
 
 def texts(section) -> set[str]:
-    return {f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)} {rd}" for rrset in section for rd in rrset}
+    return {
+        f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)} {rd}"
+        for rrset in section
+        for rd in rrset
+    }
 
 
 def assert_negative(reply: dns.message.Message, rcode: int) -> None:
@@ -56,7 +60,9 @@ def test_rd_and_cd_are_copied(ask, rd: bool) -> None:
     assert reply.flags & dns.flags.CD
 
 
-@pytest.mark.parametrize("name", ["StAtIc.ExAmPlE.tEsT", "STATIC.EXAMPLE.TEST", "static.example.test"])
+@pytest.mark.parametrize(
+    "name", ["StAtIc.ExAmPlE.tEsT", "STATIC.EXAMPLE.TEST", "static.example.test"]
+)
 def test_question_echoed_byte_for_byte(ask_raw, name: str) -> None:
     wire = q(name, "A").to_wire()
     reply = ask_raw(wire)
@@ -101,7 +107,9 @@ def test_apex_records(ask) -> None:
 def test_other_record_types(ask) -> None:
     srv = ask(q("_sip._tcp.example.test", "SRV"))
     assert texts(srv.answer) == {"_sip._tcp.example.test. SRV 10 5 5060 sip.example.test."}
-    assert texts(ask(q("ptr.example.test", "PTR")).answer) == {"ptr.example.test. PTR host.example.test."}
+    assert texts(ask(q("ptr.example.test", "PTR")).answer) == {
+        "ptr.example.test. PTR host.example.test."
+    }
 
 
 def test_cname_chased_inside_the_zone(ask) -> None:
@@ -134,7 +142,9 @@ def test_cname_to_missing_name_is_nxdomain(ask) -> None:
     assert texts(reply.answer) == {"dangling.example.test. CNAME nothing-here.example.test."}
 
 
-@pytest.mark.parametrize("name", ["a.edge.example.test", "x.y.edge.example.test", "*.edge.example.test"])
+@pytest.mark.parametrize(
+    "name", ["a.edge.example.test", "x.y.edge.example.test", "*.edge.example.test"]
+)
 def test_wildcard_synthesis(ask, name: str) -> None:
     reply = ask(q(name, "A"))
     assert texts(reply.answer) == {f"{name}. A 192.0.2.99"}
@@ -155,7 +165,9 @@ def test_wildcard_nodata_and_cname(ask) -> None:
     assert "static.example.test. A 192.0.2.1" in texts(reply.answer)
 
 
-@pytest.mark.parametrize("name", ["sub.example.test", "host.sub.example.test", "a.b.sub.example.test"])
+@pytest.mark.parametrize(
+    "name", ["sub.example.test", "host.sub.example.test", "a.b.sub.example.test"]
+)
 def test_referral_with_glue(ask, name: str) -> None:
     reply = ask(q(name, "A"))
     assert reply.rcode() == dns.rcode.NOERROR
@@ -202,7 +214,11 @@ def test_two_opts_is_formerr(ask_raw) -> None:
 
 @pytest.mark.parametrize("edns", [False, True])
 def test_truncation_over_udp(ask, edns: bool) -> None:
-    query = q("big.example.test", "TXT", use_edns=0, payload=256) if edns else q("big.example.test", "TXT")
+    query = (
+        q("big.example.test", "TXT", use_edns=0, payload=256)
+        if edns
+        else q("big.example.test", "TXT")
+    )
     reply = ask(query)
     if ask.transport == "tcp":
         assert not reply.flags & dns.flags.TC
@@ -248,13 +264,14 @@ def test_responses_are_never_answered(ask_raw) -> None:
     assert ask_raw(bytes(wire)) is None
 
 
-@pytest.mark.parametrize("opcode", [dns.opcode.IQUERY, dns.opcode.STATUS, dns.opcode.NOTIFY, dns.opcode.UPDATE])
-def test_other_opcodes_notimp(ask, opcode: int) -> None:
-    query = q("static.example.test", "A")
-    query.set_opcode(opcode)
-    reply = ask(query)
-    assert reply.rcode() == dns.rcode.NOTIMP
-    assert reply.opcode() == opcode
+@pytest.mark.parametrize("opcode", [1, 2, 4, 5, 15])
+def test_other_opcodes_notimp(ask_raw, opcode: int) -> None:
+    wire = bytearray(q("static.example.test", "A").to_wire())
+    wire[2] = (wire[2] & 0x87) | (opcode << 3)
+    reply = ask_raw(bytes(wire))
+    assert reply is not None and reply[:2] == wire[:2]
+    assert reply[2] & 0x80 and (reply[2] >> 3) & 0xF == opcode
+    assert reply[3] & 0xF == dns.rcode.NOTIMP
 
 
 def test_any_is_minimal(ask) -> None:

@@ -1,0 +1,26 @@
+# The README's two commands are `make run` and `make test`; both install what they need.
+PYTHON ?= python3
+
+.PHONY: install run test lint bench
+
+install:
+	$(PYTHON) -m pip install -q -e '.[test,demo]'
+
+run: install
+	geodns serve
+
+# Debian tools the tests use (dig); skipped when already present or not root.
+test-tools:
+	@command -v dig >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils >/dev/null; } || true
+
+test: install test-tools
+	ruff check .
+	ruff format --check .
+	$(PYTHON) -m pytest -q
+
+lint:
+	ruff check . && ruff format --check .
+
+bench:
+	bash bench/run.sh

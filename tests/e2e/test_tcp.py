@@ -1,0 +1,87 @@
+"""TCP per RFC 7766: framing, several and pipelined queries, idle timeout, connection cap."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import dns.message
+import pytest
+
+from tests.conftest import recv_exact
+from tests.servers import ServerThread, wait_for, write_config
+
+CORE = __import__("tests.conftest", fromlist=["CORE_ZONES"]).CORE_ZONES
+
+
+def frame(msg: dns.message.Message) -> bytes:
+    wire = msg.to_wire()
+    return struct.pack("!H", len(wire)) + wire
+
+
+def read_reply(sock: socket.socket) -> dns.message.Message:
+    size = struct.unpack("!H", recv_exact(sock, 2))[0]
+    return dns.message.from_wire(recv_exact(sock, size))
+
+
+def test_pipelined_queries_answered_in_order(core_server: ServerThread) -> None:
+    names = [f"{n}.example.test" for n in ("static", "mail", "ns1", "nope", "alias")] * 20
+    queries = [dns.message.make_query(n, "A") for n in names]
+    with socket.create_connection(core_server.where(4), timeout=5) as s:
+        s.sendall(b"".join(frame(q) for q in queries))  # all at once, before reading
+        replies = [read_reply(s) for _ in queries]
+    assert [r.id for r in replies] == [q.id for q in queries]
+    assert [r.question[0].name for r in replies] == [q.question[0].name for q in queries]
+
+
+def test_message_split_across_segments(core_server: ServerThread) -> None:
+    data = frame(dns.message.make_query("static.example.test", "A"))
+    with socket.create_connection(core_server.where(4), timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(data)):
+            s.sendall(data[i : i + 1])
+        reply = read_reply(s)
+    assert reply.answer
+
+
+def test_several_queries_one_by_one(core_server: ServerThread) -> None:
+    with socket.create_connection(core_server.where(4), timeout=5) as s:
+        for _ in range(50):
+            s.sendall(frame(dns.message.make_query("static.example.test", "AAAA")))
+            assert read_reply(s).answer
+
+
+def test_idle_connection_is_closed(core_server: ServerThread) -> None:
+    """The fixture sets tcp_idle_timeout to 1s: an idle client sees EOF, a busy one doesn't."""
+    with socket.create_connection(core_server.where(4), timeout=10) as s:
+        started = time.monotonic()
+        assert s.recv(1) == b""  # blocks until the server closes
+        assert 0.8 <= time.monotonic() - started < 5
+
+
+@pytest.fixture
+def capped_server(tmp_path) -> ServerThread:
+    path = write_config(tmp_path, CORE, dns={"listen": ["127.0.0.1:0"], "tcp_max_connections": 3})
+    server = ServerThread(path).start()
+    yield server
+    server.stop()
+
+
+def test_connection_cap(capped_server: ServerThread) -> None:
+    addr = capped_server.where(4)
+    held = [socket.create_connection(addr, timeout=5) for _ in range(3)]
+    try:
+        wait_for(lambda: capped_server.app.tcp_limits.open == 3)
+        extra = socket.create_connection(addr, timeout=5)
+        assert extra.recv(1) == b""  # closed at once
+        extra.close()
+        held[0].sendall(frame(dns.message.make_query("static.example.test", "A")))
+        assert read_reply(held[0]).answer  # the ones inside the cap still work
+    finally:
+        for s in held:
+            s.close()
+    wait_for(lambda: capped_server.app.tcp_limits.open == 0)
+    with socket.create_connection(addr, timeout=5) as s:
+        s.sendall(frame(dns.message.make_query("static.example.test", "A")))
+        assert read_reply(s).answer

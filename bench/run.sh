@@ -19,7 +19,7 @@ geodns_workers=${GEODNS_WORKERS:-1}
 geodns_start_timeout=${GEODNS_START_TIMEOUT:-60}
 host=127.0.0.1 # loopback only, always: a workplace rule, and ecsflood enforces it too
 dnsperf_opts=(-c 4 -q 200) # the same as compare.sh, so every row is comparable
-record=0 zone_names=0 do_compare=1
+record=0 zone_names=0 do_compare=1 orig_args="$*"
 targets=(floor pdns gdnsd geodns)
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -101,6 +101,7 @@ started() { # NAME PID: remember the process so cleanup can find and verify it
 }
 
 start_floor() {
+  commands+=("taskset -c 0 python3 $peers/floor.py ${port[floor]}")
   taskset -c 0 python3 "$peers/floor.py" "${port[floor]}" >"$work/floor.log" 2>&1 &
   local p=$!
   for _ in $(seq 50); do
@@ -116,6 +117,7 @@ start_peer() { # pdns | gdnsd via the peers' own start scripts (they print the P
   local t=$1 script p dir
   script=$peers/start-pdns-geoip.sh
   [ "$t" = gdnsd ] && script=$peers/start-gdnsd.sh
+  commands+=("PIN=\"taskset -c 0\" GEOIP_DB=$GEOIP_DB $script ${port[$t]}")
   if ! p=$(PIN="taskset -c 0" timeout 30 "$script" "${port[$t]}" 2>"$work/$t.err"); then
     # The script names its log ("... did not answer; log: DIR/log"); quote its last line.
     local plog
@@ -150,6 +152,7 @@ cfg["geoip"]["city"] = "$GEOIP_DB"
 cfg["zones_dir"] = "$work/zones"
 yaml.safe_dump(cfg, open(sys.argv[2], "w"), sort_keys=False)
 PY
+  commands+=("taskset -c 0 geodns serve --config \$WORK/geodns.yaml  # bench/geodns.yaml + port ${port[geodns]}, workers $geodns_workers, geoip.city, zones_dir")
   taskset -c 0 geodns serve --config "$work/geodns.yaml" >"$work/geodns.log" 2>&1 &
   local p=$! deadline=$((SECONDS + geodns_start_timeout))
   while [ "$SECONDS" -lt "$deadline" ]; do
@@ -182,15 +185,49 @@ END {
   if (rc != "" && (mix == "nxdomain" || rc != "NOERROR:100.00%")) note = note (note==""?"":" ") rc
   printf "%.0f\t%.3f\t%s\t%s\n", q, l, (lo==""?"?":lo), (note==""?"-":note)
 }'
-measure() { # TARGET MIX CMD... -> one row in results.tsv
+# CPU use, to tell who limited a run: CPU 0 near 100% busy = the server was the limit;
+# CPU 1 near 100% and CPU 0 not = the load generator was. Steal = the hypervisor gave
+# our CPUs to someone else (a noisy VM neighbour): the run is not trustworthy.
+cpu_snap() { # "total idle steal" of cpu0 then cpu1, in jiffies
+  awk '/^cpu[01] / {printf "%d %d %d ", $2+$3+$4+$5+$6+$7+$8+$9, $5+$6, $9}' /proc/stat
+}
+cpu_delta() { # SNAP_BEFORE SNAP_AFTER -> "busy0/busy1<TAB>steal%"
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    for (c = 0; c < 2; c++) {
+      dt[c] = y[3*c+1] - x[3*c+1]; di[c] = y[3*c+2] - x[3*c+2]; ds[c] = y[3*c+3] - x[3*c+3]
+      busy[c] = dt[c] > 0 ? 100 * (dt[c] - di[c] - ds[c]) / dt[c] : 0
+    }
+    st = (dt[0] + dt[1]) > 0 ? 100 * (ds[0] + ds[1]) / (dt[0] + dt[1]) : 0
+    printf "%.0f/%.0f\t%.1f\n", busy[0], busy[1], st
+  }'
+}
+cpu_window() { # sample the steady part of a run: from 1 s in to 1 s before its end
+  local a w=$((secs - 2))
+  [ "$w" -ge 1 ] || { printf -- '-\t0\n'; return 0; } # too short to sample
+  sleep 1
+  a=$(cpu_snap)
+  sleep "$w"
+  cpu_delta "$a" "$(cpu_snap)"
+}
+
+measure() { # TARGET MIX CMD... -> one row in results.tsv (the median run by qps)
   local t=$1 mix=$2 i
   shift 2
   commands+=("$*")
   log "$t $mix: $*"
   for i in $(seq "$runs"); do
-    timeout $((secs + 30)) "$@" 2>&1 | awk -v mix="$mix" "$parse" || true
+    cpu_window >"$work/cpu.txt" &
+    local sampler=$!
+    out=$(timeout $((secs + 30)) "$@" 2>&1 | awk -v mix="$mix" "$parse" || true)
+    wait "$sampler" || true
+    printf '%s\t%s\n' "$out" "$(cat "$work/cpu.txt")"
   done | sort -t$'\t' -k1,1n | awk -v n="$runs" 'NR == int((n + 1) / 2)' |
-    awk -v t="$t" -v m="$mix" -F'\t' '{printf "%s\t%s\t%s\t%s\t%s\t%s\n", t, m, $1, $2, $3, $4}' >>"$results"
+    awk -v t="$t" -v m="$mix" -F'\t' '{
+      note = $4 == "-" ? "" : $4
+      if ($6 + 0 >= 3) note = note (note == "" ? "" : " ") "steal:" $6 "%"
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t, m, $1, $2, $3, $5, note == "" ? "-" : note
+    }' >>"$results"
 }
 
 # --- start everything
@@ -218,6 +255,7 @@ for t in floor pdns gdnsd geodns; do [ -n "${pid[$t]:-}" ] && live+=("$t"); done
 [ ${#live[@]} -gt 0 ] || { echo "run.sh: no server started" >&2; exit 1; }
 
 # --- the peers' comparison (static, geo-ecs), then our mixes, one target at a time
+load_snap0=$(cpu_snap)
 if [ "$do_compare" = 1 ]; then
   cmp_args=()
   for t in "${live[@]}"; do cmp_args+=("$t=$host:${port[$t]}"); done
@@ -225,7 +263,7 @@ if [ "$do_compare" = 1 ]; then
   log "compare.sh ${cmp_args[*]} (RUNS=$runs SECS=$secs)"
   RUNS=$runs SECS=$secs timeout $(((secs + 30) * runs * 2 * ${#live[@]} + 30)) \
     "$peers/compare.sh" "${cmp_args[@]}" | tee "$work/compare.out" >&2
-  awk 'NR > 1 {printf "%s\t%s\t%s\t%s\t%s\t-\n", $1, $2, $3, $4, $5}' "$work/compare.out" >>"$results"
+  awk 'NR > 1 {printf "%s\t%s\t%s\t%s\t%s\t-\t-\n", $1, $2, $3, $4, $5}' "$work/compare.out" >>"$results"
 fi
 for t in "${live[@]}"; do
   p=${port[$t]}
@@ -237,7 +275,7 @@ for t in "${live[@]}"; do
   measure "$t" nxdomain taskset -c 1 dnsperf -s "$host" -p "$p" -d "$here/queries/nxdomain.txt" \
     -l "$secs" "${dnsperf_opts[@]}"
   if [ "$t" = floor ]; then
-    printf 'floor\ttcp\t-\t-\t-\tn/a: floor.py is UDP-only\n' >>"$results"
+    printf 'floor\ttcp\t-\t-\t-\t-\tn/a: floor.py is UDP-only\n' >>"$results"
   else
     measure "$t" tcp taskset -c 1 dnsperf -m tcp -s "$host" -p "$p" -d "$here/queries/static.txt" \
       -l "$secs" "${dnsperf_opts[@]}"
@@ -248,26 +286,32 @@ for t in "${live[@]}"; do
   fi
 done
 for t in "${live[@]}"; do rss_end[$t]=$(rss_kb "${pid[$t]}"); done
+load_snap1=$(cpu_snap)
 
 # --- the table: grouped by mix, ratio = qps / floor's qps for the same mix
 table() {
-  printf '%-8s %-12s %9s %11s %7s %8s  %s\n' target mix qps avg_lat_ms lost x_floor note
-  awk -F'\t' '
+  local fmt='%-8s %-10s %8s %10s %6s %7s %8s  %s\n'
+  # shellcheck disable=SC2059 # the format is ours
+  printf "$fmt" target mix qps avg_lat_ms lost x_floor cpu0/1% note
+  awk -F'\t' -v fmt="$fmt" '
     { row[NR]=$0; if ($1=="floor" && $3+0 > 0) floor[$2]=$3 }
     { if (!($2 in seen)) { seen[$2]=1; order[++nm]=$2 } }
     END {
       for (m=1; m<=nm; m++) for (r=1; r<=NR; r++) {
         split(row[r], f, "\t"); if (f[2] != order[m]) continue
         ratio = (f[2] in floor && f[3]+0 > 0) ? sprintf("%.2f", f[3]/floor[f[2]]) : "-"
-        printf "%-8s %-12s %9s %11s %7s %8s  %s\n", f[1], f[2], f[3], f[4], f[5], ratio, (f[6]=="-"?"":f[6])
+        printf fmt, f[1], f[2], f[3], f[4], f[5], ratio, f[6], (f[7]=="-"?"":f[7])
       }
     }' "$results"
   for t in floor pdns gdnsd geodns; do
-    [ -n "${skip[$t]:-}" ] && printf '%-8s %-12s %9s %11s %7s %8s  %s\n' "$t" - - - - - "skipped: ${skip[$t]}"
+    # shellcheck disable=SC2059
+    [ -n "${skip[$t]:-}" ] && printf "$fmt" "$t" - - - - - - "skipped: ${skip[$t]}"
   done
   echo
   echo "servers on CPU 0 (all started at once, loaded one at a time), load on CPU 1;"
-  echo "median of RUNS=$runs runs of SECS=$secs s; dnsperf ${dnsperf_opts[*]}; ecsflood -c 200, $ecs_nets /24s"
+  echo "median of RUNS=$runs runs of SECS=$secs s; dnsperf ${dnsperf_opts[*]}; ecsflood -c 200, $ecs_nets /24s;"
+  echo "cpu0/1% = busy CPU 0 (servers) / CPU 1 (load) mid-run (~100/<100: server-bound, <100/~100: generator-bound)"
+  echo "hypervisor steal over the whole load phase: $(cpu_delta "$load_snap0" "$load_snap1" | cut -f2)% of CPU time"
   printf 'RSS (VmRSS, after start -> after load):'
   for t in "${live[@]}"; do
     awk -v t="$t" -v a="${rss_start[$t]}" -v b="${rss_end[$t]}" 'BEGIN{printf " %s %.1f -> %.1f MB;", t, a/1024, b/1024}'
@@ -287,13 +331,13 @@ if [ "$record" = 1 ]; then
     echo "- peers: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1)," \
       "$(gdnsd -h 2>&1 | grep -o 'gdnsd version [0-9.]*' | head -1), $(dnsperf -h 2>&1 | grep -o 'Version [0-9.]*' | head -1 | sed 's/Version/dnsperf/')"
     [ -z "${pid[geodns]:-}" ] && echo "- geodns: ${skip[geodns]:-not in --targets}"
-    echo "- run: bench/run.sh (RUNS=$runs SECS=$secs BASE_PORT=$base_port$([ "$zone_names" -gt 0 ] && echo " --zone-names $zone_names"))"
+    echo "- run: RUNS=$runs SECS=$secs BASE_PORT=$base_port bench/run.sh $orig_args"
     echo
     echo '```'
     cat "$work/table.txt"
     echo '```'
     echo
-    echo "Commands (each run RUNS times, median kept; ports: floor ${port[floor]}, pdns ${port[pdns]}, gdnsd ${port[gdnsd]}, geodns ${port[geodns]}):"
+    echo "Commands (servers started once; each load run RUNS times, median kept):"
     echo
     echo '```'
     printf '%s\n' "${commands[@]}" | sed "s#$here#bench#g; s#$work#\$WORK#g"

@@ -1,0 +1,106 @@
+"""What every policy shares: node options, the decision, pool health, the parse context."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from geodns.errors import Problems, Where
+from geodns.model import Client, HealthView, Pool
+
+MAX_DEPTH = 8
+COMMON_OPTIONS = ("ttl", "max_answers", "when_all_down")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    ttl: int | None = None
+    max_answers: int | None = None
+    nodata_when_all_down: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    zone: str
+    pools: Mapping[str, Pool]
+    problems: Problems
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of a policy tree for one client: a pool (None = NODATA) and its scope."""
+
+    pool: Pool | None
+    scope: int
+    ttl: int | None = None
+    max_answers: int | None = None
+    failed_open: bool = False
+    healthy: bool = True
+
+
+NODATA = Decision(None, 0, healthy=False)
+
+
+def at(raw: Any, key: Any, fallback: Where) -> Where:
+    return raw.at(key) if hasattr(raw, "at") else fallback
+
+
+def pool_up(pool: Pool, health: HealthView) -> bool:
+    return any(health.is_up(m) for m in pool.members())
+
+
+def leaf(pool: Pool, health: HealthView, scope: int) -> Decision:
+    up = pool_up(pool, health)
+    return Decision(pool, scope, failed_open=not up, healthy=up)
+
+
+def with_options(d: Decision, options: Options, scope: int) -> Decision:
+    """Apply a node's ttl/max_answers where no deeper node set them; widen the scope."""
+    return Decision(
+        d.pool,
+        max(d.scope, scope),
+        d.ttl if d.ttl is not None else options.ttl,
+        d.max_answers if d.max_answers is not None else options.max_answers,
+        d.failed_open,
+        d.healthy,
+    )
+
+
+def parse_options(raw: Any, where: Where, ctx: ParseContext) -> Options:
+    ttl = raw.get("ttl")
+    if ttl is not None and (
+        isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl < 2**31
+    ):
+        ctx.problems.add(
+            at(raw, "ttl", where), f"ttl: {ttl!r} must be an integer from 0 to 2147483647"
+        )
+        ttl = None
+    max_answers = raw.get("max_answers")
+    if max_answers is not None and (
+        isinstance(max_answers, bool) or not isinstance(max_answers, int) or max_answers < 1
+    ):
+        ctx.problems.add(at(raw, "max_answers", where), "max_answers: must be an integer >= 1")
+        max_answers = None
+    mode = raw.get("when_all_down", "open")
+    if mode not in ("open", "nodata"):
+        ctx.problems.add(at(raw, "when_all_down", where), "when_all_down: must be open or nodata")
+        mode = "open"
+    return Options(ttl, max_answers, mode == "nodata")
+
+
+def walk(node: Any) -> Iterator[Pool]:
+    if isinstance(node, Pool):
+        yield node
+        return
+    for child in node.children():
+        yield from walk(child)
+
+
+def resolve_child(
+    child: Any, client: Client, health: HealthView, rng: random.Random, trace
+) -> Decision:
+    if isinstance(child, Pool):
+        return leaf(child, health, 0)
+    return child.resolve(client, health, rng, trace)

@@ -1,0 +1,54 @@
+"""failover: the first healthy child in order; all down -> the first (open) or NODATA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from geodns.policies import base
+
+
+@dataclass(frozen=True, slots=True)
+class Failover:
+    members: tuple[Any, ...]
+    options: base.Options
+
+    def children(self) -> tuple[Any, ...]:
+        return self.members
+
+    def resolve(self, client, health, rng, trace) -> base.Decision:
+        first = None
+        for child in self.members:
+            d = base.resolve_child(child, client, health, rng, trace)
+            if d.healthy:
+                if trace is not None:
+                    trace.append(f"failover: chose {_name(child)}")
+                return base.with_options(d, self.options, 0)
+            if trace is not None:
+                trace.append(f"failover: skipped {_name(child)} (down)")
+            first = first or d
+        if self.options.nodata_when_all_down:
+            if trace is not None:
+                trace.append("failover: all down, when_all_down nodata")
+            return base.NODATA
+        if trace is not None:
+            trace.append(f"failover: all down, failing open to {_name(self.members[0])}")
+        d = base.with_options(first, self.options, 0)
+        return base.Decision(d.pool, d.scope, d.ttl, d.max_answers, True, False)
+
+
+def _name(child: Any) -> str:
+    return getattr(child, "name", type(child).__name__.lower())
+
+
+def parse(body: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Failover | None:
+    if not isinstance(body, list) or not body:
+        ctx.problems.add(where, "failover: must be a non-empty list of pools or policies")
+        return None
+    members = []
+    for i, item in enumerate(body):
+        child = parse_node(item, base.at(body, i, where), ctx, depth + 1)
+        if child is None:
+            return None
+        members.append(child)
+    return Failover(tuple(members), options)

@@ -1,0 +1,115 @@
+"""latency: the healthy pool nearest the client (haversine), or per an explicit rtt table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from geodns.model import Pool
+from geodns.policies import base
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    members: tuple[Pool, ...]
+    rtt: dict[str, dict[str, float]]  # "country:DE" / "continent:EU" -> pool -> ms
+    options: base.Options
+
+    def children(self) -> tuple[Pool, ...]:
+        return self.members
+
+    def _costs(self, facts) -> tuple[list[float], str]:
+        table = None
+        if facts.country and f"country:{facts.country}" in self.rtt:
+            table = self.rtt[f"country:{facts.country}"]
+        elif facts.continent and f"continent:{facts.continent}" in self.rtt:
+            table = self.rtt[f"continent:{facts.continent}"]
+        costs, how = [], "list order (no client location)"
+        for i, pool in enumerate(self.members):
+            if table is not None and pool.name in table:
+                costs.append(table[pool.name])
+                how = "rtt table"
+            elif facts.lat is not None and pool.location is not None:
+                costs.append(haversine_km(facts.lat, facts.lon, *pool.location))
+                how = "distance" if how != "rtt table" else how
+            else:
+                costs.append(float(i) * 1e9)
+        return costs, how
+
+    def resolve(self, client, health, rng, trace) -> base.Decision:
+        costs, how = self._costs(client.facts)
+        order = sorted(range(len(self.members)), key=lambda i: (costs[i], i))
+        scope = client.facts.prefix_len
+        for i in order:
+            if base.pool_up(self.members[i], health):
+                if trace is not None:
+                    shown = ", ".join(f"{self.members[j].name} {costs[j]:.0f}" for j in order)
+                    trace.append(f"latency by {how}: {shown} -> {self.members[i].name}")
+                return base.with_options(base.Decision(self.members[i], scope), self.options, scope)
+        if self.options.nodata_when_all_down:
+            if trace is not None:
+                trace.append("latency: all down, when_all_down nodata")
+            return base.Decision(None, scope, healthy=False)
+        nearest = self.members[order[0]]
+        if trace is not None:
+            trace.append(f"latency: all down, failing open to nearest {nearest.name}")
+        d = base.Decision(nearest, scope, failed_open=True, healthy=False)
+        return base.with_options(d, self.options, scope)
+
+
+def parse(body: Any, options: base.Options, where, ctx, parse_node, depth: int, rtt: Any):
+    if not isinstance(body, list) or not body:
+        ctx.problems.add(where, "latency: must be a non-empty list of pools")
+        return None
+    members, ok = [], True
+    for i, item in enumerate(body):
+        at = base.at(body, i, where)
+        if not isinstance(item, str):
+            ctx.problems.add(at, "latency: members must be pool names (pools have the locations)")
+            ok = False
+            continue
+        pool = parse_node(item, at, ctx, depth + 1)
+        if pool is None:
+            ok = False
+        elif pool.location is None and not rtt:
+            ctx.problems.add(at, f"latency: pool {pool.name!r} has no location")
+            ok = False
+        else:
+            members.append(pool)
+    table = _parse_rtt(rtt, where, ctx, {p.name for p in members})
+    if not ok or table is None:
+        return None
+    return Latency(tuple(members), table, options)
+
+
+def _parse_rtt(raw: Any, where, ctx, names: set[str]) -> dict[str, dict[str, float]] | None:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        ctx.problems.add(where, "rtt: must map country:/continent: keys to {pool: ms}")
+        return None
+    table, ok = {}, True
+    for key, row in raw.items():
+        at = base.at(raw, key, where)
+        kind, _, code = str(key).partition(":")
+        if kind not in ("country", "continent") or not code:
+            ctx.problems.add(at, f"rtt: {key!r} must be country:XX or continent:XX")
+            ok = False
+            continue
+        if not isinstance(row, dict) or not all(
+            n in names and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for n, v in row.items()
+        ):
+            ctx.problems.add(at, f"rtt: {key}: must map this latency's pools to numbers >= 0")
+            ok = False
+            continue
+        table[f"{kind}:{code.upper()}"] = {str(n): float(v) for n, v in row.items()}
+    return table if ok else None

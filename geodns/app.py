@@ -12,9 +12,11 @@ from pathlib import Path
 
 from geodns import config as cfg
 from geodns import zonefile
+from geodns.checks import Checker
 from geodns.errors import GeoDNSError, GeoIPError, ZoneError
 from geodns.handler import Handler
-from geodns.model import Zone
+from geodns.health import HealthBoard
+from geodns.model import CheckSpec, MemberKey, Zone
 from geodns.server import DnsServer, TcpLimits
 from geodns.stats import Stats
 from geodns.table import Table, compile_table
@@ -70,16 +72,28 @@ class App:
         self.locator = open_locator(conf)
         self.clients = client_factory(conf, self.locator)
         self.table = build_table(conf)
+        self.board = HealthBoard()
         self.handler = Handler(
             self.table,
             self.clients,
+            self.board,
             max_udp_payload=conf.dns.max_udp_payload,
             ecs_enabled=conf.ecs.enabled,
             stats=self.stats,
         )
         self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
         self.dns = DnsServer(self.handler.handle, conf.dns.endpoints(), self.tcp_limits)
-        self.dns.bind()
+        self.dns.bind()  # bind errors fail here, at once, before anything else starts
+        self.http_bound: tuple[str, int] | None = None
+        self._runner = await self._start_http()
+        self.checker = await Checker(self.board).__aenter__()
+        members = table_members(self.table)
+        self.checker.update(members)
+        timeout = max((s.timeout for s in members.values() if s), default=0.0) + 1.0
+        if not await self.checker.wait_first_round(timeout):
+            log.warning(
+                "first health round timed out after %.1fs; late members count as down", timeout
+            )
         await self.dns.__aenter__()
         self._watch_state = self._snapshot()
         self._tasks = [asyncio.create_task(self._watch())] if conf.reload.watch else []
@@ -103,6 +117,9 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.dns.__aexit__(None, None, None)
+        await self.checker.__aexit__(None, None, None)
+        if self._runner is not None:
+            await self._runner.cleanup()
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
@@ -110,6 +127,26 @@ class App:
 
     async def run(self) -> None:
         await self.shutdown.wait()
+
+    async def _start_http(self):
+        """The HTTP API on its own socket; bound now so a busy port fails loudly too."""
+        listen = self.config.http.listen
+        if listen is None:
+            return None
+        from aiohttp import web
+
+        from geodns import api
+
+        host, port = cfg.parse_hostport(listen, 8053)
+        token = api.read_token(self.config.http.token_file)
+        runner = web.AppRunner(api.build(self, token), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        self.http_bound = (host, sock.getsockname()[1])
+        log.info("HTTP API on http://%s", cfg.format_hostport(*self.http_bound))
+        return runner
 
     # --- reload ------------------------------------------------------------------------
 
@@ -133,6 +170,7 @@ class App:
             return False
         self.table = table
         self.handler.table = table
+        self.checker.update(table_members(table))
         self.reloads.ok += 1
         for origin, zt in table.zones.items():
             old = previous.get(origin)
@@ -182,6 +220,16 @@ class App:
             if new_geo != geo_state:
                 geo_state = new_geo
                 self.reload_geoip()
+
+
+def table_members(table: Table) -> dict[MemberKey, CheckSpec | None]:
+    """Every pool member of every zone, with the check that watches it (None: unchecked)."""
+    return {
+        m: pool.check
+        for zt in table.zones.values()
+        for pool in zt.zone.pools.values()
+        for m in pool.members()
+    }
 
 
 def _stat(path: str) -> tuple[float, int, int] | None:

@@ -47,6 +47,10 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
+def format_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass(frozen=True, slots=True)
 class DnsConfig:
     listen: tuple[str, ...] = ("127.0.0.1:5353",)

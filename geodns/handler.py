@@ -52,7 +52,7 @@ class Handler:
         self.max_udp_payload = max_udp_payload
         self.ecs_enabled = ecs_enabled
         self.stats = stats or Stats()
-        self.answerer = Answerer(self.health, rng or random.Random())
+        self.answerer = Answerer(self.health, rng or random.Random(), self.stats)
         self._opt_plain = (
             w.opt_rr(max_udp_payload, 0, 0, b""),
             w.opt_rr(max_udp_payload, 0, w.EDNS_DO, b""),

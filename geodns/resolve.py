@@ -39,9 +39,10 @@ class Reply:
 class Answerer:
     """Walks a zone for one question; policies are asked only when the name has one."""
 
-    def __init__(self, health: HealthView, rng: random.Random) -> None:
+    def __init__(self, health: HealthView, rng: random.Random, stats: Any = None) -> None:
         self.health = health
         self.rng = rng
+        self.stats = stats
 
     def answer(
         self,
@@ -160,6 +161,11 @@ class Answerer:
             outcome.pool = decision.pool.name if decision.pool is not None else None
         if decision.pool is None:
             return 0, b"", decision.scope
+        stats = self.stats
+        if stats is not None:
+            stats.by_pool[(pa.zone, pa.name, decision.pool.name)] += 1
+            if decision.failed_open:
+                stats.fail_open += 1
         ttl = pa.ttl if decision.ttl is None else decision.ttl
         chosen = pa.records(decision.pool, qtype, ttl, decision.max_answers, self.health)
         body = b"".join(w.rr(owner, qtype, ttl, packed) for _, packed in chosen)

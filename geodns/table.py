@@ -75,11 +75,12 @@ STATIC, POLICY = 0, 1
 class PolicyAnswer:
     """A policy name compiled: the decision tree plus its pools' answers pre-encoded."""
 
-    __slots__ = ("_rotation", "node", "owner", "ttl", "zone")
+    __slots__ = ("_rotation", "name", "node", "owner", "ttl", "zone")
 
     def __init__(self, zone: str, owner: bytes, node: object, ttl: int) -> None:
         self.zone = zone
         self.owner = owner
+        self.name = w.wire_to_text(owner)
         self.node = node
         self.ttl = ttl
         self._rotation = 0

@@ -1,0 +1,116 @@
+"""The HTTP API (aiohttp): /metrics /healthz /readyz /api/v1/status, explain, drain."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from geodns import metrics
+from geodns.explain import explain
+
+log = logging.getLogger("geodns.api")
+
+
+def read_token(path: str | None) -> str | None:
+    """The bearer token for write endpoints; no file configured means writes are disabled."""
+    if path is None:
+        return None
+    token = Path(path).read_text(encoding="utf-8").strip()
+    if not token:
+        raise ValueError(f"{path}: the token file is empty")
+    return token
+
+
+def build(app: Any, token: str | None) -> web.Application:
+    registry = metrics.registry_for(app)
+    routes = web.RouteTableDef()
+
+    @routes.get("/metrics")
+    async def get_metrics(request: web.Request) -> web.Response:
+        body = metrics.render(registry)
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    @routes.get("/healthz")
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    @routes.get("/readyz")
+    async def readyz(request: web.Request) -> web.Response:
+        if app.ready:
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="not ready: zones, sockets or first health round\n")
+
+    @routes.get("/api/v1/status")
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(status_report(app))
+
+    @routes.get("/api/v1/explain")
+    async def get_explain(request: web.Request) -> web.Response:
+        q = request.query
+        if "name" not in q or "client" not in q:
+            return web.json_response({"error": "name and client are required"}, status=400)
+        try:
+            report = explain(app.handler, q["name"], q.get("type", "A"), q["client"], q.get("ecs"))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(report)
+
+    @routes.post("/api/v1/pools/{zone}/{pool}/members/{address}/{action}")
+    async def drain(request: web.Request) -> web.Response:
+        if token is None:
+            return web.json_response(
+                {"error": "write endpoints are disabled: set http.token_file"}, status=403
+            )
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        m = request.match_info
+        action = m["action"]
+        if action not in ("drain", "undrain"):
+            return web.json_response({"error": f"unknown action {action!r}"}, status=404)
+        zone = m["zone"] if m["zone"].endswith(".") else m["zone"] + "."
+        member = (zone, m["pool"], m["address"])
+        done = app.board.drain(member) if action == "drain" else app.board.undrain(member)
+        if not done:
+            return web.json_response({"error": f"no member {'/'.join(member)}"}, status=404)
+        log.info("%s %s via API", action, "/".join(member))
+        return web.json_response({"member": list(member), "drained": action == "drain"})
+
+    web_app = web.Application()
+    web_app.add_routes(routes)
+    return web_app
+
+
+def status_report(app: Any) -> dict:
+    zones = []
+    for zt in app.table.zones.values():
+        pools = []
+        for pool in zt.zone.pools.values():
+            members = []
+            for member in pool.members():
+                st = app.board.status(member)
+                members.append(
+                    {
+                        "address": member[2],
+                        "up": app.board.is_up(member),
+                        "state": st.state if st else "unchecked",
+                        "drained": st.drained if st else False,
+                        "last_ok": st.last_ok if st else None,
+                        "last_detail": st.last_detail if st else "",
+                        "last_checked": st.last_checked if st else None,
+                    }
+                )
+            pools.append({"name": pool.name, "members": members})
+        zones.append(
+            {
+                "zone": zt.zone.origin_text,
+                "serial": zt.zone.serial,
+                "file": zt.zone.source,
+                "pools": pools,
+            }
+        )
+    return {"ready": app.ready, "zones": zones, "reloads": vars(app.reloads)}

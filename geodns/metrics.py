@@ -1,0 +1,118 @@
+"""Every metric, `geodns_` prefix: hot-path ints turned into samples only when scraped."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from geodns import __version__
+from geodns import wire as w
+
+
+class GeoDNSCollector:
+    """Reads the app's counters at scrape time; labels are bounded (never qname or client)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        app = self.app
+        yield from self._dns(app)
+        yield from self._health(app)
+        reloads = CounterMetricFamily("geodns_zone_reloads", "Zone reloads", labels=["result"])
+        reloads.add_metric(["ok"], app.reloads.ok)
+        reloads.add_metric(["error"], app.reloads.error)
+        yield reloads
+        serial = GaugeMetricFamily("geodns_zone_serial", "SOA serial per zone", labels=["zone"])
+        for zone, value in app.table.serials().items():
+            serial.add_metric([zone], value)
+        yield serial
+        hits = CounterMetricFamily("geodns_geoip_cache_hits", "GeoIP cache hits")
+        hits.add_metric([], app.locator.cache_hits)
+        yield hits
+        misses = CounterMetricFamily("geodns_geoip_cache_misses", "GeoIP lookups not cached")
+        misses.add_metric([], app.locator.cache_misses)
+        yield misses
+        tcp = GaugeMetricFamily("geodns_tcp_connections", "Open TCP connections")
+        tcp.add_metric([], app.tcp_limits.open)
+        yield tcp
+        build = GaugeMetricFamily("geodns_build_info", "Version", labels=["version", "python"])
+        build.add_metric([__version__, platform.python_version()], 1)
+        yield build
+        stamp = GaugeMetricFamily(
+            "geodns_geoip_database_build_timestamp_seconds", "Build time of the GeoIP database"
+        )
+        stamp.add_metric([], app.locator.build_epoch)
+        yield stamp
+
+    @staticmethod
+    def _dns(app: Any) -> Iterator[Metric]:
+        stats = app.stats
+        queries = CounterMetricFamily(
+            "geodns_queries", "DNS queries answered", labels=["zone", "qtype", "rcode", "transport"]
+        )
+        for (zone, qtype, rcode, transport), n in list(stats.queries.items()):
+            rcode_text = w.RCODE_TEXT.get(rcode, str(rcode))
+            queries.add_metric([zone, w.type_text(qtype), rcode_text, transport], n)
+        yield queries
+        pools = CounterMetricFamily(
+            "geodns_responses_by_pool", "Policy answers by pool", labels=["zone", "name", "pool"]
+        )
+        for key, n in list(stats.by_pool.items()):
+            pools.add_metric(list(key), n)
+        yield pools
+        hist = HistogramMetricFamily(
+            "geodns_query_duration_seconds", "Time to answer a query (sampled 1 in 32)"
+        )
+        buckets, total = stats.duration_buckets()
+        hist.add_metric([], buckets=buckets, sum_value=total)
+        yield hist
+
+    @staticmethod
+    def _health(app: Any) -> Iterator[Metric]:
+        board = app.board
+        up = GaugeMetricFamily(
+            "geodns_health_member_up", "1 if the member is up", labels=["zone", "pool", "address"]
+        )
+        for member in board.members():
+            up.add_metric(list(member), 1.0 if board.is_up(member) else 0.0)
+        yield up
+        checks = CounterMetricFamily(
+            "geodns_health_checks", "Health checks run", labels=["zone", "pool", "result"]
+        )
+        for key, n in list(board.checks_total.items()):
+            checks.add_metric(list(key), n)
+        yield checks
+        moves = CounterMetricFamily(
+            "geodns_health_transitions",
+            "Member state changes",
+            labels=["zone", "pool", "address", "to"],
+        )
+        for key, n in list(board.transitions_total.items()):
+            moves.add_metric(list(key), n)
+        yield moves
+        fail_open = CounterMetricFamily(
+            "geodns_fail_open", "Answers given from a pool whose members were all down"
+        )
+        fail_open.add_metric([], app.stats.fail_open)
+        yield fail_open
+
+
+def registry_for(app: Any) -> CollectorRegistry:
+    """A registry of our own (not the global one), so several apps can live in one process."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(GeoDNSCollector(app))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

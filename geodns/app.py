@@ -82,7 +82,9 @@ class App:
             stats=self.stats,
         )
         self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
-        self.dns = DnsServer(self.handler.handle, conf.dns.endpoints(), self.tcp_limits)
+        self.dns = DnsServer(
+            self.handler.handle, conf.dns.endpoints(), self.tcp_limits, observe=self.stats.observe
+        )
         self.dns.bind()  # bind errors fail here, at once, before anything else starts
         self.http_bound: tuple[str, int] | None = None
         self._runner = await self._start_http()

@@ -138,9 +138,10 @@ class Handler:
         else:
             client = self.clients.from_source(host)
         count, records, scope = self.answerer.policy_records(entry.policy, entry.qtype, client)
-        if count == 0:
-            return None
-        head = heads(True, 0, count, 0, 0)
+        if count == 0:  # NODATA: the SOA goes in the authority section
+            head, records = heads(True, 0, 0, 1, 0), entry.body
+        else:
+            head = heads(True, 0, count, 0, 0)
         if ecs_raw is None:
             return data[:2] + head[variant] + data[12:end] + records
         if ecs_raw and self.ecs_enabled:

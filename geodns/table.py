@@ -232,7 +232,8 @@ def _fill_fast(zt: ZoneTable, table: Table) -> None:
             continue
         for rtype in (w.T_A, w.T_AAAA):
             key = owner + struct.pack("!HH", rtype, w.CLASS_IN)
-            table.fast[key] = FastEntry(POLICY, (), b"", pa, zone.origin_text, rtype)
+            # body: the SOA for a NODATA answer (the chosen pool has no address of this family)
+            table.fast[key] = FastEntry(POLICY, (), zt.soa_negative, pa, zone.origin_text, rtype)
 
 
 def compile_table(zones: Iterable[Zone]) -> Table:

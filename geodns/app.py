@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geodns import config as cfg
-from geodns import zonefile
+from geodns import logs, zonefile
 from geodns.checks import Checker
 from geodns.errors import GeoDNSError, GeoIPError, ZoneError
 from geodns.handler import Handler
@@ -81,6 +81,7 @@ class App:
             ecs_enabled=conf.ecs.enabled,
             stats=self.stats,
         )
+        self.handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
         self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
         self.dns = DnsServer(
             self.handler.handle, conf.dns.endpoints(), self.tcp_limits, observe=self.stats.observe
@@ -153,10 +154,13 @@ class App:
     # --- reload ------------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Load and compile beside the running table, then swap one reference.
+        """Re-read the config (if any), load and compile beside the running table, swap.
 
         A failure of any file leaves everything serving as it was and says why.
         """
+        if not self._reload_config():
+            self.reloads.error += 1
+            return False
         previous = {zt.origin: zt.zone for zt in self.table.zones.values()}
         try:
             table = build_table(self.config, previous)
@@ -180,6 +184,35 @@ class App:
                 log.info("zone %s serial %d loaded", zt.zone.origin_text, zt.zone.serial)
         return True
 
+    def _reload_config(self) -> bool:
+        """Apply what can change live; settings that need a restart are logged, not half-applied."""
+        if self.config.source is None:
+            return True
+        try:
+            new = cfg.load(self.config.source)
+        except GeoDNSError as exc:
+            log.error("reload failed: %s", exc)
+            return False
+        old = self.config
+        for key in ("dns", "http"):
+            if getattr(new, key) != getattr(old, key):
+                log.warning("config: %s settings changed; they take effect after a restart", key)
+        if (new.geoip.city, new.geoip.asn) != (old.geoip.city, old.geoip.asn):
+            try:
+                self.locator = open_locator(new)
+            except GeoIPError as exc:
+                log.error("reload failed: %s", exc)
+                return False
+        live = cfg.Config(
+            old.dns, old.http, new.geoip, new.ecs, new.zones_dir, new.reload, new.log, new.source
+        )
+        self.config = live
+        logs.setup(new.log.level, new.log.format)
+        self.handler.ecs_enabled = new.ecs.enabled
+        self.handler.query_sample = new.log.query_sample if new.log.queries else 0.0
+        self.clients_changed()
+        return True
+
     def reload_geoip(self) -> None:
         try:
             message = self.locator.reload_if_changed()
@@ -201,7 +234,11 @@ class App:
         with contextlib.suppress(OSError):
             paths = zonefile.zone_files(self.config.zones_dir)
         snap = {}
-        for path in [*paths, self.config.zones_dir]:
+        for path in [
+            *paths,
+            self.config.zones_dir,
+            *([self.config.source] if self.config.source else []),
+        ]:
             with contextlib.suppress(OSError):
                 st = os.stat(path)
                 snap[path] = (st.st_mtime, st.st_size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import random
 import struct
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from geodns.resolve import Answerer, Reply
 from geodns.stats import Stats
 from geodns.table import FAST_FLAGS, POLICY, STATIC, Table, heads, response_flags
 
+qlog = logging.getLogger("geodns.query")
 _QD1 = b"\x00\x01\x00\x00\x00\x00"
 _AR0, _AR1 = b"\x00\x00", b"\x00\x01"
 _OPT_ROOT = b"\x00\x00\x29"
@@ -62,11 +65,15 @@ class Handler:
             b"\x00\x00\x29" + struct.pack("!HI", max_udp_payload, w.EDNS_DO),
         )
         self._ecs_clients: dict[bytes, Client | None] = {}
+        self.query_sample = 0.0  # fraction of queries logged with their decision (log.queries)
+        self._log_rng = random.Random()
 
     # --- fast path -------------------------------------------------------------------
 
     def handle(self, data: bytes, host: str, tcp: bool = False) -> bytes | None:
         """Reply bytes for one query, or None when it must be dropped (responses, runts)."""
+        if self.query_sample and self._log_rng.random() < self.query_sample:
+            return self._logged(data, host, tcp)
         variant = FAST_FLAGS.get(data[2:4])
         if variant is not None and data[4:10] == _QD1:
             end = data.find(b"\x00", 12) + 5
@@ -165,6 +172,35 @@ class Handler:
             self._ecs_clients.clear()
         self._ecs_clients[bytes(ecs_raw)] = client
         return client
+
+    def _logged(self, data: bytes, host: str, tcp: bool) -> bytes | None:
+        """The slow path with an Outcome, then one log line carrying the decision."""
+        outcome = Outcome()
+        reply = self.slow(data, host, tcp, outcome)
+        client = outcome.client
+        qlog.info(
+            "query from %s%s: zone %s pool %s scope %d rcode %s path %s",
+            host,
+            f" ecs {ipaddress.ip_address(client.address)}/{client.source_prefix}"
+            if client is not None and client.ecs
+            else "",
+            outcome.zone,
+            outcome.pool,
+            outcome.scope,
+            w.RCODE_TEXT.get(outcome.rcode, outcome.rcode),
+            " | ".join(outcome.trace) or "static",
+            extra={
+                "fields": {
+                    "client": host,
+                    "zone": outcome.zone,
+                    "pool": outcome.pool,
+                    "scope": outcome.scope,
+                    "rcode": outcome.rcode,
+                    "path": outcome.trace,
+                }
+            },
+        )
+        return reply
 
     # --- slow path -------------------------------------------------------------------
 

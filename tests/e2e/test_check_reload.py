@@ -81,3 +81,36 @@ def test_running_server_keeps_old_zone_on_broken_reload(tmp_path: Path) -> None:
         assert dns.query.tcp(query, host, port=port, timeout=3).answer == before.answer
     finally:
         server.stop()
+
+
+def test_config_reload_and_query_log(tmp_path: Path) -> None:
+    import dns.edns
+    import yaml
+
+    from tests.servers import ServerProcess
+
+    conf = write_config(
+        tmp_path,
+        DATA / "zones" / "geo",
+        dns={"listen": ["127.0.0.1:0"]},
+        geoip={"city": str(DATA / "city-test.mmdb")},
+        log={"queries": True, "query_sample": 1.0},
+    )
+    proc = ServerProcess(["serve", "--config", str(conf)]).start()
+    try:
+        host, port = proc.bound[0]
+        ecs = [dns.edns.ECSOption.from_text("81.2.69.0/24")]
+        q = dns.message.make_query("www.geo.test", "A", use_edns=0, options=ecs)
+        assert dns.query.udp(q, host, port=port, timeout=3).options
+        data = yaml.safe_load(conf.read_text())
+        data["ecs"] = {"enabled": False}
+        data["dns"]["listen"] = ["127.0.0.1:1"]  # needs a restart: logged, not applied
+        conf.write_text(yaml.safe_dump(data))
+        proc.signal()
+        deadline = __import__("time").monotonic() + 10
+        while dns.query.udp(q, host, port=port, timeout=3).options:
+            assert __import__("time").monotonic() < deadline, proc.log
+    finally:
+        proc.stop()
+    assert "query from 127.0.0.1 ecs 81.2.69.0/24: zone geo.test. pool gb scope 24" in proc.log
+    assert "dns settings changed; they take effect after a restart" in proc.log

@@ -14,6 +14,7 @@ import dns.query
 from tests.servers import ServerThread, wait_for, write_config
 
 MEMBERS_PER_POOL, POOLS = 10, 100
+TIMING = "interval: 2s, timeout: 1s"
 
 
 class Listeners:
@@ -51,8 +52,8 @@ def zone_text(good: int, slow: int) -> str:
         "ttl: 5",
         "ns: [ns1.many.test.]",
         "checks:",
-        f"  ok: {{type: tcp, port: {good}, target: '127.0.0.1:{good}', interval: 2s, timeout: 1s}}",
-        f"  slow: {{type: http, port: {slow}, target: '127.0.0.1:{slow}', interval: 2s, timeout: 1s}}",
+        f"  ok: {{type: tcp, port: {good}, target: '127.0.0.1:{good}', {TIMING}}}",
+        f"  slow: {{type: http, port: {slow}, target: '127.0.0.1:{slow}', {TIMING}}}",
         "pools:",
     ]
     for p in range(POOLS):

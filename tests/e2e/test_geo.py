@@ -92,13 +92,13 @@ def ask(server, name, rtype="A", ecs=None, tcp=False, family=4):
 )
 @pytest.mark.parametrize("tcp", [False, True])
 def test_geo_selectors_and_scope(geo_server, ecs, pool, scope, tcp) -> None:
-    reply, addrs, got_scope = ask(geo_server, "www", "A", ecs, tcp)
+    _reply, addrs, got_scope = ask(geo_server, "www", "A", ecs, tcp)
     assert addrs == {a for a in POOLS[pool] if ":" not in a}
     assert got_scope == min(scope, int(ecs.split("/")[1]))
 
 
 def test_scope_never_exceeds_source_prefix(geo_server) -> None:
-    _, addrs, scope = ask(geo_server, "www", "A", "81.2.0.0/16")
+    _, _addrs, scope = ask(geo_server, "www", "A", "81.2.0.0/16")
     assert scope <= 16
     _, _, scope = ask(geo_server, "www", "A", "81.2.69.7/32")  # truncated to /24 for the decision
     assert scope == 24
@@ -118,7 +118,7 @@ def test_source_prefix_zero_decides_by_packet_source(geo_server) -> None:
 
 
 def test_without_ecs_the_source_decides(geo_server) -> None:
-    reply, addrs, scope = ask(geo_server, "www", "A")
+    _reply, addrs, scope = ask(geo_server, "www", "A")
     assert addrs == {"192.0.2.90"} and scope is None
 
 

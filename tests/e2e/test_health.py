@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import socket
 import threading
@@ -33,7 +34,7 @@ class Endpoint:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 self.send_response(owner.status)
                 self.send_header("Content-Length", str(len(owner.body)))
                 self.end_headers()
@@ -99,10 +100,8 @@ def setup(tmp_path: Path):
     yield server, web, tcp
     server.stop()
     tcp.close()
-    try:
+    with contextlib.suppress(Exception):
         web.stop()
-    except Exception:
-        pass
 
 
 def answer(server: ServerThread) -> str:
@@ -175,7 +174,7 @@ def test_drain_needs_the_token(setup) -> None:
 
 
 def test_status_readyz_healthz(setup) -> None:
-    server, web, _ = setup
+    server, _web, _ = setup
     assert get(server, "/healthz")[0] == 200
     assert get(server, "/readyz")[0] == 200
     code, body = get(server, "/api/v1/status")

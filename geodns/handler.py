@@ -168,7 +168,7 @@ class Handler:
             client = Client(b"", family, 0, True)
         else:
             client = self.clients.from_ecs(family, source, addr)
-        if len(self._ecs_clients) > 65536:
+        if len(self._ecs_clients) > 262144:
             self._ecs_clients.clear()
         self._ecs_clients[bytes(ecs_raw)] = client
         return client

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from geodns import policies
 from geodns import wire as w
 from geodns.model import Client, HealthView, RRSet
 from geodns.table import PolicyAnswer, ZoneTable, encode_rrset
@@ -153,23 +154,41 @@ class Answerer:
         outcome: Any = None,
     ) -> tuple[int, bytes, int]:
         """(record count, encoded records, scope) for a policy name and one client."""
-        from geodns import policies
+        cached = None
+        if pa.cacheable and trace is None and owner is w.PTR_QNAME:
+            key = (id(client), qtype)
+            cached = pa.cache.get(key)
+            # the entry holds the client itself, so its id cannot be reused while cached
+            if cached is not None and cached[0] is client and cached[1] == self.health.generation:
+                _, _, count, body, scope, pool_key, failed_open = cached
+                stats = self.stats
+                if stats is not None and pool_key is not None:
+                    stats.by_pool[pool_key] += 1
+                    stats.fail_open += failed_open
+                return count, body, scope
+            if len(pa.cache) > 200_000:
+                pa.cache.clear()
+            result = self._decide(pa, qtype, client, owner, None, None)
+            pa.cache[key] = (client, self.health.generation, *result)
+            return result[:3]
+        return self._decide(pa, qtype, client, owner, trace, outcome)[:3]
 
+    def _decide(self, pa, qtype, client, owner, trace, outcome) -> tuple:
         decision = policies.resolve(pa.node, client, self.health, self.rng, trace)
         if outcome is not None:
             outcome.client = client
             outcome.pool = decision.pool.name if decision.pool is not None else None
         if decision.pool is None:
-            return 0, b"", decision.scope
+            return 0, b"", decision.scope, None, False
+        pool_key = (pa.zone, pa.name, decision.pool.name)
         stats = self.stats
         if stats is not None:
-            stats.by_pool[(pa.zone, pa.name, decision.pool.name)] += 1
-            if decision.failed_open:
-                stats.fail_open += 1
+            stats.by_pool[pool_key] += 1
+            stats.fail_open += decision.failed_open
         ttl = pa.ttl if decision.ttl is None else decision.ttl
         chosen = pa.records(decision.pool, qtype, ttl, decision.max_answers, self.health)
         body = b"".join(w.rr(owner, qtype, ttl, packed) for _, packed in chosen)
-        return len(chosen), body, decision.scope
+        return len(chosen), body, decision.scope, pool_key, decision.failed_open
 
 
 def _add_set(reply: Reply, section: int, owner: bytes, rrset: RRSet) -> None:

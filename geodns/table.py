@@ -75,12 +75,16 @@ STATIC, POLICY = 0, 1
 class PolicyAnswer:
     """A policy name compiled: the decision tree plus its pools' answers pre-encoded."""
 
-    __slots__ = ("_rotation", "name", "node", "owner", "ttl", "zone")
+    __slots__ = ("_rotation", "cache", "cacheable", "name", "node", "owner", "ttl", "zone")
 
     def __init__(self, zone: str, owner: bytes, node: object, ttl: int) -> None:
         self.zone = zone
         self.owner = owner
         self.name = w.wire_to_text(owner)
+        # Decisions per (client, qtype), valid for one health generation: only for trees
+        # without a random draw or a rotation, whose answer depends on nothing else.
+        self.cacheable = _deterministic(node)
+        self.cache: dict[tuple[int, int], tuple] = {}
         self.node = node
         self.ttl = ttl
         self._rotation = 0
@@ -97,6 +101,20 @@ class PolicyAnswer:
             self._rotation += 1
             up = (up[start:] + up[:start])[:max_answers]
         return up
+
+
+def _deterministic(node: object) -> bool:
+    from geodns.policies import base
+    from geodns.policies.weighted import Weighted
+
+    if isinstance(node, Pool):
+        return True
+    options = getattr(node, "options", None)
+    if isinstance(options, base.Options) and options.max_answers:
+        return False
+    if isinstance(node, Weighted) and not node.sticky:
+        return False
+    return all(_deterministic(child) for child in node.children())  # type: ignore[attr-defined]
 
 
 _FAMILY_CACHE: dict[tuple[tuple[str, ...], bool], list[tuple[str, bytes]]] = {}

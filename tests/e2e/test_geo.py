@@ -29,11 +29,17 @@ POOLS = {
 
 
 class DownSet:
-    """A health view for tests: members listed as down are down (the checker comes later)."""
+    """A health view for tests: members listed as down are down.
+
+    Each instance is a new generation, as the HealthView protocol asks of any change.
+    """
+
+    made = 0
 
     def __init__(self, down: set[tuple[str, str, str]]) -> None:
         self.down = down
-        self.generation = 1
+        DownSet.made += 1
+        self.generation = 1_000_000 + DownSet.made
 
     def is_up(self, member) -> bool:
         return member not in self.down

@@ -19,10 +19,11 @@ class Failover:
     def resolve(self, client, health, rng, trace) -> base.Decision:
         first = None
         for child in self.members:
+            mark = len(trace) if trace is not None else 0
             d = base.resolve_child(child, client, health, rng, trace)
             if d.healthy:
-                if trace is not None:
-                    trace.append(f"failover: chose {_name(child)}")
+                if trace is not None:  # the parent's step reads before its child's
+                    trace.insert(mark, f"failover: chose {_name(child)}")
                 return base.with_options(d, self.options, 0)
             if trace is not None:
                 trace.append(f"failover: skipped {_name(child)} (down)")

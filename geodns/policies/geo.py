@@ -88,10 +88,11 @@ class Geo:
             return base.Decision(None, scope, healthy=False)
         first = None
         for rule in candidates:
+            mark = len(trace) if trace is not None else 0
             d = base.resolve_child(rule.child, client, health, rng, trace)
             if d.healthy:
-                if trace is not None:
-                    trace.append(f"geo: matched {rule.label} -> {_name(rule.child)}")
+                if trace is not None:  # the parent's step reads before its child's
+                    trace.insert(mark, f"geo: matched {rule.label} -> {_name(rule.child)}")
                 return base.with_options(d, self.options, scope)
             if trace is not None:
                 trace.append(f"geo: skipped {rule.label} ({_name(rule.child)}: all members down)")

@@ -51,7 +51,8 @@ class Latency:
         for i in order:
             if base.pool_up(self.members[i], health):
                 if trace is not None:
-                    shown = ", ".join(f"{self.members[j].name} {costs[j]:.0f}" for j in order)
+                    unit = " ms" if how == "rtt table" else " km" if how == "distance" else ""
+                    shown = ", ".join(f"{self.members[j].name} {costs[j]:.0f}{unit}" for j in order)
                     trace.append(f"latency by {how}: {shown} -> {self.members[i].name}")
                 return base.with_options(base.Decision(self.members[i], scope), self.options, scope)
         if self.options.nodata_when_all_down:

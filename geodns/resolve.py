@@ -79,7 +79,7 @@ class Answerer:
             return None
         sets = zt.rrsets.get(node, {})
         cname = sets.get(w.T_CNAME)
-        if cname is not None and qtype != w.T_CNAME:
+        if cname is not None and qtype not in (w.T_CNAME, w.T_ANY):  # ANY matches the CNAME
             reply.add(ANS, encode_rrset(owner, cname), 1)
             return cname.targets[0]
         if qtype == w.T_ANY:
@@ -126,7 +126,7 @@ class Answerer:
         if node == zt.origin:
             reply.add(ANS, self._soa(zt, owner), 1)
             return
-        for rtype in ANY_ORDER:
+        for rtype in (w.T_CNAME, *ANY_ORDER):
             if rtype in sets:
                 _add_set(reply, ANS, owner, sets[rtype])
                 return

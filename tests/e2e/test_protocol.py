@@ -281,6 +281,11 @@ def test_any_is_minimal(ask) -> None:
     assert len(apex.answer) == 1
 
 
+def test_any_at_a_cname_is_the_cname(ask) -> None:
+    reply = ask(q("alias.example.test", "ANY"))
+    assert texts(reply.answer) == {"alias.example.test. CNAME static.example.test."}
+
+
 def test_other_class_refused(ask) -> None:
     reply = ask(dns.message.make_query("static.example.test", "A", rdclass=dns.rdataclass.CH))
     assert reply.rcode() == dns.rcode.REFUSED

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from geodns import yamlio
 from geodns.errors import ConfigError, Problem, Problems, Where
 
@@ -254,12 +252,7 @@ def load(path: str) -> Config:
     except OSError as exc:
         raise ConfigError([Problem(Where(path), f"cannot read config: {exc.strerror}")]) from exc
     problems = Problems()
-    try:
-        raw = yamlio.load(text, path, problems)
-    except yaml.YAMLError as exc:
-        where = yamlio.yaml_error_where(exc, path)
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(where, f"YAML syntax: {reason}")]) from exc
+    raw = yamlio.load_or_raise(text, path, problems, ConfigError)
     return from_mapping(raw, path, problems)
 
 

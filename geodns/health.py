@@ -13,29 +13,38 @@ from geodns.model import CheckSpec, MemberKey
 log = logging.getLogger("geodns.health")
 
 UNKNOWN, UP, DOWN = "unknown", "up", "down"
+TIMED_OUT = "first check timed out"
 
 
 @dataclass(slots=True)
 class _Member:
-    spec: CheckSpec | None
-    state: str = UNKNOWN
+    spec: CheckSpec | None  # None: unchecked, always up
+    state: str
     drained: bool = False
     passes: int = 0  # consecutive
-    fails: int = 0
+    fails: int = 0  # consecutive
     last_ok: bool | None = None
     last_detail: str = ""
     last_checked: float | None = None
 
+    @property
+    def effective_up(self) -> bool:
+        return self.state != DOWN and not self.drained
+
 
 @dataclass(frozen=True, slots=True)
 class MemberStatus:
-    state: str
+    """One member's health as the status API shows it."""
+
+    state: str  # "unknown" | "up" | "down" (raw check state, before drains)
     drained: bool
-    effective_up: bool
+    effective_up: bool  # what policies see
     last_ok: bool | None
     last_detail: str
-    last_checked: float | None
-    checked: bool
+    last_checked: float | None  # epoch seconds of the last result
+    checked: bool  # False: no check configured, always up
+    passes: int = 0  # consecutive passes so far
+    fails: int = 0  # consecutive failures so far
 
 
 class HealthBoard:
@@ -43,46 +52,63 @@ class HealthBoard:
 
     A member with no check is always up. A checked member is unknown until its first
     result, which sets its state at once (a fresh server is useful immediately); after
-    that `fall` consecutive failures take it down and `rise` passes bring it back. An
-    unknown member counts as up: the server waits for the first round before it answers,
-    so only members added by a reload are ever unknown while serving, and failing them
-    closed before their first probe would move traffic for no reason.
+    that `fall` consecutive failures take it down and `rise` passes bring it back, so one
+    lost probe does not move traffic (the flap damping lives here, not in the probes).
+
+    An unknown member counts as up. At start the server waits for the first round (or
+    marks the stragglers failed) before it answers, so only members added or changed by a
+    reload are ever unknown while serving; failing them closed before their first probe
+    would move traffic away from endpoints nobody has seen fail.
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._members: dict[MemberKey, _Member] = {}
-        self._down: set[MemberKey] = set()
+        self._down: set[MemberKey] = set()  # effective down: what is_up reads, O(1)
+        self._unknown: set[MemberKey] = set()  # checked members with no result yet
         self._generation = 0
         self.clock = clock
         self.checks_total: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         self.transitions_total: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
-        self.fail_open_total = 0
+
+    # -- the read-only view (model.HealthView) --------------------------------------------
 
     @property
     def generation(self) -> int:
         return self._generation
 
     def is_up(self, member: MemberKey) -> bool:
+        """Up or unknown, and not drained; members this board does not know are up."""
         return member not in self._down
 
     def all_down(self, members: Iterable[MemberKey]) -> bool:
+        """True when no member of these is up (and for none at all: nothing to answer with)."""
         return all(m in self._down for m in members)
 
+    # -- reconcile on (re)load ------------------------------------------------------------
+
     def set_members(self, members: Mapping[MemberKey, CheckSpec | None]) -> None:
-        """Reconcile with a (re)loaded config: unchanged members keep their whole state."""
+        """Reconcile with a (re)loaded config: members with the same key and spec keep
+        their whole state, so health survives a reload; new or changed ones start over
+        (old results say nothing about a new check); drains stay with the member."""
         fresh: dict[MemberKey, _Member] = {}
         for key, spec in members.items():
             old = self._members.get(key)
             if old is not None and old.spec == spec:
                 fresh[key] = old
-            else:
-                fresh[key] = _Member(spec, state=UP if spec is None else UNKNOWN)
-                if old is not None:
-                    fresh[key].drained = old.drained
+                continue
+            fresh[key] = _Member(spec, state=UP if spec is None else UNKNOWN)
+            if old is not None:
+                fresh[key].drained = old.drained
         self._members = fresh
-        self._recompute()
+        self._down = {k for k, m in fresh.items() if not m.effective_up}
+        self._unknown = {k for k, m in fresh.items() if m.state == UNKNOWN}
+        # A reload may add, drop or reset members: one bump covers every derived cache.
+        self._generation += 1
+
+    # -- results in -----------------------------------------------------------------------
 
     def record(self, member: MemberKey, ok: bool, detail: str) -> None:
+        """One probe result; results for members no longer configured are ignored."""
         m = self._members.get(member)
         if m is None or m.spec is None:
             return
@@ -96,16 +122,43 @@ class HealthBoard:
         new = m.state
         if m.state == UNKNOWN:
             new = UP if ok else DOWN
+            self._unknown.discard(member)
         elif m.state == UP and m.fails >= m.spec.fall:
             new = DOWN
         elif m.state == DOWN and m.passes >= m.spec.rise:
             new = UP
         if new != m.state:
+            self._log_transition(member, m.state, new, detail)
             m.state = new
             self.transitions_total[(*member, new)] += 1
-            level = logging.WARNING if new == DOWN else logging.INFO
-            log.log(level, "%s/%s %s is %s (%s)", zone, pool, member[2], new, detail)
-            self._recompute()
+            self._sync(member, m)
+
+    def _log_transition(self, member: MemberKey, old: str, new: str, detail: str) -> None:
+        # A first "up" is routine (a thousand of them at start); anything "down" is not.
+        level = logging.WARNING if new == DOWN else logging.INFO
+        if old == UNKNOWN and new == UP:
+            level = logging.DEBUG
+        log.log(level, "%s/%s %s is %s (was %s): %s", *member, new, old, detail)
+
+    def _sync(self, member: MemberKey, m: _Member) -> None:
+        """Keep the down set in step with one member; bump the generation if it moved."""
+        was_up = member not in self._down
+        if m.effective_up == was_up:
+            return
+        if m.effective_up:
+            self._down.discard(member)
+        else:
+            self._down.add(member)
+        self._generation += 1
+
+    # -- drains ---------------------------------------------------------------------------
+
+    def drain(self, member: MemberKey) -> bool:
+        """Take a member out of answers whatever its checks say; False if no such member."""
+        return self._set_drain(member, True)
+
+    def undrain(self, member: MemberKey) -> bool:
+        return self._set_drain(member, False)
 
     def _set_drain(self, member: MemberKey, drained: bool) -> bool:
         m = self._members.get(member)
@@ -113,49 +166,46 @@ class HealthBoard:
             return False
         if m.drained != drained:
             m.drained = drained
-            log.info(
-                "%s/%s %s %s",
-                member[0],
-                member[1],
-                member[2],
-                "drained" if drained else "undrained",
-            )
-            self._recompute()
+            log.info("%s/%s %s %s", *member, "drained" if drained else "undrained")
+            self._sync(member, m)
         return True
 
-    def drain(self, member: MemberKey) -> bool:
-        return self._set_drain(member, True)
-
-    def undrain(self, member: MemberKey) -> bool:
-        return self._set_drain(member, False)
-
-    def _recompute(self) -> None:
-        down = {k for k, m in self._members.items() if m.drained or m.state == DOWN}
-        if down != self._down:
-            self._down = down
-            self._generation += 1
+    # -- the first round ------------------------------------------------------------------
 
     def first_round_done(self) -> bool:
-        return all(m.state != UNKNOWN for m in self._members.values() if m.spec is not None)
+        """Every checked member has had at least one result (O(1))."""
+        return not self._unknown
 
-    def mark_first_round_timed_out(self) -> None:
-        for key, m in list(self._members.items()):
-            if m.spec is not None and m.state == UNKNOWN:
-                self.record(key, False, "first check timed out")
+    def mark_first_round_timed_out(self) -> int:
+        """Record a failure for every checked member still without a result; how many.
+
+        Called when the first round runs out of time: serving a member nobody could reach
+        is worse than leaving it out until a probe succeeds.
+        """
+        late = list(self._unknown)
+        for key in late:
+            self.record(key, False, TIMED_OUT)
+        return len(late)
+
+    # -- status for the API ---------------------------------------------------------------
 
     def status(self, member: MemberKey) -> MemberStatus | None:
+        """The member's state, or None if it is not configured."""
         m = self._members.get(member)
         if m is None:
             return None
         return MemberStatus(
-            m.state,
-            m.drained,
-            member not in self._down,
-            m.last_ok,
-            m.last_detail,
-            m.last_checked,
-            m.spec is not None,
+            state=m.state,
+            drained=m.drained,
+            effective_up=m.effective_up,
+            last_ok=m.last_ok,
+            last_detail=m.last_detail,
+            last_checked=m.last_checked,
+            checked=m.spec is not None,
+            passes=m.passes,
+            fails=m.fails,
         )
 
     def members(self) -> list[MemberKey]:
+        """Every configured member, checked or not, in configuration order."""
         return list(self._members)

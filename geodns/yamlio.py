@@ -103,3 +103,15 @@ def yaml_error_where(exc: yaml.YAMLError, filename: str) -> Where:
     """The line a YAML syntax error points at (1-based), or just the file."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     return Where(filename, mark.line + 1) if mark is not None else Where(filename, 0)
+
+
+def load_or_raise(text: str, filename: str, problems: Problems, error: type[Exception]) -> Any:
+    """`load`, turning a YAML syntax error into `error` with one file:line problem."""
+    from geodns.errors import Problem
+
+    try:
+        return load(text, filename, problems)
+    except yaml.YAMLError as exc:
+        where = yaml_error_where(exc, filename)
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise error([Problem(where, f"YAML syntax: {reason}")]) from exc

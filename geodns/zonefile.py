@@ -10,8 +10,6 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from geodns import checkspec, yamlio
 from geodns import wire as w
 from geodns.errors import Problem, Problems, Where, ZoneError
@@ -248,7 +246,6 @@ def _name_records(
         if rrset is not None:
             zone["rrsets"].setdefault(owner, {})[rrset.rtype] = rrset
     if any(k in node_raw for k in POLICY_KEYS):
-        node_raw["ttl"] = ttl
         node = _policy(ld, node_raw, at, pools)
         if node is not None:
             zone["policies"][owner] = node
@@ -260,21 +257,14 @@ def _name_records(
 def _policy(ld: _Loader, raw: yamlio.LineDict, at: Where, pools: dict[str, Pool]) -> Any:
     from geodns import policies  # the policy registry; imported late to keep startup lean
 
-    ttl = raw.pop("ttl")
     ctx = policies.ParseContext(zone=ld.origin_text, pools=pools, problems=ld.problems)
-    del ttl  # the name's ttl is the tree's default; the table applies it (zone.policy_ttls)
-    return policies.parse_node(raw, at, ctx)
+    return policies.parse_node(raw, at, ctx)  # the name's ttl is in zone.policy_ttls
 
 
 def load_text(text: str, path: str, previous: Zone | None = None) -> Zone:
     """Parse one zone file's text; ZoneError lists every problem found."""
     problems = Problems()
-    try:
-        raw = yamlio.load(text, path, problems)
-    except yaml.YAMLError as exc:
-        where = yamlio.yaml_error_where(exc, path)
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ZoneError([Problem(where, f"YAML syntax: {reason}")]) from exc
+    raw = yamlio.load_or_raise(text, path, problems, ZoneError)
     if not isinstance(raw, yamlio.LineDict):
         raise ZoneError([Problem(Where(path, 1), "a zone file must be a mapping")])
     ld = _Loader(path, problems)

@@ -1,0 +1,50 @@
+"""Config loading: defaults, durations, and every mistake with file:line."""
+
+from __future__ import annotations
+
+import pytest
+
+from geodns import config
+from geodns.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("500ms", 0.5), ("10s", 10.0), ("5m", 300.0), ("1h", 3600.0), (3, 3.0)]
+)
+def test_durations(text, seconds) -> None:
+    assert config.parse_duration(text) == seconds
+
+
+def test_defaults_and_relative_paths(tmp_path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("geoip: {city: db/x.mmdb}\nzones_dir: z\ndns: {tcp_idle_timeout: 500ms}\n")
+    conf = config.load(str(path))
+    assert conf.dns.listen == ("127.0.0.1:5353",) and conf.dns.max_udp_payload == 1232
+    assert conf.dns.tcp_idle_timeout == 0.5
+    assert conf.geoip.city == str(tmp_path / "db" / "x.mmdb")
+    assert conf.zones_dir == str(tmp_path / "z")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("dns: {colour: blue}\n", 1, "unknown key 'colour'"),
+        ("dns:\n  listen: [nowhere]\n", 2, "does not appear to be an IPv4 or IPv6"),
+        ("dns:\n  workers: 0\n", 2, "positive integer or 'auto'"),
+        ("dns:\n  max_udp_payload: 100\n", 2, "between 512 and 65535"),
+        ("ecs:\n  max_source_v4: 40\n", 2, "between 0 and 32"),
+        ("ecs:\n  enabled: 'yes'\n", 2, "true or false"),
+        ("log:\n  format: xml\n", 2, "one of text, json"),
+        ("reload:\n  poll_interval: soon\n", 2, "duration"),
+        ("zones: x\n", 1, "unknown key 'zones'"),
+        ("dns: {}\ndns: {}\n", 2, "duplicate key 'dns'"),
+    ],
+)
+def test_mistakes(tmp_path, text, line, message) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        config.load(str(path))
+    assert any(
+        str(p).startswith(f"{path}:{line}: ") and message in str(p) for p in info.value.problems
+    ), [str(p) for p in info.value.problems]

@@ -1,0 +1,55 @@
+"""handle() called directly, no sockets: the fast path and the slow path must agree."""
+
+from __future__ import annotations
+
+import dns.edns
+import dns.message
+
+from geodns import geoip, table, zonefile
+from geodns.handler import Handler
+from tests.servers import DATA
+
+
+def handler() -> Handler:
+    zones = zonefile.load_dir(str(DATA / "zones" / "geo")) + zonefile.load_dir(
+        str(DATA / "zones" / "core")
+    )
+    locator = geoip.Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
+    return Handler(table.compile_table(zones), geoip.ClientFactory(locator))
+
+
+QUERIES = [
+    ("static.example.test", "A", None),
+    ("static.example.test", "AAAA", "81.2.69.0/24"),
+    ("www.geo.test", "A", "81.2.69.0/24"),
+    ("www.geo.test", "A", "2a01:4f8::/32"),
+    ("www.geo.test", "AAAA", "12.1.0.0/24"),
+    ("near.geo.test", "A", "1.128.0.0/24"),
+    ("v6.geo.test", "A", None),
+    ("example.test", "SOA", None),
+    ("example.test", "NS", "81.2.69.0/24"),
+]
+
+
+def test_fast_and_slow_paths_give_the_same_bytes() -> None:
+    h = handler()
+    for name, rtype, ecs in QUERIES:
+        options = [dns.edns.ECSOption.from_text(ecs)] if ecs else []
+        for edns in (False, True):
+            if ecs and not edns:
+                continue
+            q = dns.message.make_query(name, rtype, use_edns=0 if edns else False, options=options)
+            wire = q.to_wire()
+            fast = h.handle(wire, "198.51.100.7")
+            slow = h.slow(wire, "198.51.100.7", False)
+            assert fast == slow, (name, rtype, ecs, edns)
+            assert dns.message.from_wire(fast).rcode() == 0
+
+
+def test_stats_count_each_query_once() -> None:
+    h = handler()
+    wire = dns.message.make_query("www.geo.test", "A").to_wire()
+    for _ in range(10):
+        h.handle(wire, "81.2.69.1")
+    assert h.stats.queries[("geo.test.", 1, 0, "udp")] == 10
+    assert sum(h.stats.by_pool.values()) == 10

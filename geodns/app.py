@@ -228,6 +228,7 @@ class App:
         self.clients = client_factory(self.config, self.locator)
         self.handler.clients = self.clients
         self.handler._ecs_clients.clear()
+        self.handler._replies.clear()
 
     def _snapshot(self) -> dict[str, tuple[float, int]]:
         paths: list[str] = []

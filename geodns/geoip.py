@@ -217,7 +217,7 @@ class ClientFactory:
         enabled: bool = True,
         max_source_v4: int = 24,
         max_source_v6: int = 56,
-        cache_size: int = 65536,
+        cache_size: int = 8192,  # behind the handler's own ECS cache: only its misses come here
     ) -> None:
         self.locator = locator
         self.enabled = enabled

@@ -65,6 +65,10 @@ class Handler:
             b"\x00\x00\x29" + struct.pack("!HI", max_udp_payload, w.EDNS_DO),
         )
         self._ecs_clients: dict[bytes, Client | None] = {}
+        # Whole replies (minus the ID) for ECS queries to deterministic policies: the query
+        # bytes after the ID decide everything, given the table and the health generation.
+        self._replies: dict[bytes, tuple] = {}
+        self.reply_cache_size = 131072
         self.query_sample = 0.0  # fraction of queries logged with their decision (log.queries)
         self._log_rng = random.Random()
 
@@ -116,6 +120,22 @@ class Handler:
             if tcp
             else min(max(data[end + 3] << 8 | data[end + 4], 512), self.max_udp_payload)
         )
+        # source prefix 0 (ecs_raw[2]) means "decide by the packet source": not cacheable here
+        cacheable = (
+            len(ecs_raw) >= 4
+            and ecs_raw[2]
+            and self.ecs_enabled
+            and entry.kind == POLICY
+            and entry.policy.cacheable
+        )
+        if cacheable:
+            hit = self._replies.get(data[2:])
+            if hit is not None and hit[0] is self.table and hit[1] == self.health.generation:
+                if len(hit[2]) + 2 > limit:
+                    return None
+                if hit[3] is not None:
+                    self.stats.by_pool[hit[3]] += 1
+                return data[:2] + hit[2]
         if entry.kind == STATIC:
             if ecs_raw:
                 if not self.ecs_enabled:
@@ -126,6 +146,11 @@ class Handler:
             resp = data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body + opt
         else:
             resp = self._fast_policy(data, end, entry, variant, host, ecs_raw, do)
+            if cacheable and resp is not None and self.answerer.last_open is False:
+                if len(self._replies) >= self.reply_cache_size:
+                    self._replies.clear()
+                gen = self.health.generation
+                self._replies[data[2:]] = (self.table, gen, resp[2:], self.answerer.last_pool)
         if resp is None or len(resp) > limit:
             return None
         return resp
@@ -168,7 +193,7 @@ class Handler:
             client = Client(b"", family, 0, True)
         else:
             client = self.clients.from_ecs(family, source, addr)
-        if len(self._ecs_clients) > 262144:
+        if len(self._ecs_clients) > 131072:
             self._ecs_clients.clear()
         self._ecs_clients[bytes(ecs_raw)] = client
         return client

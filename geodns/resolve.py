@@ -44,6 +44,10 @@ class Answerer:
         self.health = health
         self.rng = rng
         self.stats = stats
+        # what the last policy answer used: a reply cache may only keep answers whose
+        # source prefix mattered and that did not fail open (those should be re-checked)
+        self.last_pool: tuple[str, str, str] | None = None
+        self.last_open: bool | None = None
 
     def answer(
         self,
@@ -161,6 +165,7 @@ class Answerer:
             # the entry holds the client itself, so its id cannot be reused while cached
             if cached is not None and cached[0] is client and cached[1] == self.health.generation:
                 _, _, count, body, scope, pool_key, failed_open = cached
+                self.last_pool, self.last_open = pool_key, bool(failed_open)
                 stats = self.stats
                 if stats is not None and pool_key is not None:
                     stats.by_pool[pool_key] += 1
@@ -170,7 +175,9 @@ class Answerer:
                 pa.cache.clear()
             result = self._decide(pa, qtype, client, owner, None, None)
             pa.cache[key] = (client, self.health.generation, *result)
+            self.last_pool, self.last_open = result[3], bool(result[4])
             return result[:3]
+        self.last_pool, self.last_open = None, None
         return self._decide(pa, qtype, client, owner, trace, outcome)[:3]
 
     def _decide(self, pa, qtype, client, owner, trace, outcome) -> tuple:

@@ -53,3 +53,34 @@ def test_stats_count_each_query_once() -> None:
         h.handle(wire, "81.2.69.1")
     assert h.stats.queries[("geo.test.", 1, 0, "udp")] == 10
     assert sum(h.stats.by_pool.values()) == 10
+
+
+def test_reply_cache_never_crosses_clients_or_health() -> None:
+    """ECS /0 decides by source (not cached by bytes); a health change is seen at once."""
+    h = handler()
+    zero = dns.message.make_query(
+        "www.geo.test", "A", use_edns=0, options=[dns.edns.ECSOption.from_text("0.0.0.0/0")]
+    ).to_wire()
+    london = dns.message.make_query("www.geo.test", "A").to_wire()
+
+    def addrs(wire: bytes, host: str) -> set[str]:
+        reply = dns.message.from_wire(h.handle(wire, host))
+        return {rd.address for rrset in reply.answer for rd in rrset}
+
+    assert addrs(zero, "81.2.69.1") == {"192.0.2.40"}  # gb, from the packet source
+    assert addrs(zero, "12.1.0.1") == {"192.0.2.20"}  # na: not the cached gb reply
+    assert addrs(london, "81.2.69.1") != addrs(london, "12.1.0.1")
+
+    class Down:
+        generation = 99
+
+        def is_up(self, member) -> bool:
+            return member[1] != "gb"
+
+    ecs = dns.message.make_query(
+        "www.geo.test", "A", use_edns=0, options=[dns.edns.ECSOption.from_text("81.2.69.0/24")]
+    ).to_wire()
+    before = h.handle(ecs, "127.0.0.1")
+    assert h.handle(ecs, "127.0.0.1") == before
+    h.health = h.answerer.health = Down()
+    assert h.handle(ecs, "127.0.0.1") != before  # gb is down: continent:EU now

@@ -92,7 +92,7 @@ class App:
         self.checker = await Checker(self.board).__aenter__()
         members = table_members(self.table)
         self.checker.update(members)
-        timeout = max((s.timeout for s in members.values() if s), default=0.0) + 1.0
+        timeout = first_round_timeout(members, self.checker)
         if not await self.checker.wait_first_round(timeout):
             log.warning(
                 "first health round timed out after %.1fs; late members count as down", timeout
@@ -260,6 +260,19 @@ class App:
             if new_geo != geo_state:
                 geo_state = new_geo
                 self.reload_geoip()
+
+
+def first_round_timeout(members: dict, checker: Checker) -> float:
+    """Long enough for every member to get a probe slot and finish, slow ones included.
+
+    Probes run at most `max_concurrent` at a time, so with many hanging endpoints the
+    round takes several timeouts; capped so a huge zone still starts within a minute.
+    """
+    specs = [s for s in members.values() if s is not None]
+    if not specs:
+        return 0.0
+    waves = 1 + len(specs) // max(checker.max_concurrent, 1)
+    return min(max(s.timeout for s in specs) * waves + 1.0, 60.0)
 
 
 def table_members(table: Table) -> dict[MemberKey, CheckSpec | None]:

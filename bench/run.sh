@@ -46,17 +46,21 @@ export GEOIP_DB
 [ -r "$GEOIP_DB" ] || { echo "run.sh: GeoIP DB $GEOIP_DB not readable" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/geodns-bench.XXXX)
-results=$work/results.tsv # target mix qps lat_ms lost note
+results=$work/results.tsv # target mix qps lat_ms lost cpu note
 : >"$results"
 declare -A port pid comm peer_dir skip rss_start rss_end
 commands=() # every distinct load command, for --record
 
 # --- lifecycle: stop exactly the processes we started, by PID, and check it is still them.
+children_of() { cat "/proc/$1/task/"*/children 2>/dev/null || true; }
 stop_all() {
-  local t p
+  local t p c kids=()
   for t in "${!pid[@]}"; do
     p=${pid[$t]}
     [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "${comm[$t]}" ] || continue
+    # geodns workers (dns.workers > 1) are our processes too: note them before the parent
+    # goes, and stop any the parent leaves behind.
+    for c in $(children_of "$p"); do kids+=("$c:$(cat "/proc/$c/comm" 2>/dev/null)"); done
     kill -TERM "$p" 2>/dev/null || true
   done
   for t in "${!pid[@]}"; do
@@ -68,6 +72,12 @@ stop_all() {
     fi
     wait "$p" 2>/dev/null || true # reaps floor/geodns (our children); no-op for the peers
     [ -n "${peer_dir[$t]:-}" ] && rm -rf "${peer_dir[$t]}"
+  done
+  for c in "${kids[@]}"; do
+    if [ -n "${c#*:}" ] && [ "$(cat "/proc/${c%%:*}/comm" 2>/dev/null)" = "${c#*:}" ]; then
+      log "stopping leftover worker ${c%%:*} (${c#*:})"
+      kill -TERM "${c%%:*}" 2>/dev/null || true
+    fi
   done
   pid=()
 }
@@ -87,7 +97,7 @@ answers() { # does HOST:PORT answer static.geo.example A with 192.0.2.1?
 }
 rss_kb() { # VmRSS of a process plus its direct children (geodns workers), in kB
   local p=$1 total=0 kb c
-  for c in "$p" $(cat "/proc/$p/task/"*/children 2>/dev/null); do
+  for c in "$p" $(children_of "$p"); do
     kb=$(awk '/^VmRSS:/{print $2}' "/proc/$c/status" 2>/dev/null || true)
     total=$((total + ${kb:-0}))
   done
@@ -142,15 +152,17 @@ start_geodns() {
     python3 "$here/genzone.py" "$zone_names" "$work/zones" --queries "$work/bulk.txt"
   fi
   # The committed config with the harness's port, GeoIP DB and zones dir filled in.
-  python3 - "$here/geodns.yaml" "$work/geodns.yaml" <<PY
+  python3 - "$here/geodns.yaml" "$work/geodns.yaml" "$host:${port[geodns]}" "$geodns_workers" \
+    "$host:$((base_port + 4))" "$GEOIP_DB" "$work/zones" <<'PY'
 import sys, yaml
-cfg = yaml.safe_load(open(sys.argv[1]))
-cfg["dns"]["listen"] = ["$host:${port[geodns]}"]
-cfg["dns"]["workers"] = int("$geodns_workers") if "$geodns_workers".isdigit() else "$geodns_workers"
-cfg["http"]["listen"] = "$host:$((base_port + 4))"
-cfg["geoip"]["city"] = "$GEOIP_DB"
-cfg["zones_dir"] = "$work/zones"
-yaml.safe_dump(cfg, open(sys.argv[2], "w"), sort_keys=False)
+src, dst, listen, workers, http, city, zones = sys.argv[1:]
+cfg = yaml.safe_load(open(src))
+cfg["dns"]["listen"] = [listen]
+cfg["dns"]["workers"] = int(workers) if workers.isdigit() else workers  # or "auto"
+cfg["http"]["listen"] = http
+cfg["geoip"]["city"] = city
+cfg["zones_dir"] = zones
+yaml.safe_dump(cfg, open(dst, "w"), sort_keys=False)
 PY
   commands+=("taskset -c 0 geodns serve --config \$WORK/geodns.yaml  # bench/geodns.yaml + port ${port[geodns]}, workers $geodns_workers, geoip.city, zones_dir")
   taskset -c 0 geodns serve --config "$work/geodns.yaml" >"$work/geodns.log" 2>&1 &

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
 from dataclasses import dataclass
 
 import maxminddb
@@ -127,26 +128,27 @@ class Locator:
         return facts
 
     def _lookup(self, family: int, address: bytes) -> GeoFacts:
-        ip = (
-            ipaddress.IPv4Address(address)
-            if family == FAMILY_V4
-            else ipaddress.IPv6Address(address)
-        )
+        # inet_ntop and int masking: ipaddress objects cost more than the lookup itself
+        af = socket.AF_INET if family == FAMILY_V4 else socket.AF_INET6
+        text = socket.inet_ntop(af, address)
         bits = 32 if family == FAMILY_V4 else 128
         record, prefix = None, 0
         if self.city is not None:
-            record, prefix = self.city.reader.get_with_prefix_len(ip)
+            record, prefix = self.city.reader.get_with_prefix_len(text)
         asn = None
         if self.asn is not None:
-            asn_rec, asn_prefix = self.asn.reader.get_with_prefix_len(ip)
+            asn_rec, asn_prefix = self.asn.reader.get_with_prefix_len(text)
             prefix = max(prefix, asn_prefix)
             if asn_rec:
                 asn = asn_rec.get("autonomous_system_number")
         if self.city is None and self.asn is None:
             return NO_FACTS
         prefix = min(prefix, bits)
-        network = ipaddress.ip_network((ip, prefix), strict=False)
-        return _facts_from(record or {}, prefix, str(network), asn)
+        value = (
+            int.from_bytes(address, "big") >> (bits - prefix) << (bits - prefix) if prefix else 0
+        )
+        network = f"{socket.inet_ntop(af, value.to_bytes(bits // 8, 'big'))}/{prefix}"
+        return _facts_from(record or {}, prefix, network, asn)
 
     def reload_if_changed(self) -> str | None:
         """Reopen changed files; swap only after every one checks out.

@@ -45,6 +45,7 @@ GEOIP_DB=${GEOIP_DB:-$(python3 -c 'from _maxminddb_geolite2 import geolite2_data
 export GEOIP_DB
 [ -r "$GEOIP_DB" ] || { echo "run.sh: GeoIP DB $GEOIP_DB not readable" >&2; exit 2; }
 
+started_at=$(date -u '+%Y-%m-%d %H:%M UTC')
 work=$(mktemp -d /tmp/geodns-bench.XXXX)
 results=$work/results.tsv # target mix qps lat_ms lost cpu note
 : >"$results"
@@ -337,12 +338,19 @@ table | tee "$work/table.txt"
 if [ "$record" = 1 ]; then
   {
     echo
-    echo "## $(date -u '+%Y-%m-%d %H:%M UTC')$([ -z "${pid[geodns]:-}" ] && echo ' — geodns not yet measured')"
+    echo "## $started_at$([ -z "${pid[geodns]:-}" ] && echo ' — geodns not yet measured')"
     echo
     echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
     echo "- peers: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1)," \
       "$(gdnsd -h 2>&1 | grep -o 'gdnsd version [0-9.]*' | head -1), $(dnsperf -h 2>&1 | grep -o 'Version [0-9.]*' | head -1 | sed 's/Version/dnsperf/')"
-    [ -z "${pid[geodns]:-}" ] && echo "- geodns: ${skip[geodns]:-not in --targets}"
+    if [ -n "${pid[geodns]:-}" ]; then
+      # Which geodns was measured: the checkout's commit, flagged if the tree had changes.
+      local_changes=""
+      git -C "$here/.." status --porcelain -- geodns 2>/dev/null | grep -q . && local_changes=" (+ uncommitted changes)"
+      echo "- geodns: $(git -C "$here/.." log -1 --format='%h %s' 2>/dev/null | cut -c1-80)$local_changes"
+    else
+      echo "- geodns: ${skip[geodns]:-not in --targets}"
+    fi
     echo "- run: RUNS=$runs SECS=$secs BASE_PORT=$base_port bench/run.sh $orig_args"
     echo
     echo '```'

@@ -26,11 +26,12 @@ def read_token(path: str | None) -> str | None:
 
 
 def build(app: Any, token: str | None) -> web.Application:
-    registry = metrics.registry_for(app)
+    registry, collector = metrics.registry_for(app)
     routes = web.RouteTableDef()
 
     @routes.get("/metrics")
     async def get_metrics(request: web.Request) -> web.Response:
+        collector.counters = await app.counters()  # several workers: ask each of them
         body = metrics.render(registry)
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
@@ -46,6 +47,7 @@ def build(app: Any, token: str | None) -> web.Application:
 
     @routes.get("/api/v1/status")
     async def status(request: web.Request) -> web.Response:
+        await app.counters()  # workers' CPU time and queries, fresh
         return web.json_response(status_report(app))
 
     @routes.get("/api/v1/explain")
@@ -113,4 +115,9 @@ def status_report(app: Any) -> dict:
                 "pools": pools,
             }
         )
-    return {"ready": app.ready, "zones": zones, "reloads": vars(app.reloads)}
+    return {
+        "ready": app.ready,
+        "zones": zones,
+        "reloads": vars(app.reloads),
+        "workers": app.worker_status(),
+    }

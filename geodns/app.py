@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,14 @@ def build_table(conf: cfg.Config, previous: dict[bytes, Zone] | None = None) -> 
     return compile_table(zones)
 
 
+@dataclass(frozen=True, slots=True)
+class Counters:
+    stats: Stats
+    geoip_hits: int
+    geoip_misses: int
+    tcp_open: int
+
+
 @dataclass
 class ReloadCounts:
     ok: int = 0
@@ -83,9 +92,20 @@ class App:
         )
         self.handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
         self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
-        self.dns = DnsServer(
-            self.handler.handle, conf.dns.endpoints(), self.tcp_limits, observe=self.stats.observe
-        )
+        self.workers = conf.dns.worker_count()
+        if self.workers > 1:
+            from geodns.workers import Supervisor
+
+            self.dns = Supervisor(self, self.workers, conf.dns.endpoints())
+        else:
+            self.dns = DnsServer(
+                self.handler.handle,
+                conf.dns.endpoints(),
+                self.tcp_limits,
+                observe=self.stats.observe,
+            )
+        self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
         self.dns.bind()  # bind errors fail here, at once, before anything else starts
         self.http_bound: tuple[str, int] | None = None
         self._runner = await self._start_http()
@@ -93,7 +113,7 @@ class App:
         members = table_members(self.table)
         self.checker.update(members)
         timeout = first_round_timeout(members, self.checker)
-        if not await self.checker.wait_first_round(timeout):
+        if timeout and not await self.checker.wait_first_round(timeout):
             log.warning(
                 "first health round timed out after %.1fs; late members count as down", timeout
             )
@@ -102,7 +122,7 @@ class App:
         self._tasks = [asyncio.create_task(self._watch())] if conf.reload.watch else []
         if self.handle_signals:
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
             loop.add_signal_handler(signal.SIGTERM, self.shutdown.set)
             loop.add_signal_handler(signal.SIGINT, self.shutdown.set)
         self.ready = True
@@ -114,9 +134,9 @@ class App:
 
     async def __aexit__(self, *exc: object) -> None:
         self.ready = False
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.dns.__aexit__(None, None, None)
@@ -130,6 +150,30 @@ class App:
 
     async def run(self) -> None:
         await self.shutdown.wait()
+
+    async def counters(self) -> Counters:
+        """What /metrics exports: this process's counters, or every worker's added up."""
+        if self.workers > 1:
+            totals = await self.dns.refresh()
+            return Counters(totals.stats, totals.geoip_hits, totals.geoip_misses, totals.tcp_open)
+        loc = self.locator
+        return Counters(self.stats, loc.cache_hits, loc.cache_misses, self.tcp_limits.open)
+
+    def worker_status(self) -> list[dict]:
+        """Per-process facts for /api/v1/status: CPU time and queries of each worker."""
+        if self.workers > 1:
+            return self.dns.describe()
+        return [
+            {
+                "slot": 0,
+                "pid": os.getpid(),
+                "generation": 1,
+                "serving": True,
+                "ready": self.ready,
+                "queries": self.stats.total(),
+                "cpu_seconds": time.process_time(),
+            }
+        ]
 
     async def _start_http(self):
         """The HTTP API on its own socket; bound now so a busy port fails loudly too."""
@@ -153,17 +197,29 @@ class App:
 
     # --- reload ------------------------------------------------------------------------
 
-    def reload(self) -> bool:
+    def _reload_soon(self) -> None:
+        task = asyncio.ensure_future(self.reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def reload(self) -> bool:
         """Re-read the config (if any), load and compile beside the running table, swap.
 
-        A failure of any file leaves everything serving as it was and says why.
+        The load and compile run in a thread, so answering goes on meanwhile; a failure of
+        any file leaves everything serving as it was and says why. With several workers
+        it returns once every worker answers from the new table.
         """
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         if not self._reload_config():
             self.reloads.error += 1
             return False
         previous = {zt.origin: zt.zone for zt in self.table.zones.values()}
+        loop = asyncio.get_running_loop()
         try:
-            table = build_table(self.config, previous)
+            table = await loop.run_in_executor(None, build_table, self.config, previous)
         except ZoneError as exc:
             self.reloads.error += 1
             for problem in exc.problems:
@@ -177,12 +233,18 @@ class App:
         self.table = table
         self.handler.table = table
         self.checker.update(table_members(table))
+        await self._publish()
         self.reloads.ok += 1
         for origin, zt in table.zones.items():
             old = previous.get(origin)
             if old is None or old.serial != zt.zone.serial:
                 log.info("zone %s serial %d loaded", zt.zone.origin_text, zt.zone.serial)
         return True
+
+    async def _publish(self) -> None:
+        """Worker processes get the current table and settings (a new generation)."""
+        if self.workers > 1:
+            await self.dns.publish()
 
     def _reload_config(self) -> bool:
         """Apply what can change live; settings that need a restart are logged, not half-applied."""
@@ -213,15 +275,17 @@ class App:
         self.clients_changed()
         return True
 
-    def reload_geoip(self) -> None:
-        try:
-            message = self.locator.reload_if_changed()
-        except GeoIPError as exc:
-            message = str(exc)
-        if message:
-            log.error("GeoIP reload: %s", message)
-        else:
+    async def reload_geoip(self) -> None:
+        async with self._reload_lock:
+            try:
+                message = self.locator.reload_if_changed()
+            except GeoIPError as exc:
+                message = str(exc)
+            if message:
+                log.error("GeoIP reload: %s", message)
+                return
             self.clients_changed()
+            await self._publish()
 
     def clients_changed(self) -> None:
         """New GeoIP data: cached clients hold old facts, so start afresh."""
@@ -255,11 +319,11 @@ class App:
             if snap != self._watch_state:
                 self._watch_state = snap
                 log.info("zone files changed: reloading")
-                self.reload()
+                await self.reload()
             new_geo = {p: _stat(p) for p in geoip_paths}
             if new_geo != geo_state:
                 geo_state = new_geo
-                self.reload_geoip()
+                await self.reload_geoip()
 
 
 def first_round_timeout(members: dict, checker: Checker) -> float:

@@ -69,6 +69,8 @@ class HealthBoard:
         self.clock = clock
         self.checks_total: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         self.transitions_total: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
+        # Called after every generation bump: worker processes get the new down set pushed.
+        self.listeners: list[Callable[[], None]] = []
 
     # -- the read-only view (model.HealthView) --------------------------------------------
 
@@ -79,6 +81,15 @@ class HealthBoard:
     def is_up(self, member: MemberKey) -> bool:
         """Up or unknown, and not drained; members this board does not know are up."""
         return member not in self._down
+
+    def down(self) -> frozenset[MemberKey]:
+        """Every member policies must skip now (down or drained): what workers are sent."""
+        return frozenset(self._down)
+
+    def _bumped(self) -> None:
+        self._generation += 1
+        for listener in self.listeners:
+            listener()
 
     def all_down(self, members: Iterable[MemberKey]) -> bool:
         """True when no member of these is up (and for none at all: nothing to answer with)."""
@@ -103,7 +114,7 @@ class HealthBoard:
         self._down = {k for k, m in fresh.items() if not m.effective_up}
         self._unknown = {k for k, m in fresh.items() if m.state == UNKNOWN}
         # A reload may add, drop or reset members: one bump covers every derived cache.
-        self._generation += 1
+        self._bumped()
 
     # -- results in -----------------------------------------------------------------------
 
@@ -149,7 +160,7 @@ class HealthBoard:
             self._down.discard(member)
         else:
             self._down.add(member)
-        self._generation += 1
+        self._bumped()
 
     # -- drains ---------------------------------------------------------------------------
 

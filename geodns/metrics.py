@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -23,11 +24,16 @@ class GeoDNSCollector:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.counters: Any = None  # app.counters(), awaited by the scrape (workers report)
 
     def collect(self) -> Iterator[Metric]:
         app = self.app
-        yield from self._dns(app)
-        yield from self._health(app)
+        counters = self.counters
+        if counters is None:  # a scrape that did not refresh: this process's own counters
+            loc = app.locator
+            counters = _Local(app.stats, loc.cache_hits, loc.cache_misses, app.tcp_limits.open)
+        yield from self._dns(counters.stats)
+        yield from self._health(app, counters.stats)
         reloads = CounterMetricFamily("geodns_zone_reloads", "Zone reloads", labels=["result"])
         reloads.add_metric(["ok"], app.reloads.ok)
         reloads.add_metric(["error"], app.reloads.error)
@@ -37,13 +43,13 @@ class GeoDNSCollector:
             serial.add_metric([zone], value)
         yield serial
         hits = CounterMetricFamily("geodns_geoip_cache_hits", "GeoIP cache hits")
-        hits.add_metric([], app.locator.cache_hits)
+        hits.add_metric([], counters.geoip_hits)
         yield hits
         misses = CounterMetricFamily("geodns_geoip_cache_misses", "GeoIP lookups not cached")
-        misses.add_metric([], app.locator.cache_misses)
+        misses.add_metric([], counters.geoip_misses)
         yield misses
         tcp = GaugeMetricFamily("geodns_tcp_connections", "Open TCP connections")
-        tcp.add_metric([], app.tcp_limits.open)
+        tcp.add_metric([], counters.tcp_open)
         yield tcp
         build = GaugeMetricFamily("geodns_build_info", "Version", labels=["version", "python"])
         build.add_metric([__version__, platform.python_version()], 1)
@@ -55,8 +61,7 @@ class GeoDNSCollector:
         yield stamp
 
     @staticmethod
-    def _dns(app: Any) -> Iterator[Metric]:
-        stats = app.stats
+    def _dns(stats: Any) -> Iterator[Metric]:
         queries = CounterMetricFamily(
             "geodns_queries", "DNS queries answered", labels=["zone", "qtype", "rcode", "transport"]
         )
@@ -78,7 +83,7 @@ class GeoDNSCollector:
         yield hist
 
     @staticmethod
-    def _health(app: Any) -> Iterator[Metric]:
+    def _health(app: Any, stats: Any) -> Iterator[Metric]:
         board = app.board
         up = GaugeMetricFamily(
             "geodns_health_member_up", "1 if the member is up", labels=["zone", "pool", "address"]
@@ -103,15 +108,24 @@ class GeoDNSCollector:
         fail_open = CounterMetricFamily(
             "geodns_fail_open", "Answers given from a pool whose members were all down"
         )
-        fail_open.add_metric([], app.stats.fail_open)
+        fail_open.add_metric([], stats.fail_open)
         yield fail_open
 
 
-def registry_for(app: Any) -> CollectorRegistry:
+@dataclass(frozen=True, slots=True)
+class _Local:
+    stats: Any
+    geoip_hits: int
+    geoip_misses: int
+    tcp_open: int
+
+
+def registry_for(app: Any) -> tuple[CollectorRegistry, GeoDNSCollector]:
     """A registry of our own (not the global one), so several apps can live in one process."""
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(GeoDNSCollector(app))
-    return registry
+    registry = CollectorRegistry(auto_describe=False)
+    collector = GeoDNSCollector(app)
+    registry.register(collector)
+    return registry, collector
 
 
 def render(registry: CollectorRegistry) -> bytes:

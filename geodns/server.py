@@ -90,6 +90,7 @@ class TcpProtocol(asyncio.Protocol):
         self.last_active = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.counted = False
+        self.closing = False  # retired worker: close once what was received is answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -135,6 +136,8 @@ class TcpProtocol(asyncio.Protocol):
                 out.append(len(resp).to_bytes(2, "big") + resp)
         if out:
             self.transport.write(b"".join(out))  # type: ignore[union-attr]
+        if self.closing and not buf:
+            self.transport.close()  # type: ignore[union-attr]  # flushes the answers first
         if len(buf) > MAX_TCP_BUFFER:  # cannot happen with valid framing; belt and braces
             self.transport.close()  # type: ignore[union-attr]
 
@@ -234,6 +237,21 @@ class DnsServer:
             self._closers.append(transport)
             self._closers.append(server)
         return self
+
+    def retire(self) -> None:
+        """Stop reading: another process now serves these (shared) sockets.
+
+        Our copies of the UDP sockets and TCP listeners are closed, which leaves the
+        sockets themselves to the processes still holding them. Open TCP connections close
+        once everything received on them is answered (RFC 7766 lets a server close).
+        """
+        for closer in self._closers:
+            closer.close()
+        for transport in list(self.limits.transports):
+            protocol = transport.get_protocol()
+            protocol.closing = True
+            if not protocol.buffer:
+                transport.close()
 
     async def __aexit__(self, *exc: object) -> None:
         for closer in self._closers:

@@ -14,10 +14,12 @@ test-tools:
 	@command -v dig >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils >/dev/null; } || true
 
+# Every test, then the end-to-end tests again with two worker processes per server.
 test: install test-tools
 	ruff check .
 	ruff format --check .
 	$(PYTHON) -m pytest -q
+	GEODNS_TEST_WORKERS=2 $(PYTHON) -m pytest -q tests/e2e
 
 lint:
 	ruff check . && ruff format --check .

@@ -79,6 +79,7 @@ def build(app: Any, token: str | None) -> web.Application:
         done = app.board.drain(member) if action == "drain" else app.board.undrain(member)
         if not done:
             return web.json_response({"error": f"no member {'/'.join(member)}"}, status=404)
+        await app.health_synced()  # every worker process has it before we say so
         log.info("%s %s via API", action, "/".join(member))
         return web.json_response({"member": list(member), "drained": action == "drain"})
 

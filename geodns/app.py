@@ -159,6 +159,12 @@ class App:
         loc = self.locator
         return Counters(self.stats, loc.cache_hits, loc.cache_misses, self.tcp_limits.open)
 
+    async def health_synced(self) -> bool:
+        """Every process answering queries sees the board's current health (drains, tests)."""
+        if self.workers > 1:
+            return await self.dns.health_synced()
+        return True
+
     def worker_status(self) -> list[dict]:
         """Per-process facts for /api/v1/status: CPU time and queries of each worker."""
         if self.workers > 1:

@@ -4,62 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
-import pickle
 import signal
 import socket
-import struct
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
-from geodns.server import DnsServer, TcpLimits, bind_pair
+from geodns.server import bind_pair
 from geodns.stats import Stats
+from geodns.worker import become_worker, open_fds, receive, send
 
 log = logging.getLogger("geodns.workers")
 
-_HEADER = struct.Struct("!I")
 START_TIMEOUT = 30.0  # a forked worker only has to open its loop: seconds are plenty
 RETIRE_TIMEOUT = 5.0
 STATS_TIMEOUT = 1.0
 STATS_POLL = 5.0  # background refresh, so a crashed worker loses at most this much counting
 CRASH_WINDOW = 10.0
-
-
-# --- the control channel: length-prefixed pickles over a socketpair (parent <-> child) ---
-
-
-def _send(writer: asyncio.StreamWriter, message: tuple) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    writer.write(_HEADER.pack(len(data)) + data)
-
-
-async def _receive(reader: asyncio.StreamReader) -> tuple:
-    head = await reader.readexactly(_HEADER.size)
-    return pickle.loads(await reader.readexactly(_HEADER.unpack(head)[0]))
-
-
-# --- what a worker reports, and how reports add up ----------------------------------------
-
-
-def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[str, Any]:
-    """Everything a worker counted since it started (cumulative, so a lost poll loses nothing)."""
-    return {
-        "queries": dict(stats.queries),
-        "by_pool": dict(stats.by_pool),
-        "durations": list(stats.durations),
-        "total_seconds": stats.total_seconds,
-        "fail_open": stats.fail_open,
-        "geoip_hits": geoip[0],
-        "geoip_misses": geoip[1],
-        "tcp_open": limits.open,
-        "cpu_seconds": time.process_time(),
-        "pid": os.getpid(),
-    }
 
 
 @dataclass
@@ -96,140 +60,6 @@ class Totals:
         return out
 
 
-class PushedHealth:
-    """The health a worker reads: the supervisor's down set, replaced whole on every push."""
-
-    __slots__ = ("down", "generation")
-
-    def __init__(self, generation: int, down: frozenset) -> None:
-        self.generation = generation
-        self.down = down
-
-    def is_up(self, member: tuple[str, str, str]) -> bool:
-        return member not in self.down
-
-
-# --- the child side -----------------------------------------------------------------------
-
-
-def _open_fds() -> set[int]:
-    try:
-        return {int(name) for name in os.listdir("/proc/self/fd")}
-    except OSError:  # no /proc: the first few hundred descriptors cover a fresh server
-        return set(range(3, 256))
-
-
-def _become_worker(
-    app: Any, slot: int, sockets: list, channel: socket.socket, keep: set[int], fds: set[int]
-) -> NoReturn:
-    """The forked child: drop the parent's descriptors and signals, then serve until told."""
-    code = 70
-    try:
-        gc.freeze()  # the parent's objects are never collected here, so never finalized
-        with contextlib.suppress(ValueError):
-            signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGHUP, signal.SIGINT):
-            signal.signal(sig, signal.SIG_IGN)  # the supervisor reloads and stops us
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        # The parent's sockets must not stay open here (a TCP peer would never see our
-        # parent close); /dev/null over each keeps the numbers taken, so a stray finalizer
-        # can never close a descriptor this process opens later.
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in sorted(fds - keep - {null}):
-            with contextlib.suppress(OSError):
-                os.dup2(null, fd)
-        os.close(null)
-        code = Worker(app, slot, sockets, channel).run()
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        os._exit(code)
-
-
-class Worker:
-    """One forked process: the parent's table, a handler of its own, the slot's sockets."""
-
-    def __init__(self, app: Any, slot: int, sockets: list, channel: socket.socket) -> None:
-        self.app, self.slot, self.sockets, self.channel = app, slot, sockets, channel
-        self.stats = Stats()
-        self.stop = asyncio.Event()
-
-    def run(self) -> int:
-        try:
-            import uvloop
-        except ImportError:  # pragma: no cover - platforms without uvloop
-            return asyncio.run(self.main())
-        return uvloop.run(self.main())
-
-    async def main(self) -> int:
-        from geodns.handler import Handler
-
-        app, conf = self.app, self.app.config
-        self.stop = asyncio.Event()
-        self.health = PushedHealth(app.board.generation, app.board.down())
-        handler = Handler(
-            app.table,
-            app.clients,
-            self.health,
-            max_udp_payload=conf.dns.max_udp_payload,
-            ecs_enabled=conf.ecs.enabled,
-            stats=self.stats,
-        )
-        handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
-        share = -(-conf.dns.tcp_max_connections // max(conf.dns.worker_count(), 1))
-        self.limits = TcpLimits(conf.dns.tcp_idle_timeout, share)  # the cap, split over workers
-        server = DnsServer(handler.handle, [], self.limits, observe=self.stats.observe)
-        server.sockets = list(self.sockets)
-        locator = app.locator
-        self._geoip_base = (locator.cache_hits, locator.cache_misses)
-        self.locator = locator
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.stop.set)
-        reader, writer = await asyncio.open_unix_connection(sock=self.channel)
-        async with server:
-            _send(writer, ("ready", os.getpid()))
-            commands = asyncio.create_task(self._commands(reader, writer, server))
-            await self.stop.wait()
-            commands.cancel()
-        with contextlib.suppress(Exception):
-            _send(writer, ("final", self._snapshot()))
-            await writer.drain()
-            writer.close()
-        return 0
-
-    def _snapshot(self) -> dict[str, Any]:
-        loc = self.locator
-        geoip = (loc.cache_hits - self._geoip_base[0], loc.cache_misses - self._geoip_base[1])
-        return snapshot(self.stats, self.limits, geoip)
-
-    async def _commands(self, reader, writer, server: DnsServer) -> None:
-        try:
-            while True:
-                message = await _receive(reader)
-                kind = message[0]
-                if kind == "health":
-                    self.health.down = message[2]
-                    self.health.generation = message[1]
-                elif kind == "stats":
-                    _send(writer, ("stats", message[1], self._snapshot()))
-                elif kind == "retire":
-                    server.retire()
-                    _send(writer, ("retired", self._snapshot()))
-                    await self._drain_tcp()
-                    self.stop.set()
-                elif kind == "stop":
-                    self.stop.set()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            self.stop.set()  # the supervisor is gone: so are we
-
-    async def _drain_tcp(self) -> None:
-        """Give open TCP connections until the idle timeout to finish, then go."""
-        deadline = time.monotonic() + self.limits.idle_timeout
-        while self.limits.open and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-
-
 # --- the parent side ----------------------------------------------------------------------
 
 
@@ -242,10 +72,13 @@ class WorkerProc:
     generation: int
     writer: asyncio.StreamWriter | None
     ready: asyncio.Future
+    serving: asyncio.Future
     retired: asyncio.Future
     exited: asyncio.Future
     started: float = field(default_factory=time.time)
     stats: dict[str, Any] | None = None
+    health_seen: int = -1  # the last health generation the worker confirmed
+    health_event: asyncio.Event = field(default_factory=asyncio.Event)
     listener: asyncio.Task | None = None
     waiting: dict[int, asyncio.Future] = field(default_factory=dict)
 
@@ -311,7 +144,7 @@ class Supervisor:
         procs = list(self.procs.values())
         for proc in procs:
             with contextlib.suppress(Exception):
-                _send(proc.writer, ("stop",))
+                send(proc.writer, ("stop",))
         if procs:
             await asyncio.wait([p.exited for p in procs], timeout=RETIRE_TIMEOUT)
         for proc in procs:
@@ -337,48 +170,58 @@ class Supervisor:
     async def publish(self) -> None:
         """Fork a worker per slot from the current table, config and health; retire the old.
 
-        The new generation answers before the old stops reading, and the old has stopped
-        before this returns: a query sent afterwards meets the new state only.
+        The new generation loads, the old stops reading, then the new starts: for the
+        moment between, queries wait in the sockets' queues (never dropped), and no query
+        is answered from the old state after one was answered from the new.
         """
         async with self._lock:
             self.generation += 1
             old = [p for p in self.current if p is not None]
             fresh = [self._fork(slot) for slot in range(self.count)]
             self.current = list(fresh)
-            await self._await_ready(fresh)
+            await self._wait(fresh, "ready", START_TIMEOUT)
             for proc in old:
                 with contextlib.suppress(Exception):
-                    _send(proc.writer, ("retire",))
-            if old:
-                waits = [asyncio.ensure_future(_first(p.retired, p.exited)) for p in old]
-                await asyncio.wait(waits, timeout=RETIRE_TIMEOUT)
+                    send(proc.writer, ("retire",))
+            await self._wait(old, "retired", RETIRE_TIMEOUT)
+            await self._serve(fresh)
 
-    async def _await_ready(self, procs: list[WorkerProc]) -> None:
-        waits = [asyncio.ensure_future(_first(p.ready, p.exited)) for p in procs]
-        _, pending = await asyncio.wait(waits, timeout=START_TIMEOUT)
+    async def _serve(self, procs: list[WorkerProc]) -> None:
+        for proc in procs:
+            if proc.ready.done() and not proc.exited.done():
+                with contextlib.suppress(Exception):
+                    send(proc.writer, ("serve",))
+        await self._wait(procs, "serving", START_TIMEOUT)
+
+    async def _wait(self, procs: list[WorkerProc], what: str, timeout: float) -> None:
+        """Until each process reached `what` (or exited); a late one is logged, not fatal."""
+        if not procs:
+            return
+        waits = [asyncio.ensure_future(_first(getattr(p, what), p.exited)) for p in procs]
+        _, pending = await asyncio.wait(waits, timeout=timeout)
         for task in pending:
             task.cancel()
-        late = [p for p in procs if not p.ready.done()]
-        for proc in late:
-            log.error("worker %d (pid %d) did not start in time", proc.slot, proc.pid)
+        for proc in procs:
+            if not getattr(proc, what).done() and not proc.exited.done():
+                log.error(
+                    "worker %d (pid %d) not %s after %.0fs", proc.slot, proc.pid, what, timeout
+                )
 
     def _fork(self, slot: int) -> WorkerProc:
         parent_end, child_end = socket.socketpair()
         keep = {0, 1, 2, child_end.fileno()}
         keep |= {s.fileno() for pair in self.slots[slot] for s in pair}
-        fds = _open_fds()
+        fds = open_fds()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns (coverage can't see it)
-            _become_worker(self.app, slot, self.slots[slot], child_end, keep, fds)
+            become_worker(self.app, slot, self.slots[slot], child_end, keep, fds)
         child_end.close()
         loop = asyncio.get_running_loop()
-        proc = WorkerProc(
-            slot, pid, self.generation, None, loop.create_future(), loop.create_future(),
-            loop.create_future(),
-        )  # fmt: skip
+        futures = [loop.create_future() for _ in range(4)]
+        proc = WorkerProc(slot, pid, self.generation, None, *futures)
         self.procs[pid] = proc
         proc.listener = self._spawn(self._listen(proc, parent_end))
         self._watch_exit(proc)
@@ -391,15 +234,20 @@ class Supervisor:
         self._push_health(proc)  # anything that moved between the fork and now
         try:
             while True:
-                message = await _receive(reader)
+                message = await receive(reader)
                 kind = message[0]
                 if kind == "ready" and not proc.ready.done():
                     proc.ready.set_result(True)
+                elif kind == "serving" and not proc.serving.done():
+                    proc.serving.set_result(True)
                 elif kind == "stats":
                     proc.stats = message[2]
                     waiter = proc.waiting.pop(message[1], None)
                     if waiter is not None and not waiter.done():
                         waiter.set_result(True)
+                elif kind == "health-ack":
+                    proc.health_seen = max(proc.health_seen, message[1])
+                    proc.health_event.set()
                 elif kind in ("retired", "final"):
                     proc.stats = message[1]
                     if kind == "retired" and not proc.retired.done():
@@ -460,7 +308,8 @@ class Supervisor:
                 return
             fresh = self._fork(proc.slot)
             self.current[proc.slot] = fresh
-            await self._await_ready([fresh])
+            await self._wait([fresh], "ready", START_TIMEOUT)
+            await self._serve([fresh])
 
     # -- health and counters -------------------------------------------------------------
 
@@ -481,7 +330,32 @@ class Supervisor:
             return
         board = self.app.board
         with contextlib.suppress(Exception):
-            _send(proc.writer, ("health", board.generation, board.down()))
+            send(proc.writer, ("health", board.generation, board.down()))
+
+    async def health_synced(self, timeout: float = 1.0) -> bool:
+        """Wait until every live worker has confirmed the board's current health.
+
+        The drain API waits for this, so its answer means answers have moved everywhere.
+        """
+        self._push_all_health()
+        deadline = time.monotonic() + timeout
+        wanted = self.app.board.generation
+        while True:
+            lagging = [
+                p
+                for p in self.procs.values()
+                if p.ready.done() and not p.exited.done() and p.health_seen < wanted
+            ]
+            left = deadline - time.monotonic()
+            if not lagging:
+                return True
+            if left <= 0:
+                return False
+            for proc in lagging:
+                proc.health_event.clear()
+            await asyncio.wait(
+                [asyncio.ensure_future(p.health_event.wait()) for p in lagging], timeout=left
+            )
 
     async def refresh(self) -> Totals:
         """Ask every live worker for its counters (1 s at most) and add them up."""
@@ -494,7 +368,7 @@ class Supervisor:
             future = loop.create_future()
             proc.waiting[self._token] = future
             with contextlib.suppress(Exception):
-                _send(proc.writer, ("stats", self._token))
+                send(proc.writer, ("stats", self._token))
                 waits.append(future)
         if waits:
             await asyncio.wait(waits, timeout=STATS_TIMEOUT)

@@ -62,7 +62,10 @@ def test_idle_connection_is_closed(core_server: ServerThread) -> None:
 
 @pytest.fixture
 def capped_server(tmp_path) -> ServerThread:
-    path = write_config(tmp_path, CORE, dns={"listen": ["127.0.0.1:0"], "tcp_max_connections": 3})
+    # The cap is per process (with N workers each takes its share), and the kernel picks
+    # which worker accepts a connection, so the exact cap is shown with one process.
+    dns = {"listen": ["127.0.0.1:0"], "tcp_max_connections": 3, "workers": 1}
+    path = write_config(tmp_path, CORE, dns=dns)
     server = ServerThread(path).start()
     yield server
     server.stop()

@@ -1,0 +1,197 @@
+"""One forked worker process: the parent's table, its own handler, a slot's sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import pickle
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from typing import Any, NoReturn
+
+from geodns.server import DnsServer, TcpLimits
+from geodns.stats import Stats
+
+_HEADER = struct.Struct("!I")
+
+# --- the control channel: length-prefixed pickles over a socketpair (parent <-> child) ---
+
+
+def send(writer: asyncio.StreamWriter, message: tuple) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    writer.write(_HEADER.pack(len(data)) + data)
+
+
+async def receive(reader: asyncio.StreamReader) -> tuple:
+    head = await reader.readexactly(_HEADER.size)
+    return pickle.loads(await reader.readexactly(_HEADER.unpack(head)[0]))
+
+
+# --- what a worker reports, and how reports add up ----------------------------------------
+
+
+def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[str, Any]:
+    """Everything a worker counted since it started (cumulative, so a lost poll loses nothing)."""
+    return {
+        "queries": dict(stats.queries),
+        "by_pool": dict(stats.by_pool),
+        "durations": list(stats.durations),
+        "total_seconds": stats.total_seconds,
+        "fail_open": stats.fail_open,
+        "geoip_hits": geoip[0],
+        "geoip_misses": geoip[1],
+        "tcp_open": limits.open,
+        "cpu_seconds": time.process_time(),
+        "pid": os.getpid(),
+    }
+
+
+class PushedHealth:
+    """The health a worker reads: the supervisor's down set, replaced whole on every push."""
+
+    __slots__ = ("down", "generation")
+
+    def __init__(self, generation: int, down: frozenset) -> None:
+        self.generation = generation
+        self.down = down
+
+    def is_up(self, member: tuple[str, str, str]) -> bool:
+        return member not in self.down
+
+
+# --- the child side -----------------------------------------------------------------------
+
+
+def open_fds() -> set[int]:
+    try:
+        return {int(name) for name in os.listdir("/proc/self/fd")}
+    except OSError:  # no /proc: the first few hundred descriptors cover a fresh server
+        return set(range(3, 256))
+
+
+def become_worker(
+    app: Any, slot: int, sockets: list, channel: socket.socket, keep: set[int], fds: set[int]
+) -> NoReturn:
+    """The forked child: drop the parent's descriptors and signals, then serve until told."""
+    code = 70
+    try:
+        gc.freeze()  # the parent's objects are never collected here, so never finalized
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)  # the supervisor reloads and stops us
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # The parent's sockets must not stay open here (a TCP peer would never see our
+        # parent close); /dev/null over each keeps the numbers taken, so a stray finalizer
+        # can never close a descriptor this process opens later.
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in sorted(fds - keep - {null}):
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd)
+        os.close(null)
+        code = Worker(app, slot, sockets, channel).run()
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(code)
+
+
+class Worker:
+    """One forked process: the parent's table, a handler of its own, the slot's sockets."""
+
+    def __init__(self, app: Any, slot: int, sockets: list, channel: socket.socket) -> None:
+        self.app, self.slot, self.sockets, self.channel = app, slot, sockets, channel
+        self.stats = Stats()
+        self.stop = asyncio.Event()
+        self.serving = False
+
+    def run(self) -> int:
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - platforms without uvloop
+            return asyncio.run(self.main())
+        return uvloop.run(self.main())
+
+    async def main(self) -> int:
+        from geodns.handler import Handler
+
+        app, conf = self.app, self.app.config
+        self.stop = asyncio.Event()
+        self.health = PushedHealth(app.board.generation, app.board.down())
+        handler = Handler(
+            app.table,
+            app.clients,
+            self.health,
+            max_udp_payload=conf.dns.max_udp_payload,
+            ecs_enabled=conf.ecs.enabled,
+            stats=self.stats,
+        )
+        handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
+        share = -(-conf.dns.tcp_max_connections // max(conf.dns.worker_count(), 1))
+        self.limits = TcpLimits(conf.dns.tcp_idle_timeout, share)  # the cap, split over workers
+        server = DnsServer(handler.handle, [], self.limits, observe=self.stats.observe)
+        server.sockets = list(self.sockets)
+        locator = app.locator
+        self._geoip_base = (locator.cache_hits, locator.cache_misses)
+        self.locator = locator
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.stop.set)
+        reader, writer = await asyncio.open_unix_connection(sock=self.channel)
+        self.server = server
+        send(writer, ("ready", os.getpid()))  # loaded; reading starts on "serve"
+        commands = asyncio.create_task(self._commands(reader, writer))
+        await self.stop.wait()
+        commands.cancel()
+        if self.serving:
+            await server.__aexit__(None, None, None)
+        with contextlib.suppress(Exception):
+            send(writer, ("final", self._snapshot()))
+            await writer.drain()
+            writer.close()
+        return 0
+
+    def _snapshot(self) -> dict[str, Any]:
+        loc = self.locator
+        geoip = (loc.cache_hits - self._geoip_base[0], loc.cache_misses - self._geoip_base[1])
+        return snapshot(self.stats, self.limits, geoip)
+
+    async def _commands(self, reader, writer) -> None:
+        server = self.server
+        try:
+            while True:
+                message = await receive(reader)
+                kind = message[0]
+                if kind == "health":
+                    self.health.down = message[2]
+                    self.health.generation = message[1]
+                    send(writer, ("health-ack", message[1]))
+                elif kind == "stats":
+                    send(writer, ("stats", message[1], self._snapshot()))
+                elif kind == "serve":
+                    if not self.serving:
+                        await server.__aenter__()
+                        self.serving = True
+                    send(writer, ("serving",))
+                elif kind == "retire":
+                    if self.serving:
+                        server.retire()
+                    send(writer, ("retired", self._snapshot()))
+                    await self._drain_tcp()
+                    self.stop.set()
+                elif kind == "stop":
+                    self.stop.set()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.stop.set()  # the supervisor is gone: so are we
+
+    async def _drain_tcp(self) -> None:
+        """Give open TCP connections until the idle timeout to finish, then go."""
+        deadline = time.monotonic() + self.limits.idle_timeout
+        while self.limits.open and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)

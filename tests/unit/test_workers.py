@@ -1,0 +1,40 @@
+"""Worker counters add up across processes and never go back when a worker exits."""
+
+from __future__ import annotations
+
+from geodns.server import TcpLimits
+from geodns.stats import Stats
+from geodns.worker import PushedHealth, snapshot
+from geodns.workers import Totals
+
+
+def worker_snapshot(queries: int, pool_hits: int, tcp_open: int) -> dict:
+    stats = Stats()
+    for _ in range(queries):
+        stats.count("z.", 1, 0, False)
+    stats.by_pool[("z.", "www", "eu")] += pool_hits
+    stats.observe(0.0002)
+    stats.fail_open = 1
+    limits = TcpLimits()
+    limits.open = tcp_open
+    return snapshot(stats, limits, (queries, 1))
+
+
+def test_totals_add_every_counter_and_only_live_connections() -> None:
+    retired = Totals()
+    retired.add(worker_snapshot(5, 2, 3), live=False)  # a worker that has exited
+    totals = retired.copy()
+    totals.add(worker_snapshot(7, 4, 2))
+    assert totals.stats.queries[("z.", 1, 0, "udp")] == 12
+    assert totals.stats.by_pool[("z.", "www", "eu")] == 6
+    assert sum(totals.stats.durations) == 2 and totals.stats.fail_open == 2
+    assert (totals.geoip_hits, totals.geoip_misses) == (12, 2)
+    assert totals.tcp_open == 2  # connections of the exited worker are closed
+    assert retired.stats.queries[("z.", 1, 0, "udp")] == 5  # copy() left the base alone
+
+
+def test_pushed_health_reads_the_down_set() -> None:
+    health = PushedHealth(3, frozenset({("z.", "eu", "192.0.2.1")}))
+    assert not health.is_up(("z.", "eu", "192.0.2.1"))
+    assert health.is_up(("z.", "eu", "192.0.2.2"))
+    assert health.generation == 3

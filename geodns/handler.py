@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geodns import wire as w
-from geodns.model import AllUp, Client, HealthView
+from geodns.model import FROM_SOURCE, AllUp, Client, HealthView
 from geodns.resolve import Answerer, Reply
 from geodns.stats import Stats
-from geodns.table import FAST_FLAGS, POLICY, STATIC, Table, heads, response_flags
+from geodns.table import FAST_FLAGS, STATIC, Table, heads, response_flags
 
 qlog = logging.getLogger("geodns.query")
 _QD1 = b"\x00\x01\x00\x00\x00\x00"
@@ -21,6 +21,10 @@ _AR0, _AR1 = b"\x00\x00", b"\x00\x01"
 _OPT_ROOT = b"\x00\x00\x29"
 _ECS_CODE = b"\x00\x08"
 _SCOPES = [bytes([i]) for i in range(129)]
+_NX_HEADS = heads(True, w.RCODE_NXDOMAIN, 0, 1, 0)
+_NODATA_HEADS = heads(True, 0, 0, 1, 0)
+_ANSWER_HEADS = [heads(True, 0, n, 0, 0) for n in range(16)]
+_ECS_LENGTHS = [struct.pack("!HHH", n + 4, 8, n) for n in range(21)]  # by option length
 
 
 @dataclass(slots=True)
@@ -64,13 +68,20 @@ class Handler:
             b"\x00\x00\x29" + struct.pack("!HI", max_udp_payload, 0),
             b"\x00\x00\x29" + struct.pack("!HI", max_udp_payload, w.EDNS_DO),
         )
-        self._ecs_clients: dict[bytes, Client | None] = {}
-        # Whole replies (minus the ID) for ECS queries to deterministic policies: the query
-        # bytes after the ID decide everything, given the table and the health generation.
-        self._replies: dict[bytes, tuple] = {}
-        self.reply_cache_size = 131072
         self.query_sample = 0.0  # fraction of queries logged with their decision (log.queries)
         self._log_rng = random.Random()
+        # Whole replies (minus the ID) for the hottest ECS queries to deterministic policies:
+        # the query after its ID decides everything, given the table and health generation.
+        # Small: clients (per ECS option) and decisions (per GeoIP facts) carry the rest.
+        self._replies: dict[bytes, tuple] = {}
+        self.reply_cache_size = 8192
+        self._ecs_clients: dict = {}  # unused; kept for callers that clear it
+
+    def clear_caches(self) -> None:
+        """Forget every cached client, decision and reply (new GeoIP data, ECS settings)."""
+        self.clients.by_ecs.clear()
+        self.answerer.forget()
+        self._replies.clear()
 
     # --- fast path -------------------------------------------------------------------
 
@@ -82,121 +93,181 @@ class Handler:
         if variant is not None and data[4:10] == _QD1:
             end = data.find(b"\x00", 12) + 5
             entry = self.table.fast.get(data[12:end])
+            ar = data[10:12]
             if entry is not None:
-                ar = data[10:12]
                 if ar == _AR0 and len(data) == end:
                     if entry.kind == STATIC:
                         resp = data[:2] + entry.heads[variant] + data[12:end] + entry.body
-                        if tcp or len(resp) <= 512:
-                            self.stats.count(entry.zone, entry.qtype, 0, tcp)
-                            return resp
-                    elif entry.kind == POLICY:
-                        resp = self._fast_policy(data, end, entry, variant, host, None, 0)
-                        if resp is not None and (tcp or len(resp) <= 512):
-                            self.stats.count(entry.zone, entry.qtype, 0, tcp)
-                            return resp
-                elif ar == _AR1 and data[end : end + 3] == _OPT_ROOT and data[end + 6] == 0:
+                    else:
+                        client = self.clients.from_source(host)
+                        resp = self._policy(data, end, entry, variant, client, None, 0, 32)
+                    if tcp or len(resp) <= 512:
+                        self.stats.count(entry.zone, entry.qtype, 0, tcp)
+                        return resp
+                elif ar == _AR1 and data[end : end + 3] == _OPT_ROOT and len(data) >= end + 11:
                     resp = self._fast_edns(data, end, entry, variant, host, tcp)
                     if resp is not None:
                         self.stats.count(entry.zone, entry.qtype, 0, tcp)
                         return resp
+            elif end > 4:
+                resp = self._fast_negative(data, end, variant, ar, tcp)
+                if resp is not None:
+                    return resp
         return self.slow(data, host, tcp)
 
     def _fast_edns(self, data, end, entry, variant, host, tcp) -> bytes | None:
         rdlen = data[end + 9] << 8 | data[end + 10]
-        if len(data) != end + 11 + rdlen:
+        if len(data) != end + 11 + rdlen or data[end + 6]:  # EDNS version > 0: BADVERS
             return None
         do = 1 if data[end + 7] & 0x80 else 0
-        if rdlen == 0:
-            ecs_raw = b""
-        elif data[end + 11 : end + 13] == _ECS_CODE and rdlen == 4 + (
-            data[end + 13] << 8 | data[end + 14]
-        ):
-            ecs_raw = data[end + 15 :]
-        else:
-            return None
         limit = (
             65535
             if tcp
             else min(max(data[end + 3] << 8 | data[end + 4], 512), self.max_udp_payload)
         )
-        # source prefix 0 (ecs_raw[2]) means "decide by the packet source": not cacheable here
-        cacheable = (
-            len(ecs_raw) >= 4
-            and ecs_raw[2]
+        if rdlen == 0:
+            if entry.kind == STATIC:
+                resp = data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body
+                resp += self._opt_plain[do]
+            else:
+                client = self.clients.from_source(host)
+                resp = self._policy(data, end, entry, variant, client, b"", do, 32)
+            return resp if len(resp) <= limit else None
+        if not (
+            data[end + 11 : end + 13] == _ECS_CODE
+            and rdlen == 4 + (data[end + 13] << 8 | data[end + 14])
             and self.ecs_enabled
-            and entry.kind == POLICY
-            and entry.policy.cacheable
-        )
+        ):
+            return None
+        ecs_raw = data[end + 15 :]
+        # source prefix 0 means "decide by the packet source": never kept by query bytes
+        cacheable = entry.kind != STATIC and entry.policy.cacheable and rdlen > 7 and ecs_raw[2]
         if cacheable:
-            hit = self._replies.get(data[2:])
+            qkey = data[2:]
+            hit = self._replies.get(qkey)
             if hit is not None and hit[0] is self.table and hit[1] == self.health.generation:
                 if len(hit[2]) + 2 > limit:
                     return None
-                if hit[3] is not None:
-                    self.stats.by_pool[hit[3]] += 1
+                self.stats.by_pool[hit[3]] += 1
                 return data[:2] + hit[2]
+        clients = self.clients
+        facts = clients.by_ecs.get(ecs_raw)
+        if facts is None:
+            facts = clients.option_facts(ecs_raw)
+            if facts is None:
+                return None  # malformed ECS: the slow path answers FORMERR
+        else:
+            clients.hits += 1
         if entry.kind == STATIC:
-            if ecs_raw:
-                if not self.ecs_enabled:
-                    return None
-                opt = self._opt_ecs_head[do] + _ecs_tail(ecs_raw, 0)
-            else:
-                opt = self._opt_plain[do]
-            resp = data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body + opt
+            resp = data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body
+            resp += self._opt_ecs_head[do] + _ecs_tail(ecs_raw, 0)
+            return resp if len(resp) <= limit else None
+        answerer = self.answerer
+        if facts is FROM_SOURCE:  # "decide by the packet source", and say so with scope 0
+            tail = answerer.policy_records(entry.policy, entry.qtype, clients.from_source(host))
+            source = 0
         else:
-            resp = self._fast_policy(data, end, entry, variant, host, ecs_raw, do)
-            if cacheable and resp is not None and self.answerer.last_open is False:
-                if len(self._replies) >= self.reply_cache_size:
-                    self._replies.clear()
-                gen = self.health.generation
-                self._replies[data[2:]] = (self.table, gen, resp[2:], self.answerer.last_pool)
-        if resp is None or len(resp) > limit:
-            return None
-        return resp
+            tail = answerer.cached(entry.policy, entry.qtype, facts)
+            if tail is None:
+                client = clients.option_client(ecs_raw, facts)
+                tail = answerer.policy_records(entry.policy, entry.qtype, client, keep=False)
+            source = ecs_raw[2]
+            cap = clients.max_v4 if ecs_raw[1] == 1 else clients.max_v6
+            if source > cap:
+                source = cap
+        resp = self._policy_reply(data, end, entry, variant, tail, ecs_raw, do, source)
+        last = answerer.last
+        if cacheable and last[3] is not None and not last[4]:  # a pool, not failed open
+            if len(self._replies) >= self.reply_cache_size:
+                self._replies.clear()
+            self._replies[qkey] = (self.table, self.health.generation, resp[2:], last[3])
+        return resp if len(resp) <= limit else None
 
-    def _fast_policy(self, data, end, entry, variant, host, ecs_raw, do) -> bytes | None:
-        """A policy answer without parsing objects: client from cache, records pre-encoded."""
-        source_zero = False
-        if ecs_raw and self.ecs_enabled:
-            client = self._ecs_clients.get(ecs_raw)
-            if client is None:
-                client = self._ecs_client(ecs_raw)
-                if client is None:
-                    return None
-            source_zero = client.source_prefix == 0
-            if source_zero:
-                client = self.clients.from_source(host)
-        else:
-            client = self.clients.from_source(host)
-        count, records, scope = self.answerer.policy_records(entry.policy, entry.qtype, client)
+    def _policy(self, data, end, entry, variant, client, ecs_raw, do, source) -> bytes:
+        """A policy answer without parsing objects: the decision cached per GeoIP facts."""
+        tail = self.answerer.policy_records(entry.policy, entry.qtype, client)
+        return self._policy_reply(data, end, entry, variant, tail, ecs_raw, do, source)
+
+    def _policy_reply(self, data, end, entry, variant, tail, ecs_raw, do, source) -> bytes:
+        count, records, scope = tail[0], tail[1], tail[2]
         if count == 0:  # NODATA: the SOA goes in the authority section
-            head, records = heads(True, 0, 0, 1, 0), entry.body
+            head, records = _NODATA_HEADS, entry.body
+        elif count < 16:
+            head = _ANSWER_HEADS[count]
         else:
             head = heads(True, 0, count, 0, 0)
         if ecs_raw is None:
             return data[:2] + head[variant] + data[12:end] + records
-        if ecs_raw and self.ecs_enabled:
-            scope = 0 if source_zero else min(scope, client.source_prefix)
+        if ecs_raw:
+            if scope > source:
+                scope = source
             opt = self._opt_ecs_head[do] + _ecs_tail(ecs_raw, scope)
         else:
             opt = self._opt_plain[do]
         return data[:2] + head[variant + 4] + data[12:end] + records + opt
 
-    def _ecs_client(self, ecs_raw: bytes) -> Client | None:
-        """Validate and build the client for an ECS option; None sends it down the slow path."""
-        try:
-            family, source, addr = w.parse_ecs(ecs_raw)
-        except w.FormErr:
+    def _fast_negative(self, data, end, variant, ar, tcp) -> bytes | None:
+        """NXDOMAIN for a name our zone does not hold: the zone's SOA, no parsing objects."""
+        if end > len(data) or data[end - 2 : end] != b"\x00\x01":  # class IN only
             return None
-        if source == 0:
-            client = Client(b"", family, 0, True)
+        qtype = data[end - 4] << 8 | data[end - 3]
+        if qtype in (w.T_AXFR, w.T_IXFR, w.T_OPT) or 128 <= qtype <= 254:
+            return None
+        if ar == _AR0:
+            if len(data) != end:
+                return None
+            opt = b""
+        elif ar == _AR1 and data[end : end + 3] == _OPT_ROOT and len(data) >= end + 11:
+            opt = self._negative_opt(data, end, tcp)
+            if opt is None:
+                return None
         else:
-            client = self.clients.from_ecs(family, source, addr)
-        if len(self._ecs_clients) > 131072:
-            self._ecs_clients.clear()
-        self._ecs_clients[bytes(ecs_raw)] = client
-        return client
+            return None
+        pos, last = 12, end - 5
+        while pos < last:  # plain labels up to the root, or the slow path decides
+            length = data[pos]
+            if length > 63:
+                return None
+            pos += length + 1
+        if pos != last or last - 12 > 254:
+            return None
+        qname = data[12 : end - 4].lower()  # label lengths (< 64) are not letters
+        zt = self.table.find_zone(qname)
+        if zt is None or qname in zt.names:
+            return None
+        if zt.cuts and zt.find_cut(qname) is not None:
+            return None
+        if zt.has_wildcards and Answerer.wildcard(zt, qname) is not None:
+            return None
+        resp = b"".join(
+            (data[:2], _NX_HEADS[variant + (4 if opt else 0)], data[12:end], zt.soa_negative, opt)
+        )
+        if not tcp and len(resp) > 512:  # every limit is at least 512; the slow path sets TC
+            return None
+        self.stats.count(zt.zone.origin_text, qtype, w.RCODE_NXDOMAIN, tcp)
+        return resp
+
+    def _negative_opt(self, data, end, tcp) -> bytes | None:
+        """Our OPT for a negative answer: as the fast path's, ECS echoed with scope 0."""
+        rdlen = data[end + 9] << 8 | data[end + 10]
+        if len(data) != end + 11 + rdlen or data[end + 6]:
+            return None
+        do = 1 if data[end + 7] & 0x80 else 0
+        if rdlen == 0:
+            return self._opt_plain[do]
+        if not (
+            data[end + 11 : end + 13] == _ECS_CODE
+            and rdlen == 4 + (data[end + 13] << 8 | data[end + 14])
+            and self.ecs_enabled
+        ):
+            return None
+        ecs_raw = data[end + 15 :]
+        if ecs_raw not in self.clients.by_ecs:
+            try:
+                w.parse_ecs(ecs_raw)
+            except w.FormErr:
+                return None
+        return self._opt_ecs_head[do] + _ecs_tail(ecs_raw, 0)
 
     def _logged(self, data: bytes, host: str, tcp: bool) -> bytes | None:
         """The slow path with an Outcome, then one log line carrying the decision."""
@@ -283,7 +354,8 @@ class Handler:
     def _client_for(self, q: w.Query, host: str) -> Client:
         edns = q.edns
         if self.ecs_enabled and edns is not None and edns.ecs is not None and edns.ecs[1] > 0:
-            return self.clients.from_ecs(*edns.ecs)
+            raw = edns.ecs_raw
+            return self.clients.option_client(raw, self.clients.option_facts(raw))
         return self.clients.from_source(host)
 
     def _assemble(self, q: w.Query, reply: Reply, tcp: bool, scope: int) -> bytes:
@@ -318,5 +390,4 @@ class Handler:
 
 def _ecs_tail(raw: bytes, scope: int) -> bytes:
     """The OPT RDLENGTH plus one ECS option echoing `raw` with our scope."""
-    n = len(raw)
-    return struct.pack("!HHH", n + 4, 8, n) + raw[:3] + _SCOPES[scope] + raw[4:]
+    return _ECS_LENGTHS[len(raw)] + raw[:3] + _SCOPES[scope] + raw[4:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 # ECS (RFC 7871) address family codes; also how a Client says which family it is.
@@ -34,6 +34,8 @@ class GeoFacts:
 
 
 NO_FACTS = GeoFacts(prefix_len=0)
+# What an ECS option with source prefix 0 maps to: "decide by the packet source".
+FROM_SOURCE = GeoFacts(prefix_len=0, network="the packet source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +130,14 @@ class Pool:
     addresses: tuple[str, ...]
     location: tuple[float, float] | None = None
     check: CheckSpec | None = None
+    _members: tuple[MemberKey, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = tuple((self.zone, self.name, a) for a in self.addresses)
+        object.__setattr__(self, "_members", keys)  # asked on every uncached decision
 
     def members(self) -> tuple[MemberKey, ...]:
-        return tuple((self.zone, self.name, a) for a in self.addresses)
+        return self._members
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ from typing import Any
 
 from geodns import policies
 from geodns import wire as w
-from geodns.model import Client, HealthView, RRSet
+from geodns.model import Client, HealthView, Pool, RRSet
+from geodns.policies.geo import Geo
+from geodns.policies.weighted import Weighted
 from geodns.table import PolicyAnswer, ZoneTable, encode_rrset
 from geodns.zonecheck import is_below
 
@@ -44,10 +46,15 @@ class Answerer:
         self.health = health
         self.rng = rng
         self.stats = stats
-        # what the last policy answer used: a reply cache may only keep answers whose
-        # source prefix mattered and that did not fail open (those should be re-checked)
-        self.last_pool: tuple[str, str, str] | None = None
-        self.last_open: bool | None = None
+        # Decisions of cacheable trees live in each PolicyAnswer's `cache`, keyed by the
+        # identity of what they depend on (the client's GeoFacts, or the client itself);
+        # bounded in total: past max_decisions every cache starts afresh.
+        self.max_decisions = 131072
+        self._stored = 0
+        self._caches: dict[int, dict] = {}  # id(PolicyAnswer) -> its cache, for forget()
+        self._tails: dict[tuple, tuple] = {}  # interned (count, body, scope, pool, open)
+        # (count, body, scope, pool key, failed open) of the last cached-path decision
+        self.last: tuple = (0, b"", 0, None, False)
 
     def answer(
         self,
@@ -76,7 +83,7 @@ class Answerer:
         if cut is not None and not (name == cut and qtype == w.T_DS):
             self._referral(zt, cut, reply)
             return None
-        node = name if name in zt.names else self._wildcard(zt, name)
+        node = name if name in zt.names else self.wildcard(zt, name)
         if node is None:
             reply.rcode = w.RCODE_NXDOMAIN
             reply.add(AUTH, zt.soa_negative, 1)
@@ -107,7 +114,7 @@ class Answerer:
         return w.rr(owner, w.T_SOA, zt.zone.soa_ttl, zt.zone.soa_rdata)
 
     @staticmethod
-    def _wildcard(zt: ZoneTable, name: bytes) -> bytes | None:
+    def wildcard(zt: ZoneTable, name: bytes) -> bytes | None:
         """RFC 4592: the source of synthesis is `*.` + the closest encloser, if it exists."""
         if not zt.has_wildcards:
             return None
@@ -156,29 +163,67 @@ class Answerer:
         owner: bytes = w.PTR_QNAME,
         trace: list[str] | None = None,
         outcome: Any = None,
+        keep: bool = True,
     ) -> tuple[int, bytes, int]:
-        """(record count, encoded records, scope) for a policy name and one client."""
-        cached = None
-        if pa.cacheable and trace is None and owner is w.PTR_QNAME:
-            key = (id(client), qtype)
-            cached = pa.cache.get(key)
-            # the entry holds the client itself, so its id cannot be reused while cached
-            if cached is not None and cached[0] is client and cached[1] == self.health.generation:
-                _, _, count, body, scope, pool_key, failed_open = cached
-                self.last_pool, self.last_open = pool_key, bool(failed_open)
-                stats = self.stats
-                if stats is not None and pool_key is not None:
-                    stats.by_pool[pool_key] += 1
-                    stats.fail_open += failed_open
-                return count, body, scope
-            if len(pa.cache) > 200_000:
-                pa.cache.clear()
-            result = self._decide(pa, qtype, client, owner, None, None)
-            pa.cache[key] = (client, self.health.generation, *result)
-            self.last_pool, self.last_open = result[3], bool(result[4])
+        """(record count, encoded records, scope) for a policy name and one client.
+
+        Decisions of deterministic trees are cached by the client's GeoFacts when the tree
+        reads nothing else, else by the client object when `keep` says it is long-lived.
+        """
+        if not pa.cacheable or trace is not None or owner is not w.PTR_QNAME:
+            return self._decide(pa, qtype, client, owner, trace, outcome)[:3]
+        cache = pa.cache
+        by_facts = cache.get(_BY_FACTS)
+        if by_facts is None:
+            by_facts = cache[_BY_FACTS] = _facts_only(pa.node)
+        if not by_facts and not keep:
+            self.last = result = self._decide(pa, qtype, client, owner, None, None)
             return result[:3]
-        self.last_pool, self.last_open = None, None
-        return self._decide(pa, qtype, client, owner, trace, outcome)[:3]
+        subject = client.facts if by_facts else client
+        # objects are 16-byte aligned: id + 1 never equals another object's id
+        key = id(subject) + (qtype == w.T_AAAA)
+        hit = cache.get(key)
+        generation = self.health.generation
+        if hit is not None and hit[0] is subject and hit[1] == generation:
+            self.last = tail = hit[2]
+            count, body, scope, pool_key, failed_open = tail
+            stats = self.stats
+            if stats is not None and pool_key is not None:
+                stats.by_pool[pool_key] += 1
+                stats.fail_open += failed_open
+            return count, body, scope
+        result = self._decide(pa, qtype, client, owner, None, None)
+        self.last = result = self._tails.setdefault(result, result)
+        if self._stored >= self.max_decisions:
+            self.forget()
+        self._caches[id(pa)] = cache
+        cache[key] = (subject, generation, result)  # holds subject: its id stays unique
+        self._stored += 1
+        return result[:3]
+
+    def cached(self, pa: PolicyAnswer, qtype: int, facts: Any) -> tuple | None:
+        """The cached (count, body, scope, pool, open) of a tree that decides by GeoFacts
+        alone, counted as served; None if there is none yet (then call policy_records)."""
+        cache = pa.cache
+        if cache.get(_BY_FACTS) is not True:  # unknown yet, not by facts, or not cacheable
+            return None
+        hit = cache.get(id(facts) + (qtype == w.T_AAAA))
+        if hit is None or hit[0] is not facts or hit[1] != self.health.generation:
+            return None
+        self.last = tail = hit[2]
+        stats = self.stats
+        if stats is not None and tail[3] is not None:
+            stats.by_pool[tail[3]] += 1
+            stats.fail_open += tail[4]
+        return tail
+
+    def forget(self) -> None:
+        """Drop every cached decision."""
+        for cache in self._caches.values():
+            cache.clear()
+        self._caches.clear()
+        self._tails.clear()
+        self._stored = 0
 
     def _decide(self, pa, qtype, client, owner, trace, outcome) -> tuple:
         decision = policies.resolve(pa.node, client, self.health, self.rng, trace)
@@ -196,6 +241,20 @@ class Answerer:
         chosen = pa.records(decision.pool, qtype, ttl, decision.max_answers, self.health)
         body = b"".join(w.rr(owner, qtype, ttl, packed) for _, packed in chosen)
         return len(chosen), body, decision.scope, pool_key, decision.failed_open
+
+
+_BY_FACTS = -1  # key of a PolicyAnswer cache's "decides by GeoFacts alone" flag
+
+
+def _facts_only(node: Any) -> bool:
+    """True when a tree decides by the client's GeoFacts alone: no cidr rule, no sticky hash."""
+    if isinstance(node, Pool):
+        return True
+    if isinstance(node, Geo) and node.cidrs:
+        return False
+    if isinstance(node, Weighted) and node.sticky:
+        return False
+    return all(_facts_only(child) for child in node.children())
 
 
 def _add_set(reply: Reply, section: int, owner: bytes, rrset: RRSet) -> None:

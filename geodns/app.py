@@ -297,8 +297,7 @@ class App:
         """New GeoIP data: cached clients hold old facts, so start afresh."""
         self.clients = client_factory(self.config, self.locator)
         self.handler.clients = self.clients
-        self.handler._ecs_clients.clear()
-        self.handler._replies.clear()
+        self.handler.clear_caches()
 
     def _snapshot(self) -> dict[str, tuple[float, int]]:
         paths: list[str] = []

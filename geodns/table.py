@@ -7,6 +7,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from geodns import teardown
 from geodns import wire as w
 from geodns.model import Pool, RRSet, Zone
 from geodns.zonecheck import is_below
@@ -260,3 +261,19 @@ def compile_table(zones: Iterable[Zone]) -> Table:
     for zone in zones:
         table.zones[zone.origin] = compile_zone(zone, table)
     return table
+
+
+def dismantle(table: Table) -> None:
+    """Empty a table that is no longer served, in small steps (call it from a thread).
+
+    Dropping a million-name table frees millions of objects in one C call that holds
+    the GIL for a second or more; emptying its big containers from a Python loop lets
+    the event loop answer in between. The table (and its zones) are unusable afterwards.
+    """
+    teardown.drain(table.fast)
+    for zt in list(table.zones.values()):
+        teardown.drain(zt.policies)
+        teardown.drain(zt.names)
+        for big in (zt.zone.policies, zt.zone.policy_ttls, zt.rrsets, zt.zone.rrsets):
+            teardown.drain(big)
+    teardown.drain(table.zones)

@@ -106,28 +106,50 @@ def _pyyaml(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]]:
 
 def _fast(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]] | None:
     """PyYAML for all but the `records:` section, which yamlfast reads; None if it can't."""
-    from geodns import yamlfast
+    from geodns import teardown, yamlfast
 
     split = yamlfast.split_records(text)
     if split is None:
         return None
-    blanked, records_line, lines = split
-    reader = yamlfast.RecordsReader(lines, records_line + 1, filename, (LineDict, LineList))
+    rest, records_line, span = split
+    reader = yamlfast.RecordsReader(text, span, records_line + 1, filename, (LineDict, LineList))
     try:
         records = reader.read()
-        data, duplicates = _pyyaml(blanked, filename)
+        data, duplicates = _pyyaml(rest, filename)
     except (yamlfast.Unsupported, yaml.YAMLError):
         return None
+    finally:
+        teardown.drain(reader.items)
     if (
         not isinstance(data, LineDict)
         or data.get("records", False) is not None
         or data.at("records").line != records_line
     ):
         return None
+    _shift(data, records_line, reader.line_count)
+    duplicates = [(_moved(w, records_line, reader.line_count), m) for w, m in duplicates]
     if records is not None:
         data["records"] = records
     duplicates = sorted(duplicates + reader.duplicates, key=lambda d: d[0].line)
     return data, duplicates
+
+
+def _moved(where: Where, after: int, by: int) -> Where:
+    return Where(where.file, where.line + by) if where.line > after else where
+
+
+def _shift(node: Any, after: int, by: int) -> None:
+    """Move the lines of everything below line `after` down by `by` (a section was cut)."""
+    if isinstance(node, LineDict):
+        node.where = _moved(node.where, after, by)
+        node.key_where = {k: _moved(w, after, by) for k, w in node.key_where.items()}
+        for value in node.values():
+            _shift(value, after, by)
+    elif isinstance(node, LineList):
+        node.where = _moved(node.where, after, by)
+        node.item_where = [_moved(w, after, by) for w in node.item_where]
+        for value in node:
+            _shift(value, after, by)
 
 
 def load(text: str, filename: str, problems: Problems | None = None) -> Any:

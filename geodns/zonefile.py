@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import ipaddress
 import os
@@ -10,7 +11,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from geodns import checkspec, yamlio
+from geodns import checkspec, teardown, yamlio
 from geodns import wire as w
 from geodns.errors import Problem, Problems, Where, ZoneError
 from geodns.model import Pool, RRSet, Zone
@@ -344,8 +345,10 @@ def load_text(text: str, path: str, previous: Zone | None = None) -> Zone:
     where_of = _records(ld, raw, pools, zone)
     where_of.setdefault(ld.origin, _at(raw, "ns", raw.where))
     check_zone(ld.origin, zone, where_of, ld.add)
+    teardown.drain(where_of)  # big zones: free the parse a little at a time (GIL)
+    teardown.drain_tree(raw)
     problems.raise_if_any(ZoneError)
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = _sha256(text)
     serial = _serial(serial, digest, path, previous)
     minimum = soa_values[3]
     return Zone(
@@ -363,6 +366,15 @@ def load_text(text: str, path: str, previous: Zone | None = None) -> Zone:
         pools=pools,
         content_hash=digest,
     )
+
+
+def _sha256(text: str) -> str:
+    """The hex SHA-256 of the text's UTF-8, encoded a chunk at a time."""
+    digest = hashlib.sha256()
+    step = 1 << 20
+    for start in range(0, len(text), step):
+        digest.update(text[start : start + step].encode())
+    return digest.hexdigest()
 
 
 def _apex_ns(ld: _Loader, raw: yamlio.LineDict) -> list[bytes]:
@@ -407,10 +419,21 @@ def zone_files(zones_dir: str) -> list[str]:
     return sorted(str(p) for p in folder.iterdir() if p.is_file() and ZONE_FILE.match(p.name))
 
 
+def _read_text(path: str) -> str:
+    """The file as UTF-8 text, decoded a MiB at a time (one 50 MB decode holds the GIL)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    parts = []
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            parts.append(decoder.decode(block))
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)
+
+
 def load_file(path: str, previous: Zone | None = None) -> Zone:
     """Read and parse one zone file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ZoneError([Problem(Where(path), f"cannot read zone file: {exc}")]) from exc
     return load_text(text, path, previous)

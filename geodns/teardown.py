@@ -1,0 +1,65 @@
+"""Free big containers a little at a time, so no single C call holds the GIL for long.
+
+Dropping the last reference to a dict of a million entries frees every entry inside one
+C call: tens to hundreds of milliseconds in which no other thread (the event loop) runs.
+Emptying it from a Python loop instead lets the interpreter switch threads every few
+milliseconds (sys.getswitchinterval) while the same work gets done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+LIST_STEP = 512  # list items freed per C call
+
+
+def drain(container: Any) -> None:
+    """Empty a dict, set or list in small steps (its last reference may then go at once)."""
+    if isinstance(container, dict):
+        popitem = container.popitem
+        while container:
+            popitem()
+    elif isinstance(container, set):
+        pop = container.pop
+        while container:
+            pop()
+    elif isinstance(container, list):
+        while container:
+            del container[-LIST_STEP:]
+
+
+def drain_tree(node: Any) -> None:
+    """Empty nested dicts and lists (a parsed YAML document) depth first, in small steps."""
+    if isinstance(node, dict):
+        while node:
+            _, value = node.popitem()
+            if isinstance(value, (dict, list)) and len(value) > 64:
+                drain_tree(value)
+    elif isinstance(node, list):
+        while node:
+            value = node.pop()
+            if isinstance(value, (dict, list)) and len(value) > 64:
+                drain_tree(value)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic collection while a big table is built; then freeze what is alive.
+
+    A build allocates millions of long-lived objects. With the collector on, the full
+    collections it triggers walk all of them while holding the GIL (seconds at a million
+    names). Off while building, then gc.freeze() moves every live object (the new table
+    with it) out of the collector's sight, so later collections stay as quick as on a
+    small zone. Frozen objects are still freed by reference counting when dropped.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()

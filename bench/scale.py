@@ -1,0 +1,315 @@
+"""Scale: load+compile time and RSS of generated 1k/100k/1M-name zones, qps on them, and
+the longest gap in answers while the 1M zone reloads under load.
+
+    python3 bench/scale.py                      # load+compile and RSS for 1k, 100k, 1M
+    python3 bench/scale.py --sizes 1000,1000000 --qps 10    # + dnsperf qps per size
+    python3 bench/scale.py --sizes 1000000 --no-load --stall 3 [--load-qps 20000]
+
+Zones go to --dir (default /tmp/geodns-scale, made by bench/genzone.py, never
+committed). Servers listen on 127.0.0.1:--port (54000-54999) and 127.0.0.1:port+1
+(HTTP), pinned to CPU 0 with the clients on CPU 1 when there are two CPUs. Wrap any run
+with --qps or --stall in `flock /tmp/geodns-bench.lock` on a shared machine.
+
+--stall N: a UDP client asks one query at a time (1 s timeout = lost) for the whole run,
+optionally beside dnsperf at --load-qps; N times the zone file's first record is changed
+and the server gets SIGHUP; the client waits until the new answer shows. Reported: the
+longest gap between consecutive answers, lost queries, each reload's time, server RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ZONE = "bulk.example."
+
+MEASURE = """
+import gc, json, sys, time
+from geodns import teardown, zonefile
+from geodns.table import compile_table
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) // 1024
+t0, c0 = time.perf_counter(), time.process_time()
+with teardown.gc_paused():
+    zones = zonefile.load_dir(sys.argv[1])
+    t1 = time.perf_counter()
+    table = compile_table(zones)
+t2, c2 = time.perf_counter(), time.process_time()
+del zones
+gc.collect()
+print(json.dumps({"load_s": t1 - t0, "compile_s": t2 - t1, "total_s": t2 - t0,
+    "cpu_s": c2 - c0, "rss_mb": status("VmRSS"), "peak_mb": status("VmHWM"),
+    "fast_entries": len(table.fast)}))
+"""
+
+
+def generate(names: int, root: Path) -> tuple[Path, Path]:
+    zones, queries = root / f"z{names}", root / f"q{names}.txt"
+    if not (zones / f"{ZONE.rstrip('.')}.yaml").exists() or not queries.exists():
+        cmd = [sys.executable, str(HERE / "genzone.py"), str(names), str(zones)]
+        subprocess.run([*cmd, "--queries", str(queries)], check=True)
+    return zones, queries
+
+
+def measure_load(zones: Path, runs: int) -> dict:
+    """Median of `runs` fresh processes loading and compiling the zone directory."""
+    rows = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(zones)], check=True, capture_output=True, text=True
+        )
+        rows.append(json.loads(out.stdout))
+    rows.sort(key=lambda r: r["total_s"])
+    return rows[len(rows) // 2]
+
+
+def pin(cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if (os.cpu_count() or 1) >= 2 else []
+
+
+def rss_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def query(qid: int, name: str, qtype: int = 1) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split("."))
+    return (
+        struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+        + labels
+        + b"\0"
+        + struct.pack("!HH", qtype, 1)
+    )
+
+
+class Server:
+    """`geodns serve` on 127.0.0.1:port with one zones directory, as a child process."""
+
+    def __init__(self, zones: Path, port: int, work: Path, start_timeout: float) -> None:
+        config = work / f"geodns-{port}.yaml"
+        config.write_text(
+            f'dns:\n  listen: ["127.0.0.1:{port}"]\n  workers: 1\n'
+            f'http:\n  listen: "127.0.0.1:{port + 1}"\ngeoip:\n  city: null\n'
+            f"zones_dir: {zones}\nreload:\n  watch: false\nlog:\n  level: warning\n"
+        )
+        self.port = port
+        self.log = open(work / f"geodns-{port}.log", "w")  # noqa: SIM115
+        cmd = [*pin(0), "geodns", "serve", "--config", str(config)]
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        while ask(port, f"n0.{ZONE}", timeout=0.5) is None:
+            if self.proc.poll() is not None or time.monotonic() - t0 > start_timeout:
+                self.stop()
+                raise SystemExit(f"geodns did not start on port {port}: see {self.log.name}")
+        self.started_s = time.monotonic() - t0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def ask(port: int, name: str, timeout: float = 1.0) -> bytes | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(query(4242, name), ("127.0.0.1", port))
+        try:
+            return s.recv(4096)
+        except OSError:
+            return None
+
+
+def dnsperf(port: int, queries: Path, secs: int, rate: int = 0) -> dict:
+    cmd = [*pin(1), "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries)]
+    cmd += ["-l", str(secs), "-c", "4", "-q", "200", "-t", "1"] + (
+        ["-Q", str(rate)] if rate else []
+    )
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        words = line.split()
+        if line.strip().startswith("Queries per second:"):
+            found["qps"] = float(words[-1])
+        elif line.strip().startswith("Queries lost:"):
+            found["lost"] = int(words[2])
+        elif line.strip().startswith("Queries sent:"):
+            found["sent"] = int(words[2])
+    return found
+
+
+class Prober(threading.Thread):
+    """One query in flight at a time; records when each answer came and what was lost."""
+
+    def __init__(self, port: int, names: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.port, self.names = port, names
+        self.stop = threading.Event()
+        self.answers: list[float] = []
+        self.lost: list[float] = []
+        self.sent = 0
+
+    def run(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(1.0)
+            s.connect(("127.0.0.1", self.port))
+            qid = 0
+            while not self.stop.is_set():
+                qid = (qid + 1) & 0xFFFF
+                s.send(query(qid, random.choice(self.names)))
+                self.sent += 1
+                sent_at = time.monotonic()
+                while True:
+                    try:
+                        reply = s.recv(4096)
+                    except TimeoutError:
+                        self.lost.append(sent_at)
+                        break
+                    if reply[:2] == struct.pack("!H", qid):
+                        self.answers.append(time.monotonic())
+                        break
+
+    def worst_gap(self, since: float = 0.0) -> tuple[float, float]:
+        times = [t for t in self.answers if t >= since]
+        gaps = [(b - a, a) for a, b in itertools.pairwise(times)]
+        return max(gaps) if gaps else (0.0, 0.0)
+
+
+def first_record(zone_file: Path) -> tuple[str, str]:
+    """The line of n0 and its A address (genzone writes `  n0: {A: 10.0.0.0}`)."""
+    with zone_file.open() as f:
+        for line in f:
+            if line.startswith("  n0: "):
+                return line, line.split("A: ")[1].split("}")[0].strip()
+    raise SystemExit(f"{zone_file}: no n0 record")
+
+
+def set_first_address(zone_file: Path, address: str) -> None:
+    """Rewrite the n0 line, so only that record changes."""
+    old_line, old_addr = first_record(zone_file)
+    new_line = old_line.replace(old_addr, address)
+    data = zone_file.read_bytes()
+    zone_file.write_bytes(data.replace(old_line.encode(), new_line.encode(), 1))
+
+
+def stall_test(zones: Path, queries: Path, args, work: Path) -> dict:
+    zone_file = zones / f"{ZONE.rstrip('.')}.yaml"
+    names = [line.split()[0] for line in queries.read_text().splitlines() if " A" in line]
+    server = Server(zones, args.port, work, args.start_timeout)
+    result: dict = {"start_s": round(server.started_s, 1), "rss_start_mb": rss_mb(server.proc.pid)}
+    prober = Prober(args.port, names[:2000])
+    load = None
+    try:
+        prober.start()
+        if args.load_qps:
+            secs = args.stall * (args.reload_timeout + 5) + 5
+            load = threading.Thread(
+                target=lambda: result.update(load=dnsperf(args.port, queries, secs, args.load_qps))
+            )
+            load.start()
+        time.sleep(2)
+        result["gap_before_ms"] = round(prober.worst_gap()[0] * 1000, 1)
+        reloads = []
+        for i in range(args.stall):
+            address = f"10.255.{i // 250}.{i % 250 + 1}"
+            set_first_address(zone_file, address)
+            t0 = time.monotonic()
+            server.proc.send_signal(signal.SIGHUP)
+            want = socket.inet_aton(address)
+            while time.monotonic() - t0 < args.reload_timeout:
+                reply = ask(args.port, f"n0.{ZONE}")
+                if reply is not None and reply.endswith(want):
+                    break
+                time.sleep(0.05)
+            took = time.monotonic() - t0
+            time.sleep(2)
+            gap, at = prober.worst_gap(since=t0)
+            reloads.append(
+                {
+                    "reload_s": round(took, 1),
+                    "worst_gap_ms": round(gap * 1000, 1),
+                    "gap_at_s": round(at - t0, 1),
+                }
+            )
+        result["reloads"] = reloads
+    finally:
+        prober.stop.set()
+        prober.join(3)
+        if load is not None:
+            load.join()
+        result["rss_end_mb"] = rss_mb(server.proc.pid)
+        server.stop()
+        set_first_address(zone_file, "10.0.0.0")
+    result.update(
+        probe_answers=len(prober.answers),
+        probe_lost=len(prober.lost),
+        worst_gap_ms=round(prober.worst_gap()[0] * 1000, 1),
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,100000,1000000")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/geodns-scale"))
+    ap.add_argument("--runs", type=int, default=3, help="load runs per size (median kept)")
+    ap.add_argument("--no-load", action="store_true", help="skip load+compile measurement")
+    ap.add_argument("--qps", type=int, default=0, metavar="SECS", help="dnsperf per size")
+    ap.add_argument("--stall", type=int, default=0, metavar="N", help="reloads of the biggest")
+    ap.add_argument("--load-qps", type=int, default=0, help="dnsperf -Q beside the stall probe")
+    ap.add_argument("--port", type=int, default=54053)
+    ap.add_argument("--start-timeout", type=float, default=300)
+    ap.add_argument("--reload-timeout", type=float, default=180)
+    args = ap.parse_args(argv)
+    if not 54000 <= args.port <= 54998:
+        ap.error("--port must be in 54000-54998")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    args.dir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"python": sys.version.split()[0], "nproc": os.cpu_count(), "sizes": {}}
+    for names in sizes:
+        zones, queries = generate(names, args.dir)
+        row = report["sizes"].setdefault(names, {})
+        if not args.no_load:
+            row.update(measure_load(zones, 1 if names >= 1_000_000 else args.runs))
+            print(names, json.dumps(row), flush=True)
+        if args.qps:
+            server = Server(zones, args.port, args.dir, args.start_timeout)
+            try:
+                row["dnsperf"] = dnsperf(args.port, queries, args.qps)
+                row["server_rss_mb"] = rss_mb(server.proc.pid)
+            finally:
+                server.stop()
+            print(names, json.dumps(row), flush=True)
+    if args.stall:
+        zones, queries = generate(max(sizes), args.dir)
+        report["stall"] = stall_test(zones, queries, args, args.dir)
+        print("stall", json.dumps(report["stall"]), flush=True)
+    qps = {n: r["dnsperf"]["qps"] for n, r in report["sizes"].items() if "dnsperf" in r}
+    if len(qps) > 1:
+        report["qps_biggest_over_smallest"] = round(qps[max(qps)] / qps[min(qps)], 3)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -51,7 +51,9 @@ def heads(aa: bool, rcode: int, an: int, ns: int, ar: int) -> tuple[bytes, ...]:
 
 
 def encode_rrset(owner: bytes, rrset: RRSet) -> bytes:
-    return b"".join(w.rr(owner, rrset.rtype, rrset.ttl, rd) for rd in rrset.rdatas)
+    if len(rrset.rdatas) == 1:
+        return w.rr(owner, rrset.rtype, rrset.ttl, rrset.rdatas[0])
+    return b"".join([w.rr(owner, rrset.rtype, rrset.ttl, rd) for rd in rrset.rdatas])
 
 
 @dataclass(slots=True)
@@ -78,13 +80,15 @@ class PolicyAnswer:
 
     __slots__ = ("_rotation", "cache", "cacheable", "name", "node", "owner", "ttl", "zone")
 
-    def __init__(self, zone: str, owner: bytes, node: object, ttl: int) -> None:
+    def __init__(
+        self, zone: str, owner: bytes, node: object, ttl: int, cacheable: bool | None = None
+    ) -> None:
         self.zone = zone
         self.owner = owner
         self.name = w.wire_to_text(owner)
         # Decisions per (client, qtype), valid for one health generation: only for trees
         # without a random draw or a rotation, whose answer depends on nothing else.
-        self.cacheable = _deterministic(node)
+        self.cacheable = _deterministic(node) if cacheable is None else cacheable
         self.cache: dict[tuple[int, int], tuple] = {}
         self.node = node
         self.ttl = ttl
@@ -216,10 +220,26 @@ def compile_zone(zone: Zone, table: Table) -> ZoneTable:
         soa_negative=w.rr(origin, w.T_SOA, neg_ttl, soa_rdata),
         has_wildcards=any(n.startswith(b"\x01*") for n in zone.rrsets),
     )
+    cacheable: dict[int, bool] = {}  # identical policy blocks share one node
     for owner, node in zone.policies.items():
-        zt.policies[owner] = PolicyAnswer(zone.origin_text, owner, node, zone.policy_ttls[owner])
+        flag = cacheable.get(id(node))
+        if flag is None:
+            flag = cacheable[id(node)] = _deterministic(node)
+        ttl = zone.policy_ttls[owner]
+        zt.policies[owner] = PolicyAnswer(zone.origin_text, owner, node, ttl, flag)
     _fill_fast(zt, table)
     return zt
+
+
+_TYPE_CLASS: dict[int, bytes] = {}
+
+
+def _type_class(rtype: int) -> bytes:
+    """The 4 bytes after a question name: type and class IN."""
+    found = _TYPE_CLASS.get(rtype)
+    if found is None:
+        found = _TYPE_CLASS[rtype] = struct.pack("!HH", rtype, w.CLASS_IN)
+    return found
 
 
 def _fill_fast(zt: ZoneTable, table: Table) -> None:
@@ -230,8 +250,9 @@ def _fill_fast(zt: ZoneTable, table: Table) -> None:
         if w.T_NS in zt.rrsets.get(zt.origin, {})
         else []
     )
+    fast, origin_text, cuts = table.fast, zone.origin_text, bool(zt.cuts)
     for owner, sets in zt.rrsets.items():
-        if owner.startswith(b"\x01*") or w.T_CNAME in sets or zt.find_cut(owner):
+        if owner.startswith(b"\x01*") or w.T_CNAME in sets or (cuts and zt.find_cut(owner)):
             continue
         for rtype, rrset in sets.items():
             body = encode_rrset(w.PTR_QNAME, rrset)
@@ -239,20 +260,19 @@ def _fill_fast(zt: ZoneTable, table: Table) -> None:
             if owner == zt.origin and rtype == w.T_NS:
                 body += b"".join(apex_extra)
                 ar = len(apex_extra)
-            key = owner + struct.pack("!HH", rtype, w.CLASS_IN)
             hd = heads(True, 0, len(rrset.rdatas), 0, ar)
-            table.fast[key] = FastEntry(STATIC, hd, body, None, zone.origin_text, rtype)
+            fast[owner + _type_class(rtype)] = FastEntry(STATIC, hd, body, None, origin_text, rtype)
     key = zt.origin + struct.pack("!HH", w.T_SOA, w.CLASS_IN)
     table.fast[key] = FastEntry(
         STATIC, heads(True, 0, 1, 0, 0), zt.soa_answer, None, zone.origin_text, w.T_SOA
     )
+    a_tail, aaaa_tail = _type_class(w.T_A), _type_class(w.T_AAAA)
     for owner, pa in zt.policies.items():
-        if zt.find_cut(owner):
+        if cuts and zt.find_cut(owner):
             continue
-        for rtype in (w.T_A, w.T_AAAA):
-            key = owner + struct.pack("!HH", rtype, w.CLASS_IN)
-            # body: the SOA for a NODATA answer (the chosen pool has no address of this family)
-            table.fast[key] = FastEntry(POLICY, (), zt.soa_negative, pa, zone.origin_text, rtype)
+        # body: the SOA for a NODATA answer (the chosen pool has no address of this family)
+        fast[owner + a_tail] = FastEntry(POLICY, (), zt.soa_negative, pa, origin_text, w.T_A)
+        fast[owner + aaaa_tail] = FastEntry(POLICY, (), zt.soa_negative, pa, origin_text, w.T_AAAA)
 
 
 def compile_table(zones: Iterable[Zone]) -> Table:

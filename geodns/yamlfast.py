@@ -85,23 +85,25 @@ class RecordsReader:
         self.filename = filename
         self.line_dict, self.line_list = types
         self.duplicates: list[tuple[Where, str]] = []
+        self.line_count = 0  # lines in the section, known once all are read
         self._last: Where = Where(filename, 0)
-        self.items, self.line_count = self._content(text, *span)
+        self._items = self._content(text, *span)
+        self.item = next(self._items, None)  # the current line: (number, indent, content)
 
-    def _content(self, text: str, start: int, end: int) -> tuple[list[tuple[int, int, str]], int]:
+    def _content(self, text: str, start: int, end: int) -> Iterator[tuple[int, int, str]]:
         """(line number, indent, content) of every line that is not blank or a comment.
 
-        The text is split a chunk at a time: one split of 50 MB would hold the GIL ~0.1 s.
+        The text is split a chunk at a time: one split of 50 MB would hold the GIL ~0.1 s
+        (and a list of every line would cost hundreds of MB).
         """
-        out = []
         number = self.first
         for lo, hi in chunks(text, start, end):
             for line in text[lo:hi].split("\n"):
                 content = line.lstrip(" ")
                 if content and content[0] != "#":
-                    out.append((number, len(line) - len(content), content))
+                    yield number, len(line) - len(content), content
                 number += 1
-        return out, number - self.first
+        self.line_count = number - self.first
 
     def where(self, line: int) -> Where:
         found = self._last
@@ -118,20 +120,20 @@ class RecordsReader:
 
     def read(self) -> Any:
         """The section's value: a block mapping, or None when the section is empty."""
-        if not self.items:
+        if self.item is None:
             return None
-        node, end = self.mapping(0, self.items[0][1])
-        if end != len(self.items):
+        node = self.mapping(self.item[1])
+        if self.item is not None:
             raise Unsupported("content after the section's mapping")
         return node
 
-    def mapping(self, i: int, indent: int) -> tuple[Any, int]:
-        items, n = self.items, len(self.items)
+    def mapping(self, indent: int) -> Any:
         result = self.line_dict()
-        result.where = self.where(items[i][0])
+        result.where = self.where(self.item[0])  # type: ignore[index]
         key_where = result.key_where
-        while i < n:
-            line, ind, content = items[i]
+        items = self._items
+        while self.item is not None:
+            line, ind, content = self.item
             if ind < indent:
                 break
             if ind > indent or content.startswith("- ") or content == "-":
@@ -143,10 +145,9 @@ class RecordsReader:
             if len(dq or sq or pl or "") > _MAX_KEY:
                 raise Unsupported("implicit key longer than 1024 characters")
             key = self.scalar(dq, sq, pl)
-            if isinstance(key, (dict, list)):
-                raise Unsupported("complex key")
             mark = len(self.duplicates)
-            value, i = self.value(i, indent, rest, line)
+            self.item = next(items, None)
+            value = self.value(indent, rest, line)
             at = self.where(line)
             if key in result:
                 del self.duplicates[mark:]  # PyYAML never builds a duplicate key's value
@@ -154,43 +155,41 @@ class RecordsReader:
                 continue
             result[key] = value
             key_where[key] = at
-        return result, i
+        return result
 
-    def value(self, i: int, indent: int, rest: str | None, line: int) -> tuple[Any, int]:
-        """The value after `key:` on line items[i], and the index of the next item."""
-        items, n = self.items, len(self.items)
+    def value(self, indent: int, rest: str | None, line: int) -> Any:
+        """The value after `key:` on `line`; self.item is the line after it."""
+        after = self.item
         if not rest or rest.startswith("#"):
-            if i + 1 < n and items[i + 1][1] > indent:
-                child = items[i + 1]
-                if child[2].startswith("- ") or child[2] == "-":
-                    return self.sequence(i + 1, child[1])
-                return self.mapping(i + 1, child[1])
-            if i + 1 < n and items[i + 1][1] == indent and items[i + 1][2].startswith("-"):
+            if after is not None and after[1] > indent:
+                if after[2].startswith("- ") or after[2] == "-":
+                    return self.sequence(after[1])
+                return self.mapping(after[1])
+            if after is not None and after[1] == indent and after[2].startswith("-"):
                 raise Unsupported("sequence at its key's indentation")
-            return None, i + 1
-        if i + 1 < n and items[i + 1][1] > indent:
+            return None
+        if after is not None and after[1] > indent:
             raise Unsupported("a value continued on the next line")
-        return self.inline(rest, line), i + 1
+        return self.inline(rest, line)
 
-    def sequence(self, i: int, indent: int) -> tuple[Any, int]:
-        items, n = self.items, len(self.items)
+    def sequence(self, indent: int) -> Any:
         result = self.line_list()
-        result.where = self.where(items[i][0])
-        while i < n:
-            line, ind, content = items[i]
+        result.where = self.where(self.item[0])  # type: ignore[index]
+        while self.item is not None:
+            line, ind, content = self.item
             if ind < indent:
                 break
             if ind > indent or not content.startswith("- "):
                 raise Unsupported("not a simple `- item` line")
-            if i + 1 < n and items[i + 1][1] > indent:
+            self.item = next(self._items, None)
+            if self.item is not None and self.item[1] > indent:
                 raise Unsupported("a sequence item continued on the next line")
             rest = content[2:].lstrip(" ")
             if not rest or rest.startswith("#") or _KEY_LINE.match(rest):
                 raise Unsupported("empty or mapping sequence item")
             result.append(self.inline(rest, line))
             result.item_where.append(self.where(line))
-            i += 1
-        return result, i
+        return result
 
     def inline(self, text: str, line: int) -> Any:
         """A value that starts and ends on this line: a flow collection or a scalar."""

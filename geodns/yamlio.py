@@ -106,7 +106,7 @@ def _pyyaml(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]]:
 
 def _fast(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]] | None:
     """PyYAML for all but the `records:` section, which yamlfast reads; None if it can't."""
-    from geodns import teardown, yamlfast
+    from geodns import yamlfast
 
     split = yamlfast.split_records(text)
     if split is None:
@@ -118,8 +118,6 @@ def _fast(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]] | Non
         data, duplicates = _pyyaml(rest, filename)
     except (yamlfast.Unsupported, yaml.YAMLError):
         return None
-    finally:
-        teardown.drain(reader.items)
     if (
         not isinstance(data, LineDict)
         or data.get("records", False) is not None

@@ -238,6 +238,7 @@ def _records(
             ld.add(at, f"{key!r}: must be a mapping of record type to data")
             continue
         _name_records(ld, ctx, owner, str(key), body, at, pools, zone)
+        section[key] = None  # done with it: a big zone's parse tree shrinks as it goes
     return seen
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geodns import config as cfg
-from geodns import logs, zonefile
+from geodns import logs, teardown, zonefile
 from geodns.checks import Checker
 from geodns.errors import GeoDNSError, GeoIPError, ZoneError
 from geodns.handler import Handler
@@ -20,7 +20,7 @@ from geodns.health import HealthBoard
 from geodns.model import CheckSpec, MemberKey, Zone
 from geodns.server import DnsServer, TcpLimits
 from geodns.stats import Stats
-from geodns.table import Table, compile_table
+from geodns.table import Table, compile_table, dismantle
 
 log = logging.getLogger("geodns")
 
@@ -46,9 +46,14 @@ def client_factory(conf: cfg.Config, locator):
 
 
 def build_table(conf: cfg.Config, previous: dict[bytes, Zone] | None = None) -> Table:
-    """The one load-and-compile path, shared by serve, reload and `geodns check`."""
-    zones = zonefile.load_dir(conf.zones_dir, previous)
-    return compile_table(zones)
+    """The one load-and-compile path, shared by serve, reload and `geodns check`.
+
+    Without cyclic GC while it runs (a million names would mean full collections over
+    millions of new objects, holding the GIL), and frozen after: see teardown.gc_paused.
+    """
+    with teardown.gc_paused():
+        zones = zonefile.load_dir(conf.zones_dir, previous)
+        return compile_table(zones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +209,12 @@ class App:
     # --- reload ------------------------------------------------------------------------
 
     def _reload_soon(self) -> None:
-        task = asyncio.ensure_future(self.reload())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._retire(asyncio.ensure_future(self.reload()))
+
+    def _retire(self, future: asyncio.Future) -> None:
+        """Keep a background job referenced until it is done (and cancelled on shutdown)."""
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
 
     async def reload(self) -> bool:
         """Re-read the config (if any), load and compile beside the running table, swap.
@@ -236,10 +244,12 @@ class App:
             self.reloads.error += 1
             log.error("reload failed: %s", exc)
             return False
-        self.table = table
+        old, self.table = self.table, table
         self.handler.table = table
         self.checker.update(table_members(table))
         await self._publish()
+        # Freed in small steps in a thread: dropping a big table at once stalls answering.
+        self._retire(loop.run_in_executor(None, dismantle, old))
         self.reloads.ok += 1
         for origin, zt in table.zones.items():
             old = previous.get(origin)

@@ -101,16 +101,17 @@ def query(qid: int, name: str, qtype: int = 1) -> bytes:
 class Server:
     """`geodns serve` on 127.0.0.1:port with one zones directory, as a child process."""
 
-    def __init__(self, zones: Path, port: int, work: Path, start_timeout: float) -> None:
+    def __init__(self, zones: Path, port: int, work: Path, args) -> None:
+        start_timeout, command, workers = args.start_timeout, args.geodns, args.workers
         config = work / f"geodns-{port}.yaml"
         config.write_text(
-            f'dns:\n  listen: ["127.0.0.1:{port}"]\n  workers: 1\n'
+            f'dns:\n  listen: ["127.0.0.1:{port}"]\n  workers: {workers}\n'
             f'http:\n  listen: "127.0.0.1:{port + 1}"\ngeoip:\n  city: null\n'
             f"zones_dir: {zones}\nreload:\n  watch: false\nlog:\n  level: warning\n"
         )
         self.port = port
         self.log = open(work / f"geodns-{port}.log", "w")  # noqa: SIM115
-        cmd = [*pin(0), "geodns", "serve", "--config", str(config)]
+        cmd = [*pin(0), *command.split(), "serve", "--config", str(config)]
         t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         while ask(port, f"n0.{ZONE}", timeout=0.5) is None:
@@ -215,7 +216,7 @@ def set_first_address(zone_file: Path, address: str) -> None:
 def stall_test(zones: Path, queries: Path, args, work: Path) -> dict:
     zone_file = zones / f"{ZONE.rstrip('.')}.yaml"
     names = [line.split()[0] for line in queries.read_text().splitlines() if " A" in line]
-    server = Server(zones, args.port, work, args.start_timeout)
+    server = Server(zones, args.port, work, args)
     result: dict = {"start_s": round(server.started_s, 1), "rss_start_mb": rss_mb(server.proc.pid)}
     prober = Prober(args.port, names[:2000])
     load = None
@@ -278,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stall", type=int, default=0, metavar="N", help="reloads of the biggest")
     ap.add_argument("--load-qps", type=int, default=0, help="dnsperf -Q beside the stall probe")
     ap.add_argument("--port", type=int, default=54053)
+    ap.add_argument("--geodns", default="geodns", help="the command that runs geodns")
+    ap.add_argument("--workers", type=int, default=1, help="dns.workers of the server")
     ap.add_argument("--start-timeout", type=float, default=300)
     ap.add_argument("--reload-timeout", type=float, default=180)
     args = ap.parse_args(argv)
@@ -293,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update(measure_load(zones, 1 if names >= 1_000_000 else args.runs))
             print(names, json.dumps(row), flush=True)
         if args.qps:
-            server = Server(zones, args.port, args.dir, args.start_timeout)
+            server = Server(zones, args.port, args.dir, args)
             try:
                 row["dnsperf"] = dnsperf(args.port, queries, args.qps)
                 row["server_rss_mb"] = rss_mb(server.proc.pid)

@@ -32,7 +32,14 @@ def drain(container: Any) -> None:
 
 
 def drain_tree(node: Any) -> None:
-    """Empty nested dicts and lists (a parsed YAML document) depth first, in small steps."""
+    """Empty nested dicts and lists (a parsed YAML document) depth first, in small steps.
+
+    Line maps beside them (yamlio's `key_where` / `item_where`) are emptied too.
+    """
+    for attr in ("key_where", "item_where"):
+        side = getattr(node, attr, None)
+        if side is not None and len(side) > 64:
+            drain(side)
     if isinstance(node, dict):
         while node:
             _, value = node.popitem()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -28,7 +29,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -82,10 +82,18 @@ def pin(cpu: int) -> list[str]:
 
 
 def rss_mb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) // 1024
-    return 0
+    """VmRSS of a process and its children (dns.workers processes), in MB."""
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS"):
+                total += int(line.split()[1]) // 1024
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += rss_mb(int(child))
+    except OSError:
+        pass
+    return total
 
 
 def query(qid: int, name: str, qtype: int = 1) -> bytes:
@@ -141,59 +149,77 @@ def ask(port: int, name: str, timeout: float = 1.0) -> bytes | None:
             return None
 
 
-def dnsperf(port: int, queries: Path, secs: int, rate: int = 0) -> dict:
+def dnsperf_cmd(port: int, queries: Path, secs: int, rate: int = 0) -> list[str]:
     cmd = [*pin(1), "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries)]
-    cmd += ["-l", str(secs), "-c", "4", "-q", "200", "-t", "1"] + (
-        ["-Q", str(rate)] if rate else []
-    )
-    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    cmd += ["-l", str(secs), "-c", "4", "-q", "200", "-t", "1"]
+    return cmd + (["-Q", str(rate)] if rate else [])
+
+
+def dnsperf_summary(out: str) -> dict:
+    """qps, sent, lost (unanswered within 1 s) and interrupted (in flight at SIGINT)."""
     found = {}
     for line in out.splitlines():
         words = line.split()
+        for label in ("sent", "lost", "interrupted"):
+            if line.strip().startswith(f"Queries {label}:"):
+                found[label] = int(words[2])
         if line.strip().startswith("Queries per second:"):
             found["qps"] = float(words[-1])
-        elif line.strip().startswith("Queries lost:"):
-            found["lost"] = int(words[2])
-        elif line.strip().startswith("Queries sent:"):
-            found["sent"] = int(words[2])
     return found
 
 
-class Prober(threading.Thread):
-    """One query in flight at a time; records when each answer came and what was lost."""
+def dnsperf(port: int, queries: Path, secs: int, rate: int = 0) -> dict:
+    out = subprocess.run(dnsperf_cmd(port, queries, secs, rate), capture_output=True, text=True)
+    return dnsperf_summary(out.stdout)
+
+
+class Prober:
+    """One query in flight at a time, from a process of its own (so nothing the bench
+    itself does, like rewriting a 50 MB zone file, delays it); records when each answer
+    came and which queries were lost."""
 
     def __init__(self, port: int, names: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.port, self.names = port, names
-        self.stop = threading.Event()
+        self.stop = multiprocessing.Event()
+        self._results = multiprocessing.Queue()
+        self._proc = multiprocessing.Process(
+            target=_probe, args=(port, names, self.stop, self._results), daemon=True
+        )
         self.answers: list[float] = []
         self.lost: list[float] = []
-        self.sent = 0
 
-    def run(self) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(1.0)
-            s.connect(("127.0.0.1", self.port))
-            qid = 0
-            while not self.stop.is_set():
-                qid = (qid + 1) & 0xFFFF
-                s.send(query(qid, random.choice(self.names)))
-                self.sent += 1
-                sent_at = time.monotonic()
-                while True:
-                    try:
-                        reply = s.recv(4096)
-                    except TimeoutError:
-                        self.lost.append(sent_at)
-                        break
-                    if reply[:2] == struct.pack("!H", qid):
-                        self.answers.append(time.monotonic())
-                        break
+    def start(self) -> None:
+        self._proc.start()
 
-    def worst_gap(self, since: float = 0.0) -> tuple[float, float]:
-        times = [t for t in self.answers if t >= since]
+    def join(self, timeout: float) -> None:
+        self.answers, self.lost = self._results.get(timeout=30)
+        self._proc.join(timeout)
+
+    def worst_gap(self, since: float = 0.0, until: float = float("inf")) -> tuple[float, float]:
+        times = [t for t in self.answers if since <= t <= until]
         gaps = [(b - a, a) for a, b in itertools.pairwise(times)]
         return max(gaps) if gaps else (0.0, 0.0)
+
+
+def _probe(port: int, names: list[str], stop, results) -> None:
+    answers, lost = [], []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(1.0)
+        s.connect(("127.0.0.1", port))
+        qid = 0
+        while not stop.is_set():
+            qid = (qid + 1) & 0xFFFF
+            s.send(query(qid, random.choice(names)))
+            sent_at = time.monotonic()
+            while True:
+                try:
+                    reply = s.recv(4096)
+                except TimeoutError:
+                    lost.append(sent_at)
+                    break
+                if reply[:2] == struct.pack("!H", qid):
+                    answers.append(time.monotonic())
+                    break
+    results.put((answers, lost))
 
 
 def first_record(zone_file: Path) -> tuple[str, str]:
@@ -220,17 +246,16 @@ def stall_test(zones: Path, queries: Path, args, work: Path) -> dict:
     result: dict = {"start_s": round(server.started_s, 1), "rss_start_mb": rss_mb(server.proc.pid)}
     prober = Prober(args.port, names[:2000])
     load = None
+    reloads: list[dict] = []
+    windows: list[tuple[float, float, float]] = []
     try:
         prober.start()
-        if args.load_qps:
-            secs = args.stall * (args.reload_timeout + 5) + 5
-            load = threading.Thread(
-                target=lambda: result.update(load=dnsperf(args.port, queries, secs, args.load_qps))
+        if args.load_qps:  # stopped with SIGINT when done: in-flight ones count as interrupted
+            cmd = dnsperf_cmd(args.port, queries, 3600, args.load_qps)
+            load = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
-            load.start()
         time.sleep(2)
-        result["gap_before_ms"] = round(prober.worst_gap()[0] * 1000, 1)
-        reloads = []
         for i in range(args.stall):
             address = f"10.255.{i // 250}.{i % 250 + 1}"
             set_first_address(zone_file, address)
@@ -244,23 +269,24 @@ def stall_test(zones: Path, queries: Path, args, work: Path) -> dict:
                 time.sleep(0.05)
             took = time.monotonic() - t0
             time.sleep(2)
-            gap, at = prober.worst_gap(since=t0)
-            reloads.append(
-                {
-                    "reload_s": round(took, 1),
-                    "worst_gap_ms": round(gap * 1000, 1),
-                    "gap_at_s": round(at - t0, 1),
-                }
-            )
-        result["reloads"] = reloads
+            windows.append((t0, time.monotonic(), took))
     finally:
         prober.stop.set()
-        prober.join(3)
+        prober.join(5)
         if load is not None:
-            load.join()
+            load.send_signal(signal.SIGINT)
+            result["load"] = dnsperf_summary(load.communicate(timeout=30)[0])
         result["rss_end_mb"] = rss_mb(server.proc.pid)
         server.stop()
         set_first_address(zone_file, "10.0.0.0")
+    for t0, end, took in windows:
+        gap, at = prober.worst_gap(since=t0, until=end)
+        gap_ms, at_s = round(gap * 1000, 1), round(at - t0, 1)
+        reloads.append({"reload_s": round(took, 1), "worst_gap_ms": gap_ms, "gap_at_s": at_s})
+    result["reloads"] = reloads
+    if prober.answers:
+        first = prober.answers[0]
+        result["gap_before_ms"] = round(prober.worst_gap(until=first + 2)[0] * 1000, 1)
     result.update(
         probe_answers=len(prober.answers),
         probe_lost=len(prober.lost),

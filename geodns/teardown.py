@@ -18,17 +18,20 @@ LIST_STEP = 512  # list items freed per C call
 
 def drain(container: Any) -> None:
     """Empty a dict, set or list in small steps (its last reference may then go at once)."""
-    if isinstance(container, dict):
-        popitem = container.popitem
-        while container:
-            popitem()
-    elif isinstance(container, set):
-        pop = container.pop
-        while container:
-            pop()
-    elif isinstance(container, list):
-        while container:
-            del container[-LIST_STEP:]
+    try:  # emptied by someone else meanwhile is fine: then there is nothing left to do
+        if isinstance(container, dict):
+            popitem = container.popitem
+            while container:
+                popitem()
+        elif isinstance(container, set):
+            pop = container.pop
+            while container:
+                pop()
+        elif isinstance(container, list):
+            while container:
+                del container[-LIST_STEP:]
+    except KeyError:
+        pass
 
 
 def drain_tree(node: Any) -> None:

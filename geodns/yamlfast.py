@@ -38,9 +38,8 @@ _PLAIN_TAGS = {
 }
 
 # Only printable ASCII and newlines: no tabs, CR, NEL or other line breaks YAML knows of.
-_ODD_CHAR = re.compile(r"[^\x20-\x7e\n]+")
-_RECORDS_LINE = re.compile(r"^records:[ ]*(?:#.*)?$", re.M)
-_TOP_LEVEL_LINE = re.compile(r"^[^ #\n]", re.M)
+_RECORDS_LINE = re.compile(r"records:[ ]*(?:#.*)?$", re.M)
+_TOP_LEVEL_LINE = re.compile(r"\n[^ #\n]")
 _FIRST_CONTENT = re.compile(r"^(?:[ ]*(?:#.*)?\n)*([^\n]*)")
 _PLAIN_TOP_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*:(?: |$)")
 
@@ -289,14 +288,39 @@ def chunks(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[
         start = hi + 1
 
 
-def _search(pattern: re.Pattern, text: str, start: int = 0, most: int = 2) -> list[int]:
-    """Where a one-line pattern matches (at most `most` places), a chunk at a time."""
-    found: list[int] = []
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\n"
+
+
+def _plain_ascii(text: str) -> bool:
+    """Printable ASCII and newlines only (checked a chunk at a time: quicker than a regex)."""
+    if not text.isascii():
+        return False
+    return not any(text[lo:hi].encode().translate(None, _PRINTABLE) for lo, hi in chunks(text))
+
+
+def _line_starts(text: str, prefix: str, start: int = 0, most: int = 2) -> list[int]:
+    """Offsets of lines from `start` on that begin with `prefix` (at most `most`)."""
+    found = [start] if text.startswith(prefix, start) else []
+    needle = "\n" + prefix
     for lo, hi in chunks(text, start):
-        found.extend(m.start() for m in pattern.finditer(text, lo, hi))
+        pos = text.find(needle, max(lo - 1, start), hi + 1)
+        while pos >= 0 and len(found) < most:
+            found.append(pos + 1)
+            pos = text.find(needle, pos + 1, hi + 1)
         if len(found) >= most:
             break
     return found
+
+
+def _next_top_level(text: str, start: int) -> int:
+    """The offset of the first line from `start` on that begins at column 0 (not a comment)."""
+    if start < len(text) and text[start] not in " #\n":
+        return start
+    for lo, hi in chunks(text, start):
+        m = _TOP_LEVEL_LINE.search(text, max(lo - 1, start), hi + 1)
+        if m is not None:
+            return m.start() + 1
+    return len(text)
 
 
 def split_records(text: str) -> tuple[str, int, tuple[int, int]] | None:
@@ -305,10 +329,10 @@ def split_records(text: str) -> tuple[str, int, tuple[int, int]] | None:
     None when the file does not have the shape the fast path reads: printable ASCII, a
     top-level block mapping, exactly one `records:` line at column 0 with nothing after it.
     """
-    if not text.isascii() or _search(_ODD_CHAR, text, most=1):
+    if not _plain_ascii(text):
         return None
-    found = _search(_RECORDS_LINE, text)
-    if len(found) != 1:
+    found = _line_starts(text, "records:")
+    if len(found) != 1 or not _RECORDS_LINE.match(text, found[0]):
         return None
     first = _FIRST_CONTENT.match(text)
     if first is None or not _PLAIN_TOP_KEY.match(first.group(1)):
@@ -317,7 +341,6 @@ def split_records(text: str) -> tuple[str, int, tuple[int, int]] | None:
     if start < 0:
         return None
     start += 1
-    after = _search(_TOP_LEVEL_LINE, text, start, most=1)
-    end = after[0] if after else len(text)
+    end = _next_top_level(text, start)
     records_line = text.count("\n", 0, start)  # 1-based line of `records:`
     return text[:start] + text[end:], records_line, (start, end)

@@ -19,7 +19,7 @@ log = logging.getLogger("geodns.geoip")
 
 _CANARIES = ("1.1.1.1", "81.2.69.160", "2001:4860::1")
 NO_PLACE = (None, None, None, None, None)
-RELEASE_EVERY = 1024  # tree lookups between dropping the mapped pages (bounds file RSS)
+RELEASE_EVERY = 512  # tree lookups between dropping the mapped pages (bounds file RSS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,12 +215,11 @@ def network_text(client: Client) -> str:
 
 
 class ClientFactory:
-    """Builds the Client a decision is made for, from ECS or the packet source, cached.
+    """Builds the Client a decision is made for, from ECS or the packet source.
 
-    `by_ecs` is the one per-client cache of the ECS path: raw option data (as received)
-    -> the GeoFacts of its address (shared per network), or FROM_SOURCE for source
-    prefix 0; valid options only. The handler reads it directly and builds a Client only
-    when a decision is not cached. Bounded by `cache_size` entries (then starts afresh).
+    Source clients are cached by address text; ECS options are cached by the handler (one
+    entry per option, with the facts and the last answer's pieces), bounded by
+    `cache_size`. `hits` counts cache hits for the geoip_cache_hits metric.
     """
 
     def __init__(
@@ -235,8 +234,7 @@ class ClientFactory:
         self.enabled = enabled
         self.max_v4, self.max_v6 = max_source_v4, max_source_v6
         self.cache_size = cache_size
-        self.by_ecs: dict[bytes, GeoFacts] = {}
-        self.hits = 0  # by_ecs and source cache hits (the handler counts its own)
+        self.hits = 0
         self._by_host: dict[str, Client] = {}
         locator._factories.add(self)
 
@@ -262,23 +260,13 @@ class ClientFactory:
     def option_facts(self, raw: bytes) -> GeoFacts | None:
         """GeoFacts for raw ECS option data (FROM_SOURCE for source prefix 0: the caller
         decides by the packet source); None if the option is malformed (FORMERR)."""
-        facts = self.by_ecs.get(raw)
-        if facts is not None:
-            self.hits += 1
-            return facts
         try:
             family, source, addr = w.parse_ecs(raw)
         except w.FormErr:
             return None
         if source == 0:
-            facts = FROM_SOURCE
-        else:
-            packed = self._packed(family, source, addr)
-            facts = self.locator.facts(family, packed)
-        if len(self.by_ecs) >= self.cache_size:
-            self.by_ecs.clear()
-        self.by_ecs[bytes(raw)] = facts
-        return facts
+            return FROM_SOURCE
+        return self.locator.facts(family, self._packed(family, source, addr))
 
     def option_client(self, raw: bytes, facts: GeoFacts) -> Client:
         """The Client of a valid ECS option (source prefix > 0) whose facts are known."""

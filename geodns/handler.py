@@ -22,6 +22,7 @@ _OPT_ROOT = b"\x00\x00\x29"
 _ECS_CODE = b"\x00\x08"
 _SCOPES = [bytes([i]) for i in range(129)]
 _NX_HEADS = heads(True, w.RCODE_NXDOMAIN, 0, 1, 0)
+_VALID = (None, None, 0, 0, None, None, None)  # an ECS option checked, nothing else known
 _NODATA_HEADS = heads(True, 0, 0, 1, 0)
 _ANSWER_HEADS = [heads(True, 0, n, 0, 0) for n in range(16)]
 _ECS_LENGTHS = [struct.pack("!HHH", n + 4, 8, n) for n in range(21)]  # by option length
@@ -72,16 +73,27 @@ class Handler:
         self._log_rng = random.Random()
         # Whole replies (minus the ID) for the hottest ECS queries to deterministic policies:
         # the query after its ID decides everything, given the table and health generation.
+        # (table, generation, reply[2:], pool key, fits a UDP reply to this very query)
         # Small: clients (per ECS option) and decisions (per GeoIP facts) carry the rest.
         self._replies: dict[bytes, tuple] = {}
         self.reply_cache_size = 8192
-        self._ecs_clients: dict = {}  # unused; kept for callers that clear it
+        self._admit = 0
+        # The one per-client cache of the ECS path. Per valid ECS option (its raw bytes):
+        # (GeoFacts or None if not looked up yet, then the pieces of the last policy answer
+        # it got: entry, variant, health generation, head, middle, pool), so a reply is
+        # data[:2] + head + question + middle + address. Facts are shared per GeoIP network,
+        # pieces interned: a few dozen objects serve 100k networks. Bounded by
+        # clients.cache_size entries (then it starts afresh).
+        self._by_option: dict[bytes, tuple] = {}
+        self._pieces: dict[bytes, bytes] = {}
+        self._ecs_clients = self._by_option  # the name app.py clears (until clear_caches)
 
     def clear_caches(self) -> None:
         """Forget every cached client, decision and reply (new GeoIP data, ECS settings)."""
-        self.clients.by_ecs.clear()
         self.answerer.forget()
         self._replies.clear()
+        self._by_option.clear()
+        self._pieces.clear()
 
     # --- fast path -------------------------------------------------------------------
 
@@ -116,15 +128,27 @@ class Handler:
         return self.slow(data, host, tcp)
 
     def _fast_edns(self, data, end, entry, variant, host, tcp) -> bytes | None:
+        if entry.kind != STATIC:  # the very same query bytes were answered before?
+            hit = self._replies.get(data[2:])
+            if (
+                hit is not None
+                and hit[0] is self.table
+                and hit[1] == self.health.generation
+                and (tcp or hit[4])
+                and self.ecs_enabled
+            ):
+                self.stats.by_pool[hit[3]] += 1
+                return data[:2] + hit[2]
         rdlen = data[end + 9] << 8 | data[end + 10]
         if len(data) != end + 11 + rdlen or data[end + 6]:  # EDNS version > 0: BADVERS
             return None
         do = 1 if data[end + 7] & 0x80 else 0
-        limit = (
-            65535
-            if tcp
-            else min(max(data[end + 3] << 8 | data[end + 4], 512), self.max_udp_payload)
-        )
+        udp_limit = data[end + 3] << 8 | data[end + 4]  # min(max(payload, 512), ours)
+        if udp_limit > self.max_udp_payload:
+            udp_limit = self.max_udp_payload
+        elif udp_limit < 512:
+            udp_limit = 512
+        limit = 65535 if tcp else udp_limit
         if rdlen == 0:
             if entry.kind == STATIC:
                 resp = data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body
@@ -140,28 +164,38 @@ class Handler:
         ):
             return None
         ecs_raw = data[end + 15 :]
-        # source prefix 0 means "decide by the packet source": never kept by query bytes
-        cacheable = entry.kind != STATIC and entry.policy.cacheable and rdlen > 7 and ecs_raw[2]
-        if cacheable:
-            qkey = data[2:]
-            hit = self._replies.get(qkey)
-            if hit is not None and hit[0] is self.table and hit[1] == self.health.generation:
-                if len(hit[2]) + 2 > limit:
-                    return None
-                self.stats.by_pool[hit[3]] += 1
-                return data[:2] + hit[2]
+        memo = self._by_option.get(ecs_raw)
+        if entry.kind == STATIC:
+            if memo is None:
+                try:
+                    w.parse_ecs(ecs_raw)
+                except w.FormErr:
+                    return None  # malformed ECS: the slow path answers FORMERR
+                self._note(ecs_raw, _VALID)
+            resp = data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body
+            resp += self._opt_ecs_head[do] + _ecs_tail(ecs_raw, 0)
+            return resp if len(resp) <= limit else None
+        vd = variant + 4 * do
         clients = self.clients
-        facts = clients.by_ecs.get(ecs_raw)
+        facts = None
+        if memo is not None:
+            if memo[1] is entry and memo[2] == vd and memo[3] == self.health.generation:
+                resp = b"".join((data[:2], memo[4], data[12:end], memo[5], ecs_raw[4:]))
+                if len(resp) > limit:
+                    return None
+                self.stats.by_pool[memo[6]] += 1
+                clients.hits += 1
+                self._admit = admit = (self._admit + 1) & 7
+                if not admit:
+                    self._keep_reply(data, resp, memo[6], udp_limit)
+                return resp
+            facts = memo[0]
         if facts is None:
             facts = clients.option_facts(ecs_raw)
             if facts is None:
                 return None  # malformed ECS: the slow path answers FORMERR
         else:
             clients.hits += 1
-        if entry.kind == STATIC:
-            resp = data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body
-            resp += self._opt_ecs_head[do] + _ecs_tail(ecs_raw, 0)
-            return resp if len(resp) <= limit else None
         answerer = self.answerer
         if facts is FROM_SOURCE:  # "decide by the packet source", and say so with scope 0
             tail = answerer.policy_records(entry.policy, entry.qtype, clients.from_source(host))
@@ -177,11 +211,34 @@ class Handler:
                 source = cap
         resp = self._policy_reply(data, end, entry, variant, tail, ecs_raw, do, source)
         last = answerer.last
-        if cacheable and last[3] is not None and not last[4]:  # a pool, not failed open
-            if len(self._replies) >= self.reply_cache_size:
-                self._replies.clear()
-            self._replies[qkey] = (self.table, self.health.generation, resp[2:], last[3])
+        if source and entry.policy.cacheable and last[3] is not None and not last[4]:
+            # a pool, not failed open: the next query with this option may reuse the pieces
+            pieces = self._pieces
+            head, middle = resp[2:12], resp[end : len(resp) - len(ecs_raw) + 4]
+            head, middle = pieces.setdefault(head, head), pieces.setdefault(middle, middle)
+            gen = self.health.generation
+            self._note(ecs_raw, (facts, entry, vd, gen, head, middle, last[3]))
+            self._admit = admit = (self._admit + 1) & 7
+            if not admit:
+                self._keep_reply(data, resp, last[3], udp_limit)
+        elif memo is None:
+            self._note(ecs_raw, (facts, None, 0, 0, None, None, None))
         return resp if len(resp) <= limit else None
+
+    def _note(self, ecs_raw: bytes, value: tuple) -> None:
+        options = self._by_option
+        if len(options) >= self.clients.cache_size and ecs_raw not in options:
+            options.clear()
+            self._pieces.clear()
+        options[ecs_raw] = value
+
+    def _keep_reply(self, data, resp, pool, udp_limit) -> None:
+        """One in 8 answers goes in the small whole-reply cache: hot queries get in soon, a
+        sweep over many networks does not churn it."""
+        if len(self._replies) >= self.reply_cache_size:
+            self._replies.clear()
+        gen = self.health.generation
+        self._replies[data[2:]] = (self.table, gen, resp[2:], pool, len(resp) <= udp_limit)
 
     def _policy(self, data, end, entry, variant, client, ecs_raw, do, source) -> bytes:
         """A policy answer without parsing objects: the decision cached per GeoIP facts."""
@@ -198,13 +255,23 @@ class Handler:
             head = heads(True, 0, count, 0, 0)
         if ecs_raw is None:
             return data[:2] + head[variant] + data[12:end] + records
-        if ecs_raw:
-            if scope > source:
-                scope = source
-            opt = self._opt_ecs_head[do] + _ecs_tail(ecs_raw, scope)
-        else:
-            opt = self._opt_plain[do]
-        return data[:2] + head[variant + 4] + data[12:end] + records + opt
+        if not ecs_raw:
+            return data[:2] + head[variant + 4] + data[12:end] + records + self._opt_plain[do]
+        if scope > source:
+            scope = source
+        return b"".join(
+            (
+                data[:2],
+                head[variant + 4],
+                data[12:end],
+                records,
+                self._opt_ecs_head[do],
+                _ECS_LENGTHS[len(ecs_raw)],
+                ecs_raw[:3],
+                _SCOPES[scope],
+                ecs_raw[4:],
+            )
+        )
 
     def _fast_negative(self, data, end, variant, ar, tcp) -> bytes | None:
         """NXDOMAIN for a name our zone does not hold: the zone's SOA, no parsing objects."""
@@ -262,7 +329,7 @@ class Handler:
         ):
             return None
         ecs_raw = data[end + 15 :]
-        if ecs_raw not in self.clients.by_ecs:
+        if ecs_raw not in self._by_option:
             try:
                 w.parse_ecs(ecs_raw)
             except w.FormErr:

@@ -106,7 +106,7 @@ def test_ecs_cache_is_bounded_and_answers_stay_right_after_eviction() -> None:
     for _ in range(3):
         for net in nets:
             assert answer(h, query("www.geo.test", "A", net)) == fresh[net]
-            assert len(h.clients.by_ecs) <= 4
+            assert len(h._by_option) <= 4
 
 
 def test_decision_cache_is_bounded_in_total() -> None:
@@ -155,10 +155,11 @@ def test_health_change_and_table_swap_are_seen_at_once() -> None:
 def test_clear_caches_forgets_clients_decisions_and_replies() -> None:
     h = handler()
     for name in ("www.geo.test", "near.geo.test"):  # www has a cidr rule: near decides by facts
-        h.handle(query(name, "A", "81.2.69.0/24"), "127.0.0.1")
-    assert h.clients.by_ecs and h._replies and h.answerer._stored
+        for _ in range(8):  # the reply cache admits one miss in 8
+            h.handle(query(name, "A", "81.2.69.0/24"), "127.0.0.1")
+    assert h._by_option and h._replies and h.answerer._stored
     h.clear_caches()
-    assert not h.clients.by_ecs and not h._replies and not h.answerer._stored
+    assert not h._by_option and not h._replies and not h.answerer._stored
 
 
 def test_locator_tables_are_bounded() -> None:
@@ -211,3 +212,17 @@ def test_our_reader_matches_maxminddb(path: str) -> None:
         assert (lat, lon) == (record["location"]["latitude"], record["location"]["longitude"])
     db.release()
     db.close()
+
+
+def test_reply_cache_admits_hot_queries_and_stays_bounded() -> None:
+    h = handler()
+    h.reply_cache_size = 5
+    hot = query("www.geo.test", "A", "81.2.69.0/24")
+    first = h.handle(hot, "127.0.0.1")
+    for _ in range(8):
+        assert h.handle(hot, "127.0.0.1") == first
+    assert len(h._replies) == 1
+    for i in range(100):
+        h.handle(query("www.geo.test", "A", f"12.1.{i}.0/24"), "127.0.0.1")
+        assert len(h._replies) <= 5
+    assert h.handle(hot, "127.0.0.1") == first

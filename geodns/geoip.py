@@ -207,13 +207,6 @@ def _pad(address: bytes, family: int) -> bytes:
     return address.ljust(4 if family == FAMILY_V4 else 16, b"\x00")
 
 
-def network_text(client: Client) -> str:
-    """The GeoIP network that decided for a client, as text ("81.2.68.0/23")."""
-    prefix = min(client.facts.prefix_len, client.bits)
-    packed = _pad(_truncate(_pad(client.address, client.family), prefix), client.family)
-    return f"{ipaddress.ip_address(packed)}/{prefix}"
-
-
 class ClientFactory:
     """Builds the Client a decision is made for, from ECS or the packet source.
 

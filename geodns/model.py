@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import ipaddress
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 # ECS (RFC 7871) address family codes; also how a Client says which family it is.
@@ -56,6 +57,19 @@ class Client:
     @property
     def bits(self) -> int:
         return 32 if self.family == FAMILY_V4 else 128
+
+    def with_network(self) -> Client:
+        """This client with `facts.network` filled in ("81.2.68.0/23") for explain and logs;
+        cached facts leave it empty, as they are shared by many networks."""
+        facts = self.facts
+        if facts.network or not self.address:
+            return self
+        prefix = min(facts.prefix_len, self.bits)
+        value = int.from_bytes(self.address.ljust(self.bits // 8, b"\0"), "big")
+        value = value >> (self.bits - prefix) << (self.bits - prefix) if prefix else 0
+        packed = value.to_bytes(self.bits // 8, "big")
+        text = str(ipaddress.ip_address(packed))
+        return replace(self, facts=replace(facts, network=f"{text}/{prefix}"))
 
 
 # A pool member is named by (zone, pool, address) everywhere: health, metrics, the API.

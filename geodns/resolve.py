@@ -228,7 +228,7 @@ class Answerer:
     def _decide(self, pa, qtype, client, owner, trace, outcome) -> tuple:
         decision = policies.resolve(pa.node, client, self.health, self.rng, trace)
         if outcome is not None:
-            outcome.client = client
+            outcome.client = client.with_network()
             outcome.pool = decision.pool.name if decision.pool is not None else None
         if decision.pool is None:
             return 0, b"", decision.scope, None, False

@@ -57,7 +57,7 @@ del zones
 gc.collect()
 print(json.dumps({"load_s": t1 - t0, "compile_s": t2 - t1, "total_s": t2 - t0,
     "cpu_s": c2 - c0, "rss_mb": status("VmRSS"), "peak_mb": status("VmHWM"),
-    "fast_entries": len(table.fast)}))
+    "fast_entries": table.fast_size()}))
 """
 
 

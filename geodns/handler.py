@@ -13,7 +13,7 @@ from geodns import wire as w
 from geodns.model import FROM_SOURCE, AllUp, Client, HealthView
 from geodns.resolve import Answerer, Reply
 from geodns.stats import Stats
-from geodns.table import FAST_FLAGS, STATIC, Table, heads, response_flags
+from geodns.table import FAST_FLAGS, FAST_MASK, STATIC, Table, heads, response_flags
 
 qlog = logging.getLogger("geodns.query")
 _QD1 = b"\x00\x01\x00\x00\x00\x00"
@@ -104,12 +104,13 @@ class Handler:
         variant = FAST_FLAGS.get(data[2:4])
         if variant is not None and data[4:10] == _QD1:
             end = data.find(b"\x00", 12) + 5
-            entry = self.table.fast.get(data[12:end])
+            question = data[12:end]
+            entry = self.table.fast[hash(question) & FAST_MASK].get(question)
             ar = data[10:12]
             if entry is not None:
                 if ar == _AR0 and len(data) == end:
                     if entry.kind == STATIC:
-                        resp = data[:2] + entry.heads[variant] + data[12:end] + entry.body
+                        resp = data[:2] + entry.heads[variant] + question + entry.body
                     else:
                         client = self.clients.from_source(host)
                         resp = self._policy(data, end, entry, variant, client, None, 0, 32)

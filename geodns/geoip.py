@@ -19,6 +19,7 @@ log = logging.getLogger("geodns.geoip")
 
 _CANARIES = ("1.1.1.1", "81.2.69.160", "2001:4860::1")
 NO_PLACE = (None, None, None, None, None)
+MAX_TABLE = 65536
 RELEASE_EVERY = 512  # tree lookups between dropping the mapped pages (bounds file RSS)
 
 
@@ -72,8 +73,9 @@ class Locator:
     Facts are interned per (city record, ASN record, prefix length): every address of a
     GeoIP network, and every network with the same record and length, gets the same
     GeoFacts object, so callers may cache decisions by its identity. Records are decoded
-    once (only the fields decisions use). Bounded: past `cache_size` entries a table
-    starts afresh, and the database's mapped pages are dropped every RELEASE_EVERY walks.
+    once (only the fields decisions use). Bounded: past min(cache_size, MAX_TABLE) entries
+    a table starts afresh, and the database's mapped pages are dropped every RELEASE_EVERY
+    walks.
     """
 
     def __init__(
@@ -81,6 +83,9 @@ class Locator:
     ) -> None:
         self.city, self.asn = city, asn
         self.cache_size = cache_size
+        # interning tables: past this they start afresh (only sharing is lost); ~200 B an
+        # entry, so at most ~13 MB each whatever geoip.cache_size says
+        self._table_size = min(cache_size, MAX_TABLE)
         self._facts: dict[int, GeoFacts] = {}
         self._places: dict[int, tuple] = {}
         self._asns: dict[int, int | None] = {}
@@ -135,7 +140,7 @@ class Locator:
             self._hits += 1
             return found
         self.cache_misses += 1
-        if len(self._facts) >= self.cache_size:
+        if len(self._facts) >= self._table_size:
             self._facts.clear()  # cheap and rare: no per-hit bookkeeping for an LRU
         continent, country, subdivision, lat, lon = self._place(city_rec)
         asn_number = self._asn(asn_rec)
@@ -148,7 +153,7 @@ class Locator:
             return NO_PLACE
         place = self._places.get(rec)
         if place is None:
-            if len(self._places) >= self.cache_size:
+            if len(self._places) >= self._table_size:
                 self._places.clear()
             place = self._places[rec] = self.city.tree.city(rec)
         return place
@@ -157,7 +162,7 @@ class Locator:
         if rec == mmdb.EMPTY or self.asn is None:
             return None
         if rec not in self._asns:
-            if len(self._asns) >= self.cache_size:
+            if len(self._asns) >= self._table_size:
                 self._asns.clear()
             self._asns[rec] = self.asn.tree.asn(rec)
         return self._asns[rec]

@@ -107,7 +107,7 @@ class Database:
             value = int.from_bytes(address, "big")
             top = self._v6_32.get(value >> 96)
             if top is None:
-                if len(self._v6_32) >= 65536:
+                if len(self._v6_32) >= 16384:
                     self._v6_32.clear()
                 node, depth = self._walk(0, value, 128, 0, 32)
                 top = self._v6_32[value >> 96] = node << 8 | depth

@@ -49,7 +49,7 @@ class Answerer:
         # Decisions of cacheable trees live in each PolicyAnswer's `cache`, keyed by the
         # identity of what they depend on (the client's GeoFacts, or the client itself);
         # bounded in total: past max_decisions every cache starts afresh.
-        self.max_decisions = 131072
+        self.max_decisions = 65536  # ~150 B each
         self._stored = 0
         self._caches: dict[int, dict] = {}  # id(PolicyAnswer) -> its cache, for forget()
         self._tails: dict[tuple, tuple] = {}  # interned (count, body, scope, pool, open)

@@ -288,7 +288,8 @@ class App:
         logs.setup(new.log.level, new.log.format)
         self.handler.ecs_enabled = new.ecs.enabled
         self.handler.query_sample = new.log.query_sample if new.log.queries else 0.0
-        self.clients_changed()
+        if (new.geoip, new.ecs) != (old.geoip, old.ecs):
+            self.clients_changed()  # only then: warm client caches survive a zone reload
         return True
 
     async def reload_geoip(self) -> None:

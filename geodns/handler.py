@@ -158,13 +158,9 @@ class Handler:
                 client = self.clients.from_source(host)
                 resp = self._policy(data, end, entry, variant, client, b"", do, 32)
             return resp if len(resp) <= limit else None
-        if not (
-            data[end + 11 : end + 13] == _ECS_CODE
-            and rdlen == 4 + (data[end + 13] << 8 | data[end + 14])
-            and self.ecs_enabled
-        ):
+        ecs_raw = _only_ecs(data, end, rdlen) if self.ecs_enabled else None
+        if ecs_raw is None:
             return None
-        ecs_raw = data[end + 15 :]
         memo = self._by_option.get(ecs_raw)
         if entry.kind == STATIC:
             if memo is None:
@@ -323,13 +319,9 @@ class Handler:
         do = 1 if data[end + 7] & 0x80 else 0
         if rdlen == 0:
             return self._opt_plain[do]
-        if not (
-            data[end + 11 : end + 13] == _ECS_CODE
-            and rdlen == 4 + (data[end + 13] << 8 | data[end + 14])
-            and self.ecs_enabled
-        ):
+        ecs_raw = _only_ecs(data, end, rdlen) if self.ecs_enabled else None
+        if ecs_raw is None:
             return None
-        ecs_raw = data[end + 15 :]
         if ecs_raw not in self._by_option:
             try:
                 w.parse_ecs(ecs_raw)
@@ -454,6 +446,15 @@ class Handler:
         flags = response_flags(qflags & ~0x0010, False, rcode)
         head = struct.pack("!HHHHHH", qid, flags, 1 if question else 0, 0, 0, int(bool(opt)))
         return head + question + opt
+
+
+def _only_ecs(data: bytes, end: int, rdlen: int) -> bytes | None:
+    """The ECS option's data when the OPT RDATA is exactly one ECS option, else None."""
+    if rdlen < 4 or data[end + 11 : end + 13] != _ECS_CODE:
+        return None  # a 2-byte "option" would have us read past the packet
+    if rdlen != 4 + (data[end + 13] << 8 | data[end + 14]):
+        return None
+    return data[end + 15 :]
 
 
 def _ecs_tail(raw: bytes, scope: int) -> bytes:

@@ -212,6 +212,15 @@ def test_two_opts_is_formerr(ask_raw) -> None:
     assert dns.message.from_wire(reply).rcode() == dns.rcode.FORMERR
 
 
+@pytest.mark.parametrize("name", ["static.example.test", "nope.example.test"])
+def test_opt_rdata_shorter_than_an_option_is_formerr(ask_raw, name: str) -> None:
+    """Two bytes of OPT RDATA that start like ECS: not an option at all (RFC 6891 6.1.2)."""
+    wire = q(name, "A", use_edns=0).to_wire()
+    reply = ask_raw(wire[:-2] + b"\x00\x02\x00\x08")
+    assert reply is not None
+    assert reply[:2] == wire[:2] and reply[3] & 0x0F == dns.rcode.FORMERR
+
+
 @pytest.mark.parametrize("edns", [False, True])
 def test_truncation_over_udp(ask, edns: bool) -> None:
     query = (

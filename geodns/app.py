@@ -56,6 +56,20 @@ def build_table(conf: cfg.Config, previous: dict[bytes, Zone] | None = None) -> 
         return compile_table(zones)
 
 
+def make_handler(conf: cfg.Config, table: Table, clients, health, stats: Stats) -> Handler:
+    """A handler set up from the config: the same in this process and in every worker."""
+    handler = Handler(
+        table,
+        clients,
+        health,
+        max_udp_payload=conf.dns.max_udp_payload,
+        ecs_enabled=conf.ecs.enabled,
+        stats=stats,
+    )
+    handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
+    return handler
+
+
 @dataclass(frozen=True, slots=True)
 class Counters:
     stats: Stats
@@ -87,15 +101,7 @@ class App:
         self.clients = client_factory(conf, self.locator)
         self.table = build_table(conf)
         self.board = HealthBoard()
-        self.handler = Handler(
-            self.table,
-            self.clients,
-            self.board,
-            max_udp_payload=conf.dns.max_udp_payload,
-            ecs_enabled=conf.ecs.enabled,
-            stats=self.stats,
-        )
-        self.handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
+        self.handler = make_handler(conf, self.table, self.clients, self.board, self.stats)
         self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
         self.workers = conf.dns.worker_count()
         if self.workers > 1:

@@ -121,20 +121,12 @@ class Worker:
         return uvloop.run(self.main())
 
     async def main(self) -> int:
-        from geodns.handler import Handler
+        from geodns.app import make_handler
 
         app, conf = self.app, self.app.config
         self.stop = asyncio.Event()
         self.health = PushedHealth(app.board.generation, app.board.down())
-        handler = Handler(
-            app.table,
-            app.clients,
-            self.health,
-            max_udp_payload=conf.dns.max_udp_payload,
-            ecs_enabled=conf.ecs.enabled,
-            stats=self.stats,
-        )
-        handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
+        handler = make_handler(conf, app.table, app.clients, self.health, self.stats)
         share = -(-conf.dns.tcp_max_connections // max(conf.dns.worker_count(), 1))
         self.limits = TcpLimits(conf.dns.tcp_idle_timeout, share)  # the cap, split over workers
         server = DnsServer(handler.handle, [], self.limits, observe=self.stats.observe)

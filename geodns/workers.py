@@ -102,7 +102,6 @@ class Supervisor:
         self.procs: dict[int, WorkerProc] = {}
         self.generation = 0
         self.retired = Totals()  # counted by workers that have exited
-        self.totals = Totals()
         self.restarts = 0
         self.stopping = False
         self._lock = asyncio.Lock()
@@ -376,7 +375,6 @@ class Supervisor:
         for proc in self.procs.values():
             if proc.stats is not None:
                 totals.add(proc.stats)
-        self.totals = totals
         return totals
 
     async def _poll_stats(self) -> None:

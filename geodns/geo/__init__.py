@@ -1,0 +1,1 @@
+"""GeoIP: the locator over MaxMind databases and every ECS rule."""

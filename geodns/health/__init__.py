@@ -1,0 +1,1 @@
+"""Health: the rise/fall board and the probes that feed it."""

@@ -1,0 +1,1 @@
+"""Operating surfaces: HTTP API, metrics, explain reports, logs."""

@@ -1,0 +1,1 @@
+"""Sockets and processes: protocols, the supervisor, workers and their channel."""

@@ -1,0 +1,1 @@
+"""Zone files: YAML with line numbers, records, checks, loading and reuse."""

@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from geodns import config, geoip, table, zonefile
-from geodns.handler import Handler
+from geodns import config, table
+from geodns.dns.handler import Handler
+from geodns.geo import locator as geoip
+from geodns.zones import zonefile
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
 WWW = b"\x03www\x04gslb\x07example\x03com\x00"

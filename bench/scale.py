@@ -41,7 +41,8 @@ ZONE = "bulk.example."
 
 MEASURE = """
 import gc, json, sys, time
-from geodns import teardown, zonefile
+from geodns.zones import teardown
+from geodns.zones import zonefile
 from geodns.table import compile_table
 def status(key):
     for line in open("/proc/self/status"):

@@ -12,76 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geodns import config as cfg
-from geodns import logs, teardown, zonefile
-from geodns.checks import Checker
+from geodns.build import build_table, client_factory, make_handler, open_locator, table_members
+from geodns.dns.stats import Stats
 from geodns.errors import GeoDNSError, GeoIPError, ZoneError
-from geodns.handler import Handler
-from geodns.health import HealthBoard
-from geodns.model import CheckSpec, MemberKey, Zone
-from geodns.server import DnsServer, TcpLimits
-from geodns.stats import Stats
-from geodns.table import Table, compile_table, dismantle
+from geodns.health.board import HealthBoard
+from geodns.health.probes import Checker
+from geodns.ops import logs
+from geodns.ops.sources import Counters, ReloadCounts
+from geodns.serve.protocols import DnsServer, TcpLimits
+from geodns.table import dismantle
+from geodns.zones import zonefile
 
 log = logging.getLogger("geodns")
-
-
-def open_locator(conf: cfg.Config):
-    """The GeoIP locator for a config; no database means every client gets `default`."""
-    from geodns import geoip
-
-    if conf.geoip.city is None and conf.geoip.asn is None:
-        log.warning("no GeoIP database configured: every client gets the default answer")
-    return geoip.Locator.open(conf.geoip.city, conf.geoip.asn, cache_size=conf.geoip.cache_size)
-
-
-def client_factory(conf: cfg.Config, locator):
-    from geodns import geoip
-
-    return geoip.ClientFactory(
-        locator,
-        enabled=conf.ecs.enabled,
-        max_source_v4=conf.ecs.max_source_v4,
-        max_source_v6=conf.ecs.max_source_v6,
-    )
-
-
-def build_table(conf: cfg.Config, previous: dict[bytes, Zone] | None = None) -> Table:
-    """The one load-and-compile path, shared by serve, reload and `geodns check`.
-
-    Without cyclic GC while it runs (a million names would mean full collections over
-    millions of new objects, holding the GIL), and frozen after: see teardown.gc_paused.
-    """
-    with teardown.gc_paused():
-        zones = zonefile.load_dir(conf.zones_dir, previous)
-        return compile_table(zones)
-
-
-def make_handler(conf: cfg.Config, table: Table, clients, health, stats: Stats) -> Handler:
-    """A handler set up from the config: the same in this process and in every worker."""
-    handler = Handler(
-        table,
-        clients,
-        health,
-        max_udp_payload=conf.dns.max_udp_payload,
-        ecs_enabled=conf.ecs.enabled,
-        stats=stats,
-    )
-    handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
-    return handler
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    stats: Stats
-    geoip_hits: int
-    geoip_misses: int
-    tcp_open: int
-
-
-@dataclass
-class ReloadCounts:
-    ok: int = 0
-    error: int = 0
 
 
 @dataclass
@@ -105,7 +47,7 @@ class App:
         self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
         self.workers = conf.dns.worker_count()
         if self.workers > 1:
-            from geodns.workers import Supervisor
+            from geodns.serve.supervisor import Supervisor
 
             self.dns = Supervisor(self, self.workers, conf.dns.endpoints())
         else:
@@ -199,7 +141,7 @@ class App:
             return None
         from aiohttp import web
 
-        from geodns import api
+        from geodns.ops import api
 
         host, port = cfg.parse_hostport(listen, 8053)
         token = api.read_token(self.config.http.token_file)
@@ -359,16 +301,6 @@ def first_round_timeout(members: dict, checker: Checker) -> float:
         return 0.0
     waves = 1 + len(specs) // max(checker.max_concurrent, 1)
     return min(max(s.timeout for s in specs) * waves + 1.0, 60.0)
-
-
-def table_members(table: Table) -> dict[MemberKey, CheckSpec | None]:
-    """Every pool member of every zone, with the check that watches it (None: unchecked)."""
-    return {
-        m: pool.check
-        for zt in table.zones.values()
-        for pool in zt.zone.pools.values()
-        for m in pool.members()
-    }
 
 
 def _stat(path: str) -> tuple[float, int, int] | None:

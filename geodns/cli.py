@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
+from typing import Any
 
-from geodns import __version__, logs
+from geodns import __version__
 from geodns import config as cfg
 from geodns.errors import ConfigError, GeoDNSError, LoadError
+from geodns.ops import logs
 
 log = logging.getLogger("geodns")
 
@@ -59,9 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the very load-and-compile that serve runs; list every problem, exit 1 on any."""
-    from geodns import zonefile
-    from geodns.app import open_locator
+    from geodns.build import open_locator
     from geodns.table import compile_table
+    from geodns.zones import zonefile
 
     problems: list[str] = []
     try:
@@ -99,6 +102,39 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """One query through the very handler `serve` builds, every reason shown."""
+    from geodns import build
+    from geodns.ops.explain import explain, render
+
+    try:
+        conf = _config(args.config)
+        locator = build.open_locator(conf)
+        table = build.build_table(conf)
+    except GeoDNSError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    handler = build.make_handler(conf, table, build.client_factory(conf, locator))
+    try:
+        report = explain(handler, args.name, args.type, args.client, args.ecs)
+    except ValueError as exc:
+        print(f"explain: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+def add_explain(sub: Any) -> None:
+    parser = sub.add_parser("explain", help="show the facts, the policy path and the answer")
+    parser.add_argument("name")
+    parser.add_argument("type", nargs="?", default="A")
+    parser.add_argument("--client", required=True, help="the client (or resolver) address")
+    parser.add_argument("--ecs", help="an ECS prefix the query carries, e.g. 81.2.69.0/24")
+    parser.add_argument("--config")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=cmd_explain)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geodns", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,8 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
-    from geodns.explain import add_parser as add_explain
-
     add_explain(sub)
     return parser
 

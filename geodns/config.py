@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from geodns import yamlio
 from geodns.errors import ConfigError, Problem, Problems, Where
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """`500ms`, `10s`, `5m`, `1h` or a bare number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 10s, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"expected a duration like 500ms, 10s or 5m, got {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+from geodns.zones import yamlio
+from geodns.zones.yamlio import parse_duration
 
 
 def parse_hostport(text: str, default_port: int) -> tuple[str, int]:

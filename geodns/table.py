@@ -7,10 +7,11 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from geodns import teardown
+from geodns import names
 from geodns import wire as w
 from geodns.model import Pool, RRSet, Zone
-from geodns.zonecheck import is_below
+from geodns.names import is_below
+from geodns.zones import teardown
 
 # Query flag bytes the fast path accepts -> index into a head's variants. Only QR=0,
 # opcode QUERY, no TC/AA/Z, rcode 0; RD and CD are copied, AD is accepted and ignored.
@@ -85,7 +86,7 @@ class PolicyAnswer:
     ) -> None:
         self.zone = zone
         self.owner = owner
-        self.name = w.wire_to_text(owner)
+        self.name = names.wire_to_text(owner)
         # Decisions per (client, qtype), valid for one health generation: only for trees
         # without a random draw or a rotation, whose answer depends on nothing else.
         self.cacheable = _deterministic(node) if cacheable is None else cacheable
@@ -165,7 +166,7 @@ class ZoneTable:
             sets = self.rrsets.get(target)
             if not sets:
                 continue
-            owner = w.name_to_wire(w.wire_to_text(target))
+            owner = names.name_to_wire(names.wire_to_text(target))
             for rtype in (w.T_A, w.T_AAAA):
                 if rtype in sets:
                     out.extend(w.rr(owner, rtype, sets[rtype].ttl, rd) for rd in sets[rtype].rdatas)

@@ -10,10 +10,10 @@ from typing import Any
 from geodns import policies
 from geodns import wire as w
 from geodns.model import Client, HealthView, Pool, RRSet
+from geodns.names import is_below
 from geodns.policies.geo import Geo
 from geodns.policies.weighted import Weighted
 from geodns.table import PolicyAnswer, ZoneTable, encode_rrset
-from geodns.zonecheck import is_below
 
 ANS, AUTH, ADD = 0, 1, 2
 MAX_CHAIN = 12  # CNAME links followed inside a zone before giving up (loops, long chains)

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geodns import wire as w
+from geodns.dns.answer import Answerer, Reply
+from geodns.dns.stats import Stats
 from geodns.model import FROM_SOURCE, AllUp, Client, HealthView
-from geodns.resolve import Answerer, Reply
-from geodns.stats import Stats
 from geodns.table import FAST_FLAGS, FAST_MASK, STATIC, Table, heads, response_flags
 
 qlog = logging.getLogger("geodns.query")

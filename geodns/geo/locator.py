@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import maxminddb
 
-from geodns import mmdb
 from geodns import wire as w
 from geodns.errors import GeoIPError
+from geodns.geo import mmdb
 from geodns.model import FAMILY_V4, FAMILY_V6, FROM_SOURCE, NO_FACTS, Client, GeoFacts
 
 log = logging.getLogger("geodns.geoip")

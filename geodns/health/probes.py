@@ -13,7 +13,7 @@ import aiohttp
 from yarl import URL
 
 from geodns import __version__
-from geodns.health import HealthBoard
+from geodns.health.board import HealthBoard
 from geodns.model import CheckSpec, MemberKey
 
 log = logging.getLogger("geodns.checks")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hmac
 import logging
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
-from geodns import metrics
-from geodns.explain import explain
+from geodns.ops import metrics
+from geodns.ops.explain import explain
+from geodns.ops.sources import Sources
 
 log = logging.getLogger("geodns.api")
 
@@ -25,7 +25,7 @@ def read_token(path: str | None) -> str | None:
     return token
 
 
-def build(app: Any, token: str | None) -> web.Application:
+def build(app: Sources, token: str | None) -> web.Application:
     registry, collector = metrics.registry_for(app)
     routes = web.RouteTableDef()
 
@@ -88,7 +88,7 @@ def build(app: Any, token: str | None) -> web.Application:
     return web_app
 
 
-def status_report(app: Any) -> dict:
+def status_report(app: Sources) -> dict:
     zones = []
     for zt in app.table.zones.values():
         pools = []

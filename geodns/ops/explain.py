@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
-import json
 import struct
-import sys
 from typing import Any
 
 import dnslib
 
+from geodns import names
 from geodns import wire as w
-from geodns.handler import Handler, Outcome
+from geodns.dns.handler import Handler, Outcome
 from geodns.model import FAMILY_V4, Client
 
 
 def build_query(name: str, qtype: int, ecs: str | None) -> bytes:
     """A query as a resolver would send it: RD, EDNS(0), and the ECS option when given."""
-    qname = w.name_to_wire(name if name.endswith(".") else name + ".")
+    qname = names.name_to_wire(name if name.endswith(".") else name + ".")
     options = b""
     if ecs is not None:
         net = ipaddress.ip_network(ecs, strict=False)
@@ -117,44 +115,3 @@ def render(report: dict) -> str:
         lines.append(f"answer  {rr}")
     lines.append(f"scope   {report['ecs_scope_why']}")
     return "\n".join(lines)
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    from geodns import app as app_mod
-    from geodns import config as cfg
-    from geodns.errors import GeoDNSError, LoadError
-
-    try:
-        conf = cfg.load(args.config) if args.config else cfg.embedded_default()
-        locator = app_mod.open_locator(conf)
-        table = app_mod.build_table(conf)
-    except LoadError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    except GeoDNSError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    handler = Handler(
-        table,
-        app_mod.client_factory(conf, locator),
-        max_udp_payload=conf.dns.max_udp_payload,
-        ecs_enabled=conf.ecs.enabled,
-    )
-    try:
-        report = explain(handler, args.name, args.type, args.client, args.ecs)
-    except ValueError as exc:
-        print(f"explain: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0
-
-
-def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("explain", help="show the facts, the policy path and the answer")
-    parser.add_argument("name")
-    parser.add_argument("type", nargs="?", default="A")
-    parser.add_argument("--client", required=True, help="the client (or resolver) address")
-    parser.add_argument("--ecs", help="an ECS prefix the query carries, e.g. 81.2.69.0/24")
-    parser.add_argument("--config")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(func=cmd_explain)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,21 +16,21 @@ from prometheus_client.core import (
 
 from geodns import __version__
 from geodns import wire as w
+from geodns.ops.sources import Counters, Sources
 
 
 class GeoDNSCollector:
     """Reads the app's counters at scrape time; labels are bounded (never qname or client)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Sources) -> None:
         self.app = app
-        self.counters: Any = None  # app.counters(), awaited by the scrape (workers report)
+        self.counters: Counters | None = None  # app.counters(), awaited by each scrape
 
     def collect(self) -> Iterator[Metric]:
         app = self.app
         counters = self.counters
-        if counters is None:  # a scrape that did not refresh: this process's own counters
-            loc = app.locator
-            counters = _Local(app.stats, loc.cache_hits, loc.cache_misses, app.tcp_limits.open)
+        if counters is None:  # nothing scraped yet: no counters to show
+            return
         yield from self._dns(counters.stats)
         yield from self._health(app, counters.stats)
         reloads = CounterMetricFamily("geodns_zone_reloads", "Zone reloads", labels=["result"])
@@ -83,7 +82,7 @@ class GeoDNSCollector:
         yield hist
 
     @staticmethod
-    def _health(app: Any, stats: Any) -> Iterator[Metric]:
+    def _health(app: Sources, stats: Any) -> Iterator[Metric]:
         board = app.board
         up = GaugeMetricFamily(
             "geodns_health_member_up", "1 if the member is up", labels=["zone", "pool", "address"]
@@ -112,15 +111,7 @@ class GeoDNSCollector:
         yield fail_open
 
 
-@dataclass(frozen=True, slots=True)
-class _Local:
-    stats: Any
-    geoip_hits: int
-    geoip_misses: int
-    tcp_open: int
-
-
-def registry_for(app: Any) -> tuple[CollectorRegistry, GeoDNSCollector]:
+def registry_for(app: Sources) -> tuple[CollectorRegistry, GeoDNSCollector]:
     """A registry of our own (not the global one), so several apps can live in one process."""
     registry = CollectorRegistry(auto_describe=False)
     collector = GeoDNSCollector(app)

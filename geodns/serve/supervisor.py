@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from geodns.server import bind_pair
-from geodns.stats import Stats
-from geodns.worker import become_worker, open_fds, receive, send
+from geodns.dns.stats import Stats
+from geodns.serve.protocols import bind_pair
+from geodns.serve.worker import become_worker, open_fds, receive, send
 
 log = logging.getLogger("geodns.workers")
 

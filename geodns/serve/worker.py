@@ -15,8 +15,8 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from geodns.server import DnsServer, TcpLimits
-from geodns.stats import Stats
+from geodns.dns.stats import Stats
+from geodns.serve.protocols import DnsServer, TcpLimits
 
 _HEADER = struct.Struct("!I")
 

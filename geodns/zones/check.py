@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from geodns import names
 from geodns import wire as w
 from geodns.errors import Where
 
@@ -12,16 +13,6 @@ ADDRESS_TYPES = (w.T_A, w.T_AAAA)
 
 def _cuts(origin: bytes, rrsets: dict[bytes, dict[int, object]]) -> set[bytes]:
     return {name for name, sets in rrsets.items() if name != origin and w.T_NS in sets}
-
-
-def is_below(name: bytes, ancestor: bytes) -> bool:
-    """True if `name` is a proper descendant of `ancestor` (label-wise, not just by suffix)."""
-    if len(name) <= len(ancestor) or not name.endswith(ancestor):
-        return False
-    pos = 0
-    while pos < len(name) - len(ancestor):
-        pos += name[pos] + 1
-    return pos == len(name) - len(ancestor)
 
 
 def _ancestors_in(name: bytes, cuts: set[bytes]) -> list[bytes]:
@@ -60,7 +51,7 @@ def check_zone(
     fallback = Where("?", 0)
     found.sort(key=lambda item: item[0])  # stable: a name's problems keep their order
     for name, message in found:
-        add(where_of.get(name, fallback), f"{w.wire_to_text(name)}: {message}")
+        add(where_of.get(name, fallback), f"{names.wire_to_text(name)}: {message}")
     _check_delegations(origin, rrsets, policies, where_of, add)
 
 
@@ -71,12 +62,13 @@ def _check_delegations(origin, rrsets, policies, where_of, add) -> None:
         at = where_of.get(cut, fallback)
         other = set(rrsets[cut]) - {w.T_NS}
         if other or cut in policies:
-            add(at, f"{w.wire_to_text(cut)}: a delegation point may hold only NS records")
+            add(at, f"{names.wire_to_text(cut)}: a delegation point may hold only NS records")
         for target in rrsets[cut][w.T_NS].targets:  # type: ignore[attr-defined]
-            in_cut = target == cut or is_below(target, cut)
+            in_cut = target == cut or names.is_below(target, cut)
             has_addr = any(t in rrsets.get(target, {}) for t in ADDRESS_TYPES)
             if in_cut and not has_addr:
-                add(at, f"{w.wire_to_text(cut)}: NS {w.wire_to_text(target)} needs glue (A/AAAA)")
+                cut_text, ns_text = names.wire_to_text(cut), names.wire_to_text(target)
+                add(at, f"{cut_text}: NS {ns_text} needs glue (A/AAAA)")
     if not cuts:
         return
     for name in set(rrsets) | set(policies):
@@ -86,6 +78,6 @@ def _check_delegations(origin, rrsets, policies, where_of, add) -> None:
                 at = where_of.get(name, fallback)
                 add(
                     at,
-                    f"{w.wire_to_text(name)}: only glue (A/AAAA) may sit below the "
-                    f"delegation {w.wire_to_text(cut)}",
+                    f"{names.wire_to_text(name)}: only glue (A/AAAA) may sit below the "
+                    f"delegation {names.wire_to_text(cut)}",
                 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from geodns.config import parse_duration
 from geodns.errors import Where
 from geodns.model import CheckSpec
+from geodns.zones.yamlio import parse_duration
 
 CHECK_KEYS = (
     "type",

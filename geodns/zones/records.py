@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from geodns import names
 from geodns import wire as w
 from geodns.errors import Where
 from geodns.model import RRSet
@@ -62,7 +63,7 @@ def _name_rdata(kind: str) -> Callable[[RecordContext, Any, Where], Any]:
         name = ctx.name(value, at)
         if name is None:
             return None
-        return name, w.wire_to_text(name), name.lower()
+        return name, names.wire_to_text(name), name.lower()
 
     parse.__name__ = f"_{kind.lower()}"
     return parse
@@ -93,7 +94,7 @@ def _mx(ctx: RecordContext, value: Any, at: Where) -> tuple[bytes, str, bytes] |
     pref, name = _u16(ctx, "MX", parts[0], at), ctx.name(parts[1], at)
     if pref is None or name is None:
         return None
-    return struct.pack("!H", pref) + name, f"{pref} {w.wire_to_text(name)}", name.lower()
+    return struct.pack("!H", pref) + name, f"{pref} {names.wire_to_text(name)}", name.lower()
 
 
 def _srv(ctx: RecordContext, value: Any, at: Where) -> tuple[bytes, str, bytes] | None:
@@ -104,7 +105,7 @@ def _srv(ctx: RecordContext, value: Any, at: Where) -> tuple[bytes, str, bytes] 
     name = ctx.name(parts[3], at)
     if None in nums or name is None:
         return None
-    text = f"{nums[0]} {nums[1]} {nums[2]} {w.wire_to_text(name)}"
+    text = f"{nums[0]} {nums[1]} {nums[2]} {names.wire_to_text(name)}"
     return struct.pack("!HHH", *nums) + name, text, name.lower()
 
 

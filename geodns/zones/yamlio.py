@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -12,6 +13,22 @@ try:  # the C loader is much faster on large zones; fall back when libyaml is ab
     _Base = yaml.CSafeLoader  # type: ignore[attr-defined]
 except AttributeError:  # pragma: no cover
     _Base = yaml.SafeLoader  # type: ignore[misc]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """`500ms`, `10s`, `5m`, `1h` or a bare number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 10s, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration like 500ms, 10s or 5m, got {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 NOWHERE = Where("?", 0)
@@ -106,7 +123,7 @@ def _pyyaml(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]]:
 
 def _fast(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]] | None:
     """PyYAML for all but the `records:` section, which yamlfast reads; None if it can't."""
-    from geodns import yamlfast
+    from geodns.zones import yamlfast
 
     split = yamlfast.split_records(text)
     if split is None:

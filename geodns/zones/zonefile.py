@@ -11,12 +11,13 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from geodns import checkspec, teardown, yamlio
+from geodns import names
 from geodns import wire as w
 from geodns.errors import Problem, Problems, Where, ZoneError
 from geodns.model import Pool, RRSet, Zone
-from geodns.records import RecordContext, parse_rrset
-from geodns.zonecheck import check_zone
+from geodns.zones import checkspec, teardown, yamlio
+from geodns.zones.check import check_zone
+from geodns.zones.records import RecordContext, parse_rrset
 
 MAX_TTL = 2**31 - 1  # RFC 2181 section 8
 STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR")
@@ -82,7 +83,7 @@ class _Loader:
         else:
             absolute = text + "." + (self.origin_text if self.origin_text != "." else "")
         try:
-            wire_name = w.name_to_wire(absolute)
+            wire_name = names.name_to_wire(absolute)
         except ValueError as exc:
             self.add(where, str(exc))
             return None
@@ -90,7 +91,7 @@ class _Loader:
         if owner and not lower.endswith(self.origin):
             self.add(where, f"{text!r} is outside the zone {self.origin_text}")
             return None
-        if owner and b"*" in w.wire_labels(lower)[1:]:
+        if owner and b"*" in names.wire_labels(lower)[1:]:
             self.add(where, f"{text!r}: a wildcard label '*' is only allowed leftmost")
             return None
         return lower if owner else wire_name
@@ -115,11 +116,11 @@ def _header(ld: _Loader, raw: yamlio.LineDict) -> None:
     if not zone.endswith("."):
         zone += "."
     try:
-        ld.origin = w.name_to_wire(zone).lower()
+        ld.origin = names.name_to_wire(zone).lower()
     except ValueError as exc:
         ld.add(raw.at("zone"), f"zone: {exc}")
         raise ZoneError(ld.problems.items) from exc
-    ld.origin_text = w.wire_to_text(ld.origin)
+    ld.origin_text = names.wire_to_text(ld.origin)
     if "ttl" in raw:
         ld.ttl = ld.ttl_value(raw["ttl"], raw.at("ttl"), "ttl") or ld.ttl
 
@@ -134,7 +135,7 @@ def _soa(ld: _Loader, raw: yamlio.LineDict, ns_names: list[bytes]) -> tuple[byte
     for key in soa:
         if key not in SOA_KEYS:
             ld.add(_at(soa, key, where), f"soa: unknown key {key!r} (known: {', '.join(SOA_KEYS)})")
-    mname = soa.get("mname") or (w.wire_to_text(ns_names[0]) if ns_names else None)
+    mname = soa.get("mname") or (names.wire_to_text(ns_names[0]) if ns_names else None)
     if mname is None:
         ld.add(where, "soa: mname is required when the zone has no ns")
         mname = ld.origin_text
@@ -338,7 +339,7 @@ def load_text(text: str, path: str, previous: Zone | None = None) -> Zone:
     zone: dict[str, dict] = {"rrsets": {}, "policies": {}, "policy_ttls": {}}
     if ns_names:
         rdatas = tuple(ns_names)
-        texts = tuple(w.wire_to_text(n) for n in ns_names)
+        texts = tuple(names.wire_to_text(n) for n in ns_names)
         targets = tuple(n.lower() for n in ns_names)
         zone["rrsets"].setdefault(ld.origin, {})[w.T_NS] = RRSet(
             w.T_NS, ld.ttl, rdatas, texts, targets

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from geodns.checks import Checker, probe, probe_target
-from geodns.health import TIMED_OUT, HealthBoard
+from geodns.health.board import TIMED_OUT, HealthBoard
+from geodns.health.probes import Checker, probe, probe_target
 from geodns.model import CheckSpec
 
 Z = "checks.test."

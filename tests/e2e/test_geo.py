@@ -262,7 +262,7 @@ def test_sticky_same_pool_for_a_whole_network(geo_server) -> None:
 
 
 def test_explain_agrees_with_real_queries(geo_server) -> None:
-    from geodns.explain import explain
+    from geodns.ops.explain import explain
 
     rng = random.Random(99)
     handler = geo_server.app.handler

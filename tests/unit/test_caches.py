@@ -13,9 +13,12 @@ import dns.message
 import maxminddb
 import pytest
 
-from geodns import geoip, mmdb, table, zonefile
-from geodns.handler import Handler
+from geodns import table
+from geodns.dns.handler import Handler
+from geodns.geo import locator as geoip
+from geodns.geo import mmdb
 from geodns.model import FAMILY_V4
+from geodns.zones import zonefile
 from tests.servers import DATA
 
 CITY, ASN = str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dns.edns
 import dns.message
 
-from geodns import geoip, table, zonefile
-from geodns.handler import Handler
+from geodns import table
+from geodns.dns.handler import Handler
+from geodns.geo import locator as geoip
+from geodns.zones import zonefile
 from tests.servers import DATA
 
 

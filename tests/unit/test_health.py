@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from geodns.health import TIMED_OUT, HealthBoard
+from geodns.health.board import TIMED_OUT, HealthBoard
 from geodns.model import CheckSpec
 
 Z = "example.test."

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from geodns.server import TcpLimits
-from geodns.stats import Stats
-from geodns.worker import PushedHealth, snapshot
-from geodns.workers import Totals
+from geodns.dns.stats import Stats
+from geodns.serve.protocols import TcpLimits
+from geodns.serve.supervisor import Totals
+from geodns.serve.worker import PushedHealth, snapshot
 
 
 def worker_snapshot(queries: int, pool_hits: int, tcp_open: int) -> dict:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from geodns import records, teardown, yamlfast, yamlio, zonefile
-from geodns import wire as w
+from geodns import names
 from geodns.errors import Where
 from geodns.table import compile_table, dismantle
+from geodns.zones import records, teardown, yamlfast, yamlio, zonefile
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(
@@ -214,11 +214,11 @@ def test_aaaa_short_cut_agrees_with_ipaddress(text: str) -> None:
     ],
 )
 def test_simple_name_short_cut_agrees_with_name_to_wire(name: str) -> None:
-    origin = w.name_to_wire("z.test.")
+    origin = names.name_to_wire("z.test.")
     fast = zonefile._simple_wire(name, origin)
     absolute = name if name.endswith(".") else name + ".z.test."
     try:
-        slow = w.name_to_wire(absolute)
+        slow = names.name_to_wire(absolute)
     except ValueError:
         slow = None
     assert fast == slow

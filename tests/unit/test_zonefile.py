@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from geodns import zonefile
 from geodns.errors import ZoneError
+from geodns.zones import zonefile
 
 HEAD = "zone: z.test.\nttl: 60\nns: [ns1.z.test.]\nrecords:\n  ns1: {A: 192.0.2.1}\n"
 POOLS = "pools:\n  p: {addresses: [192.0.2.10]}\n  q: {addresses: [192.0.2.20]}\n"

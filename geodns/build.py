@@ -1,0 +1,73 @@
+"""The factories the CLI, the app and every worker share: one way to load, open and set up."""
+
+from __future__ import annotations
+
+import logging
+
+from geodns import config as cfg
+from geodns.dns.handler import Handler
+from geodns.dns.stats import Stats
+from geodns.geo.locator import ClientFactory, Locator
+from geodns.model import CheckSpec, HealthView, MemberKey, Zone
+from geodns.table import Table, compile_table
+from geodns.zones import teardown, zonefile
+
+log = logging.getLogger("geodns")
+
+
+def open_locator(conf: cfg.Config) -> Locator:
+    """The GeoIP locator for a config; no database means every client gets `default`."""
+    if conf.geoip.city is None and conf.geoip.asn is None:
+        log.warning("no GeoIP database configured: every client gets the default answer")
+    return Locator.open(conf.geoip.city, conf.geoip.asn, cache_size=conf.geoip.cache_size)
+
+
+def client_factory(conf: cfg.Config, locator: Locator) -> ClientFactory:
+    """Clients for decisions, with the config's ECS limits (new GeoIP data: a new one)."""
+    return ClientFactory(
+        locator,
+        enabled=conf.ecs.enabled,
+        max_source_v4=conf.ecs.max_source_v4,
+        max_source_v6=conf.ecs.max_source_v6,
+    )
+
+
+def build_table(conf: cfg.Config, previous: dict[bytes, Zone] | None = None) -> Table:
+    """The one load-and-compile path, shared by serve, reload and `geodns check`.
+
+    Without cyclic GC while it runs (a million names would mean full collections over
+    millions of new objects, holding the GIL), and frozen after: see teardown.gc_paused.
+    """
+    with teardown.gc_paused():
+        zones = zonefile.load_dir(conf.zones_dir, previous)
+        return compile_table(zones)
+
+
+def make_handler(
+    conf: cfg.Config,
+    table: Table,
+    clients: ClientFactory,
+    health: HealthView | None = None,
+    stats: Stats | None = None,
+) -> Handler:
+    """A handler set up from the config: the same in the CLI, this process and every worker."""
+    handler = Handler(
+        table,
+        clients,
+        health,
+        max_udp_payload=conf.dns.max_udp_payload,
+        ecs_enabled=conf.ecs.enabled,
+        stats=stats,
+    )
+    handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
+    return handler
+
+
+def table_members(table: Table) -> dict[MemberKey, CheckSpec | None]:
+    """Every pool member of every zone, with the check that watches it (None: unchecked)."""
+    return {
+        m: pool.check
+        for zt in table.zones.values()
+        for pool in zt.zone.pools.values()
+        for m in pool.members()
+    }

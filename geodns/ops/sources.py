@@ -1,0 +1,51 @@
+"""What the HTTP API and the metrics read: a typed seam instead of the App object itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from geodns.dns.handler import Handler
+from geodns.dns.stats import Stats
+from geodns.geo.locator import Locator
+from geodns.health.board import HealthBoard
+from geodns.table import Table
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """One process's counters, or every worker's added up: what a scrape exports."""
+
+    stats: Stats
+    geoip_hits: int
+    geoip_misses: int
+    tcp_open: int
+
+
+@dataclass
+class ReloadCounts:
+    ok: int = 0
+    error: int = 0
+
+
+class Sources(Protocol):
+    """The running server as the operating surfaces see it; `app.App` is one."""
+
+    ready: bool
+    board: HealthBoard
+    reloads: ReloadCounts
+
+    @property
+    def table(self) -> Table: ...
+
+    @property
+    def handler(self) -> Handler: ...
+
+    @property
+    def locator(self) -> Locator: ...
+
+    async def counters(self) -> Counters: ...
+
+    async def health_synced(self) -> bool: ...
+
+    def worker_status(self) -> list[dict[str, Any]]: ...

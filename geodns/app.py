@@ -20,6 +20,8 @@ from geodns.health.probes import Checker
 from geodns.ops import logs
 from geodns.ops.sources import Counters, ReloadCounts
 from geodns.serve.protocols import DnsServer, TcpLimits
+from geodns.serve.supervisor import Supervisor
+from geodns.serve.worker import ForkState
 from geodns.table import dismantle
 from geodns.zones import zonefile
 
@@ -47,9 +49,7 @@ class App:
         self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
         self.workers = conf.dns.worker_count()
         if self.workers > 1:
-            from geodns.serve.supervisor import Supervisor
-
-            self.dns = Supervisor(self, self.workers, conf.dns.endpoints())
+            self.dns = Supervisor(self.board, self._fork_state, self.workers, conf.dns.endpoints())
         else:
             self.dns = DnsServer(
                 self.handler.handle,
@@ -100,6 +100,11 @@ class App:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+
+    def _fork_state(self) -> ForkState:
+        """What the next worker generation answers from: the current table, config, health."""
+        board = self.board
+        return ForkState(self.config, self.table, self.clients, board.generation, board.down())
 
     async def run(self) -> None:
         await self.shutdown.wait()

@@ -10,12 +10,14 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from geodns.dns.stats import Stats
+from geodns.health.board import HealthBoard
+from geodns.serve.channel import Totals, receive, send
 from geodns.serve.protocols import bind_pair
-from geodns.serve.worker import become_worker, open_fds, receive, send
+from geodns.serve.worker import ForkState, become_worker, open_fds
 
 log = logging.getLogger("geodns.workers")
 
@@ -24,40 +26,6 @@ RETIRE_TIMEOUT = 5.0
 STATS_TIMEOUT = 1.0
 STATS_POLL = 5.0  # background refresh, so a crashed worker loses at most this much counting
 CRASH_WINDOW = 10.0
-
-
-@dataclass
-class Totals:
-    """Counters summed over workers: what /metrics exports in multi-worker mode."""
-
-    stats: Stats = field(default_factory=Stats)
-    geoip_hits: int = 0
-    geoip_misses: int = 0
-    tcp_open: int = 0
-
-    def add(self, snap: dict[str, Any], live: bool = True) -> None:
-        stats = self.stats
-        for key, n in snap["queries"].items():
-            stats.queries[key] += n
-        for key, n in snap["by_pool"].items():
-            stats.by_pool[key] += n
-        stats.durations = [a + b for a, b in zip(stats.durations, snap["durations"], strict=True)]
-        stats.total_seconds += snap["total_seconds"]
-        stats.fail_open += snap["fail_open"]
-        self.geoip_hits += snap["geoip_hits"]
-        self.geoip_misses += snap["geoip_misses"]
-        if live:
-            self.tcp_open += snap["tcp_open"]
-
-    def copy(self) -> Totals:
-        out = Totals()
-        out.stats.queries.update(self.stats.queries)
-        out.stats.by_pool.update(self.stats.by_pool)
-        out.stats.durations = list(self.stats.durations)
-        out.stats.total_seconds = self.stats.total_seconds
-        out.stats.fail_open = self.stats.fail_open
-        out.geoip_hits, out.geoip_misses = self.geoip_hits, self.geoip_misses
-        return out
 
 
 # --- the parent side ----------------------------------------------------------------------
@@ -92,8 +60,15 @@ class Supervisor:
     starts reading before the old one stops.
     """
 
-    def __init__(self, app: Any, count: int, endpoints: list[tuple[str, int]]) -> None:
-        self.app = app
+    def __init__(
+        self,
+        board: HealthBoard,
+        state: Callable[[], ForkState],
+        count: int,
+        endpoints: list[tuple[str, int]],
+    ) -> None:
+        self.board = board
+        self.state = state  # what a new worker is forked with: read at each fork
         self.count = count
         self.endpoints = endpoints
         self.slots: list[list[tuple[socket.socket, socket.socket]]] = [[] for _ in range(count)]
@@ -129,7 +104,7 @@ class Supervisor:
     async def __aenter__(self) -> Supervisor:
         if not self.bound:
             self.bind()
-        self.app.board.listeners.append(self._health_changed)
+        self.board.listeners.append(self._health_changed)
         await self.publish()
         self._spawn(self._poll_stats())
         return self
@@ -137,7 +112,7 @@ class Supervisor:
     async def __aexit__(self, *exc: object) -> None:
         self.stopping = True
         with contextlib.suppress(ValueError):
-            self.app.board.listeners.remove(self._health_changed)
+            self.board.listeners.remove(self._health_changed)
         for task in list(self._tasks):
             task.cancel()
         procs = list(self.procs.values())
@@ -216,7 +191,7 @@ class Supervisor:
                 stream.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns (coverage can't see it)
-            become_worker(self.app, slot, self.slots[slot], child_end, keep, fds)
+            become_worker(self.state(), slot, self.slots[slot], child_end, keep, fds)
         child_end.close()
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in range(4)]
@@ -327,7 +302,7 @@ class Supervisor:
     def _push_health(self, proc: WorkerProc) -> None:
         if proc.writer is None:
             return
-        board = self.app.board
+        board = self.board
         with contextlib.suppress(Exception):
             send(proc.writer, ("health", board.generation, board.down()))
 
@@ -338,7 +313,7 @@ class Supervisor:
         """
         self._push_all_health()
         deadline = time.monotonic() + timeout
-        wanted = self.app.board.generation
+        wanted = self.board.generation
         while True:
             lagging = [
                 p

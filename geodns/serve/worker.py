@@ -6,50 +6,33 @@ import asyncio
 import contextlib
 import gc
 import os
-import pickle
 import signal
 import socket
-import struct
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from geodns.build import make_handler
+from geodns.config import Config
 from geodns.dns.stats import Stats
+from geodns.geo.locator import ClientFactory
+from geodns.model import MemberKey
+from geodns.serve.channel import receive, send, snapshot
 from geodns.serve.protocols import DnsServer, TcpLimits
-
-_HEADER = struct.Struct("!I")
-
-# --- the control channel: length-prefixed pickles over a socketpair (parent <-> child) ---
+from geodns.table import Table
 
 
-def send(writer: asyncio.StreamWriter, message: tuple) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    writer.write(_HEADER.pack(len(data)) + data)
+@dataclass(frozen=True, slots=True)
+class ForkState:
+    """What a worker is forked with: the state the supervisor answers from right now."""
 
-
-async def receive(reader: asyncio.StreamReader) -> tuple:
-    head = await reader.readexactly(_HEADER.size)
-    return pickle.loads(await reader.readexactly(_HEADER.unpack(head)[0]))
-
-
-# --- what a worker reports, and how reports add up ----------------------------------------
-
-
-def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[str, Any]:
-    """Everything a worker counted since it started (cumulative, so a lost poll loses nothing)."""
-    return {
-        "queries": dict(stats.queries),
-        "by_pool": dict(stats.by_pool),
-        "durations": list(stats.durations),
-        "total_seconds": stats.total_seconds,
-        "fail_open": stats.fail_open,
-        "geoip_hits": geoip[0],
-        "geoip_misses": geoip[1],
-        "tcp_open": limits.open,
-        "cpu_seconds": time.process_time(),
-        "pid": os.getpid(),
-    }
+    config: Config
+    table: Table
+    clients: ClientFactory
+    health_generation: int
+    down: frozenset[MemberKey]
 
 
 class PushedHealth:
@@ -76,7 +59,12 @@ def open_fds() -> set[int]:
 
 
 def become_worker(
-    app: Any, slot: int, sockets: list, channel: socket.socket, keep: set[int], fds: set[int]
+    state: ForkState,
+    slot: int,
+    sockets: list,
+    channel: socket.socket,
+    keep: set[int],
+    fds: set[int],
 ) -> NoReturn:
     """The forked child: drop the parent's descriptors and signals, then serve until told."""
     code = 70
@@ -95,7 +83,7 @@ def become_worker(
             with contextlib.suppress(OSError):
                 os.dup2(null, fd)
         os.close(null)
-        code = Worker(app, slot, sockets, channel).run()
+        code = Worker(state, slot, sockets, channel).run()
     except BaseException:
         traceback.print_exc()
     finally:
@@ -107,8 +95,8 @@ def become_worker(
 class Worker:
     """One forked process: the parent's table, a handler of its own, the slot's sockets."""
 
-    def __init__(self, app: Any, slot: int, sockets: list, channel: socket.socket) -> None:
-        self.app, self.slot, self.sockets, self.channel = app, slot, sockets, channel
+    def __init__(self, state: ForkState, slot: int, sockets: list, channel: socket.socket) -> None:
+        self.state, self.slot, self.sockets, self.channel = state, slot, sockets, channel
         self.stats = Stats()
         self.stop = asyncio.Event()
         self.serving = False
@@ -121,17 +109,15 @@ class Worker:
         return uvloop.run(self.main())
 
     async def main(self) -> int:
-        from geodns.app import make_handler
-
-        app, conf = self.app, self.app.config
+        state, conf = self.state, self.state.config
         self.stop = asyncio.Event()
-        self.health = PushedHealth(app.board.generation, app.board.down())
-        handler = make_handler(conf, app.table, app.clients, self.health, self.stats)
+        self.health = PushedHealth(state.health_generation, state.down)
+        handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
         share = -(-conf.dns.tcp_max_connections // max(conf.dns.worker_count(), 1))
         self.limits = TcpLimits(conf.dns.tcp_idle_timeout, share)  # the cap, split over workers
         server = DnsServer(handler.handle, [], self.limits, observe=self.stats.observe)
         server.sockets = list(self.sockets)
-        locator = app.locator
+        locator = state.clients.locator
         self._geoip_base = (locator.cache_hits, locator.cache_misses)
         self.locator = locator
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.stop.set)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from geodns.dns.stats import Stats
+from geodns.serve.channel import Totals, snapshot
 from geodns.serve.protocols import TcpLimits
-from geodns.serve.supervisor import Totals
-from geodns.serve.worker import PushedHealth, snapshot
+from geodns.serve.worker import PushedHealth
 
 
 def worker_snapshot(queries: int, pool_hits: int, tcp_open: int) -> dict:

@@ -1,0 +1,76 @@
+"""The supervisor <-> worker channel: length-prefixed messages, and how worker counts add up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from geodns.dns.stats import Stats
+from geodns.serve.protocols import TcpLimits
+
+_HEADER = struct.Struct("!I")
+
+
+def send(writer: asyncio.StreamWriter, message: tuple) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    writer.write(_HEADER.pack(len(data)) + data)
+
+
+async def receive(reader: asyncio.StreamReader) -> tuple:
+    head = await reader.readexactly(_HEADER.size)
+    return pickle.loads(await reader.readexactly(_HEADER.unpack(head)[0]))
+
+
+def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[str, Any]:
+    """Everything a worker counted since it started (cumulative, so a lost poll loses nothing)."""
+    return {
+        "queries": dict(stats.queries),
+        "by_pool": dict(stats.by_pool),
+        "durations": list(stats.durations),
+        "total_seconds": stats.total_seconds,
+        "fail_open": stats.fail_open,
+        "geoip_hits": geoip[0],
+        "geoip_misses": geoip[1],
+        "tcp_open": limits.open,
+        "cpu_seconds": time.process_time(),
+        "pid": os.getpid(),
+    }
+
+
+@dataclass
+class Totals:
+    """Counters summed over workers: what /metrics exports in multi-worker mode."""
+
+    stats: Stats = field(default_factory=Stats)
+    geoip_hits: int = 0
+    geoip_misses: int = 0
+    tcp_open: int = 0
+
+    def add(self, snap: dict[str, Any], live: bool = True) -> None:
+        stats = self.stats
+        for key, n in snap["queries"].items():
+            stats.queries[key] += n
+        for key, n in snap["by_pool"].items():
+            stats.by_pool[key] += n
+        stats.durations = [a + b for a, b in zip(stats.durations, snap["durations"], strict=True)]
+        stats.total_seconds += snap["total_seconds"]
+        stats.fail_open += snap["fail_open"]
+        self.geoip_hits += snap["geoip_hits"]
+        self.geoip_misses += snap["geoip_misses"]
+        if live:
+            self.tcp_open += snap["tcp_open"]
+
+    def copy(self) -> Totals:
+        out = Totals()
+        out.stats.queries.update(self.stats.queries)
+        out.stats.by_pool.update(self.stats.by_pool)
+        out.stats.durations = list(self.stats.durations)
+        out.stats.total_seconds = self.stats.total_seconds
+        out.stats.fail_open = self.stats.fail_open
+        out.geoip_hits, out.geoip_misses = self.geoip_hits, self.geoip_misses
+        return out

@@ -104,7 +104,8 @@ class App:
     def _fork_state(self) -> ForkState:
         """What the next worker generation answers from: the current table, config, health."""
         board = self.board
-        return ForkState(self.config, self.table, self.clients, board.generation, board.down())
+        down, pools = board.down(), board.pool_generations()
+        return ForkState(self.config, self.table, self.clients, board.generation, down, pools)
 
     async def run(self) -> None:
         await self.shutdown.wait()

@@ -74,6 +74,8 @@ class Client:
 
 # A pool member is named by (zone, pool, address) everywhere: health, metrics, the API.
 MemberKey = tuple[str, str, str]
+# A pool is named by (zone, pool): the unit of health generations.
+PoolKey = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +99,17 @@ class CheckSpec:
 class HealthView(Protocol):
     """What policies may know of health: read-only, cheap, never blocking.
 
-    `generation` changes whenever any member's effective state changes, so callers
-    may cache anything derived from health until it moves.
+    `generation` changes whenever any member's effective state changes;
+    `pool_generation(pool)` only when one of that pool's members changes, so a cache of
+    decisions over a few pools stays good while other pools flap.
     """
 
     @property
     def generation(self) -> int: ...
 
     def is_up(self, member: MemberKey) -> bool: ...
+
+    def pool_generation(self, pool: PoolKey) -> int: ...
 
 
 class AllUp:
@@ -114,6 +119,9 @@ class AllUp:
 
     def is_up(self, member: MemberKey) -> bool:
         return True
+
+    def pool_generation(self, pool: PoolKey) -> int:
+        return 0
 
 
 class Clock(Protocol):

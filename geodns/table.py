@@ -6,6 +6,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from geodns import names
 from geodns import wire as w
@@ -79,48 +80,57 @@ STATIC, POLICY = 0, 1
 class PolicyAnswer:
     """A policy name compiled: the decision tree plus its pools' answers pre-encoded."""
 
-    __slots__ = ("_rotation", "cache", "cacheable", "name", "node", "owner", "ttl", "zone")
+    __slots__ = ("by_facts", "cacheable", "name", "node", "owner", "pools", "ttl", "zone")
 
     def __init__(
-        self, zone: str, owner: bytes, node: object, ttl: int, cacheable: bool | None = None
+        self, zone: str, owner: bytes, node: object, ttl: int, flags: tuple | None = None
     ) -> None:
         self.zone = zone
         self.owner = owner
         self.name = names.wire_to_text(owner)
-        # Decisions per (client, qtype), valid for one health generation: only for trees
-        # without a random draw or a rotation, whose answer depends on nothing else.
-        self.cacheable = _deterministic(node) if cacheable is None else cacheable
-        self.cache: dict[tuple[int, int], tuple] = {}
         self.node = node
         self.ttl = ttl
-        self._rotation = 0
+        # cacheable: no random draw or rotation, so the decision depends on the client and
+        # health alone; by_facts: on the client's GeoFacts alone (no cidr rule, no hash).
+        # pools: every (zone, pool) the tree can answer from, whose health stamps its memos.
+        self.cacheable, self.by_facts, self.pools = flags or policy_flags(node)
 
-    def records(self, pool: Pool, qtype: int, ttl: int, max_answers: int | None, health) -> list:
-        """The addresses of the queried family to answer with: healthy ones, else all (open)."""
-        want_v4 = qtype == w.T_A
-        addrs = _family_addresses(pool, want_v4)
+    def records(
+        self, pool: Pool, qtype: int, max_answers: int | None, health: Any, start: int = 0
+    ) -> list:
+        """The addresses of the queried family to answer with: healthy ones, else all (open);
+        with max_answers, N of them from `start` on (the caller keeps the rotation)."""
+        addrs = _family_addresses(pool, qtype == w.T_A)
         if not addrs:
             return []
         up = [(a, p) for a, p in addrs if health.is_up((pool.zone, pool.name, a))] or addrs
         if max_answers and len(up) > max_answers:
-            start = self._rotation % len(up)
-            self._rotation += 1
+            start %= len(up)
             up = (up[start:] + up[:start])[:max_answers]
         return up
 
 
-def _deterministic(node: object) -> bool:
-    from geodns.policies import base
-    from geodns.policies.weighted import Weighted
+def policy_flags(node: object) -> tuple[bool, bool, tuple[tuple[str, str], ...]]:
+    """(cacheable, decides by GeoFacts alone, pool keys) of a policy tree, fixed at compile."""
+    from geodns import policies
 
-    if isinstance(node, Pool):
-        return True
-    options = getattr(node, "options", None)
-    if isinstance(options, base.Options) and options.max_answers:
-        return False
-    if isinstance(node, Weighted) and not node.sticky:
-        return False
-    return all(_deterministic(child) for child in node.children())  # type: ignore[attr-defined]
+    cacheable = _deterministic(node)
+    pools = tuple(dict.fromkeys((p.zone, p.name) for p in policies.walk_pools(node)))
+    return cacheable, cacheable and _facts_only(node), pools
+
+
+def _deterministic(node: object) -> bool:
+    """True when a tree's answer may be cached: no random draw, no rotating max_answers."""
+    from geodns import policies
+
+    return not ({"random", "rotation"} & policies.reads(node))
+
+
+def _facts_only(node: Any) -> bool:
+    """True when a tree decides by the client's GeoFacts alone: no cidr rule, no sticky hash."""
+    from geodns import policies
+
+    return policies.reads(node) <= {"facts"}
 
 
 _FAMILY_CACHE: dict[tuple[tuple[str, ...], bool], list[tuple[str, bytes]]] = {}
@@ -243,13 +253,13 @@ def compile_zone(zone: Zone, table: Table) -> ZoneTable:
         soa_negative=w.rr(origin, w.T_SOA, neg_ttl, soa_rdata),
         has_wildcards=any(n.startswith(b"\x01*") for n in zone.rrsets),
     )
-    cacheable: dict[int, bool] = {}  # identical policy blocks share one node
+    flags: dict[int, tuple] = {}  # identical policy blocks share one node
     for owner, node in zone.policies.items():
-        flag = cacheable.get(id(node))
-        if flag is None:
-            flag = cacheable[id(node)] = _deterministic(node)
+        found = flags.get(id(node))
+        if found is None:
+            found = flags[id(node)] = policy_flags(node)
         ttl = zone.policy_ttls[owner]
-        zt.policies[owner] = PolicyAnswer(zone.origin_text, owner, node, ttl, flag)
+        zt.policies[owner] = PolicyAnswer(zone.origin_text, owner, node, ttl, found)
     _fill_fast(zt, table)
     return zt
 

@@ -9,10 +9,9 @@ from typing import Any
 
 from geodns import policies
 from geodns import wire as w
-from geodns.model import Client, HealthView, Pool, RRSet
+from geodns.dns.cache import Memos
+from geodns.model import Client, HealthView, RRSet
 from geodns.names import is_below
-from geodns.policies.geo import Geo
-from geodns.policies.weighted import Weighted
 from geodns.table import PolicyAnswer, ZoneTable, encode_rrset
 
 ANS, AUTH, ADD = 0, 1, 2
@@ -42,17 +41,16 @@ class Reply:
 class Answerer:
     """Walks a zone for one question; policies are asked only when the name has one."""
 
-    def __init__(self, health: HealthView, rng: random.Random, stats: Any = None) -> None:
+    def __init__(
+        self, health: HealthView, rng: random.Random, stats: Any = None, memos: Memos | None = None
+    ) -> None:
         self.health = health
         self.rng = rng
         self.stats = stats
-        # Decisions of cacheable trees live in each PolicyAnswer's `cache`, keyed by the
-        # identity of what they depend on (the client's GeoFacts, or the client itself);
-        # bounded in total: past max_decisions every cache starts afresh.
-        self.max_decisions = 65536  # ~150 B each
-        self._stored = 0
-        self._caches: dict[int, dict] = {}  # id(PolicyAnswer) -> its cache, for forget()
-        self._tails: dict[tuple, tuple] = {}  # interned (count, body, scope, pool, open)
+        # Decisions of cacheable trees are memos, keyed by the policy name and the identity
+        # of what they depend on (the client's GeoFacts, or the client itself), each good
+        # for one health stamp of that name's pools.
+        self.memos = memos if memos is not None else Memos(health)
         # (count, body, scope, pool key, failed open) of the last cached-path decision
         self.last: tuple = (0, b"", 0, None, False)
 
@@ -172,19 +170,17 @@ class Answerer:
         """
         if not pa.cacheable or trace is not None or owner is not w.PTR_QNAME:
             return self._decide(pa, qtype, client, owner, trace, outcome)[:3]
-        cache = pa.cache
-        by_facts = cache.get(_BY_FACTS)
-        if by_facts is None:
-            by_facts = cache[_BY_FACTS] = _facts_only(pa.node)
+        by_facts = pa.by_facts
         if not by_facts and not keep:
             self.last = result = self._decide(pa, qtype, client, owner, None, None)
             return result[:3]
         subject = client.facts if by_facts else client
-        # objects are 16-byte aligned: id + 1 never equals another object's id
-        key = id(subject) + (qtype == w.T_AAAA)
+        memos = self.memos
+        cache = memos.decisions_for(pa, qtype == w.T_AAAA)
+        key = id(subject)
         hit = cache.get(key)
-        generation = self.health.generation
-        if hit is not None and hit[0] is subject and hit[1] == generation:
+        stamp = memos.stamp(pa)
+        if hit is not None and hit[0] is subject and hit[1] == stamp:
             self.last = tail = hit[2]
             count, body, scope, pool_key, failed_open = tail
             stats = self.stats
@@ -193,22 +189,20 @@ class Answerer:
                 stats.fail_open += failed_open
             return count, body, scope
         result = self._decide(pa, qtype, client, owner, None, None)
-        self.last = result = self._tails.setdefault(result, result)
-        if self._stored >= self.max_decisions:
-            self.forget()
-        self._caches[id(pa)] = cache
-        cache[key] = (subject, generation, result)  # holds subject: its id stays unique
-        self._stored += 1
+        self.last = result = memos.tails.setdefault(result, result)
+        cache[key] = (subject, stamp, result)  # holds subject: its id stays unique
+        memos.added()
         return result[:3]
 
     def cached(self, pa: PolicyAnswer, qtype: int, facts: Any) -> tuple | None:
         """The cached (count, body, scope, pool, open) of a tree that decides by GeoFacts
         alone, counted as served; None if there is none yet (then call policy_records)."""
-        cache = pa.cache
-        if cache.get(_BY_FACTS) is not True:  # unknown yet, not by facts, or not cacheable
+        if not pa.by_facts:
             return None
-        hit = cache.get(id(facts) + (qtype == w.T_AAAA))
-        if hit is None or hit[0] is not facts or hit[1] != self.health.generation:
+        memos = self.memos
+        found = memos.decisions.get(pa)
+        hit = found[qtype == w.T_AAAA].get(id(facts)) if found is not None else None
+        if hit is None or hit[0] is not facts or hit[1] != memos.stamp(pa):
             return None
         self.last = tail = hit[2]
         stats = self.stats
@@ -218,12 +212,8 @@ class Answerer:
         return tail
 
     def forget(self) -> None:
-        """Drop every cached decision."""
-        for cache in self._caches.values():
-            cache.clear()
-        self._caches.clear()
-        self._tails.clear()
-        self._stored = 0
+        """Drop every memo (new GeoIP data or ECS settings)."""
+        self.memos.clear()
 
     def _decide(self, pa, qtype, client, owner, trace, outcome) -> tuple:
         decision = policies.resolve(pa.node, client, self.health, self.rng, trace)
@@ -238,23 +228,10 @@ class Answerer:
             stats.by_pool[pool_key] += 1
             stats.fail_open += decision.failed_open
         ttl = pa.ttl if decision.ttl is None else decision.ttl
-        chosen = pa.records(decision.pool, qtype, ttl, decision.max_answers, self.health)
+        start = self.memos.rotation(pa) if decision.max_answers else 0
+        chosen = pa.records(decision.pool, qtype, decision.max_answers, self.health, start)
         body = b"".join(w.rr(owner, qtype, ttl, packed) for _, packed in chosen)
         return len(chosen), body, decision.scope, pool_key, decision.failed_open
-
-
-_BY_FACTS = -1  # key of a PolicyAnswer cache's "decides by GeoFacts alone" flag
-
-
-def _facts_only(node: Any) -> bool:
-    """True when a tree decides by the client's GeoFacts alone: no cidr rule, no sticky hash."""
-    if isinstance(node, Pool):
-        return True
-    if isinstance(node, Geo) and node.cidrs:
-        return False
-    if isinstance(node, Weighted) and node.sticky:
-        return False
-    return all(_facts_only(child) for child in node.children())
 
 
 def _add_set(reply: Reply, section: int, owner: bytes, rrset: RRSet) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from geodns import wire as w
 from geodns.dns.answer import Answerer, Reply
+from geodns.dns.cache import REPLIES_LIMIT, Memos
 from geodns.dns.stats import Stats
 from geodns.model import FROM_SOURCE, AllUp, Client, HealthView
 from geodns.table import FAST_FLAGS, FAST_MASK, STATIC, Table, heads, response_flags
@@ -60,7 +61,9 @@ class Handler:
         self.max_udp_payload = max_udp_payload
         self.ecs_enabled = ecs_enabled
         self.stats = stats or Stats()
-        self.answerer = Answerer(self.health, rng or random.Random(), self.stats)
+        # every memo this process keeps while answering, behind one bound (dns/cache.py)
+        self.memos = Memos(self.health, limit=max(clients.cache_size, 1) if clients else 131072)
+        self.answerer = Answerer(self.health, rng or random.Random(), self.stats, self.memos)
         self._opt_plain = (
             w.opt_rr(max_udp_payload, 0, 0, b""),
             w.opt_rr(max_udp_payload, 0, w.EDNS_DO, b""),
@@ -71,29 +74,11 @@ class Handler:
         )
         self.query_sample = 0.0  # fraction of queries logged with their decision (log.queries)
         self._log_rng = random.Random()
-        # Whole replies (minus the ID) for the hottest ECS queries to deterministic policies:
-        # the query after its ID decides everything, given the table and health generation.
-        # (table, generation, reply[2:], pool key, fits a UDP reply to this very query)
-        # Small: clients (per ECS option) and decisions (per GeoIP facts) carry the rest.
-        self._replies: dict[bytes, tuple] = {}
-        self.reply_cache_size = 8192
-        self._admit = 0
-        # The one per-client cache of the ECS path. Per valid ECS option (its raw bytes):
-        # (GeoFacts or None if not looked up yet, then the pieces of the last policy answer
-        # it got: entry, variant, health generation, head, middle, pool), so a reply is
-        # data[:2] + head + question + middle + address. Facts are shared per GeoIP network,
-        # pieces interned: a few dozen objects serve 100k networks. Bounded by
-        # clients.cache_size entries (then it starts afresh).
-        self._by_option: dict[bytes, tuple] = {}
-        self._pieces: dict[bytes, bytes] = {}
-        self._ecs_clients = self._by_option  # the name app.py clears (until clear_caches)
+        self._admit = 0  # one in 8 answers is offered to the whole-reply memo
 
     def clear_caches(self) -> None:
         """Forget every cached client, decision and reply (new GeoIP data, ECS settings)."""
-        self.answerer.forget()
-        self._replies.clear()
-        self._by_option.clear()
-        self._pieces.clear()
+        self.memos.clear()
 
     # --- fast path -------------------------------------------------------------------
 
@@ -130,11 +115,11 @@ class Handler:
 
     def _fast_edns(self, data, end, entry, variant, host, tcp) -> bytes | None:
         if entry.kind != STATIC:  # the very same query bytes were answered before?
-            hit = self._replies.get(data[2:])
+            hit = self.memos.replies.get(data[2:])
             if (
                 hit is not None
-                and hit[0] is self.table
-                and hit[1] == self.health.generation
+                and hit[0] is entry
+                and hit[1] == self.memos.stamp(entry.policy)
                 and (tcp or hit[4])
                 and self.ecs_enabled
             ):
@@ -161,7 +146,7 @@ class Handler:
         ecs_raw = _only_ecs(data, end, rdlen) if self.ecs_enabled else None
         if ecs_raw is None:
             return None
-        memo = self._by_option.get(ecs_raw)
+        memo = self.memos.options.get(ecs_raw)
         if entry.kind == STATIC:
             if memo is None:
                 try:
@@ -176,7 +161,7 @@ class Handler:
         clients = self.clients
         facts = None
         if memo is not None:
-            if memo[1] is entry and memo[2] == vd and memo[3] == self.health.generation:
+            if memo[1] is entry and memo[2] == vd and memo[3] == self.memos.stamp(entry.policy):
                 resp = b"".join((data[:2], memo[4], data[12:end], memo[5], ecs_raw[4:]))
                 if len(resp) > limit:
                     return None
@@ -184,7 +169,7 @@ class Handler:
                 clients.hits += 1
                 self._admit = admit = (self._admit + 1) & 7
                 if not admit:
-                    self._keep_reply(data, resp, memo[6], udp_limit)
+                    self._keep_reply(data, resp, memo[6], udp_limit, entry)
                 return resp
             facts = memo[0]
         if facts is None:
@@ -210,32 +195,33 @@ class Handler:
         last = answerer.last
         if source and entry.policy.cacheable and last[3] is not None and not last[4]:
             # a pool, not failed open: the next query with this option may reuse the pieces
-            pieces = self._pieces
+            pieces = self.memos.pieces
             head, middle = resp[2:12], resp[end : len(resp) - len(ecs_raw) + 4]
             head, middle = pieces.setdefault(head, head), pieces.setdefault(middle, middle)
-            gen = self.health.generation
-            self._note(ecs_raw, (facts, entry, vd, gen, head, middle, last[3]))
+            stamp = self.memos.stamp(entry.policy)
+            self._note(ecs_raw, (facts, entry, vd, stamp, head, middle, last[3]))
             self._admit = admit = (self._admit + 1) & 7
             if not admit:
-                self._keep_reply(data, resp, last[3], udp_limit)
+                self._keep_reply(data, resp, last[3], udp_limit, entry)
         elif memo is None:
             self._note(ecs_raw, (facts, None, 0, 0, None, None, None))
         return resp if len(resp) <= limit else None
 
     def _note(self, ecs_raw: bytes, value: tuple) -> None:
-        options = self._by_option
-        if len(options) >= self.clients.cache_size and ecs_raw not in options:
-            options.clear()
-            self._pieces.clear()
-        options[ecs_raw] = value
+        memos = self.memos
+        if ecs_raw not in memos.options:
+            memos.added()
+        memos.options[ecs_raw] = value
 
-    def _keep_reply(self, data, resp, pool, udp_limit) -> None:
-        """One in 8 answers goes in the small whole-reply cache: hot queries get in soon, a
+    def _keep_reply(self, data, resp, pool, udp_limit, entry) -> None:
+        """One in 8 answers goes in the small whole-reply memo: hot queries get in soon, a
         sweep over many networks does not churn it."""
-        if len(self._replies) >= self.reply_cache_size:
-            self._replies.clear()
-        gen = self.health.generation
-        self._replies[data[2:]] = (self.table, gen, resp[2:], pool, len(resp) <= udp_limit)
+        memos = self.memos
+        replies = memos.replies
+        if len(replies) >= REPLIES_LIMIT:
+            replies.clear()
+        stamp = memos.stamp(entry.policy)
+        replies[data[2:]] = (entry, stamp, resp[2:], pool, len(resp) <= udp_limit)
 
     def _policy(self, data, end, entry, variant, client, ecs_raw, do, source) -> bytes:
         """A policy answer without parsing objects: the decision cached per GeoIP facts."""
@@ -322,7 +308,7 @@ class Handler:
         ecs_raw = _only_ecs(data, end, rdlen) if self.ecs_enabled else None
         if ecs_raw is None:
             return None
-        if ecs_raw not in self._by_option:
+        if ecs_raw not in self.memos.options:
             try:
                 w.parse_ecs(ecs_raw)
             except w.FormErr:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from geodns.model import CheckSpec, MemberKey
+from geodns.model import CheckSpec, MemberKey, PoolKey
 
 log = logging.getLogger("geodns.health")
 
@@ -66,6 +66,7 @@ class HealthBoard:
         self._down: set[MemberKey] = set()  # effective down: what is_up reads, O(1)
         self._unknown: set[MemberKey] = set()  # checked members with no result yet
         self._generation = 0
+        self._pool_generations: dict[PoolKey, int] = {}  # moves when one of its members does
         self.clock = clock
         self.checks_total: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         self.transitions_total: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
@@ -81,6 +82,13 @@ class HealthBoard:
     def is_up(self, member: MemberKey) -> bool:
         """Up or unknown, and not drained; members this board does not know are up."""
         return member not in self._down
+
+    def pool_generation(self, pool: PoolKey) -> int:
+        return self._pool_generations.get(pool, 0)
+
+    def pool_generations(self) -> dict[PoolKey, int]:
+        """Every pool's generation (what a worker process is told, change by change)."""
+        return dict(self._pool_generations)
 
     def down(self) -> frozenset[MemberKey]:
         """Every member policies must skip now (down or drained): what workers are sent."""
@@ -102,6 +110,7 @@ class HealthBoard:
         their whole state, so health survives a reload; new or changed ones start over
         (old results say nothing about a new check); drains stay with the member."""
         fresh: dict[MemberKey, _Member] = {}
+        old_keys = set(self._members)
         for key, spec in members.items():
             old = self._members.get(key)
             if old is not None and old.spec == spec:
@@ -113,7 +122,10 @@ class HealthBoard:
         self._members = fresh
         self._down = {k for k, m in fresh.items() if not m.effective_up}
         self._unknown = {k for k, m in fresh.items() if m.state == UNKNOWN}
-        # A reload may add, drop or reset members: one bump covers every derived cache.
+        # A reload may add, drop or reset members: every pool's decisions start afresh.
+        gens = self._pool_generations
+        for zone, pool, _ in {*fresh, *old_keys}:
+            gens[(zone, pool)] = gens.get((zone, pool), 0) + 1
         self._bumped()
 
     # -- results in -----------------------------------------------------------------------
@@ -160,6 +172,8 @@ class HealthBoard:
             self._down.discard(member)
         else:
             self._down.add(member)
+        pool = (member[0], member[1])
+        self._pool_generations[pool] = self._pool_generations.get(pool, 0) + 1
         self._bumped()
 
     # -- drains ---------------------------------------------------------------------------

@@ -16,6 +16,25 @@ from geodns.serve.protocols import TcpLimits
 _HEADER = struct.Struct("!I")
 
 
+@dataclass(frozen=True, slots=True)
+class HealthChange:
+    """What moved on the health board since the last push to one worker."""
+
+    generation: int
+    down: frozenset  # members now down (or drained)
+    up: frozenset  # members up again
+    pools: dict  # (zone, pool) -> generation, for pools whose generation moved
+
+
+def health_change(board_down: frozenset, board_pools: dict, generation: int, seen: tuple) -> tuple:
+    """The change from what a worker has `seen` (down set, pool generations) to the board's
+    state; returns (HealthChange, the new seen)."""
+    seen_down, seen_pools = seen
+    pools = {k: g for k, g in board_pools.items() if seen_pools.get(k) != g}
+    change = HealthChange(generation, board_down - seen_down, seen_down - board_down, pools)
+    return change, (board_down, board_pools)
+
+
 def send(writer: asyncio.StreamWriter, message: tuple) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     writer.write(_HEADER.pack(len(data)) + data)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geodns.health.board import HealthBoard
-from geodns.serve.channel import Totals, receive, send
+from geodns.serve.channel import Totals, health_change, receive, send
 from geodns.serve.protocols import bind_pair
 from geodns.serve.worker import ForkState, become_worker, open_fds
 
@@ -46,6 +46,7 @@ class WorkerProc:
     started: float = field(default_factory=time.time)
     stats: dict[str, Any] | None = None
     health_seen: int = -1  # the last health generation the worker confirmed
+    health_sent: tuple = (frozenset(), {})  # (down set, pool generations) it was last told
     health_event: asyncio.Event = field(default_factory=asyncio.Event)
     listener: asyncio.Task | None = None
     waiting: dict[int, asyncio.Future] = field(default_factory=dict)
@@ -186,16 +187,18 @@ class Supervisor:
         keep = {0, 1, 2, child_end.fileno()}
         keep |= {s.fileno() for pair in self.slots[slot] for s in pair}
         fds = open_fds()
+        state = self.state()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns (coverage can't see it)
-            become_worker(self.state(), slot, self.slots[slot], child_end, keep, fds)
+            become_worker(state, slot, self.slots[slot], child_end, keep, fds)
         child_end.close()
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in range(4)]
         proc = WorkerProc(slot, pid, self.generation, None, *futures)
+        proc.health_sent = (state.down, state.pool_generations)
         self.procs[pid] = proc
         proc.listener = self._spawn(self._listen(proc, parent_end))
         self._watch_exit(proc)
@@ -303,8 +306,12 @@ class Supervisor:
         if proc.writer is None:
             return
         board = self.board
+        change, seen = health_change(
+            board.down(), board.pool_generations(), board.generation, proc.health_sent
+        )
         with contextlib.suppress(Exception):
-            send(proc.writer, ("health", board.generation, board.down()))
+            send(proc.writer, ("health", change))
+            proc.health_sent = seen
 
     async def health_synced(self, timeout: float = 1.0) -> bool:
         """Wait until every live worker has confirmed the board's current health.

@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -18,8 +19,8 @@ from geodns.build import make_handler
 from geodns.config import Config
 from geodns.dns.stats import Stats
 from geodns.geo.locator import ClientFactory
-from geodns.model import MemberKey
-from geodns.serve.channel import receive, send, snapshot
+from geodns.model import MemberKey, PoolKey
+from geodns.serve.channel import HealthChange, receive, send, snapshot
 from geodns.serve.protocols import DnsServer, TcpLimits
 from geodns.table import Table
 
@@ -33,19 +34,35 @@ class ForkState:
     clients: ClientFactory
     health_generation: int
     down: frozenset[MemberKey]
+    pool_generations: dict[PoolKey, int]
 
 
 class PushedHealth:
-    """The health a worker reads: the supervisor's down set, replaced whole on every push."""
+    """The health a worker reads: the board's state at the fork, then its changes as pushed.
 
-    __slots__ = ("down", "generation")
+    Only what moved crosses the channel (members that went down or came up, pools whose
+    generation moved), not the whole down set on every change.
+    """
 
-    def __init__(self, generation: int, down: frozenset) -> None:
+    __slots__ = ("down", "generation", "pools")
+
+    def __init__(self, generation: int, down: Iterable[MemberKey], pools: dict) -> None:
         self.generation = generation
-        self.down = down
+        self.down = set(down)
+        self.pools: dict[PoolKey, int] = dict(pools)
 
-    def is_up(self, member: tuple[str, str, str]) -> bool:
+    def is_up(self, member: MemberKey) -> bool:
         return member not in self.down
+
+    def pool_generation(self, pool: PoolKey) -> int:
+        return self.pools.get(pool, 0)
+
+    def apply(self, change: HealthChange) -> None:
+        """One push: the generation moves last, so readers never pair it with old state."""
+        self.down.difference_update(change.up)
+        self.down.update(change.down)
+        self.pools.update(change.pools)
+        self.generation = change.generation
 
 
 # --- the child side -----------------------------------------------------------------------
@@ -111,7 +128,7 @@ class Worker:
     async def main(self) -> int:
         state, conf = self.state, self.state.config
         self.stop = asyncio.Event()
-        self.health = PushedHealth(state.health_generation, state.down)
+        self.health = PushedHealth(state.health_generation, state.down, state.pool_generations)
         handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
         share = -(-conf.dns.tcp_max_connections // max(conf.dns.worker_count(), 1))
         self.limits = TcpLimits(conf.dns.tcp_idle_timeout, share)  # the cap, split over workers
@@ -147,9 +164,8 @@ class Worker:
                 message = await receive(reader)
                 kind = message[0]
                 if kind == "health":
-                    self.health.down = message[2]
-                    self.health.generation = message[1]
-                    send(writer, ("health-ack", message[1]))
+                    self.health.apply(message[1])
+                    send(writer, ("health-ack", message[1].generation))
                 elif kind == "stats":
                     send(writer, ("stats", message[1], self._snapshot()))
                 elif kind == "serve":

@@ -1,4 +1,4 @@
-"""Routing policies: one module each; parse at load, resolve per query, no I/O."""
+"""Routing policies: one module each, found through REGISTRY; parse at load, resolve per query."""
 
 from __future__ import annotations
 
@@ -8,27 +8,53 @@ from typing import Any
 
 from geodns.model import Client, HealthView, Pool
 from geodns.policies import base, failover, geo, latency, weighted
-from geodns.policies.base import Decision, ParseContext
+from geodns.policies.base import Decision, Node, ParseContext, PolicyModule
 
-__all__ = ["Decision", "ParseContext", "parse_node", "resolve", "walk_pools"]
+__all__ = [
+    "NODE_OPTIONS",
+    "POLICY_KEYS",
+    "REGISTRY",
+    "Decision",
+    "Node",
+    "ParseContext",
+    "PolicyModule",
+    "parse_node",
+    "reads",
+    "resolve",
+    "walk_pools",
+]
 
-POLICY_KEYS = ("geo", "latency", "weighted", "failover")
-EXTRA_OPTIONS = {"weighted": ("sticky",), "latency": ("rtt",)}
+
+class _Registry(dict[str, PolicyModule]):
+    """Policy modules by KEY. Setting or deleting an entry (as a test's monkeypatch.setitem
+    does) re-derives NODE_OPTIONS, so the zone loader knows a policy the moment it is added."""
+
+    def __setitem__(self, key: str, module: PolicyModule) -> None:
+        super().__setitem__(key, module)
+        _derive()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        _derive()
 
 
-def _parse_policy(kind: str, raw: Any, options, where, ctx, depth: int) -> Any:
-    body, at = raw[kind], base.at(raw, kind, where)
-    if kind == "geo":
-        return geo.parse(body, options, at, ctx, parse_node, depth)
-    if kind == "failover":
-        return failover.parse(body, options, at, ctx, parse_node, depth)
-    if kind == "weighted":
-        sticky = raw.get("sticky", False)
-        if not isinstance(sticky, bool):
-            ctx.problems.add(base.at(raw, "sticky", where), "sticky: must be true or false")
-            return None
-        return weighted.parse(body, options, at, ctx, parse_node, depth, sticky)
-    return latency.parse(body, options, at, ctx, parse_node, depth, raw.get("rtt"))
+REGISTRY = _Registry({module.KEY: module for module in (geo, latency, weighted, failover)})
+# Live views (not copies) so that a policy registered later is seen by whoever imported them.
+POLICY_KEYS = REGISTRY.keys()
+_NODE_OPTIONS: dict[str, None] = {}
+# The keys besides the policy key that belong to a policy node where a name's records sit:
+# the common ones (but ttl, which there is the name's own TTL) and every policy's OPTIONS.
+NODE_OPTIONS = _NODE_OPTIONS.keys()
+
+
+def _derive() -> None:
+    common = [k for k in base.COMMON_OPTIONS if k != "ttl"]
+    extra = [key for module in REGISTRY.values() for key in module.OPTIONS]
+    _NODE_OPTIONS.clear()
+    _NODE_OPTIONS.update(dict.fromkeys([*common, *extra]))
+
+
+_derive()
 
 
 def parse_node(raw: Any, where, ctx: ParseContext, depth: int = 0) -> Any:
@@ -45,19 +71,32 @@ def parse_node(raw: Any, where, ctx: ParseContext, depth: int = 0) -> Any:
     if not isinstance(raw, dict):
         ctx.problems.add(where, f"expected a pool name or a policy mapping, got {raw!r}")
         return None
-    kinds = [k for k in raw if k in POLICY_KEYS]
+    kinds = [k for k in raw if k in REGISTRY]
     if len(kinds) != 1:
         what = "no policy" if not kinds else f"two policies ({', '.join(kinds)})"
-        ctx.problems.add(where, f"{what}: give exactly one of {', '.join(POLICY_KEYS)}")
+        ctx.problems.add(where, f"{what}: give exactly one of {', '.join(REGISTRY)}")
         return None
     kind = kinds[0]
-    allowed = {kind, *base.COMMON_OPTIONS, *EXTRA_OPTIONS.get(kind, ())}
+    module = REGISTRY[kind]
+    allowed = {kind, *base.COMMON_OPTIONS, *module.OPTIONS}
     bad = [k for k in raw if k not in allowed]
     for key in bad:
         ctx.problems.add(base.at(raw, key, where), f"{kind}: unknown or misplaced key {key!r}")
     options = base.parse_options(raw, where, ctx)
-    node = _parse_policy(kind, raw, options, where, ctx, depth)
+    node = module.parse(raw, options, where, ctx, parse_node, depth)
     return None if bad else node
+
+
+def reads(node: Any) -> frozenset[str]:
+    """What a whole tree's decision depends on besides health (see base.READS); a Pool: nothing.
+
+    The table and the decision cache ask this instead of knowing any policy by its class."""
+    if isinstance(node, Pool):
+        return frozenset()
+    found = frozenset(node.reads)
+    for child in node.children():
+        found |= reads(child)
+    return found
 
 
 def resolve(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from geodns.errors import Problems, Where
 from geodns.model import Client, HealthView, Pool
 
 MAX_DEPTH = 8
 COMMON_OPTIONS = ("ttl", "max_answers", "when_all_down")
+# What a node's decision may depend on besides health; the table and the decision cache read
+# these instead of knowing each policy: "facts" = the client's GeoFacts, "address" = the client
+# address or network itself (a cidr rule, a sticky hash), "random" = an rng draw, "rotation" =
+# max_answers, which rotates the answer on every query.
+READS = frozenset({"facts", "address", "random", "rotation"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,43 @@ class Decision:
 
 
 NODATA = Decision(None, 0, healthy=False)
+
+
+class Node(Protocol):
+    """A parsed policy: what it reads, its children (nodes or Pools), and its decision."""
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """This node's own inputs (a subset of READS), not its children's."""
+        ...
+
+    def children(self) -> tuple[Any, ...]: ...
+
+    def resolve(
+        self, client: Client, health: HealthView, rng: random.Random, trace: list[str] | None
+    ) -> Decision: ...
+
+
+class PolicyModule(Protocol):
+    """The contract of one policy module: its key, its extra node keys, and its parser."""
+
+    KEY: str
+    OPTIONS: tuple[str, ...]
+
+    def parse(
+        self,
+        raw: Any,
+        options: Options,
+        where: Where,
+        ctx: ParseContext,
+        parse_node: Callable[[Any, Where, ParseContext, int], Any],
+        depth: int,
+    ) -> Node | None: ...
+
+
+def rotation(options: Options) -> frozenset[str]:
+    """{"rotation"} when the node caps its answers (they rotate per query), else nothing."""
+    return frozenset({"rotation"}) if options.max_answers else frozenset()
 
 
 def at(raw: Any, key: Any, fallback: Where) -> Where:

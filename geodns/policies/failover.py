@@ -7,11 +7,19 @@ from typing import Any
 
 from geodns.policies import base
 
+KEY = "failover"
+OPTIONS: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class Failover:
     members: tuple[Any, ...]
     options: base.Options
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """Nothing but health (and the rotation, if capped): the list order decides."""
+        return base.rotation(self.options)
 
     def children(self) -> tuple[Any, ...]:
         return self.members
@@ -42,7 +50,9 @@ def _name(child: Any) -> str:
     return getattr(child, "name", type(child).__name__.lower())
 
 
-def parse(body: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Failover | None:
+def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Failover | None:
+    """The `failover:` list of children, in order of preference."""
+    body, where = raw[KEY], base.at(raw, KEY, where)
     if not isinstance(body, list) or not body:
         ctx.problems.add(where, "failover: must be a non-empty list of pools or policies")
         return None

@@ -11,6 +11,9 @@ from geodns.model import FAMILY_V4
 from geodns.policies import base
 from geodns.policies.iso import CONTINENTS, COUNTRIES
 
+KEY = "geo"
+OPTIONS: tuple[str, ...] = ()
+
 _SUBDIVISION = re.compile(r"^([A-Z]{2})-([A-Z0-9]{1,3})$")
 
 
@@ -37,6 +40,12 @@ class Geo:
     continent: dict[str, Rule]
     default: Rule | None
     options: base.Options
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """GeoFacts always; the address itself too when a cidr rule must be matched."""
+        own = {"facts", "address"} if self.cidrs else {"facts"}
+        return frozenset(own) | base.rotation(self.options)
 
     def children(self) -> tuple[Any, ...]:
         rules = [c.rule for c in self.cidrs]
@@ -144,7 +153,9 @@ def _selector(key: str, at, ctx) -> tuple[str, Any] | None:
     return None
 
 
-def parse(body: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Geo | None:
+def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Geo | None:
+    """The `geo:` mapping of selector -> child; None (with problems added) if any is bad."""
+    body, where = raw[KEY], base.at(raw, KEY, where)
     if not isinstance(body, dict) or not body:
         ctx.problems.add(where, "geo: empty policy (give at least one selector)")
         return None

@@ -9,6 +9,9 @@ from typing import Any
 from geodns.model import Pool
 from geodns.policies import base
 
+KEY = "latency"
+OPTIONS = ("rtt",)
+
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
@@ -22,6 +25,11 @@ class Latency:
     members: tuple[Pool, ...]
     rtt: dict[str, dict[str, float]]  # "country:DE" / "continent:EU" -> pool -> ms
     options: base.Options
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The client's location (GeoFacts) orders the pools."""
+        return frozenset({"facts"}) | base.rotation(self.options)
 
     def children(self) -> tuple[Pool, ...]:
         return self.members
@@ -66,7 +74,9 @@ class Latency:
         return base.with_options(d, self.options, scope)
 
 
-def parse(body: Any, options: base.Options, where, ctx, parse_node, depth: int, rtt: Any):
+def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Latency | None:
+    """The `latency:` list of pools, and the node's optional `rtt:` table."""
+    body, rtt, where = raw[KEY], raw.get("rtt"), base.at(raw, KEY, where)
     if not isinstance(body, list) or not body:
         ctx.problems.add(where, "latency: must be a non-empty list of pools")
         return None

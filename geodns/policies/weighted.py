@@ -10,6 +10,8 @@ from typing import Any
 from geodns.model import FAMILY_V4, Pool
 from geodns.policies import base
 
+KEY = "weighted"
+OPTIONS = ("sticky",)
 STICKY_V4, STICKY_V6 = 24, 56
 
 
@@ -20,6 +22,12 @@ class Weighted:
     sticky: bool
     options: base.Options
     salt: bytes
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """Sticky hashes the client network (address); otherwise each answer is a fresh draw."""
+        own = frozenset({"address"} if self.sticky else {"random"})
+        return own | base.rotation(self.options)
 
     def children(self) -> tuple[Pool, ...]:
         return self.members
@@ -68,7 +76,13 @@ class Weighted:
         return base.with_options(d, self.options, scope)
 
 
-def parse(body: Any, options: base.Options, where, ctx, parse_node, depth: int, sticky: bool):
+def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Weighted | None:
+    """The `weighted:` mapping of pool -> weight, and the node's `sticky:` flag."""
+    sticky = raw.get("sticky", False)
+    if not isinstance(sticky, bool):
+        ctx.problems.add(base.at(raw, "sticky", where), "sticky: must be true or false")
+        return None
+    body, where = raw[KEY], base.at(raw, KEY, where)
     if not isinstance(body, dict) or not body:
         ctx.problems.add(where, "weighted: must be a mapping of pool name to weight")
         return None

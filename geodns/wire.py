@@ -1,9 +1,10 @@
-"""Byte-level DNS: strict query parsing (header, question, EDNS, ECS) and record encoding."""
+"""Byte-level DNS: strict query parsing (header, question, EDNS options) and record encoding."""
 
 from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Record types we serve or name in answers.
@@ -63,8 +64,10 @@ class Edns:
     payload: int
     version: int
     flags: int
-    ecs: tuple[int, int, bytes] | None  # (family, source prefix, address octets)
-    ecs_raw: bytes | None  # the option's data as received, echoed back with a new scope
+    ecs_raw: bytes | None  # the ECS option's body as received (geo/ecs.py reads it)
+
+
+EcsCheck = Callable[[bytes], None]  # raises FormErr for an ECS body that breaks the rules
 
 
 @dataclass(slots=True)
@@ -117,56 +120,50 @@ def _skip_name(data: bytes, pos: int) -> int:
         pos += length + 1
 
 
-def parse_ecs(opt: bytes) -> tuple[int, int, bytes]:
-    """Validate an ECS option body per RFC 7871 section 6; FormErr if it breaks the rules."""
-    if len(opt) < 4:
-        raise FormErr("ECS option shorter than 4 octets")
-    family, source, _scope = struct.unpack_from("!HBB", opt)
-    if family == 1:
-        bits = 32
-    elif family == 2:
-        bits = 128
-    else:
-        raise FormErr(f"ECS family {family} unknown")
-    if source > bits:
-        raise FormErr(f"ECS source prefix /{source} too long for family {family}")
-    addr = opt[4:]
-    if len(addr) != (source + 7) // 8:
-        raise FormErr("ECS address length does not match its source prefix")
-    if source % 8 and addr[-1] & (0xFF >> (source % 8)):
-        raise FormErr("ECS address has bits set past its source prefix")
-    return family, source, bytes(addr)
-
-
-def _parse_opt(data: bytes, pos: int, end: int, ttl: int, payload: int) -> Edns:
-    ecs = ecs_raw = None
+def find_ecs(data: bytes, pos: int, end: int) -> bytes | None:
+    """The one EDNS option walker (fast and slow path): the ECS option's body in the OPT
+    RDATA data[pos:end], or None. Every other option (COOKIE, NSID, padding, unknown codes)
+    is skipped: nothing we answer depends on it. FormErr when the RDATA is not a sequence of
+    whole options (a header or a body past `end`) or holds two ECS options. `end` must not
+    be past the packet. The ECS body's content is geo/ecs.py's to judge."""
+    ecs = None
     while pos < end:
-        if pos + 4 > end:
+        body = pos + 4
+        if body > end:
             raise FormErr("truncated EDNS option header")
-        code, length = struct.unpack_from("!HH", data, pos)
-        pos += 4
-        if pos + length > end:
+        stop = body + (data[pos + 2] << 8 | data[pos + 3])
+        if stop > end:
             raise FormErr("EDNS option runs past its record")
-        body = data[pos : pos + length]
-        pos += length
-        if code == OPT_ECS:
+        if data[pos + 1] == OPT_ECS and data[pos] == 0:
             if ecs is not None:
                 raise FormErr("more than one ECS option")
-            ecs, ecs_raw = parse_ecs(body), bytes(body)
+            ecs = data[body:stop]
+        pos = stop
+    return ecs
+
+
+def _parse_opt(
+    data: bytes, pos: int, end: int, ttl: int, payload: int, check_ecs: EcsCheck | None
+) -> Edns:
+    ecs = find_ecs(data, pos, end)
+    if ecs is not None and check_ecs is not None:
+        check_ecs(ecs)
     return Edns(
         payload=max(payload, 512),
         version=(ttl >> 16) & 0xFF,
         flags=ttl & 0xFFFF,
-        ecs=ecs,
-        ecs_raw=ecs_raw,
+        ecs_raw=ecs,
     )
 
 
-def parse_query(data: bytes) -> Query:
+def parse_query(data: bytes, check_ecs: EcsCheck | None = None) -> Query:
     """Parse a query strictly. Callers check len(data) >= 12 and QR=0 first.
 
     Raises FormErr for anything a compliant client would not send; the reply is then
-    FORMERR with the ID (and the question when it could be read).
+    FORMERR with the ID (and the question when it could be read), with an OPT when the
+    fault is inside the OPT record (`had_opt`). `check_ecs` judges the ECS option's body
+    (geo.ecs.check): called where the walk finds it, so the first fault found is the same
+    whoever judges.
     """
     qid, flags, qdcount, ancount, nscount, arcount = struct.unpack_from("!6H", data)
     opcode = (flags >> 11) & 0xF
@@ -196,7 +193,7 @@ def parse_query(data: bytes) -> Query:
             if data[owner] != 0:
                 raise FormErr("OPT owner is not the root")
             try:
-                edns = _parse_opt(data, pos, pos + rdlen, ttl, rclass)
+                edns = _parse_opt(data, pos, pos + rdlen, ttl, rclass, check_ecs)
             except FormErr as exc:
                 exc.had_opt = True  # type: ignore[attr-defined]
                 raise
@@ -259,8 +256,3 @@ def opt_rr(payload: int, ext_rcode: int, flags: int, options: bytes) -> bytes:
     """Our OPT record: version 0, the DO bit copied (RFC 3225), options as given."""
     ttl = (ext_rcode << 24) | (flags & EDNS_DO)
     return b"\x00" + struct.pack("!HHIH", T_OPT, payload, ttl, len(options)) + options
-
-
-def ecs_option(raw: bytes, scope: int) -> bytes:
-    """Echo an ECS option with our scope prefix (RFC 7871 7.2.1)."""
-    return struct.pack("!HH", OPT_ECS, len(raw)) + raw[:3] + bytes([scope]) + raw[4:]

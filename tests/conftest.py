@@ -84,7 +84,8 @@ def ask_raw(request: pytest.FixtureRequest, core_server: ServerThread) -> Callab
         handler = core_server.app.handler
 
         def direct(data: bytes) -> bytes | None:
-            return core_server.call(lambda: handler.handle(data, "127.0.0.1", False))
+            count = handler.stats.udp
+            return core_server.call(lambda: handler.handle(data, "127.0.0.1", 512, count))
 
         direct.transport = "udp"  # type: ignore[attr-defined]
         return direct

@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+
+from geodns import wire as w
 
 TRANSPORTS = ("udp", "tcp")
 BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
+QTYPE_OTHER = -1  # every query type outside wire.TYPE_TEXT: one `other` label, not 65536
+
+# A transport's query counter: count(zone or None, qtype, rcode), one per transport, so the
+# handler counts without knowing which transport it answers on.
+Count = Callable[[str | None, int, int], None]
+
+
+def qtype_label(qtype: int) -> int:
+    """The qtype a query is counted under: known types as themselves, the rest as other."""
+    return qtype if qtype in w.TYPE_TEXT else QTYPE_OTHER
 
 
 class Stats:
     """Query counts by (zone, qtype, rcode, transport) and by (zone, name, pool).
 
     Counting is a dict increment with no label objects. Labels stay bounded: queries
-    outside our zones count as zone "", and names are policy owners from zone files,
-    never the query name of a wildcard.
+    outside our zones count as zone "", query types we do not know as QTYPE_OTHER, and
+    names are policy owners from zone files, never the query name of a wildcard.
     """
 
-    __slots__ = ("by_pool", "durations", "fail_open", "queries", "sample", "total_seconds")
+    __slots__ = (
+        "by_pool",
+        "durations",
+        "fail_open",
+        "queries",
+        "sample",
+        "tcp",
+        "total_seconds",
+        "udp",
+    )
 
     def __init__(self) -> None:
         self.queries: defaultdict[tuple[str, int, int, str], int] = defaultdict(int)
@@ -25,8 +47,21 @@ class Stats:
         self.total_seconds = 0.0
         self.fail_open = 0
         self.sample = 0
+        self.udp: Count = self.counter("udp")
+        self.tcp: Count = self.counter("tcp")
+
+    def counter(self, transport: str) -> Count:
+        """The counter a transport hands the handler with each query: a plain function (the
+        cheapest call there is) that adds one under this transport's label."""
+        stats = self
+
+        def count(zone: str | None, qtype: int, rcode: int) -> None:
+            stats.queries[(zone or "", qtype, rcode, transport)] += 1
+
+        return count
 
     def count(self, zone: str | None, qtype: int, rcode: int, tcp: bool) -> None:
+        """One query by transport flag (for callers that hold no counter)."""
         self.queries[(zone or "", qtype, rcode, TRANSPORTS[tcp])] += 1
 
     def observe(self, seconds: float) -> None:

@@ -1,8 +1,7 @@
-"""The one place that picks ECS or source address, looks GeoIP up once, caches per network."""
+"""GeoIP facts per address: one walk of the search tree, then shared per network."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import weakref
@@ -10,10 +9,12 @@ from dataclasses import dataclass
 
 import maxminddb
 
-from geodns import wire as w
 from geodns.errors import GeoIPError
 from geodns.geo import mmdb
-from geodns.model import FAMILY_V4, FAMILY_V6, FROM_SOURCE, NO_FACTS, Client, GeoFacts
+from geodns.geo.ecs import ClientFactory
+from geodns.model import NO_FACTS, GeoFacts
+
+__all__ = ["ClientFactory", "Locator"]  # ClientFactory lives in geo/ecs.py; old imports work
 
 log = logging.getLogger("geodns.geoip")
 
@@ -92,7 +93,7 @@ class Locator:
         self._hits = 0
         self.cache_misses = 0
         self._walks = 0
-        self._factories: weakref.WeakSet[ClientFactory] = weakref.WeakSet()
+        self._factories: weakref.WeakSet[ClientFactory] = weakref.WeakSet()  # see watch_hits
 
     @classmethod
     def open(cls, city: str | None, asn: str | None, cache_size: int = 262144) -> Locator:
@@ -106,6 +107,10 @@ class Locator:
     def cache_hits(self) -> int:
         """Facts found without decoding a record, here or in a client cache in front."""
         return self._hits + sum(f.hits for f in self._factories)
+
+    def watch_hits(self, factory: ClientFactory) -> None:
+        """Count a client factory's cache hits as ours: facts it found without asking."""
+        self._factories.add(factory)
 
     @property
     def database_type(self) -> str | None:
@@ -199,94 +204,3 @@ class Locator:
         self._asns.clear()
         log.info("GeoIP database reloaded: %s", ", ".join(db.path for db in new.values()))
         return None
-
-
-def _truncate(address: bytes, prefix: int) -> bytes:
-    whole, rest = divmod(prefix, 8)
-    if rest == 0:
-        return address[:whole]
-    return address[:whole] + bytes([address[whole] & (0xFF << (8 - rest)) & 0xFF])
-
-
-def _pad(address: bytes, family: int) -> bytes:
-    return address.ljust(4 if family == FAMILY_V4 else 16, b"\x00")
-
-
-class ClientFactory:
-    """Builds the Client a decision is made for, from ECS or the packet source.
-
-    Source clients are cached by address text; ECS options are cached by the handler (one
-    entry per option, with the facts and the last answer's pieces), bounded by
-    `cache_size`. `hits` counts cache hits for the geoip_cache_hits metric.
-    """
-
-    def __init__(
-        self,
-        locator: Locator,
-        enabled: bool = True,
-        max_source_v4: int = 24,
-        max_source_v6: int = 56,
-        cache_size: int = 131072,
-    ) -> None:
-        self.locator = locator
-        self.enabled = enabled
-        self.max_v4, self.max_v6 = max_source_v4, max_source_v6
-        self.cache_size = cache_size
-        self.hits = 0
-        self._by_host: dict[str, Client] = {}
-        locator._factories.add(self)
-
-    def from_source(self, host: str) -> Client:
-        """The packet source; IPv4-mapped IPv6 is IPv4, a `%zone` suffix is dropped."""
-        client = self._by_host.get(host)
-        if client is None:
-            ip = ipaddress.ip_address(host.partition("%")[0])
-            if ip.version == 6 and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            family = FAMILY_V4 if ip.version == 4 else FAMILY_V6
-            packed = ip.packed
-            client = Client(
-                packed, family, len(packed) * 8, False, self.locator.facts(family, packed)
-            )
-            if len(self._by_host) >= 8192:
-                self._by_host.clear()
-            self._by_host[host] = client
-        else:
-            self.hits += 1
-        return client
-
-    def option_facts(self, raw: bytes) -> GeoFacts | None:
-        """GeoFacts for raw ECS option data (FROM_SOURCE for source prefix 0: the caller
-        decides by the packet source); None if the option is malformed (FORMERR)."""
-        try:
-            family, source, addr = w.parse_ecs(raw)
-        except w.FormErr:
-            return None
-        if source == 0:
-            return FROM_SOURCE
-        return self.locator.facts(family, self._packed(family, source, addr))
-
-    def option_client(self, raw: bytes, facts: GeoFacts) -> Client:
-        """The Client of a valid ECS option (source prefix > 0) whose facts are known."""
-        family, source = raw[1], raw[2]
-        source = min(source, self.max_v4 if family == FAMILY_V4 else self.max_v6)
-        return Client(self._packed(family, source, raw[4:]), family, source, True, facts)
-
-    def _packed(self, family: int, source: int, addr: bytes) -> bytes:
-        prefix = min(source, self.max_v4 if family == FAMILY_V4 else self.max_v6)
-        return _pad(_truncate(_pad(addr, family), prefix), family)
-
-    def from_ecs(self, family: int, source_prefix: int, address: bytes) -> Client:
-        """An ECS client (already validated; source prefix > 0), truncated to our maximum.
-
-        A source prefix of 0 means "decide by the packet source" and is the caller's case.
-        """
-        limit = self.max_v4 if family == FAMILY_V4 else self.max_v6
-        prefix = min(source_prefix, limit)
-        packed = _pad(_truncate(_pad(address, family), prefix), family)
-        return Client(packed, family, prefix, True, self.locator.facts(family, packed))
-
-    @staticmethod
-    def scope(client: Client, decided_prefix: int) -> int:
-        """The ECS scope to answer with: never longer than what the client gave us."""
-        return min(decided_prefix, client.source_prefix) if client.ecs else 0

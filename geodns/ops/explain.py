@@ -13,6 +13,8 @@ from geodns import wire as w
 from geodns.dns.handler import Handler, Outcome
 from geodns.model import FAMILY_V4, Client
 
+TCP_SIZE = 65535  # explain asks as over TCP: the whole answer, never truncated
+
 
 def build_query(name: str, qtype: int, ecs: str | None) -> bytes:
     """A query as a resolver would send it: RD, EDNS(0), and the ECS option when given."""
@@ -62,7 +64,8 @@ def explain(handler: Handler, name: str, qtype: str, client: str, ecs: str | Non
     """Run the query through `handler.slow` (the code every query uses) and report."""
     rtype = w.TYPE_NAMES.get(qtype.upper()) or int(qtype.upper().removeprefix("TYPE"))
     outcome = Outcome()
-    reply = handler.slow(build_query(name, rtype, ecs), client, True, outcome)
+    query = build_query(name, rtype, ecs)
+    reply = handler.slow(query, client, TCP_SIZE, handler.stats.tcp, outcome)  # never truncated
     msg = dnslib.DNSRecord.parse(reply)
     answers = [str(rr) for rr in msg.rr]
     ecs_scope = None

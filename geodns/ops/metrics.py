@@ -16,6 +16,7 @@ from prometheus_client.core import (
 
 from geodns import __version__
 from geodns import wire as w
+from geodns.dns.stats import QTYPE_OTHER
 from geodns.ops.sources import Counters, Sources
 
 
@@ -66,7 +67,8 @@ class GeoDNSCollector:
         )
         for (zone, qtype, rcode, transport), n in list(stats.queries.items()):
             rcode_text = w.RCODE_TEXT.get(rcode, str(rcode))
-            queries.add_metric([zone, w.type_text(qtype), rcode_text, transport], n)
+            qtype_text = "other" if qtype == QTYPE_OTHER else w.type_text(qtype)
+            queries.add_metric([zone, qtype_text, rcode_text, transport], n)
         yield queries
         pools = CounterMetricFamily(
             "geodns_responses_by_pool", "Policy answers by pool", labels=["zone", "name", "pool"]

@@ -8,11 +8,16 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger("geodns.server")
 
-Handle = Callable[[bytes, str, bool], "bytes | None"]
+# handle(query, source address, the reply size this transport carries, its query counter)
+Count = Callable[[str | None, int, int], None]
+Handle = Callable[[bytes, str, int, Count], "bytes | None"]
 MAX_TCP_BUFFER = 2 + 65535  # one full message and its length prefix
+UDP_SIZE = 512  # a datagram reply, unless the query's EDNS payload says more (RFC 1035, 6891)
+TCP_SIZE = 65535  # what the 2-byte length prefix can frame (RFC 7766)
 
 
 class _ErrorLog:
@@ -41,8 +46,11 @@ SAMPLE_MASK = 31  # time 1 query in 32: the histogram costs two clock reads, not
 class UdpProtocol(asyncio.DatagramProtocol):
     """One datagram in, at most one out; a handler bug costs one answer, not the server."""
 
-    def __init__(self, handle: Handle, observe: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, handle: Handle, count: Count, observe: Callable[[float], None] | None = None
+    ) -> None:
         self.handle = handle
+        self.count = count
         self.observe = observe
         self.sendto: Callable | None = None
         self.seen = 0
@@ -55,7 +63,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         timed = self.observe is not None and not self.seen & SAMPLE_MASK
         started = time.perf_counter() if timed else 0.0
         try:
-            resp = self.handle(data, addr[0], False)
+            resp = self.handle(data, addr[0], UDP_SIZE, self.count)
         except Exception:
             _errors.report(f"UDP query from {addr[0]}")
             return
@@ -81,9 +89,10 @@ class TcpLimits:
 class TcpProtocol(asyncio.Protocol):
     """RFC 7766: 2-byte framing, many and pipelined queries per connection, idle timeout."""
 
-    def __init__(self, handle: Handle, limits: TcpLimits) -> None:
+    def __init__(self, handle: Handle, limits: TcpLimits, count: Count) -> None:
         self.handle = handle
         self.limits = limits
+        self.count = count
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.peer = ""
@@ -128,7 +137,7 @@ class TcpProtocol(asyncio.Protocol):
             message = bytes(buf[2 : 2 + size])
             del buf[: 2 + size]
             try:
-                resp = self.handle(message, self.peer, True)
+                resp = self.handle(message, self.peer, TCP_SIZE, self.count)
             except Exception:
                 _errors.report(f"TCP query from {self.peer}")
                 continue
@@ -212,6 +221,7 @@ class DnsServer:
     limits: TcpLimits = field(default_factory=TcpLimits)
     reuse_port: bool = False
     observe: Callable[[float], None] | None = None
+    stats: Any = None  # counts queries per transport (.udp, .tcp); None: the handler's own
     sockets: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
     bound: list[tuple[str, int]] = field(default_factory=list)
     _closers: list = field(default_factory=list)
@@ -223,16 +233,24 @@ class DnsServer:
             self.sockets.append(pair)
             self.bound.append((host, pair[0].getsockname()[1]))
 
+    def _stats(self) -> Any:
+        """Where this server's transports count queries: `stats`, else (callers that pass
+        none) the stats of the handler whose bound handle() it serves."""
+        if self.stats is not None:
+            return self.stats
+        return self.handle.__self__.stats  # type: ignore[attr-defined]
+
     async def __aenter__(self) -> DnsServer:
         if not self.sockets:
             self.bind()
         loop = asyncio.get_running_loop()
+        stats = self._stats()
         for udp, tcp in self.sockets:
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.handle, self.observe), sock=udp
+                lambda: UdpProtocol(self.handle, stats.udp, self.observe), sock=udp
             )
             server = await loop.create_server(
-                lambda: TcpProtocol(self.handle, self.limits), sock=tcp
+                lambda: TcpProtocol(self.handle, self.limits, stats.tcp), sock=tcp
             )
             self._closers.append(transport)
             self._closers.append(server)

@@ -48,7 +48,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     def ask(name: str) -> list[str]:
         query = dns.message.make_query(f"{name}.pools.test.", "A", use_edns=False)
-        reply = dns.message.from_wire(handler.handle(query.to_wire(), "198.51.100.7", False))
+        reply = dns.message.from_wire(handler.handle(query.to_wire(), "198.51.100.7"))
         return [rd.address for rrset in reply.answer for rd in rrset]
 
     return board, ask, made

@@ -14,7 +14,7 @@ from pathlib import Path
 from geodns import config, table
 from geodns.dns.handler import Handler
 from geodns.geo import locator as geoip
-from geodns.zones import zonefile
+from geodns.zones import load
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
 WWW = b"\x03www\x04gslb\x07example\x03com\x00"
@@ -51,7 +51,7 @@ def per_query(handler: Handler, packets: list[bytes]) -> float:
     handle = handler.handle
     started = time.perf_counter()
     for p in packets:
-        handle(p, "127.0.0.1")
+        handle(p, "127.0.0.1", False)
     return (time.perf_counter() - started) / len(packets) * 1e9
 
 
@@ -65,9 +65,7 @@ def rss_mb() -> float:
 
 def setup() -> tuple[geoip.Locator, Handler]:
     locator = geoip.Locator.open(config.demo_geoip_path(), None)
-    handler = Handler(
-        table.compile_table(zonefile.load_dir(str(ZONES))), geoip.ClientFactory(locator)
-    )
+    handler = Handler(table.compile_table(load.load_dir(str(ZONES))), geoip.ClientFactory(locator))
     return locator, handler
 
 

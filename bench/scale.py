@@ -42,7 +42,7 @@ ZONE = "bulk.example."
 MEASURE = """
 import gc, json, sys, time
 from geodns.zones import teardown
-from geodns.zones import zonefile
+from geodns.zones import load
 from geodns.table import compile_table
 def status(key):
     for line in open("/proc/self/status"):
@@ -50,7 +50,7 @@ def status(key):
             return int(line.split()[1]) // 1024
 t0, c0 = time.perf_counter(), time.process_time()
 with teardown.gc_paused():
-    zones = zonefile.load_dir(sys.argv[1])
+    zones = load.load_dir(sys.argv[1])
     t1 = time.perf_counter()
     table = compile_table(zones)
 t2, c2 = time.perf_counter(), time.process_time()

@@ -23,7 +23,7 @@ from geodns.serve.protocols import DnsServer, TcpLimits
 from geodns.serve.supervisor import Supervisor
 from geodns.serve.worker import ForkState
 from geodns.table import dismantle
-from geodns.zones import zonefile
+from geodns.zones import load
 
 log = logging.getLogger("geodns")
 
@@ -43,7 +43,8 @@ class App:
         conf = self.config
         self.locator = open_locator(conf)
         self.clients = client_factory(conf, self.locator)
-        self.table = build_table(conf)
+        self.zone_loader = load.ZoneLoader()  # remembers each file: reloads parse only changes
+        self.table = build_table(conf, self.zone_loader)
         self.board = HealthBoard()
         self.handler = make_handler(conf, self.table, self.clients, self.board, self.stats)
         self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
@@ -187,7 +188,7 @@ class App:
         previous = {zt.origin: zt.zone for zt in self.table.zones.values()}
         loop = asyncio.get_running_loop()
         try:
-            table = await loop.run_in_executor(None, build_table, self.config, previous)
+            table = await loop.run_in_executor(None, build_table, self.config, self.zone_loader)
         except ZoneError as exc:
             self.reloads.error += 1
             for problem in exc.problems:
@@ -267,7 +268,7 @@ class App:
     def _snapshot(self) -> dict[str, tuple[float, int]]:
         paths: list[str] = []
         with contextlib.suppress(OSError):
-            paths = zonefile.zone_files(self.config.zones_dir)
+            paths = load.zone_files(self.config.zones_dir)
         snap = {}
         for path in [
             *paths,

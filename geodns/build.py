@@ -8,9 +8,10 @@ from geodns import config as cfg
 from geodns.dns.handler import Handler
 from geodns.dns.stats import Stats
 from geodns.geo.locator import ClientFactory, Locator
-from geodns.model import CheckSpec, HealthView, MemberKey, Zone
+from geodns.model import CheckSpec, HealthView, MemberKey
 from geodns.table import Table, compile_table
-from geodns.zones import teardown, zonefile
+from geodns.zones import teardown
+from geodns.zones.load import ZoneLoader
 
 log = logging.getLogger("geodns")
 
@@ -32,15 +33,17 @@ def client_factory(conf: cfg.Config, locator: Locator) -> ClientFactory:
     )
 
 
-def build_table(conf: cfg.Config, previous: dict[bytes, Zone] | None = None) -> Table:
+def build_table(conf: cfg.Config, zones: ZoneLoader | None = None) -> Table:
     """The one load-and-compile path, shared by serve, reload and `geodns check`.
 
-    Without cyclic GC while it runs (a million names would mean full collections over
-    millions of new objects, holding the GIL), and frozen after: see teardown.gc_paused.
+    `zones` remembers the last good load, so a reload parses only the files that changed
+    (without one, every file is parsed). Without cyclic GC while it runs (a million names
+    would mean full collections over millions of new objects, holding the GIL), and frozen
+    after: see teardown.gc_paused.
     """
+    loader = ZoneLoader() if zones is None else zones
     with teardown.gc_paused():
-        zones = zonefile.load_dir(conf.zones_dir, previous)
-        return compile_table(zones)
+        return compile_table(loader.load_dir(conf.zones_dir))
 
 
 def make_handler(

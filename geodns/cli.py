@@ -64,7 +64,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Run the very load-and-compile that serve runs; list every problem, exit 1 on any."""
     from geodns.build import open_locator
     from geodns.table import compile_table
-    from geodns.zones import zonefile
+    from geodns.zones import load
 
     problems: list[str] = []
     try:
@@ -76,9 +76,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if conf is not None or args.zones:
         try:
             if args.zones:
-                zones = zonefile.load_paths(list(args.zones))
+                zones = load.load_paths(list(args.zones))
             else:
-                zones = zonefile.load_dir(conf.zones_dir)
+                zones = load.load_dir(conf.zones_dir)
             compile_table(zones)
         except LoadError as exc:
             problems.extend(str(p) for p in exc.problems)

@@ -14,7 +14,7 @@ import pytest
 from geodns import names
 from geodns.errors import Where
 from geodns.table import compile_table, dismantle
-from geodns.zones import records, teardown, yamlfast, yamlio, zonefile
+from geodns.zones import load, records, state, teardown, yamlfast, yamlio, zonefile
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(
@@ -215,7 +215,7 @@ def test_aaaa_short_cut_agrees_with_ipaddress(text: str) -> None:
 )
 def test_simple_name_short_cut_agrees_with_name_to_wire(name: str) -> None:
     origin = names.name_to_wire("z.test.")
-    fast = zonefile._simple_wire(name, origin)
+    fast = state.simple_wire(name, origin)
     absolute = name if name.endswith(".") else name + ".z.test."
     try:
         slow = names.name_to_wire(absolute)
@@ -235,7 +235,7 @@ def test_drain_empties_containers() -> None:
 
 
 def test_dismantle_empties_a_compiled_table() -> None:
-    table = compile_table(zonefile.load_dir(str(ROOT / "zones")))
+    table = compile_table(load.load_dir(str(ROOT / "zones")))
     assert table.fast_size()
     dismantle(table)
     assert not table.fast_size() and not table.zones

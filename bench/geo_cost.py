@@ -51,7 +51,7 @@ def per_query(handler: Handler, packets: list[bytes]) -> float:
     handle = handler.handle
     started = time.perf_counter()
     for p in packets:
-        handle(p, "127.0.0.1", False)
+        handle(p, "127.0.0.1")
     return (time.perf_counter() - started) / len(packets) * 1e9
 
 

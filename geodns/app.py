@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
 from geodns.ops import logs
 from geodns.ops.sources import Counters, ReloadCounts
-from geodns.serve.protocols import DnsServer, TcpLimits
 from geodns.serve.supervisor import Supervisor
 from geodns.serve.worker import ForkState
 from geodns.table import dismantle
@@ -47,17 +45,11 @@ class App:
         self.table = build_table(conf, self.zone_loader)
         self.board = HealthBoard()
         self.handler = make_handler(conf, self.table, self.clients, self.board, self.stats)
-        self.tcp_limits = TcpLimits(conf.dns.tcp_idle_timeout, conf.dns.tcp_max_connections)
+        # Answering happens in forked worker processes, never in this one: here the tables
+        # are built (a reload of a million names holds this process's GIL, not theirs),
+        # health is checked and the API served. The handler here serves explain.
         self.workers = conf.dns.worker_count()
-        if self.workers > 1:
-            self.dns = Supervisor(self.board, self._fork_state, self.workers, conf.dns.endpoints())
-        else:
-            self.dns = DnsServer(
-                self.handler.handle,
-                conf.dns.endpoints(),
-                self.tcp_limits,
-                observe=self.stats.observe,
-            )
+        self.dns = Supervisor(self.board, self._fork_state, self.workers, conf.dns.endpoints())
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
         self.dns.bind()  # bind errors fail here, at once, before anything else starts
@@ -112,34 +104,17 @@ class App:
         await self.shutdown.wait()
 
     async def counters(self) -> Counters:
-        """What /metrics exports: this process's counters, or every worker's added up."""
-        if self.workers > 1:
-            totals = await self.dns.refresh()
-            return Counters(totals.stats, totals.geoip_hits, totals.geoip_misses, totals.tcp_open)
-        loc = self.locator
-        return Counters(self.stats, loc.cache_hits, loc.cache_misses, self.tcp_limits.open)
+        """What /metrics exports: every worker's counters, added up."""
+        totals = await self.dns.refresh()
+        return Counters(totals.stats, totals.geoip_hits, totals.geoip_misses, totals.tcp_open)
 
     async def health_synced(self) -> bool:
         """Every process answering queries sees the board's current health (drains, tests)."""
-        if self.workers > 1:
-            return await self.dns.health_synced()
-        return True
+        return await self.dns.health_synced()
 
     def worker_status(self) -> list[dict]:
         """Per-process facts for /api/v1/status: CPU time and queries of each worker."""
-        if self.workers > 1:
-            return self.dns.describe()
-        return [
-            {
-                "slot": 0,
-                "pid": os.getpid(),
-                "generation": 1,
-                "serving": True,
-                "ready": self.ready,
-                "queries": self.stats.total(),
-                "cpu_seconds": time.process_time(),
-            }
-        ]
+        return self.dns.describe()
 
     async def _start_http(self):
         """The HTTP API on its own socket; bound now so a busy port fails loudly too."""
@@ -214,8 +189,7 @@ class App:
 
     async def _publish(self) -> None:
         """Worker processes get the current table and settings (a new generation)."""
-        if self.workers > 1:
-            await self.dns.publish()
+        await self.dns.publish()
 
     def _reload_config(self) -> bool:
         """Apply what can change live; settings that need a restart are logged, not half-applied."""

@@ -29,6 +29,7 @@ class Memos:
         "options",
         "pieces",
         "replies",
+        "replies_limit",
         "rotations",
         "stored",
         "tails",
@@ -37,6 +38,7 @@ class Memos:
     def __init__(self, health: HealthView, limit: int = DEFAULT_LIMIT) -> None:
         self.health = health
         self.limit = limit
+        self.replies_limit = REPLIES_LIMIT
         self.stored = 0
         # query bytes after the ID -> (stamp, reply[2:], pool key, fits UDP, policy)
         self.replies: dict[bytes, tuple] = {}

@@ -12,7 +12,7 @@ from typing import Any
 from geodns import wire as w
 from geodns.dns import assemble
 from geodns.dns.answer import Answerer
-from geodns.dns.cache import REPLIES_LIMIT, Memos
+from geodns.dns.cache import Memos
 from geodns.dns.stats import QTYPE_OTHER, Count, Stats
 from geodns.geo import ecs
 from geodns.model import FROM_SOURCE
@@ -190,7 +190,7 @@ class FastPath:
             return
         memos = self.memos
         replies = memos.replies
-        if len(replies) >= REPLIES_LIMIT:
+        if len(replies) >= memos.replies_limit:
             replies.clear()
         stamp = memos.stamp(entry.policy)
         replies[data[2:]] = (entry, stamp, resp[2:], pool, len(resp) <= udp_limit)

@@ -11,7 +11,7 @@ import dns.message
 import dns.query
 
 from tests.conftest import recv_exact
-from tests.servers import WORKERS, ServerThread, write_config
+from tests.servers import ServerThread, write_config
 
 GOOD = """\
 zone: load.test.
@@ -102,7 +102,9 @@ def test_twenty_reloads_under_load(tmp_path: Path) -> None:
         server.stop()
     for c in clients:
         assert not c.failures, c.failures[:5]
-        assert c.reconnects == 0 or WORKERS > 1  # one process never closes a busy connection
+        # a new worker generation answers after a reload: the old one closes its TCP
+        # connections once it has answered what they sent, and the client reconnects
+        assert c.reconnects <= 20
         assert len(c.seen) > 50
         assert c.seen == sorted(c.seen)  # never an older answer after a newer one
         assert set(c.seen) <= {0} | {i for i in range(1, 21) if i % 4}

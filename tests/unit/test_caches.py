@@ -107,18 +107,18 @@ def test_ecs_cache_is_bounded_and_answers_stay_right_after_eviction() -> None:
     for _ in range(3):
         for net in nets:
             assert answer(h, query("www.geo.test", "A", net)) == fresh[net]
-            assert len(h._by_option) <= 4
+            assert len(h.memos.options) <= 4 and h.memos.stored <= 4
 
 
 def test_decision_cache_is_bounded_in_total() -> None:
     h = handler()
-    h.answerer.max_decisions = 3
+    h.memos.limit = 3
     for net in ["81.2.69.0/24", "5.1.2.0/24", "12.1.0.0/24", "1.0.16.0/24", "45.0.0.0/24"]:
         for name in ("www.geo.test", "near.geo.test", "fo.geo.test"):
             h.handle(query(name, "A", net), "127.0.0.1")
-            assert h.answerer._stored <= 3
-    stored = sum(len([k for k in c if k != -1]) for c in h.answerer._caches.values())
-    assert stored <= 3
+            assert h.memos.stored <= 3
+    stored = sum(len(a) + len(aaaa) for a, aaaa in h.memos.decisions.values())
+    assert stored + len(h.memos.options) <= 3
 
 
 def test_facts_are_shared_per_network_and_scope_is_the_network() -> None:
@@ -145,7 +145,10 @@ def test_health_change_and_table_swap_are_seen_at_once() -> None:
         def is_up(self, member) -> bool:
             return member[1] != "gb"
 
-    h.health = h.answerer.health = Down()
+        def pool_generation(self, pool) -> int:
+            return 7 if pool[1] == "gb" else 0
+
+    h.health = h.answerer.health = h.memos.health = Down()
     assert answer(h, ecs)[0] == {"192.0.2.10"}  # gb down: continent:EU
     assert answer(h, plain, "81.2.69.1")[0] == {"192.0.2.10"}
     # a new table without geo.test: the cached reply, client and decision must not answer
@@ -158,9 +161,10 @@ def test_clear_caches_forgets_clients_decisions_and_replies() -> None:
     for name in ("www.geo.test", "near.geo.test"):  # www has a cidr rule: near decides by facts
         for _ in range(8):  # the reply cache admits one miss in 8
             h.handle(query(name, "A", "81.2.69.0/24"), "127.0.0.1")
-    assert h._by_option and h._replies and h.answerer._stored
+    memos = h.memos
+    assert memos.options and memos.replies and memos.decisions and memos.stored
     h.clear_caches()
-    assert not h._by_option and not h._replies and not h.answerer._stored
+    assert not memos.options and not memos.replies and not memos.decisions and not memos.stored
 
 
 def test_locator_tables_are_bounded() -> None:
@@ -217,13 +221,13 @@ def test_our_reader_matches_maxminddb(path: str) -> None:
 
 def test_reply_cache_admits_hot_queries_and_stays_bounded() -> None:
     h = handler()
-    h.reply_cache_size = 5
+    h.memos.replies_limit = 5
     hot = query("www.geo.test", "A", "81.2.69.0/24")
     first = h.handle(hot, "127.0.0.1")
     for _ in range(8):
         assert h.handle(hot, "127.0.0.1") == first
-    assert len(h._replies) == 1
+    assert len(h.memos.replies) == 1
     for i in range(100):
         h.handle(query("www.geo.test", "A", f"12.1.{i}.0/24"), "127.0.0.1")
-        assert len(h._replies) <= 5
+        assert len(h.memos.replies) <= 5
     assert h.handle(hot, "127.0.0.1") == first

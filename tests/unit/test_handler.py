@@ -77,10 +77,13 @@ def test_reply_cache_never_crosses_clients_or_health() -> None:
         def is_up(self, member) -> bool:
             return member[1] != "gb"
 
+        def pool_generation(self, pool) -> int:
+            return 99 if pool[1] == "gb" else 0
+
     ecs = dns.message.make_query(
         "www.geo.test", "A", use_edns=0, options=[dns.edns.ECSOption.from_text("81.2.69.0/24")]
     ).to_wire()
     before = h.handle(ecs, "127.0.0.1")
     assert h.handle(ecs, "127.0.0.1") == before
-    h.health = h.answerer.health = Down()
+    h.health = h.answerer.health = h.memos.health = Down()
     assert h.handle(ecs, "127.0.0.1") != before  # gb is down: continent:EU now

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from geodns.dns.stats import Stats
-from geodns.serve.channel import Totals, snapshot
+from geodns.health.board import HealthBoard
+from geodns.serve.channel import Totals, health_change, snapshot
 from geodns.serve.protocols import TcpLimits
 from geodns.serve.worker import PushedHealth
 
@@ -34,7 +35,31 @@ def test_totals_add_every_counter_and_only_live_connections() -> None:
 
 
 def test_pushed_health_reads_the_down_set() -> None:
-    health = PushedHealth(3, frozenset({("z.", "eu", "192.0.2.1")}))
+    health = PushedHealth(3, frozenset({("z.", "eu", "192.0.2.1")}), {("z.", "eu"): 4})
     assert not health.is_up(("z.", "eu", "192.0.2.1"))
     assert health.is_up(("z.", "eu", "192.0.2.2"))
-    assert health.generation == 3
+    assert health.generation == 3 and health.pool_generation(("z.", "eu")) == 4
+
+
+def test_health_changes_cross_the_channel_as_deltas() -> None:
+    """Only what moved is sent; applied in order, the worker's view equals the board's."""
+    board = HealthBoard()
+    members = {("z.", p, f"192.0.2.{i}"): None for i, p in enumerate(["eu", "eu", "us", "ap"])}
+    board.set_members(members)
+    seen = (board.down(), board.pool_generations())
+    worker = PushedHealth(board.generation, seen[0], seen[1])
+    sizes = []
+    for member, drain in [
+        (("z.", "eu", "192.0.2.0"), True),
+        (("z.", "us", "192.0.2.2"), True),
+        (("z.", "eu", "192.0.2.0"), False),
+        (("z.", "ap", "192.0.2.3"), True),
+    ]:
+        (board.drain if drain else board.undrain)(member)
+        change, seen = health_change(board.down(), board.pool_generations(), board.generation, seen)
+        sizes.append(len(change.down) + len(change.up) + len(change.pools))
+        worker.apply(change)
+        assert worker.down == set(board.down()) and worker.generation == board.generation
+        for pool in ("eu", "us", "ap"):
+            assert worker.pool_generation(("z.", pool)) == board.pool_generation(("z.", pool))
+    assert sizes == [2, 2, 2, 2]  # one member and one pool each time, never the whole set

@@ -14,6 +14,7 @@ from pathlib import Path
 from geodns import config, table
 from geodns.dns.handler import Handler
 from geodns.geo import locator as geoip
+from geodns.geo.ecs import ClientFactory
 from geodns.zones import load
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
@@ -65,7 +66,7 @@ def rss_mb() -> float:
 
 def setup() -> tuple[geoip.Locator, Handler]:
     locator = geoip.Locator.open(config.demo_geoip_path(), None)
-    handler = Handler(table.compile_table(load.load_dir(str(ZONES))), geoip.ClientFactory(locator))
+    handler = Handler(table.compile_table(load.load_dir(str(ZONES))), ClientFactory(locator))
     return locator, handler
 
 

@@ -7,7 +7,8 @@ import logging
 from geodns import config as cfg
 from geodns.dns.handler import Handler
 from geodns.dns.stats import Stats
-from geodns.geo.locator import ClientFactory, Locator
+from geodns.geo.ecs import ClientFactory
+from geodns.geo.locator import Locator
 from geodns.model import CheckSpec, HealthView, MemberKey
 from geodns.table import Table, compile_table
 from geodns.zones import teardown

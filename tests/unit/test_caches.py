@@ -17,6 +17,7 @@ from geodns import table
 from geodns.dns.handler import Handler
 from geodns.geo import locator as geoip
 from geodns.geo import mmdb
+from geodns.geo.ecs import ClientFactory
 from geodns.model import FAMILY_V4
 from geodns.zones import load
 from tests.servers import DATA
@@ -30,9 +31,7 @@ def zones():
 
 def handler(cache_size: int = 131072) -> Handler:
     locator = geoip.Locator.open(CITY, ASN)
-    return Handler(
-        table.compile_table(zones()), geoip.ClientFactory(locator, cache_size=cache_size)
-    )
+    return Handler(table.compile_table(zones()), ClientFactory(locator, cache_size=cache_size))
 
 
 def query(name: str, rtype: str = "A", ecs: str | None = None, **kw) -> bytes:

@@ -8,6 +8,7 @@ import dns.message
 from geodns import table
 from geodns.dns.handler import Handler
 from geodns.geo import locator as geoip
+from geodns.geo.ecs import ClientFactory
 from geodns.zones import load
 from tests.servers import DATA
 
@@ -15,7 +16,7 @@ from tests.servers import DATA
 def handler() -> Handler:
     zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
     locator = geoip.Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    return Handler(table.compile_table(zones), geoip.ClientFactory(locator))
+    return Handler(table.compile_table(zones), ClientFactory(locator))
 
 
 QUERIES = [

@@ -168,23 +168,18 @@ class Handler(FastPath):
         self, q: w.Query, host: str, max_size: int, count: Count, outcome: Outcome | None
     ) -> bytes:
         edns = q.edns
-        body = None if edns is None else edns.ecs_raw
+        # the ECS option we act on and echo: the query's when ECS is on (checked either way)
+        body = edns.ecs_raw if edns is not None and self.ecs_enabled else None
         if edns is not None and edns.version > 0:
             count(None, qtype_label(q.qtype), w.RCODE_BADVERS)
             reply = Reply(rcode=w.RCODE_BADVERS, aa=False)
-            return assemble.reply(q, reply, max_size, self.opts, self._echo(body), 0)
+            return assemble.reply(q, reply, max_size, self.opts, body, 0)
         reply = self._resolve(q, host, body, outcome)
-        scope = reply.scope
-        if body is not None and self.ecs_enabled:
-            scope = ecs.scope(scope, self.clients.source(body))
+        scope = reply.scope if body is None else ecs.scope(reply.scope, self.clients.source(body))
         count(reply.zone, qtype_label(q.qtype), reply.rcode)
         if outcome is not None:
             outcome.rcode, outcome.zone, outcome.scope = reply.rcode, reply.zone, scope
-        return assemble.reply(q, reply, max_size, self.opts, self._echo(body), scope)
-
-    def _echo(self, body: bytes | None) -> bytes | None:
-        """The ECS body our reply echoes: the query's, when ECS is on."""
-        return body if self.ecs_enabled else None
+        return assemble.reply(q, reply, max_size, self.opts, body, scope)
 
     def _resolve(self, q: w.Query, host: str, body: bytes | None, outcome: Outcome | None) -> Reply:
         if q.qclass != w.CLASS_IN:
@@ -196,7 +191,6 @@ class Handler(FastPath):
             return Reply(rcode=w.RCODE_REFUSED, aa=False, zone=zt.zone.origin_text)
         if q.qtype == w.T_OPT or 128 <= q.qtype <= 254:
             return Reply(rcode=w.RCODE_NOTIMP, aa=False, zone=zt.zone.origin_text)
-        body = self._echo(body)
 
         def client() -> Client:
             return self.clients.client(body, host)

@@ -61,7 +61,8 @@ def scope(decided: int, source: int) -> int:
 def echo(body: bytes, decided: int, source: int) -> bytes:
     """Our OPT's RDLENGTH and its one option: the query's ECS echoed with our scope (RFC 7871
     7.2.1); the address octets go back as received."""
-    return _LENGTHS[len(body)] + body[:3] + _SCOPES[scope(decided, source)] + body[4:]
+    scope_prefix = decided if decided < source else source  # scope(), inlined: hot path
+    return _LENGTHS[len(body)] + body[:3] + _SCOPES[scope_prefix] + body[4:]
 
 
 def option(body: bytes, scope_prefix: int) -> bytes:

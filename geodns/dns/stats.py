@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from geodns import wire as w
 
-TRANSPORTS = ("udp", "tcp")
 BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
 QTYPE_OTHER = -1  # every query type outside wire.TYPE_TEXT: one `other` label, not 65536
 
@@ -59,10 +58,6 @@ class Stats:
             stats.queries[(zone or "", qtype, rcode, transport)] += 1
 
         return count
-
-    def count(self, zone: str | None, qtype: int, rcode: int, tcp: bool) -> None:
-        """One query by transport flag (for callers that hold no counter)."""
-        self.queries[(zone or "", qtype, rcode, TRANSPORTS[tcp])] += 1
 
     def observe(self, seconds: float) -> None:
         i = 0

@@ -6,15 +6,16 @@ import logging
 import os
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import maxminddb
 
 from geodns.errors import GeoIPError
 from geodns.geo import mmdb
-from geodns.geo.ecs import ClientFactory
 from geodns.model import NO_FACTS, GeoFacts
 
-__all__ = ["ClientFactory", "Locator"]  # ClientFactory lives in geo/ecs.py; old imports work
+if TYPE_CHECKING:
+    from geodns.geo.ecs import ClientFactory
 
 log = logging.getLogger("geodns.geoip")
 

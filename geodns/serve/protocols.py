@@ -218,10 +218,10 @@ class DnsServer:
 
     handle: Handle
     endpoints: list[tuple[str, int]]
+    stats: Any  # counts queries per transport: its .udp and .tcp go to the handler
     limits: TcpLimits = field(default_factory=TcpLimits)
     reuse_port: bool = False
     observe: Callable[[float], None] | None = None
-    stats: Any = None  # counts queries per transport (.udp, .tcp); None: the handler's own
     sockets: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
     bound: list[tuple[str, int]] = field(default_factory=list)
     _closers: list = field(default_factory=list)
@@ -233,18 +233,11 @@ class DnsServer:
             self.sockets.append(pair)
             self.bound.append((host, pair[0].getsockname()[1]))
 
-    def _stats(self) -> Any:
-        """Where this server's transports count queries: `stats`, else (callers that pass
-        none) the stats of the handler whose bound handle() it serves."""
-        if self.stats is not None:
-            return self.stats
-        return self.handle.__self__.stats  # type: ignore[attr-defined]
-
     async def __aenter__(self) -> DnsServer:
         if not self.sockets:
             self.bind()
         loop = asyncio.get_running_loop()
-        stats = self._stats()
+        stats = self.stats
         for udp, tcp in self.sockets:
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: UdpProtocol(self.handle, stats.udp, self.observe), sock=udp

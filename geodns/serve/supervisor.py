@@ -11,11 +11,11 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from geodns.health.board import HealthBoard
 from geodns.serve.channel import Totals, health_change, receive, send
+from geodns.serve.procs import WorkerProc, describe_status, first, refuse_if_taken, watch_exit
 from geodns.serve.protocols import bind_pair
 from geodns.serve.worker import ForkState, become_worker, open_fds
 
@@ -29,27 +29,6 @@ CRASH_WINDOW = 10.0
 
 
 # --- the parent side ----------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class WorkerProc:
-    """The supervisor's handle on one worker process."""
-
-    slot: int
-    pid: int
-    generation: int
-    writer: asyncio.StreamWriter | None
-    ready: asyncio.Future
-    serving: asyncio.Future
-    retired: asyncio.Future
-    exited: asyncio.Future
-    started: float = field(default_factory=time.time)
-    stats: dict[str, Any] | None = None
-    health_seen: int = -1  # the last health generation the worker confirmed
-    health_sent: tuple = (frozenset(), {})  # (down set, pool generations) it was last told
-    health_event: asyncio.Event = field(default_factory=asyncio.Event)
-    listener: asyncio.Task | None = None
-    waiting: dict[int, asyncio.Future] = field(default_factory=dict)
 
 
 class Supervisor:
@@ -92,7 +71,7 @@ class Supervisor:
         """One UDP+TCP pair per slot and endpoint, all on one port (chosen once for port 0)."""
         for host, port in self.endpoints:
             if port:
-                _refuse_if_taken(host, port)
+                refuse_if_taken(host, port)
             first = bind_pair(host, port, reuse_port=True)
             chosen = first[0].getsockname()[1]
             pairs = [first] + [bind_pair(host, chosen, True) for _ in range(self.count - 1)]
@@ -172,7 +151,7 @@ class Supervisor:
         """Until each process reached `what` (or exited); a late one is logged, not fatal."""
         if not procs:
             return
-        waits = [asyncio.ensure_future(_first(getattr(p, what), p.exited)) for p in procs]
+        waits = [asyncio.ensure_future(first(getattr(p, what), p.exited)) for p in procs]
         _, pending = await asyncio.wait(waits, timeout=timeout)
         for task in pending:
             task.cancel()
@@ -201,7 +180,7 @@ class Supervisor:
         proc.health_sent = (state.down, state.pool_generations)
         self.procs[pid] = proc
         proc.listener = self._spawn(self._listen(proc, parent_end))
-        self._watch_exit(proc)
+        watch_exit(proc.pid, lambda reaped: self._spawn(self._reap(proc, reaped)), self._spawn)
         log.info("worker %d started (pid %d, generation %d)", slot, pid, self.generation)
         return proc
 
@@ -234,26 +213,6 @@ class Supervisor:
         finally:
             writer.close()
 
-    def _watch_exit(self, proc: WorkerProc) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            pidfd = os.pidfd_open(proc.pid)
-        except (AttributeError, OSError):  # old kernel: poll instead
-            self._spawn(self._poll_exit(proc))
-            return
-
-        def readable() -> None:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
-            self._spawn(self._reap(proc))
-
-        loop.add_reader(pidfd, readable)
-
-    async def _poll_exit(self, proc: WorkerProc) -> None:
-        while os.waitpid(proc.pid, os.WNOHANG) == (0, 0):
-            await asyncio.sleep(0.1)
-        await self._reap(proc, reaped=True)
-
     async def _reap(self, proc: WorkerProc, reaped: bool = False) -> None:
         status = 0
         if not reaped:
@@ -273,7 +232,7 @@ class Supervisor:
             "worker %d (pid %d) died (%s); starting a new one",
             proc.slot,
             proc.pid,
-            _describe_status(status),
+            describe_status(status),
         )
         now = time.monotonic()
         recent = [t for t in self._crashes[proc.slot] if now - t < CRASH_WINDOW] + [now]
@@ -366,36 +325,5 @@ class Supervisor:
 
     def describe(self) -> list[dict[str, Any]]:
         """Per-worker facts for /api/v1/status (CPU and queries from the last refresh)."""
-        out = []
-        for proc in sorted(self.procs.values(), key=lambda p: (p.slot, p.generation)):
-            snap = proc.stats or {}
-            out.append(
-                {
-                    "slot": proc.slot,
-                    "pid": proc.pid,
-                    "generation": proc.generation,
-                    "serving": self.current[proc.slot] is proc,
-                    "ready": proc.ready.done(),
-                    "started": proc.started,
-                    "queries": sum(snap.get("queries", {}).values()),
-                    "cpu_seconds": snap.get("cpu_seconds"),
-                }
-            )
-        return out
-
-
-async def _first(*futures: asyncio.Future) -> None:
-    await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
-
-
-def _refuse_if_taken(host: str, port: int) -> None:
-    """SO_REUSEPORT would quietly share a port with another server of ours: check first."""
-    udp, tcp = bind_pair(host, port, reuse_port=False)
-    udp.close()
-    tcp.close()
-
-
-def _describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
-    return f"exit code {os.WEXITSTATUS(status)}"
+        procs = sorted(self.procs.values(), key=lambda p: (p.slot, p.generation))
+        return [proc.describe(self.current[proc.slot] is proc) for proc in procs]

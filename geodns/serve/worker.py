@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from geodns.build import make_handler
 from geodns.config import Config
 from geodns.dns.stats import Stats
-from geodns.geo.locator import ClientFactory
+from geodns.geo.ecs import ClientFactory
 from geodns.model import MemberKey, PoolKey
 from geodns.serve.channel import HealthChange, receive, send, snapshot
 from geodns.serve.protocols import DnsServer, TcpLimits
@@ -132,7 +132,7 @@ class Worker:
         handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
         share = -(-conf.dns.tcp_max_connections // max(conf.dns.worker_count(), 1))
         self.limits = TcpLimits(conf.dns.tcp_idle_timeout, share)  # the cap, split over workers
-        server = DnsServer(handler.handle, [], self.limits, observe=self.stats.observe)
+        server = DnsServer(handler.handle, [], self.stats, self.limits, observe=self.stats.observe)
         server.sockets = list(self.sockets)
         locator = state.clients.locator
         self._geoip_base = (locator.cache_hits, locator.cache_misses)

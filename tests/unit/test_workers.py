@@ -12,7 +12,7 @@ from geodns.serve.worker import PushedHealth
 def worker_snapshot(queries: int, pool_hits: int, tcp_open: int) -> dict:
     stats = Stats()
     for _ in range(queries):
-        stats.count("z.", 1, 0, False)
+        stats.udp("z.", 1, 0)
     stats.by_pool[("z.", "www", "eu")] += pool_hits
     stats.observe(0.0002)
     stats.fail_open = 1

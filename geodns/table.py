@@ -160,7 +160,7 @@ class ZoneTable:
     names: set[bytes]  # every name that exists, empty non-terminals included
     cuts: tuple[bytes, ...]  # delegation points below the apex
     soa_answer: bytes  # SOA RR owned by the question name (for SOA queries at the apex)
-    soa_negative: bytes  # SOA RR for authority sections of negative answers
+    soa_negative: w.Compressed  # the SOA of negative answers: .at(where the origin starts)
     has_wildcards: bool
 
     def find_cut(self, name: bytes) -> bytes | None:
@@ -249,8 +249,8 @@ def compile_zone(zone: Zone, table: Table) -> ZoneTable:
         policies={},
         names=_names_with_ents(origin, list(zone.rrsets) + list(zone.policies)),
         cuts=tuple(n for n, s in zone.rrsets.items() if n != origin and w.T_NS in s),
-        soa_answer=w.rr(w.PTR_QNAME, w.T_SOA, zone.soa_ttl, soa_rdata),
-        soa_negative=w.rr(origin, w.T_SOA, neg_ttl, soa_rdata),
+        soa_answer=w.soa_record(origin, zone.soa_ttl, soa_rdata).at(12),
+        soa_negative=w.soa_record(origin, neg_ttl, soa_rdata),
         has_wildcards=any(n.startswith(b"\x01*") for n in zone.rrsets),
     )
     flags: dict[int, tuple] = {}  # identical policy blocks share one node
@@ -298,12 +298,17 @@ def _fill_fast(zt: ZoneTable, table: Table) -> None:
     key = zt.origin + struct.pack("!HH", w.T_SOA, w.CLASS_IN)
     put(key, FastEntry(STATIC, heads(True, 0, 1, 0, 0), zt.soa_answer, None, origin_text, w.T_SOA))
     a_tail, aaaa_tail = _type_class(w.T_A), _type_class(w.T_AAAA)
+    nodata: dict[int, bytes] = {}  # names of one length share one compressed SOA
     for owner, pa in zt.policies.items():
         if cuts and zt.find_cut(owner):
             continue
         # body: the SOA for a NODATA answer (the chosen pool has no address of this family)
-        put(owner + a_tail, FastEntry(POLICY, (), zt.soa_negative, pa, origin_text, w.T_A))
-        put(owner + aaaa_tail, FastEntry(POLICY, (), zt.soa_negative, pa, origin_text, w.T_AAAA))
+        base = 12 + len(owner) - len(zt.origin)
+        soa = nodata.get(base)
+        if soa is None:
+            soa = nodata[base] = zt.soa_negative.at(base)
+        put(owner + a_tail, FastEntry(POLICY, (), soa, pa, origin_text, w.T_A))
+        put(owner + aaaa_tail, FastEntry(POLICY, (), soa, pa, origin_text, w.T_AAAA))
 
 
 def compile_table(zones: Iterable[Zone]) -> Table:

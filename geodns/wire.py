@@ -256,3 +256,67 @@ def opt_rr(payload: int, ext_rcode: int, flags: int, options: bytes) -> bytes:
     """Our OPT record: version 0, the DO bit copied (RFC 3225), options as given."""
     ttl = (ext_rcode << 24) | (flags & EDNS_DO)
     return b"\x00" + struct.pack("!HHIH", T_OPT, payload, ttl, len(options)) + options
+
+
+# --- name compression (RFC 1035 4.1.4) against the question --------------------------------
+
+
+class Compressed:
+    """A record whose names point into the question name, where the zone's origin is a
+    suffix: pre-encoded once with every pointer at offset 0, then `at(base)` (where the
+    origin starts in the message) adds base to each pointer field in one integer sum. The
+    fast path pays that, not an encoder, for a reply ~1/3 smaller."""
+
+    __slots__ = ("mask", "size", "template")
+
+    def __init__(self, parts: list[bytes | int]) -> None:
+        raw, mask = bytearray(), 0
+        pointers = []
+        for part in parts:  # bytes: as they are; int: a pointer to origin[part:]
+            if isinstance(part, int):
+                pointers.append(len(raw))
+                raw += (0xC000 | part).to_bytes(2, "big")
+            else:
+                raw += part
+        self.size = len(raw)
+        self.template = int.from_bytes(raw, "big")
+        for at in pointers:
+            mask += 1 << (8 * (self.size - at - 2))
+        self.mask = mask
+
+    def at(self, base: int) -> bytes:
+        """The record for a message whose question holds the origin at offset `base`."""
+        return (self.template + base * self.mask).to_bytes(self.size, "big")
+
+
+def compress_name(name: bytes, origin: bytes) -> list[bytes | int]:
+    """`name` as its own leading labels and a pointer to the longest suffix it shares with
+    `origin` (label for label, the root alone not worth a pointer), or as it is."""
+    lowered, origin_lower = name.lower(), origin.lower()
+    pos = 0
+    while name[pos]:
+        tail = lowered[pos:]
+        start = len(origin) - len(tail)
+        if start >= 0 and origin_lower[start:] == tail and _label_start(origin, start):
+            return [name[:pos], start]
+        pos += name[pos] + 1
+    return [name]
+
+
+def _label_start(name: bytes, offset: int) -> bool:
+    pos = 0
+    while pos < offset:
+        pos += name[pos] + 1
+    return pos == offset
+
+
+def soa_record(origin: bytes, ttl: int, rdata: bytes) -> Compressed:
+    """The zone's SOA owned by the origin, its MNAME and RNAME compressed against it."""
+    mname_end = _skip_name(rdata, 0)
+    rname_end = _skip_name(rdata, mname_end)
+    mname = compress_name(rdata[:mname_end], origin)
+    rname = compress_name(rdata[mname_end:rname_end], origin)
+    body: list[bytes | int] = [*mname, *rname, rdata[rname_end:]]
+    size = sum(2 if isinstance(p, int) else len(p) for p in body)
+    head = struct.pack("!HHIH", T_SOA, CLASS_IN, ttl, size)
+    return Compressed([0, head, *body])

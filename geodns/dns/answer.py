@@ -31,6 +31,7 @@ class Reply:
     counts: list[int] = field(default_factory=lambda: [0, 0, 0])  # records per section
     scope: int = 0
     zone: str | None = None
+    origin_at: int = 12  # where the zone's origin starts in the question: SOA pointers go there
 
     def add(self, section: int, records: bytes, count: int) -> None:
         """Append `count` encoded records to section 0 (answer), 1 (authority) or 2."""
@@ -62,7 +63,7 @@ class Answerer:
         client: Callable[[], Client],
         outcome: Any = None,
     ) -> Reply:
-        reply = Reply(zone=zt.zone.origin_text)
+        reply = Reply(zone=zt.zone.origin_text, origin_at=12 + len(qname) - len(zt.origin))
         name, owner = qname, w.PTR_QNAME
         seen = {qname}
         for _ in range(MAX_CHAIN):
@@ -84,7 +85,7 @@ class Answerer:
         node = name if name in zt.names else self.wildcard(zt, name)
         if node is None:
             reply.rcode = w.RCODE_NXDOMAIN
-            reply.add(AUTH, zt.soa_negative, 1)
+            reply.add(AUTH, zt.soa_negative.at(reply.origin_at), 1)
             return None
         sets = zt.rrsets.get(node, {})
         cname = sets.get(w.T_CNAME)
@@ -102,7 +103,7 @@ class Answerer:
         elif qtype in (w.T_A, w.T_AAAA) and node in zt.policies:
             self._policy(zt.policies[node], qtype, owner, client, reply, outcome)
         if not reply.answer:
-            reply.add(AUTH, zt.soa_negative, 1)
+            reply.add(AUTH, zt.soa_negative.at(reply.origin_at), 1)
         return None
 
     @staticmethod

@@ -222,7 +222,7 @@ class FastPath:
                 data[:2],
                 assemble.NX_HEADS[variant + (4 if opt else 0)],
                 data[12:end],
-                zt.soa_negative,
+                zt.soa_negative.at(end - 4 - len(zt.origin)),
                 opt,
             )
         )

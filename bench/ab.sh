@@ -13,7 +13,7 @@ peers=$(cd "$here/../../shared/peers" && pwd)
 old=$(cd "$1" && pwd) new=$(cd "$2" && pwd)
 base=${BASE_PORT:-53200}
 export MIXES=${MIXES:-static geo-ecs geo-cookie nxdomain} RUNS=${RUNS:-3} SECS=${SECS:-8}
-export GEOIP_DB=${GEOIP_DB:-$(python3 -c 'import geolite2, os; print(os.path.join(os.path.dirname(geolite2.__file__), "GeoLite2-City.mmdb"))')}
+export GEOIP_DB=${GEOIP_DB:-$(python3 -c "from geodns.config import demo_geoip_path; print(demo_geoip_path())")}
 work=$(mktemp -d /tmp/geodns-ab.XXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

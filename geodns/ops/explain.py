@@ -7,6 +7,9 @@ import struct
 from typing import Any
 
 import dnslib
+import geoip2.database
+import geoip2.errors
+import maxminddb
 
 from geodns import names
 from geodns import wire as w
@@ -44,6 +47,46 @@ def _facts(client: Client | None) -> dict[str, Any] | None:
         "asn": f.asn,
         "location": None if f.lat is None else {"lat": f.lat, "lon": f.lon},
     }
+
+
+def _place(handler: Handler, client: Client | None) -> dict[str, Any] | None:
+    """The GeoIP record in words (names of city, region, country, continent; AS owner), for
+    people: read with geoip2 from the files the server uses, never on the answering path.
+
+    MODE_FILE reads with plain file reads: a database rewritten under us raises an error
+    here, never a SIGBUS."""
+    if client is None or not client.address:
+        return None
+    locator = handler.clients.locator
+    address = str(ipaddress.ip_address(client.address))
+    place: dict[str, Any] = {}
+    for db, what in ((locator.city, "city"), (locator.asn, "asn")):
+        if db is None:
+            continue
+        try:
+            with geoip2.database.Reader(db.path, mode=maxminddb.MODE_FILE) as reader:
+                place.update(_city_words(reader, address) if what == "city" else {})
+                place.update(_asn_words(reader, address) if what == "asn" else {})
+        except (OSError, ValueError, geoip2.errors.GeoIP2Error, maxminddb.InvalidDatabaseError):
+            continue
+    return place or None
+
+
+def _city_words(reader: geoip2.database.Reader, address: str) -> dict[str, Any]:
+    kind = reader.metadata().database_type
+    record = reader.city(address) if "City" in kind else reader.country(address)
+    out = {
+        "continent": record.continent.name,
+        "country": record.country.name,
+        "city": getattr(getattr(record, "city", None), "name", None),
+        "subdivisions": [s.name for s in getattr(record, "subdivisions", [])],
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def _asn_words(reader: geoip2.database.Reader, address: str) -> dict[str, Any]:
+    record = reader.asn(address)
+    return {"asn": record.autonomous_system_number, "as_org": record.autonomous_system_organization}
 
 
 def _client_text(client: Client | None, ecs: str | None, source: str) -> dict[str, Any]:
@@ -86,6 +129,7 @@ def explain(handler: Handler, name: str, qtype: str, client: str, ecs: str | Non
         "query": {"name": name, "type": qtype.upper(), "client": client, "ecs": ecs},
         "client": _client_text(outcome.client, ecs, client),
         "geoip": _facts(outcome.client),
+        "place": _place(handler, outcome.client),
         "path": outcome.trace or ["static records (no policy)"],
         "pool": outcome.pool,
         "rcode": dnslib.RCODE.get(msg.header.rcode),
@@ -109,6 +153,14 @@ def render(report: dict) -> str:
             f"{g['continent'] or '-'}, country {g['country'] or '-'}, subdivision "
             f"{g['subdivision'] or '-'}, ASN {g['asn'] or '-'}, {where}"
         )
+    place = report.get("place")
+    if place:
+        where = [place.get("city"), *place.get("subdivisions", []), place.get("country")]
+        text = ", ".join(x for x in where if x) or "?"
+        text += f" ({place['continent']})" if place.get("continent") else ""
+        if place.get("asn"):
+            text += f"; AS{place['asn']} {place.get('as_org') or ''}".rstrip()
+        lines.append(f"place   {text}")
     for step in report["path"]:
         lines.append(f"policy  {step}")
     if report["pool"]:

@@ -11,13 +11,12 @@ from geodns.policies import base, failover, geo, latency, weighted
 from geodns.policies.base import Decision, Node, ParseContext, PolicyModule
 
 __all__ = [
-    "NODE_OPTIONS",
-    "POLICY_KEYS",
     "REGISTRY",
     "Decision",
     "Node",
     "ParseContext",
     "PolicyModule",
+    "node_keys",
     "parse_node",
     "reads",
     "resolve",
@@ -25,36 +24,15 @@ __all__ = [
 ]
 
 
-class _Registry(dict[str, PolicyModule]):
-    """Policy modules by KEY. Setting or deleting an entry (as a test's monkeypatch.setitem
-    does) re-derives NODE_OPTIONS, so the zone loader knows a policy the moment it is added."""
-
-    def __setitem__(self, key: str, module: PolicyModule) -> None:
-        super().__setitem__(key, module)
-        _derive()
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        _derive()
+REGISTRY: dict[str, PolicyModule] = {m.KEY: m for m in (geo, latency, weighted, failover)}
 
 
-REGISTRY = _Registry({module.KEY: module for module in (geo, latency, weighted, failover)})
-# Live views (not copies) so that a policy registered later is seen by whoever imported them.
-POLICY_KEYS = REGISTRY.keys()
-_NODE_OPTIONS: dict[str, None] = {}
-# The keys besides the policy key that belong to a policy node where a name's records sit:
-# the common ones (but ttl, which there is the name's own TTL) and every policy's OPTIONS.
-NODE_OPTIONS = _NODE_OPTIONS.keys()
-
-
-def _derive() -> None:
+def node_keys() -> frozenset[str]:
+    """Every key that belongs to a policy node where a name's records sit: the policy keys,
+    the common options but `ttl` (there it is the name's own TTL), and each policy's OPTIONS.
+    Read from the registry when a zone file is parsed, so a policy added there is known."""
     common = [k for k in base.COMMON_OPTIONS if k != "ttl"]
-    extra = [key for module in REGISTRY.values() for key in module.OPTIONS]
-    _NODE_OPTIONS.clear()
-    _NODE_OPTIONS.update(dict.fromkeys([*common, *extra]))
-
-
-_derive()
+    return frozenset([*REGISTRY, *common, *(k for m in REGISTRY.values() for k in m.OPTIONS)])
 
 
 def parse_node(raw: Any, where, ctx: ParseContext, depth: int = 0) -> Any:

@@ -122,7 +122,7 @@ def _name_records(
         if key == "ttl":
             continue
         kat = body.at(key)
-        if key in policies.POLICY_KEYS or key in policies.NODE_OPTIONS:
+        if key in ld.node_keys:
             if node_raw is None:
                 node_raw = yamlio.LineDict()
                 node_raw.where = where
@@ -131,7 +131,7 @@ def _name_records(
             continue
         upper = key.upper() if type(key) is str else str(key).upper()
         if upper not in STATIC_TYPES:
-            known = ", ".join([*STATIC_TYPES, *policies.POLICY_KEYS, "ttl"])
+            known = ", ".join([*STATIC_TYPES, *policies.REGISTRY, "ttl"])
             ld.add(kat, f"{label!r}: unknown record type or key {key!r} (known: {known})")
             continue
         rrset = parse_rrset(ctx, upper, value, ttl, kat, label)
@@ -142,7 +142,7 @@ def _name_records(
             sets[rrset.rtype] = rrset
     if node_raw is None:
         return
-    if any(k in node_raw for k in policies.POLICY_KEYS):
+    if any(k in node_raw for k in policies.REGISTRY):
         node = _policy(ld, node_raw, where, pools)
         if node is not None:
             zone["policies"][owner] = node

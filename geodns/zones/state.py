@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from geodns import names
+from geodns import names, policies
 from geodns.errors import Problems, Where
 from geodns.zones import yamlio
 
@@ -48,6 +48,7 @@ class FileState:
         self.origin_text = "."
         self.ttl = 3600
         self.policy_cache: dict[Any, Any] = {}  # policy block shape -> parsed node
+        self.node_keys = policies.node_keys()  # once per file: a zone may have a million names
 
     def add(self, where: Where, message: str) -> None:
         self.problems.add(where, message)

@@ -63,3 +63,18 @@ def test_latency_picks_the_nearest_pool(demo: ServerThread) -> None:
     assert ask("81.2.69.0/24") == EU  # London is nearest Dublin
     assert ask("8.8.8.0/24") == US  # central US is nearest Washington
     assert ask("1.0.16.0/24") == AP  # Tokyo
+
+
+def test_explain_names_the_place_in_words(demo: ServerThread) -> None:
+    """geoip2 reads the record for people: London is in the United Kingdom, in Europe
+    (as `mmdblookup --ip 81.2.69.160 city names en` shows for this database)."""
+    import json
+    import urllib.request
+
+    host, port = demo.app.http_bound
+    url = f"http://{host}:{port}/api/v1/explain?name=www.gslb.example.com&client=127.0.0.1"
+    with urllib.request.urlopen(url + "&ecs=81.2.69.0/24", timeout=10) as resp:
+        report = json.load(resp)
+    place = report["place"]
+    assert place["country"] == "United Kingdom" and place["continent"] == "Europe"
+    assert place.get("city") == "Willesden"  # a London borough, as the 2018 database says

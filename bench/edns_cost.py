@@ -18,7 +18,12 @@ try:  # zones/load.py from the zone reuse on
     from geodns.zones.load import load_dir
 except ImportError:  # pragma: no cover - before it
     from geodns.zones.zonefile import load_dir  # type: ignore[no-redef]
-from geodns.geo.locator import ClientFactory, Locator  # geo/ecs.py's, re-exported: old trees too
+from geodns.geo.locator import Locator
+
+try:  # geo/ecs.py from the ECS module on
+    from geodns.geo.ecs import ClientFactory
+except ImportError:  # pragma: no cover - before it
+    from geodns.geo.locator import ClientFactory  # type: ignore[no-redef,attr-defined]
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 ECS = struct.pack("!HHHBB", 8, 7, 1, 24, 0) + bytes([81, 2, 69])

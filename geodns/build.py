@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from geodns import config as cfg
+from geodns.dns import cookies
 from geodns.dns.handler import Handler
+from geodns.dns.rrl import RateLimiter
 from geodns.dns.stats import Stats
 from geodns.geo.ecs import ClientFactory
 from geodns.geo.locator import Locator
@@ -55,6 +57,7 @@ def make_handler(
     stats: Stats | None = None,
 ) -> Handler:
     """A handler set up from the config: the same in the CLI, this process and every worker."""
+    rrl = conf.rrl
     handler = Handler(
         table,
         clients,
@@ -62,9 +65,38 @@ def make_handler(
         max_udp_payload=conf.dns.max_udp_payload,
         ecs_enabled=conf.ecs.enabled,
         stats=stats,
+        cookie_secret=cookie_secret(conf),
+        rrl=None
+        if not rrl.responses_per_second
+        else RateLimiter(
+            rrl.rates(),
+            window=rrl.window,
+            slip=rrl.slip,
+            ipv4_prefix=rrl.ipv4_prefix,
+            ipv6_prefix=rrl.ipv6_prefix,
+            exempt=rrl.exempt,
+            log_only=rrl.log_only,
+        ),
     )
     handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
     return handler
+
+
+_RANDOM_SECRET: list[bytes] = []
+
+
+def cookie_secret(conf: cfg.Config) -> bytes | None:
+    """The DNS COOKIE secret: the fleet's from cookies.secret_file, else one made at random
+    the first time it is asked for and kept for the process's life. The supervisor asks
+    before it forks workers, so every worker validates every other's cookies (the kernel
+    may hand one client's queries to any of them). None when cookies are off."""
+    if not conf.cookies.enabled:
+        return None
+    if conf.cookies.secret_file is not None:
+        return cfg.read_cookie_secret(conf.cookies.secret_file)
+    if not _RANDOM_SECRET:
+        _RANDOM_SECRET.append(cookies.random_secret())
+    return _RANDOM_SECRET[0]
 
 
 def table_members(table: Table) -> dict[MemberKey, CheckSpec | None]:

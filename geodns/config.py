@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,50 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RrlConfig:
+    """Response rate limiting (dns/rrl.py); responses_per_second 0 turns it off."""
+
+    responses_per_second: int = 0
+    nxdomains_per_second: int | None = None  # None: responses_per_second
+    errors_per_second: int | None = None  # None: responses_per_second
+    window: float = 15.0
+    slip: int = 2  # every Nth limited response goes out truncated; 0 = drop them all
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 56
+    exempt: tuple[str, ...] = ()  # client networks never limited
+    log_only: bool = False
+
+    def rates(self) -> tuple[int, int, int]:
+        """Per second for answers, NXDOMAIN and errors (dns/rrl.py's kinds, in order)."""
+        rps = self.responses_per_second
+        nx, err = self.nxdomains_per_second, self.errors_per_second
+        return rps, rps if nx is None else nx, rps if err is None else err
+
+
+@dataclass(frozen=True, slots=True)
+class CookiesConfig:
+    """DNS COOKIE server side (dns/cookies.py)."""
+
+    enabled: bool = True
+    secret_file: str | None = None  # 32 hex digits shared by a fleet; None: random at start
+
+
+def read_cookie_secret(path: str) -> bytes:
+    """The 16-byte secret in a cookies.secret_file (32 hex digits); ValueError saying why not."""
+    try:
+        text = Path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{path} must hold 32 hex digits (16 bytes), not other text") from None
+    if len(secret) != 16:
+        raise ValueError(f"{path} must hold 32 hex digits (16 bytes), not {len(text)}")
+    return secret
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -92,6 +136,8 @@ class Config:
     zones_dir: str = "zones"
     reload: ReloadConfig = field(default_factory=ReloadConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    rrl: RrlConfig = field(default_factory=RrlConfig)
+    cookies: CookiesConfig = field(default_factory=CookiesConfig)
     source: str | None = None  # the file this came from; None for the embedded default
 
 
@@ -102,8 +148,10 @@ _SECTIONS = {
     "ecs": EcsConfig,
     "reload": ReloadConfig,
     "log": LogConfig,
+    "rrl": RrlConfig,
+    "cookies": CookiesConfig,
 }
-_DURATION_KEYS = {"tcp_idle_timeout", "poll_interval"}
+_DURATION_KEYS = {"window", "tcp_idle_timeout", "poll_interval"}
 _CHOICES = {
     "level": ("debug", "info", "warning", "error"),
     "format": ("text", "json"),
@@ -114,6 +162,8 @@ def _check_value(cls: type, key: str, value: Any) -> Any:
     """Coerce one value to the field's type or raise ValueError saying what was expected."""
     if key in _DURATION_KEYS:
         return parse_duration(value)
+    if cls is RrlConfig and key in ("nxdomains_per_second", "errors_per_second", "exempt"):
+        return _rrl_value(key, value)
     if key in _CHOICES:
         if value not in _CHOICES[key]:
             raise ValueError(f"must be one of {', '.join(_CHOICES[key])}, got {value!r}")
@@ -147,6 +197,18 @@ def _check_value(cls: type, key: str, value: Any) -> Any:
     return value
 
 
+def _rrl_value(key: str, value: Any) -> Any:
+    """The rrl keys whose type the default does not say: optional rates, CIDR lists."""
+    if key == "exempt":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise ValueError("must be a list of networks (CIDR)")
+        return tuple(str(ipaddress.ip_network(str(i), strict=False)) for i in items)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"must be a non-negative integer or null, got {value!r}")
+
+
 def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]:
     """Cross-field limits that the type alone does not say."""
     bad: list[tuple[str, str]] = []
@@ -157,6 +219,12 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
             bad.append(("max_source_v4", "must be between 0 and 32"))
         if not 0 <= values.get("max_source_v6", 56) <= 128:
             bad.append(("max_source_v6", "must be between 0 and 128"))
+    if section == "rrl":
+        for key, top in (("ipv4_prefix", 32), ("ipv6_prefix", 128), ("slip", 10)):
+            if not 0 <= values.get(key, 0) <= top:
+                bad.append((key, f"must be between 0 and {top}"))
+        if values.get("window", 1.0) <= 0:
+            bad.append(("window", "must be positive"))
     if section == "log" and not 0.0 <= values.get("query_sample", 1.0) <= 1.0:
         bad.append(("query_sample", "must be between 0 and 1"))
     if section == "http" and values.get("listen") is not None:
@@ -223,7 +291,26 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
         city=_rel(base, geoip.city), asn=_rel(base, geoip.asn), cache_size=geoip.cache_size
     )
     sections["http"] = HttpConfig(listen=http.listen, token_file=_rel(base, http.token_file))
+    sections["cookies"] = _cookies(sections.get("cookies"), base, raw, top, problems)
     return Config(**sections, zones_dir=str(_rel(base, zones_dir)), source=source)
+
+
+def _cookies(
+    conf: CookiesConfig | None, base: Path, raw: Any, top: Where, problems: Problems
+) -> CookiesConfig:
+    """cookies.secret_file resolved from the config's folder and read once here, so a
+    missing or malformed secret stops `serve` and `geodns check` with its line."""
+    conf = conf or CookiesConfig()
+    path = _rel(base, conf.secret_file)
+    if path is not None and conf.enabled:
+        try:
+            read_cookie_secret(path)
+        except ValueError as exc:
+            section = raw.get("cookies")
+            at = section.at("secret_file") if isinstance(section, yamlio.LineDict) else top
+            problems.add(at, f"cookies.secret_file: {exc}")
+            problems.raise_if_any(ConfigError)
+    return replace(conf, secret_file=path)
 
 
 def _rel(base: Path, path: str | None) -> str | None:

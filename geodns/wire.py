@@ -31,7 +31,7 @@ TYPE_NAMES = {
 TYPE_TEXT = {v: k for k, v in TYPE_NAMES.items()}
 
 RCODE_NOERROR, RCODE_FORMERR, RCODE_SERVFAIL, RCODE_NXDOMAIN = 0, 1, 2, 3
-RCODE_NOTIMP, RCODE_REFUSED, RCODE_BADVERS = 4, 5, 16
+RCODE_NOTIMP, RCODE_REFUSED, RCODE_BADVERS, RCODE_BADCOOKIE = 4, 5, 16, 23
 RCODE_TEXT = {
     0: "NOERROR",
     1: "FORMERR",
@@ -40,6 +40,7 @@ RCODE_TEXT = {
     4: "NOTIMP",
     5: "REFUSED",
     16: "BADVERS",
+    23: "BADCOOKIE",
 }
 
 OPT_ECS, OPT_COOKIE = 8, 10
@@ -65,6 +66,7 @@ class Edns:
     version: int
     flags: int
     ecs_raw: bytes | None  # the ECS option's body as received (geo/ecs.py reads it)
+    cookie: bytes | None = None  # the first COOKIE option's body (dns/cookies.py reads it)
 
 
 EcsCheck = Callable[[bytes], None]  # raises FormErr for an ECS body that breaks the rules
@@ -120,13 +122,14 @@ def _skip_name(data: bytes, pos: int) -> int:
         pos += length + 1
 
 
-def find_ecs(data: bytes, pos: int, end: int) -> bytes | None:
-    """The one EDNS option walker (fast and slow path): the ECS option's body in the OPT
-    RDATA data[pos:end], or None. Every other option (COOKIE, NSID, padding, unknown codes)
-    is skipped: nothing we answer depends on it. FormErr when the RDATA is not a sequence of
-    whole options (a header or a body past `end`) or holds two ECS options. `end` must not
-    be past the packet. The ECS body's content is geo/ecs.py's to judge."""
-    ecs = None
+def find_options(data: bytes, pos: int, end: int) -> tuple[bytes | None, bytes | None]:
+    """The one EDNS option walker (fast and slow path): (the ECS option's body, the first
+    COOKIE option's body) in the OPT RDATA data[pos:end], each None when absent. Every other
+    option (NSID, padding, unknown codes) is skipped: nothing we answer depends on it.
+    FormErr when the RDATA is not a sequence of whole options (a header or a body past
+    `end`) or holds two ECS options. `end` must not be past the packet. The bodies' content
+    is geo/ecs.py's and dns/cookies.py's to judge."""
+    ecs = cookie = None
     while pos < end:
         body = pos + 4
         if body > end:
@@ -134,18 +137,27 @@ def find_ecs(data: bytes, pos: int, end: int) -> bytes | None:
         stop = body + (data[pos + 2] << 8 | data[pos + 3])
         if stop > end:
             raise FormErr("EDNS option runs past its record")
-        if data[pos + 1] == OPT_ECS and data[pos] == 0:
-            if ecs is not None:
-                raise FormErr("more than one ECS option")
-            ecs = data[body:stop]
+        if data[pos] == 0:
+            code = data[pos + 1]
+            if code == OPT_ECS:
+                if ecs is not None:
+                    raise FormErr("more than one ECS option")
+                ecs = data[body:stop]
+            elif code == OPT_COOKIE and cookie is None:
+                cookie = data[body:stop]
         pos = stop
-    return ecs
+    return ecs, cookie
+
+
+def find_ecs(data: bytes, pos: int, end: int) -> bytes | None:
+    """The ECS option's body alone (tools and tests): find_options' first half."""
+    return find_options(data, pos, end)[0]
 
 
 def _parse_opt(
     data: bytes, pos: int, end: int, ttl: int, payload: int, check_ecs: EcsCheck | None
 ) -> Edns:
-    ecs = find_ecs(data, pos, end)
+    ecs, cookie = find_options(data, pos, end)
     if ecs is not None and check_ecs is not None:
         check_ecs(ecs)
     return Edns(
@@ -153,6 +165,7 @@ def _parse_opt(
         version=(ttl >> 16) & 0xFF,
         flags=ttl & 0xFFFF,
         ecs_raw=ecs,
+        cookie=cookie,
     )
 
 

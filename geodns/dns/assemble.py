@@ -46,17 +46,30 @@ def policy_reply(
     return b"".join((data[:2], head[variant], data[12:end], records, opt))
 
 
+def add_option(msg: bytes, rdlen: int, option: bytes) -> bytes:
+    """`msg` (a reply, or an OPT record alone) whose last record is an OPT with `rdlen`
+    bytes of options, with `option` appended to them."""
+    at = len(msg) - rdlen - 2
+    return msg[:at] + (rdlen + len(option)).to_bytes(2, "big") + msg[at + 2 :] + option
+
+
 def reply(
-    q: w.Query, answer: Reply, max_size: int, opts: Opts, ecs_body: bytes | None, scope: int
+    q: w.Query,
+    answer: Reply,
+    max_size: int,
+    opts: Opts,
+    ecs_body: bytes | None,
+    scope: int,
+    cookie: bytes = b"",
 ) -> bytes:
-    """The slow path's reply: sections, our OPT (with the ECS echo when `ecs_body`), and TC
-    with no records when it does not fit the limit: `max_size` raised by the query's EDNS
-    payload up to ours (RFC 6891 6.2.5)."""
+    """The slow path's reply: sections, our OPT (with the ECS echo when `ecs_body`, then
+    our `cookie` option), and TC with no records when it does not fit the limit:
+    `max_size` raised by the query's EDNS payload up to ours (RFC 6891 6.2.5)."""
     edns = q.edns
     opt = b""
     limit = max_size
     if edns is not None:
-        options = b"" if ecs_body is None else ecs.option(ecs_body, scope)
+        options = (b"" if ecs_body is None else ecs.option(ecs_body, scope)) + cookie
         opt = w.opt_rr(opts.payload, answer.rcode >> 4, edns.flags, options)
         limit = max(limit, min(edns.payload, opts.payload))
     an, ns, ar = answer.answer, answer.authority, answer.additional
@@ -81,3 +94,26 @@ def error(data: bytes, rcode: int, opts: Opts, with_opt: bool) -> bytes:
     flags = response_flags(qflags & ~0x0010, False, rcode)
     head = struct.pack("!HHHHHH", qid, flags, 1 if question else 0, 0, 0, int(bool(opt)))
     return head + question + opt
+
+
+def limited(data: bytes, resp: bytes, opts: Opts, cookie: bytes) -> bytes:
+    """What a rate-limited client gets instead of `resp` (a slip): BADCOOKIE with a fresh
+    server cookie when its query carried a client cookie (RFC 7873 5.2.3: its retry then
+    carries a valid one and is not limited), else TC and no records, so a real client
+    retries over TCP. The question and our OPT (when the query had one) stay."""
+    end = w.question_end(resp) if resp[4:6] == b"\x00\x01" else -1
+    if end < 0:
+        end = 12
+    flags = resp[2] << 8 | resp[3]
+    opt = b""
+    if data[10:12] != b"\x00\x00" and data[end : end + 3] == b"\x00\x00\x29":
+        do = w.EDNS_DO if len(data) > end + 7 and data[end + 7] & 0x80 else 0
+        if cookie:
+            flags = (flags & ~0x040F) | (w.RCODE_BADCOOKIE & 0xF)
+            opt = w.opt_rr(opts.payload, w.RCODE_BADCOOKIE >> 4, do, cookie)
+        else:
+            opt = opts.plain[1 if do else 0]
+    if not cookie or not opt:
+        flags |= 0x0200  # TC
+    head = struct.pack("!HHHHH", flags, int(end > 12), 0, 0, int(bool(opt)))
+    return data[:2] + head + resp[12:end] + opt

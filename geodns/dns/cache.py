@@ -1,9 +1,9 @@
 """Every mutable per-process memo of the answering path, behind one bound.
 
 The compiled table is immutable; what a process learns while answering (decisions per
-client, whole replies, ECS option pieces, rotation counters) lives here, keyed by the
-table's objects, and is thrown away whole when it grows past `limit` entries or when
-GeoIP data or ECS settings change. A memo is valid for one health *stamp* of its policy
+client, whole replies, ECS option pieces, rotation counters, server cookies) lives here,
+keyed by the table's objects, and is thrown away whole when it grows past `limit` entries
+or when GeoIP data or ECS settings change. A memo is valid for one health *stamp* of its policy
 name: the sum of the generations of the pools that name can answer from, so a flap in one
 pool leaves every other pool's cached decisions alone.
 """
@@ -23,6 +23,7 @@ class Memos:
 
     __slots__ = (
         "_stamps",
+        "cookies",
         "decisions",
         "health",
         "limit",
@@ -49,6 +50,8 @@ class Memos:
         self.decisions: dict[Any, tuple[dict, dict]] = {}
         self.tails: dict[tuple, tuple] = {}  # interned (count, body, scope, pool key, open)
         self.rotations: dict[Any, int] = {}  # policy name -> next max_answers rotation start
+        # (client cookie, client address) -> (our server cookie, when made): dns/cookies.py
+        self.cookies: dict[tuple[bytes, str], tuple[bytes, int]] = {}
         self._stamps: dict[Any, tuple[int, int]] = {}  # policy -> (health generation, stamp)
 
     def stamp(self, policy: Any) -> int:
@@ -78,6 +81,7 @@ class Memos:
         """Forget everything (new GeoIP data, ECS settings, or the bound reached)."""
         for memo in (self.replies, self.options, self.pieces, self.decisions, self.tails):
             memo.clear()
+        self.cookies.clear()
         self.rotations.clear()
         self._stamps.clear()
         self.stored = 0

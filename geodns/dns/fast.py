@@ -1,7 +1,8 @@
 """The fast path: a well-formed QUERY for a name in the table answered from bytes, no objects.
 
-Any EDNS options may ride along (COOKIE, NSID, padding, unknown codes): wire.find_ecs walks
-them, as the slow path's parser does, and only the ECS option is read. Whatever this path
+Any EDNS options may ride along (COOKIE, NSID, padding, unknown codes): wire.find_options
+walks them, as the slow path's parser does, and only ECS and COOKIE are read; a COOKIE is
+answered (dns/cookies.py) by appending our option to the reply built without it. Whatever this path
 does not take goes to the slow path, which answers every query the same way, byte for byte.
 """
 
@@ -13,6 +14,7 @@ from geodns import wire as w
 from geodns.dns import assemble
 from geodns.dns.answer import Answerer
 from geodns.dns.cache import Memos
+from geodns.dns.cookies import ServerCookies, well_formed
 from geodns.dns.stats import QTYPE_OTHER, Count, Stats
 from geodns.geo import ecs
 from geodns.model import FROM_SOURCE
@@ -37,6 +39,7 @@ class FastPath:
     stats: Stats
     opts: assemble.Opts
     ecs_enabled: bool
+    cookies: ServerCookies | None
     _admit: int
 
     def _fast_edns(
@@ -64,12 +67,14 @@ class FastPath:
         elif udp_limit < 512:
             udp_limit = 512
         limit = max_size if max_size > udp_limit else udp_limit
-        body = None
+        body = cookie = None
         if rdlen:
             try:
-                body = w.find_ecs(data, end + 11, end + 11 + rdlen)
+                body, cookie = w.find_options(data, end + 11, end + 11 + rdlen)
             except w.FormErr:
                 return None  # the slow path answers FORMERR
+            if cookie is not None and self.cookies is not None:
+                return self._with_cookie(data, end, entry, variant, host, body, cookie, do, limit)
         if body is None:
             resp = self._plain_opt(data, end, entry, variant, host, do)
         elif not self.ecs_enabled:
@@ -79,6 +84,37 @@ class FastPath:
         else:
             return self._policy_ecs(data, end, entry, variant, host, body, do, limit, udp_limit)
         return resp if resp is not None and len(resp) <= limit else None
+
+    def _with_cookie(
+        self,
+        data: bytes,
+        end: int,
+        entry: FastEntry,
+        variant: int,
+        host: str,
+        body: bytes | None,
+        cookie: bytes,
+        do: int,
+        limit: int,
+    ) -> bytes | None:
+        """The reply as without a COOKIE, then our COOKIE appended to its OPT. Such a reply
+        holds a server cookie made for this client address, so it never enters the
+        whole-reply memo (keyed by the query's bytes alone)."""
+        if not well_formed(cookie):
+            return None  # the slow path answers FORMERR
+        if body is None:
+            resp = self._plain_opt(data, end, entry, variant, host, do)
+        elif not self.ecs_enabled:
+            return None
+        elif entry.kind == STATIC:
+            resp = self._static_ecs(data, end, entry, variant, body, do)
+        else:
+            resp = self._policy_ecs(data, end, entry, variant, host, body, do, limit, 0, False)
+        if resp is None:
+            return None
+        rdlen = 0 if body is None else len(body) + 4
+        resp = assemble.add_option(resp, rdlen, self.cookies.option(cookie, host))  # type: ignore[union-attr]
+        return resp if len(resp) <= limit else None
 
     def _plain_opt(
         self, data: bytes, end: int, entry: FastEntry, variant: int, host: str, do: int
@@ -114,9 +150,11 @@ class FastPath:
         do: int,
         limit: int,
         udp_limit: int,
+        offer: bool = True,
     ) -> bytes | None:
         """A policy name for an ECS client: the last answer's pieces for this option when
-        they still hold (same name, flags and health stamp), else a decision."""
+        they still hold (same name, flags and health stamp), else a decision. `offer`:
+        whether the reply may enter the whole-reply memo."""
         vd = variant + 4 * do
         memo = self.memos.options.get(body)
         facts = None
@@ -127,7 +165,8 @@ class FastPath:
                     return None
                 self.stats.by_pool[memo[6]] += 1
                 self.clients.hits += 1
-                self._offer_reply(data, resp, memo[6], udp_limit, entry)
+                if offer:
+                    self._offer_reply(data, resp, memo[6], udp_limit, entry)
                 return resp
             facts = memo[0]
         if facts is None:
@@ -136,7 +175,7 @@ class FastPath:
                 return None  # malformed ECS: the slow path answers FORMERR
         else:
             self.clients.hits += 1
-        resp = self._decide_ecs(data, end, entry, variant, host, body, do, facts, udp_limit)
+        resp = self._decide_ecs(data, end, entry, variant, host, body, do, facts, udp_limit, offer)
         if memo is None and body not in self.memos.options:
             self._note(body, (facts, None, 0, 0, None, None, None))
         return resp if len(resp) <= limit else None
@@ -152,6 +191,7 @@ class FastPath:
         do: int,
         facts: Any,
         udp_limit: int,
+        offer: bool = True,
     ) -> bytes:
         """Decide for the option's facts, answer, and keep the answer's pieces when the next
         query with this option may reuse them (a pool, not failed open, scope > 0)."""
@@ -173,7 +213,8 @@ class FastPath:
             head, middle = pieces.setdefault(head, head), pieces.setdefault(middle, middle)
             stamp = self.memos.stamp(entry.policy)
             self._note(body, (facts, entry, variant + 4 * do, stamp, head, middle, last[3]))
-            self._offer_reply(data, resp, last[3], udp_limit, entry)
+            if offer:
+                self._offer_reply(data, resp, last[3], udp_limit, entry)
         return resp
 
     def _note(self, body: bytes, value: tuple) -> None:
@@ -196,7 +237,14 @@ class FastPath:
         replies[data[2:]] = (entry, stamp, resp[2:], pool, len(resp) <= udp_limit)
 
     def _fast_negative(
-        self, data: bytes, end: int, variant: int, ar: bytes, max_size: int, count: Count
+        self,
+        data: bytes,
+        end: int,
+        variant: int,
+        ar: bytes,
+        host: str,
+        max_size: int,
+        count: Count,
     ) -> bytes | None:
         """NXDOMAIN for a name our zone does not hold: the zone's SOA, no parsing objects."""
         if end > len(data) or data[end - 2 : end] != b"\x00\x01":  # class IN only
@@ -207,16 +255,19 @@ class FastPath:
         if ar == AR0:
             if len(data) != end:
                 return None
-            opt = b""
+            opt, cookie = b"", None
         elif ar == AR1 and data[end : end + 3] == OPT_ROOT and len(data) >= end + 11:
-            opt = self._negative_opt(data, end)
-            if opt is None:
+            found = self._negative_opt(data, end)
+            if found is None:
                 return None
+            opt, cookie = found
         else:
             return None
         zt = self._nx_zone(data, end)
         if zt is None:
             return None
+        if cookie is not None:
+            opt = assemble.add_option(opt, len(opt) - 11, self.cookies.option(cookie, host))  # type: ignore[union-attr]
         resp = b"".join(
             (
                 data[:2],
@@ -252,22 +303,27 @@ class FastPath:
             return None
         return zt
 
-    def _negative_opt(self, data: bytes, end: int) -> bytes | None:
-        """Our OPT for a negative answer: as the fast path's, ECS echoed with scope 0."""
+    def _negative_opt(self, data: bytes, end: int) -> tuple[bytes, bytes | None] | None:
+        """Our OPT for a negative answer (as the fast path's, ECS echoed with scope 0) and
+        the query's COOKIE to answer in it (None: none, or cookies are off)."""
         rdlen = data[end + 9] << 8 | data[end + 10]
         if len(data) != end + 11 + rdlen or data[end + 6]:
             return None
         do = 1 if data[end + 7] & 0x80 else 0
         if not rdlen:
-            return self.opts.plain[do]
+            return self.opts.plain[do], None
         try:
-            body = w.find_ecs(data, end + 11, end + 11 + rdlen)
+            body, cookie = w.find_options(data, end + 11, end + 11 + rdlen)
         except w.FormErr:
             return None
+        if cookie is not None and self.cookies is None:
+            cookie = None
+        elif cookie is not None and not well_formed(cookie):
+            return None  # the slow path answers FORMERR
         if body is None:
-            return self.opts.plain[do]
+            return self.opts.plain[do], cookie
         if not self.ecs_enabled:
             return None
         if body not in self.memos.options and not ecs.valid(body):
             return None
-        return self.opts.ecs_head[do] + ecs.echo(body, 0, 0)
+        return self.opts.ecs_head[do] + ecs.echo(body, 0, 0), cookie

@@ -19,7 +19,9 @@ from geodns import wire as w
 from geodns.dns import assemble
 from geodns.dns.answer import Answerer, Reply
 from geodns.dns.cache import Memos
+from geodns.dns.cookies import ServerCookies, well_formed
 from geodns.dns.fast import AR0, AR1, OPT_ROOT, FastPath
+from geodns.dns.rrl import ANSWER, DROP, ERROR, LOG_ONLY, NXDOMAIN, OK, RateLimiter
 from geodns.dns.stats import Count, Stats, qtype_label
 from geodns.geo import ecs
 from geodns.model import AllUp, Client, HealthView
@@ -28,6 +30,7 @@ from geodns.table import FAST_FLAGS, FAST_MASK, STATIC, Table
 qlog = logging.getLogger("geodns.query")
 _QD1 = b"\x00\x01\x00\x00\x00\x00"
 UDP_SIZE = 512  # what a datagram carries whatever the query says (the default transport)
+STREAM_SIZE = 65535  # what TCP carries: its source is not spoofed, so it is never limited
 
 
 @dataclass(slots=True)
@@ -55,6 +58,8 @@ class Handler(FastPath):
         ecs_enabled: bool = True,
         rng: random.Random | None = None,
         stats: Stats | None = None,
+        cookie_secret: bytes | None = None,
+        rrl: RateLimiter | None = None,
     ) -> None:
         self.table = table
         self.clients = clients
@@ -69,6 +74,15 @@ class Handler(FastPath):
         self.query_sample = 0.0  # fraction of queries logged with their decision (log.queries)
         self._log_rng = random.Random()
         self._admit = 0  # one in 8 answers is offered to the whole-reply memo
+        # DNS COOKIE (None: off, COOKIE options are ignored as by a server without them)
+        self.cookies = (
+            None
+            if cookie_secret is None
+            else ServerCookies(cookie_secret, self.memos, self.stats.cookies)
+        )
+        self.rrl = rrl
+        if rrl is not None:  # decided once: with RRL off a query pays nothing for it
+            self.handle = self._limited  # type: ignore[method-assign]
 
     def clear_caches(self) -> None:
         """Forget every cached client, decision and reply (new GeoIP data, ECS settings)."""
@@ -107,10 +121,47 @@ class Handler(FastPath):
                         count(entry.zone, entry.qtype, 0)
                         return resp
             elif end > 4:
-                resp = self._fast_negative(data, end, variant, ar, max_size, count)
+                resp = self._fast_negative(data, end, variant, ar, host, max_size, count)
                 if resp is not None:
                     return resp
         return self.slow(data, host, max_size, count)
+
+    def _limited(
+        self, data: bytes, host: str, max_size: int = UDP_SIZE, count: Count | None = None
+    ) -> bytes | None:
+        """handle() with response rate limiting (dns/rrl.py), which stands in for it when
+        RRL is on: applied to the answer once known, whichever path made it. Streams and
+        queries with a valid server cookie are never limited (their source is real)."""
+        cookies = self.cookies
+        if cookies is not None:
+            cookies.valid_seen, cookies.last = False, b""
+        resp = Handler.handle(self, data, host, max_size, count)
+        if resp is None or max_size >= STREAM_SIZE or (cookies is not None and cookies.valid_seen):
+            return resp
+        verdict = self.rrl.verdict(host, *self._identity(resp))  # type: ignore[union-attr]
+        if verdict == OK:
+            return resp
+        actions = self.stats.rrl
+        if verdict == LOG_ONLY:
+            actions["log_only"] += 1
+            return resp
+        if verdict == DROP:
+            actions["drop"] += 1
+            return None
+        cookie = cookies.last if cookies is not None else b""
+        actions["badcookie" if cookie else "slip"] += 1
+        return assemble.limited(data, resp, self.opts, cookie)
+
+    def _identity(self, resp: bytes) -> tuple[int, bytes]:
+        """What RRL counts a reply as: an answer by its question (name, type, class; case
+        folded), NXDOMAIN and errors by their zone (b"" outside every zone), as BIND does."""
+        end = w.question_end(resp) if resp[4:6] == _QD1[:2] else -1
+        question = resp[12:end].lower() if end > 0 else b""
+        rcode = resp[3] & 0xF
+        if rcode == w.RCODE_NOERROR:
+            return ANSWER, question
+        zt = self.table.find_zone(question[:-4]) if question else None
+        return NXDOMAIN if rcode == w.RCODE_NXDOMAIN else ERROR, zt.origin if zt else b""
 
     def _logged(self, data: bytes, host: str, max_size: int, count: Count) -> bytes | None:
         """The slow path with an Outcome, then one log line carrying the decision."""
@@ -162,10 +213,21 @@ class Handler(FastPath):
         except w.FormErr as exc:
             count(None, 0, w.RCODE_FORMERR)
             return assemble.error(data, w.RCODE_FORMERR, self.opts, getattr(exc, "had_opt", False))
-        return self._answer_query(q, host, max_size, count, outcome)
+        cookie = q.edns.cookie if q.edns is not None and self.cookies is not None else None
+        if cookie is not None and not well_formed(cookie):
+            self.stats.cookies["malformed"] += 1
+            count(None, qtype_label(q.qtype), w.RCODE_FORMERR)
+            return assemble.error(data, w.RCODE_FORMERR, self.opts, True)
+        return self._answer_query(q, host, max_size, count, outcome, cookie)
 
     def _answer_query(
-        self, q: w.Query, host: str, max_size: int, count: Count, outcome: Outcome | None
+        self,
+        q: w.Query,
+        host: str,
+        max_size: int,
+        count: Count,
+        outcome: Outcome | None,
+        cookie: bytes | None,
     ) -> bytes:
         edns = q.edns
         # the ECS option we act on and echo: the query's when ECS is on (checked either way)
@@ -179,7 +241,8 @@ class Handler(FastPath):
         count(reply.zone, qtype_label(q.qtype), reply.rcode)
         if outcome is not None:
             outcome.rcode, outcome.zone, outcome.scope = reply.rcode, reply.zone, scope
-        return assemble.reply(q, reply, max_size, self.opts, body, scope)
+        ours = b"" if cookie is None else self.cookies.option(cookie, host)  # type: ignore[union-attr]
+        return assemble.reply(q, reply, max_size, self.opts, body, scope, ours)
 
     def _resolve(self, q: w.Query, host: str, body: bytes | None, outcome: Outcome | None) -> Reply:
         if q.qclass != w.CLASS_IN:

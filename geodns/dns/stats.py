@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from geodns import wire as w
 
+COOKIE_RESULTS = ("new", "valid", "invalid", "malformed")  # cookies_total{result}
+RRL_ACTIONS = ("slip", "badcookie", "drop", "log_only")  # rrl_actions_total{action}
 BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
 QTYPE_OTHER = -1  # every query type outside wire.TYPE_TEXT: one `other` label, not 65536
 
@@ -30,9 +32,11 @@ class Stats:
 
     __slots__ = (
         "by_pool",
+        "cookies",
         "durations",
         "fail_open",
         "queries",
+        "rrl",
         "sample",
         "tcp",
         "total_seconds",
@@ -46,6 +50,11 @@ class Stats:
         self.total_seconds = 0.0
         self.fail_open = 0
         self.sample = 0
+        # DNS COOKIE results and rate limiter actions, each a fixed set of keys (dns/cookies.py,
+        # dns/rrl.py): plain int increments, exported as geodns_cookies_total{result} and
+        # geodns_rrl_actions_total{action}
+        self.cookies: dict[str, int] = dict.fromkeys(COOKIE_RESULTS, 0)
+        self.rrl: dict[str, int] = dict.fromkeys(RRL_ACTIONS, 0)
         self.udp: Count = self.counter("udp")
         self.tcp: Count = self.counter("tcp")
 
@@ -58,6 +67,17 @@ class Stats:
             stats.queries[(zone or "", qtype, rcode, transport)] += 1
 
         return count
+
+    def abuse_counts(self) -> dict[str, dict[str, int]]:
+        """The COOKIE and RRL counters, for a worker's snapshot to the supervisor."""
+        return {"cookies": dict(self.cookies), "rrl": dict(self.rrl)}
+
+    def add_abuse_counts(self, counts: dict[str, dict[str, int]]) -> None:
+        """Add a worker's abuse_counts() (the supervisor's totals over workers)."""
+        for name, total in (("cookies", self.cookies), ("rrl", self.rrl)):
+            for key, n in counts.get(name, {}).items():
+                if key in total:  # a fixed set of labels, whatever a snapshot holds
+                    total[key] += n
 
     def observe(self, seconds: float) -> None:
         i = 0

@@ -82,6 +82,19 @@ class GeoDNSCollector:
         buckets, total = stats.duration_buckets()
         hist.add_metric([], buckets=buckets, sum_value=total)
         yield hist
+        cookies = CounterMetricFamily(
+            "geodns_cookies", "Queries with a DNS COOKIE, by result", labels=["result"]
+        )
+        for result, n in stats.cookies.items():
+            cookies.add_metric([result], n)
+        yield cookies
+        rrl = CounterMetricFamily(
+            "geodns_rrl_actions", "Rate-limited UDP responses, by action", labels=["action"]
+        )
+        for action, n in stats.rrl.items():
+            rrl.add_metric([action], n)
+        yield rrl
+
 
     @staticmethod
     def _health(app: Sources, stats: Any) -> Iterator[Metric]:

@@ -106,6 +106,14 @@ def both_paths(h: Handler, data: bytes, max_size: int = 512) -> tuple[bytes | No
 def test_walker_finds_the_ecs_body_among_any_options(rdata: bytes, found: bytes | None) -> None:
     packet = b"\xaa" * 5 + rdata
     assert w.find_ecs(packet, 5, len(packet)) == found
+    cookie = COOKIE[4:] if COOKIE in rdata else None
+    assert w.find_options(packet, 5, len(packet)) == (found, cookie)
+
+
+def test_walker_takes_the_first_cookie_and_leaves_judging_it_to_cookies() -> None:
+    short = option(10, b"12345")
+    rdata = NSID + short + COOKIE + ECS
+    assert w.find_options(rdata, 0, len(rdata)) == (ECS[4:], b"12345")
 
 
 @pytest.mark.parametrize(
@@ -227,3 +235,71 @@ def test_counted_per_transport_and_unknown_qtypes_as_other() -> None:
     labels = {tuple(s.labels[k] for k in ("zone", "qtype", "transport")) for s in samples}
     assert ("geo.test.", "other", "udp") in labels and ("example.test.", "A", "tcp") in labels
     assert {s.labels["qtype"] for s in samples} <= {"A", "other"}
+
+
+# --- with DNS COOKIE answered: still the fast path, still byte for byte the slow path ------
+
+SECRET = bytes(range(16))
+CLIENT = bytes.fromhex("5ca1ab1e0ddba11c")
+
+
+def cookie_handler() -> Handler:
+    """A handler that answers COOKIE, its slow path counted as in the `h` fixture."""
+    zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
+    locator = Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
+    handler_ = Handler(table.compile_table(zones), ClientFactory(locator), cookie_secret=SECRET)
+    handler_.slow_calls = 0  # type: ignore[attr-defined]
+
+    def counted(*args, **kwargs):
+        handler_.slow_calls += 1  # type: ignore[attr-defined]
+        return Handler.slow(handler_, *args, **kwargs)
+
+    handler_.slow = counted  # type: ignore[method-assign]
+    return handler_
+
+
+def cookie_of(reply: bytes) -> bytes:
+    msg = dns.message.from_wire(reply)
+    found = [o for o in msg.options if o.otype == dns.edns.OptionType.COOKIE]
+    assert len(found) == 1, msg.options
+    return found[0].client + found[0].server
+
+
+@pytest.mark.parametrize(("qname", "qtype"), NAMES)
+@pytest.mark.parametrize("max_size", [512, TCP])
+def test_cookies_ride_the_fast_path_byte_for_byte(qname: str, qtype: int, max_size: int) -> None:
+    h = cookie_handler()
+    first, slow_calls = both_paths(h, query(qname, option(10, CLIENT), qtype), max_size)
+    assert slow_calls == 0
+    ours = cookie_of(first)
+    assert ours[:8] == CLIENT and len(ours) == 24
+    good, bad = option(10, ours), option(10, CLIENT + bytes(16))
+    for cookie in (option(10, CLIENT), good, bad):
+        for others in [(), (ECS,), (NSID, ECS, PADDING), (UNKNOWN, PADDING, NSID)]:
+            for at in range(len(others) + 1):
+                rdata = b"".join(others[:at]) + cookie + b"".join(others[at:])
+                reply, slow_calls = both_paths(h, query(qname, rdata, qtype), max_size)
+                assert slow_calls == 0, (qname, rdata.hex())
+                assert cookie_of(reply) == ours, "one server cookie per client for 30 minutes"
+                without = Handler.slow(h, query(qname, rdata.replace(cookie, b""), qtype), HOST)
+                assert reply[:10] == without[:10], "the cookie changes nothing but our OPT"
+    counts = h.stats.cookies
+    assert counts["new"] and counts["valid"] and counts["invalid"] and not counts["malformed"]
+
+
+@pytest.mark.parametrize("qname", ["static.example.test", "www.geo.test", "nothere.geo.test"])
+@pytest.mark.parametrize("body", [b"12345", CLIENT[:7], CLIENT + b"1234567", CLIENT + bytes(33)])
+def test_a_malformed_cookie_is_formerr_on_both_paths(qname: str, body: bytes) -> None:
+    h = cookie_handler()
+    for rdata in (option(10, body), ECS + option(10, body)):
+        reply = both_paths(h, query(qname, rdata))[0]
+        assert reply is not None
+        assert dns.message.from_wire(reply).rcode() == dns.rcode.FORMERR
+    assert h.stats.cookies["malformed"] == 4  # both paths, twice
+
+
+def test_cookies_off_ignores_them_as_a_server_without_cookies_does(h: Handler) -> None:
+    for body in (CLIENT, b"12345"):
+        reply, slow_calls = both_paths(h, query("www.geo.test", option(10, body) + ECS))
+        assert slow_calls == 0 and dns.message.from_wire(reply).rcode() == dns.rcode.NOERROR
+        assert [o.otype for o in dns.message.from_wire(reply).options] == [8]

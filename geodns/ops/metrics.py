@@ -95,7 +95,6 @@ class GeoDNSCollector:
             rrl.add_metric([action], n)
         yield rrl
 
-
     @staticmethod
     def _health(app: Sources, stats: Any) -> Iterator[Metric]:
         board = app.board

@@ -9,10 +9,13 @@ install:
 run: install
 	geodns serve
 
-# Debian tools the tests use (dig); skipped when already present or not root.
+# Debian tools the tests use (dig, nats-server for the fleet tests); skipped when already
+# present or not root.
 test-tools:
-	@command -v dig >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils >/dev/null; } || true
+	@{ command -v dig && { command -v nats-server || test -x /usr/sbin/nats-server; }; } \
+	  >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils nats-server \
+	  >/dev/null; } || true
 
 # Every test, then the end-to-end tests again with two worker processes per server.
 test: install test-tools

@@ -7,20 +7,22 @@ import contextlib
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from geodns import config as cfg
 from geodns.build import build_table, client_factory, make_handler, open_locator, table_members
 from geodns.dns.stats import Stats
 from geodns.errors import GeoDNSError, GeoIPError, ZoneError
+from geodns.fleet.coordinator import Fleet
+from geodns.fleet.votes import generation
 from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
 from geodns.ops import logs
 from geodns.ops.sources import Counters, ReloadCounts
 from geodns.serve.supervisor import Supervisor
 from geodns.serve.worker import ForkState
-from geodns.table import dismantle
+from geodns.table import Table, dismantle
 from geodns.zones import load
 
 log = logging.getLogger("geodns")
@@ -44,6 +46,7 @@ class App:
         self.zone_loader = load.ZoneLoader()  # remembers each file: reloads parse only changes
         self.table = build_table(conf, self.zone_loader)
         self.board = HealthBoard()
+        self.fleet = Fleet(conf, self.board)  # quorum health, drains, serials (fleet/)
         self.handler = make_handler(conf, self.table, self.clients, self.board, self.stats)
         # Answering happens in forked worker processes, never in this one: here the tables
         # are built (a reload of a million names holds this process's GIL, not theirs),
@@ -55,9 +58,13 @@ class App:
         self.dns.bind()  # bind errors fail here, at once, before anything else starts
         self.http_bound: tuple[str, int] | None = None
         self._runner = await self._start_http()
-        self.checker = await Checker(self.board).__aenter__()
+        log.info("instance %s", conf.instance_name)
+        await self.fleet.start()  # joins the bus (a few seconds at most) before we answer
+        self.table = self.handler.table = await self._agreed(self.table)
+        self.checker = await Checker(self.board, instance=conf.instance_name).__aenter__()
         members = table_members(self.table)
         self.checker.update(members)
+        self._members_changed()
         timeout = first_round_timeout(members, self.checker)
         if timeout and not await self.checker.wait_first_round(timeout):
             log.warning(
@@ -71,6 +78,7 @@ class App:
             loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
             loop.add_signal_handler(signal.SIGTERM, self.shutdown.set)
             loop.add_signal_handler(signal.SIGINT, self.shutdown.set)
+        self.fleet.on_join.append(self._rejoined)
         self.ready = True
         for host, port in self.dns.bound:
             log.info("listening on %s port %d (UDP and TCP)", host, port)
@@ -87,6 +95,7 @@ class App:
                 await task
         await self.dns.__aexit__(None, None, None)
         await self.checker.__aexit__(None, None, None)
+        await self.fleet.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.handle_signals:
@@ -174,9 +183,11 @@ class App:
             self.reloads.error += 1
             log.error("reload failed: %s", exc)
             return False
+        table = await self._agreed(table)
         old, self.table = self.table, table
         self.handler.table = table
         self.checker.update(table_members(table))
+        self._members_changed()
         await self._publish()
         # Freed in small steps in a thread: dropping a big table at once stalls answering.
         self._retire(loop.run_in_executor(None, dismantle, old))
@@ -186,6 +197,28 @@ class App:
             if old is None or old.serial != zt.zone.serial:
                 log.info("zone %s serial %d loaded", zt.zone.origin_text, zt.zone.serial)
         return True
+
+    async def _agreed(self, table: Table) -> Table:
+        """With a fleet: the serials it agreed on for `serial: auto` content; the table is
+        compiled again (no file re-read) only when one differs from the content-derived one."""
+        zones = [zt.zone for zt in table.zones.values()]
+        agreed = await self.fleet.agree_serials(zones)
+        self.zone_loader.agreed.update(agreed)
+        if all(agreed.get((z.origin_text, z.content_hash), z.serial) == z.serial for z in zones):
+            return table
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, build_table, self.config, self.zone_loader)
+
+    def _members_changed(self) -> None:
+        """The fleet re-applies drains and votes to the reconciled board; our generation."""
+        self.fleet.members_changed()
+        conf, zones = self.config, [zt.zone for zt in self.table.zones.values()]
+        settings = (conf.ecs, conf.dns.max_udp_payload, conf.rrl, self.locator.build_epoch)
+        self.fleet.set_generation(generation(settings, zones))
+
+    def _rejoined(self) -> None:
+        """Back on the bus: a reload agrees the serials of content loaded while away."""
+        self._retire(asyncio.ensure_future(self.reload()))
 
     async def _publish(self) -> None:
         """Worker processes get the current table and settings (a new generation)."""
@@ -201,7 +234,7 @@ class App:
             log.error("reload failed: %s", exc)
             return False
         old = self.config
-        for key in ("dns", "http"):
+        for key in ("dns", "http", "fleet", "instance", "state_dir"):
             if getattr(new, key) != getattr(old, key):
                 log.warning("config: %s settings changed; they take effect after a restart", key)
         if (new.geoip.city, new.geoip.asn) != (old.geoip.city, old.geoip.asn):
@@ -210,9 +243,9 @@ class App:
             except GeoIPError as exc:
                 log.error("reload failed: %s", exc)
                 return False
-        live = cfg.Config(
-            old.dns, old.http, new.geoip, new.ecs, new.zones_dir, new.reload, new.log, new.source
-        )
+        # Settings that need a restart stay as they were; the rest (rrl, cookies...) are new.
+        live = replace(new, dns=old.dns, http=old.http, fleet=old.fleet)
+        live = replace(live, instance=old.instance, state_dir=old.state_dir)
         self.config = live
         logs.setup(new.log.level, new.log.format)
         self.handler.ecs_enabled = new.ecs.enabled

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,17 @@ def read_cookie_secret(path: str) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetConfig:
+    """The fleet bus (geodns/fleet): NATS JetStream key-value shared by every instance."""
+
+    nats: tuple[str, ...] = ()  # server URLs; empty: no fleet, each instance on its own
+    bucket: str = "geodns"
+    credentials: str | None = None  # a NATS .creds file, or a file holding a token
+    quorum: str | int = "majority"  # down when this many fresh instances see it down
+    stale_after: float = 30.0  # an instance not heard from for this long does not vote
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -139,6 +151,13 @@ class Config:
     rrl: RrlConfig = field(default_factory=RrlConfig)
     cookies: CookiesConfig = field(default_factory=CookiesConfig)
     source: str | None = None  # the file this came from; None for the embedded default
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    instance: str | None = None  # this server's name (logs, User-Agent, fleet); None: hostname
+    state_dir: str | None = None  # drains and last verdicts kept across restarts
+
+    @property
+    def instance_name(self) -> str:
+        return self.instance or socket.gethostname()
 
 
 _SECTIONS = {
@@ -150,8 +169,9 @@ _SECTIONS = {
     "log": LogConfig,
     "rrl": RrlConfig,
     "cookies": CookiesConfig,
+    "fleet": FleetConfig,
 }
-_DURATION_KEYS = {"window", "tcp_idle_timeout", "poll_interval"}
+_DURATION_KEYS = {"window", "tcp_idle_timeout", "poll_interval", "stale_after"}
 _CHOICES = {
     "level": ("debug", "info", "warning", "error"),
     "format": ("text", "json"),
@@ -162,6 +182,8 @@ def _check_value(cls: type, key: str, value: Any) -> Any:
     """Coerce one value to the field's type or raise ValueError saying what was expected."""
     if key in _DURATION_KEYS:
         return parse_duration(value)
+    if cls is FleetConfig and key in ("nats", "quorum"):
+        return _fleet_value(key, value)
     if cls is RrlConfig and key in ("nxdomains_per_second", "errors_per_second", "exempt"):
         return _rrl_value(key, value)
     if key in _CHOICES:
@@ -207,6 +229,18 @@ def _rrl_value(key: str, value: Any) -> Any:
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value
     raise ValueError(f"must be a non-negative integer or null, got {value!r}")
+
+
+def _fleet_value(key: str, value: Any) -> Any:
+    """fleet.nats (a URL or a list of them) and fleet.quorum (majority or a count)."""
+    if key == "nats":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) and "://" in i for i in items):
+            raise ValueError("must be a NATS URL or a list of them (nats://host:port)")
+        return tuple(items)
+    if value == "majority" or (type(value) is int and value > 0):
+        return value
+    raise ValueError(f"must be 'majority' or a positive integer, got {value!r}")
 
 
 def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]:
@@ -271,6 +305,7 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
         problems.raise_if_any(ConfigError)
     sections: dict[str, Any] = {}
     zones_dir = "zones"
+    tops: dict[str, str | None] = {"instance": None, "state_dir": None}
     for key, value in raw.items():
         at = raw.at(key) if isinstance(raw, yamlio.LineDict) else top
         if key in _SECTIONS:
@@ -280,8 +315,12 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
                 problems.add(at, "zones_dir: must be a path")
             else:
                 zones_dir = value
+        elif key in tops:
+            if value is not None and (not isinstance(value, str) or not value):
+                problems.add(at, f"{key}: must be a non-empty string or null")
+            tops[key] = value
         else:
-            known = ", ".join([*sorted(_SECTIONS), "zones_dir"])
+            known = ", ".join([*sorted(_SECTIONS), "zones_dir", *tops])
             problems.add(at, f"unknown key {key!r} (known: {known})")
     problems.raise_if_any(ConfigError)
     base = Path(source).resolve().parent
@@ -292,7 +331,16 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
     )
     sections["http"] = HttpConfig(listen=http.listen, token_file=_rel(base, http.token_file))
     sections["cookies"] = _cookies(sections.get("cookies"), base, raw, top, problems)
-    return Config(**sections, zones_dir=str(_rel(base, zones_dir)), source=source)
+    fleet = sections.get("fleet", FleetConfig())
+    sections["fleet"] = replace(fleet, credentials=_rel(base, fleet.credentials))
+    state_dir, instance = _rel(base, tops["state_dir"]), tops["instance"]
+    return Config(
+        **sections,
+        zones_dir=str(_rel(base, zones_dir)),
+        source=source,
+        instance=instance,
+        state_dir=state_dir,
+    )
 
 
 def _cookies(

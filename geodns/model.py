@@ -152,6 +152,7 @@ class Pool:
     addresses: tuple[str, ...]
     location: tuple[float, float] | None = None
     check: CheckSpec | None = None
+    min_healthy: int | str | None = None  # N or "50%": drains may not leave fewer up
     _members: tuple[MemberKey, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -183,3 +184,4 @@ class Zone:
     policy_ttls: dict[bytes, int]
     pools: dict[str, Pool]
     content_hash: str = ""
+    serial_auto: bool = False  # `serial: auto`: the fleet may agree on another serial

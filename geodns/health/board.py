@@ -26,10 +26,11 @@ class _Member:
     last_ok: bool | None = None
     last_detail: str = ""
     last_checked: float | None = None
+    quorum: str | None = None  # the fleet's verdict while joined; None: our own probes decide
 
     @property
     def effective_up(self) -> bool:
-        return self.state != DOWN and not self.drained
+        return (self.quorum or self.state) != DOWN and not self.drained
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class MemberStatus:
     checked: bool  # False: no check configured, always up
     passes: int = 0  # consecutive passes so far
     fails: int = 0  # consecutive failures so far
+    quorum: str | None = None  # the fleet's verdict when it decides, else None
 
 
 class HealthBoard:
@@ -72,6 +74,8 @@ class HealthBoard:
         self.transitions_total: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
         # Called after every generation bump: worker processes get the new down set pushed.
         self.listeners: list[Callable[[], None]] = []
+        # Called when our own probes move a member (the fleet publishes our verdicts).
+        self.verdict_listeners: list[Callable[[MemberKey, str], None]] = []
 
     # -- the read-only view (model.HealthView) --------------------------------------------
 
@@ -155,6 +159,8 @@ class HealthBoard:
             m.state = new
             self.transitions_total[(*member, new)] += 1
             self._sync(member, m)
+            for listener in self.verdict_listeners:
+                listener(member, new)
 
     def _log_transition(self, member: MemberKey, old: str, new: str, detail: str) -> None:
         # A first "up" is routine (a thousand of them at start); anything "down" is not.
@@ -175,6 +181,32 @@ class HealthBoard:
         pool = (member[0], member[1])
         self._pool_generations[pool] = self._pool_generations.get(pool, 0) + 1
         self._bumped()
+
+    # -- the fleet ------------------------------------------------------------------------
+
+    def set_quorum(self, verdicts: Mapping[MemberKey, str | None]) -> None:
+        """The fleet's verdict per member ("up"/"down"; None or absent: our own probes
+        decide). Only members whose effective state moves bump their pool's generation."""
+        for key, m in self._members.items():
+            verdict = verdicts.get(key) if m.spec is not None else None
+            if m.quorum != verdict:
+                m.quorum = verdict
+                self._sync(key, m)
+
+    def seed(self, member: MemberKey, state: str) -> bool:
+        """Warm start: a member with no result yet takes a verdict we saved (rise and fall
+        then run from it); False if it is unknown here or already has a state."""
+        m = self._members.get(member)
+        if m is None or m.spec is None or m.state != UNKNOWN or state not in (UP, DOWN):
+            return False
+        m.state = state
+        self._unknown.discard(member)
+        self._sync(member, m)
+        return True
+
+    def own_verdicts(self) -> dict[MemberKey, str]:
+        """Our own probes' state of every checked member that has one (what we publish)."""
+        return {k: m.state for k, m in self._members.items() if m.spec and m.state != UNKNOWN}
 
     # -- drains ---------------------------------------------------------------------------
 
@@ -229,6 +261,7 @@ class HealthBoard:
             checked=m.spec is not None,
             passes=m.passes,
             fails=m.fails,
+            quorum=m.quorum,
         )
 
     def members(self) -> list[MemberKey]:

@@ -19,7 +19,11 @@ from geodns.model import CheckSpec, MemberKey
 log = logging.getLogger("geodns.checks")
 
 BODY_LIMIT = 64 * 1024  # `contains` looks at this much of the body, and we read no more
-USER_AGENT = f"geodns-health/{__version__}"
+
+
+def user_agent(instance: str) -> str:
+    """`geodns/VERSION (INSTANCE)`: a backend's logs say which name server probed it."""
+    return f"geodns/{__version__} ({instance})"
 
 
 def _hostport(host: str, port: int) -> str:
@@ -143,8 +147,10 @@ class Checker:
         board: HealthBoard,
         rng: random.Random | None = None,
         max_concurrent: int = 200,
+        instance: str = "geodns",
     ) -> None:
         self.board = board
+        self.user_agent = user_agent(instance)
         self.rng = rng or random.Random()
         self.max_concurrent = max_concurrent
         self.semaphore = asyncio.Semaphore(max_concurrent)
@@ -161,7 +167,7 @@ class Checker:
         self.session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # checks must not carry state between probes
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": self.user_agent},
         )
         return self
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from geodns.ops import metrics
+from geodns.ops import fleetapi, metrics
 from geodns.ops.explain import explain
 from geodns.ops.sources import Sources
 
@@ -59,6 +59,7 @@ def build(app: Sources, token: str | None) -> web.Application:
             report = explain(app.handler, q["name"], q.get("type", "A"), q["client"], q.get("ecs"))
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        report["health"] = fleetapi.health_words(app, q["name"], report["pool"])
         return web.json_response(report)
 
     @routes.post("/api/v1/pools/{zone}/{pool}/members/{address}/{action}")
@@ -76,12 +77,11 @@ def build(app: Sources, token: str | None) -> web.Application:
             return web.json_response({"error": f"unknown action {action!r}"}, status=404)
         zone = m["zone"] if m["zone"].endswith(".") else m["zone"] + "."
         member = (zone, m["pool"], m["address"])
-        done = app.board.drain(member) if action == "drain" else app.board.undrain(member)
-        if not done:
-            return web.json_response({"error": f"no member {'/'.join(member)}"}, status=404)
-        await app.health_synced()  # every worker process has it before we say so
-        log.info("%s %s via API", action, "/".join(member))
-        return web.json_response({"member": list(member), "drained": action == "drain"})
+        return await fleetapi.drain(app, member, action == "drain", request)
+
+    @routes.get("/api/v1/fleet")
+    async def fleet(request: web.Request) -> web.Response:
+        return web.json_response(fleetapi.fleet_report(app))
 
     web_app = web.Application()
     web_app.add_routes(routes)
@@ -121,4 +121,5 @@ def status_report(app: Sources) -> dict:
         "zones": zones,
         "reloads": vars(app.reloads),
         "workers": app.worker_status(),
+        "fleet": app.fleet.summary(),
     }

@@ -123,6 +123,24 @@ class GeoDNSCollector:
         )
         fail_open.add_metric([], stats.fail_open)
         yield fail_open
+        yield from _fleet(app)
+
+
+def _fleet(app: Sources) -> Iterator[Metric]:
+    """Fresh instances (us included) under our fleet state, 0 under the other two states;
+    the generation we serve as an info metric (compare it across the fleet)."""
+    summary = app.fleet.summary()
+    instances = GaugeMetricFamily(
+        "geodns_fleet_instances", "Fresh fleet instances, by our state", labels=["state"]
+    )
+    for state in ("off", "joined", "degraded"):
+        instances.add_metric([state], summary["instances"] if state == summary["state"] else 0)
+    yield instances
+    info = GaugeMetricFamily(
+        "geodns_config_generation_info", "Config and zones generation", labels=["generation"]
+    )
+    info.add_metric([app.fleet.generation], 1)
+    yield info
 
 
 def registry_for(app: Sources) -> tuple[CollectorRegistry, GeoDNSCollector]:

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from geodns.dns.handler import Handler
 from geodns.dns.stats import Stats
+from geodns.fleet.coordinator import Fleet
 from geodns.geo.locator import Locator
 from geodns.health.board import HealthBoard
 from geodns.table import Table
@@ -33,6 +34,7 @@ class Sources(Protocol):
 
     ready: bool
     board: HealthBoard
+    fleet: Fleet
     reloads: ReloadCounts
 
     @property

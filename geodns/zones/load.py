@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import struct
 import time
 from pathlib import Path
 
@@ -61,10 +62,17 @@ def content_hash(text: str) -> str:
     return digest.hexdigest()
 
 
-def auto_serial(mtime: int, previous: Zone | None) -> int:
-    """`serial: auto` for new content: the file's mtime, always above the zone it replaces."""
-    floor = previous.serial + 1 if previous is not None else 1
-    return max(mtime, floor) % 2**32
+def auto_serial(digest: str) -> int:
+    """`serial: auto`: from the content's SHA-256, never the file's times, so every instance
+    holding the same text serves the same serial (a fleet then agrees on a growing one)."""
+    return int(digest[:8], 16) % (2**31 - 1) + 1
+
+
+def with_serial(zone: Zone, serial: int) -> Zone:
+    """The zone with another SOA serial: the first of the five numbers after MNAME/RNAME."""
+    rdata, head = zone.soa_rdata, len(zone.soa_rdata) - 20
+    packed = rdata[:head] + struct.pack("!I", serial) + rdata[head + 4 :]
+    return dataclasses.replace(zone, serial=serial, soa_rdata=packed)
 
 
 def _carried(zone: Zone) -> Zone:
@@ -101,6 +109,7 @@ class ZoneLoader:
 
     def __init__(self) -> None:
         self._known: dict[str, _Known] = {}
+        self.agreed: dict[tuple[str, str], int] = {}  # (zone, content hash) -> fleet's serial
 
     def load_dir(self, zones_dir: str) -> list[Zone]:
         """Every zone file in a directory; an unreadable directory is a problem like any other."""
@@ -118,7 +127,7 @@ class ZoneLoader:
         origins: dict[bytes, str] = {}
         for path in paths:
             try:
-                entry = self._load(path)
+                entry = self._agree(self._load(path))
             except ZoneError as exc:
                 problems.extend(exc.problems)
                 continue
@@ -134,6 +143,14 @@ class ZoneLoader:
         self._known = known  # a file no longer listed is forgotten: its zone is dropped
         return [entry.zone for entry in known.values()]
 
+    def _agree(self, entry: _Known) -> _Known:
+        """The fleet's serial for this content where it agreed on one (`serial: auto` only)."""
+        zone = entry.zone
+        serial = self.agreed.get((zone.origin_text, zone.content_hash))
+        if not zone.serial_auto or serial is None or serial == zone.serial:
+            return entry
+        return _Known(entry.stamp, with_serial(zone, serial))
+
     def _load(self, path: str) -> _Known:
         """The file's zone (remembered if unchanged, else parsed) and what to remember of it."""
         now, stamp = time.time_ns(), _stamp(path)
@@ -145,9 +162,7 @@ class ZoneLoader:
         digest = content_hash(text)
         if known is not None and known.zone.content_hash == digest:
             return _Known(trusted, _carried(known.zone))
-        previous = known.zone if known is not None else None
-        serial = auto_serial(stamp[0] // 10**9, previous)
-        zone = zonefile.load_text(text, path, auto_serial=serial, digest=digest)
+        zone = zonefile.load_text(text, path, auto_serial=auto_serial(digest), digest=digest)
         return _Known(trusted, zone)
 
 

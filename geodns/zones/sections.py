@@ -13,7 +13,7 @@ from geodns.zones.records import RecordContext, parse_rrset
 from geodns.zones.state import FileState, at
 
 STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR")
-POOL_KEYS = ("addresses", "location", "check")
+POOL_KEYS = ("addresses", "location", "check", "min_healthy")
 
 
 def pools(ld: FileState, raw: yamlio.LineDict) -> dict[str, Pool]:
@@ -60,7 +60,21 @@ def _pool(ld: FileState, name: str, body: Any, where: Where, checks: dict) -> Po
     check = None
     if body.get("check") is not None:
         check = checkspec.resolve(body["check"], at(body, "check", where), checks, ld)
-    return Pool(ld.origin_text, name, tuple(out), location, check)
+    floor = _min_healthy(ld, name, body.get("min_healthy"), at(body, "min_healthy", where), out)
+    return Pool(ld.origin_text, name, tuple(out), location, check, floor)
+
+
+def _min_healthy(ld: FileState, name: str, raw: Any, where: Where, addrs: list) -> int | str | None:
+    """`min_healthy: N` (at most the pool's size) or `"50%"`: the floor a drain may not cross."""
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= len(addrs):
+        return raw
+    text = str(raw).strip()
+    if isinstance(raw, str) and text[-1:] == "%" and text[:-1].isdigit() and int(text[:-1]) <= 100:
+        return text
+    ld.add(where, f"pool {name!r}: min_healthy must be 0..{len(addrs)} or a percentage like '50%'")
+    return None
 
 
 def _location(ld: FileState, name: str, raw: Any, where: Where) -> tuple[float, float] | None:

@@ -101,8 +101,8 @@ def _apex_rrset(ld: FileState, ns_names: list[bytes]) -> RRSet:
 def load_text(text: str, path: str, *, auto_serial: int = 1, digest: str = "") -> Zone:
     """Parse one zone file's text; ZoneError lists every problem found.
 
-    The caller decides what `serial: auto` means (load.py: from the file's age and the
-    zone it replaces) and passes the text's hash, which it needed first to skip unchanged
+    The caller decides what `serial: auto` means (load.py: from the content's hash, so
+    every instance agrees) and passes the text's hash, which it needed first to skip unchanged
     files; parsing neither stats nor hashes.
     """
     problems = Problems()
@@ -123,7 +123,8 @@ def load_text(text: str, path: str, *, auto_serial: int = 1, digest: str = "") -
     teardown.drain(where_of)  # big zones: free the parse a little at a time (GIL)
     teardown.drain_tree(raw)
     problems.raise_if_any(ZoneError)
-    serial = auto_serial if serial == "auto" else int(serial)
+    auto = serial == "auto"
+    serial = auto_serial if auto else int(serial)
     return Zone(
         origin=ld.origin,
         origin_text=ld.origin_text,
@@ -138,4 +139,5 @@ def load_text(text: str, path: str, *, auto_serial: int = 1, digest: str = "") -
         policy_ttls=zone["policy_ttls"],
         pools=pools,
         content_hash=digest,
+        serial_auto=auto,
     )

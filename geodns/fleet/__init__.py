@@ -1,0 +1,1 @@
+"""The fleet: several instances on one NATS JetStream bucket (votes, drains, serials)."""

@@ -16,7 +16,9 @@ TIERS: list[tuple[str, ...]] = [
     ("app",),
     ("serve",),
     ("build",),
-    ("ops",),
+    # fleet/ sits beside ops: like the API and metrics it reads the board and the config
+    # and is composed by app; the API reads it (a peer), and nothing that answers needs it.
+    ("ops", "fleet"),
     ("dns", "config"),
     ("geo", "zones", "table"),
     ("health", "policies", "wire"),

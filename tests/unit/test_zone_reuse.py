@@ -68,7 +68,7 @@ def test_only_the_changed_file_is_parsed(zones_dir: Path, monkeypatch) -> None:
     second = {z.origin_text: z for z in loader.load_dir(str(zones_dir))}
     assert (counts.parses, counts.reads) == (1, 1)  # the other two: not even read
     assert address_of(second["b.test."], "ns1.b.test.") == bytes([192, 0, 2, 2])
-    assert second["b.test."].serial > first["b.test."].serial
+    assert second["b.test."].serial != first["b.test."].serial
     for origin in ("a.test.", "c.test."):
         assert second[origin].rrsets == first[origin].rrsets
         assert second[origin].serial == first[origin].serial

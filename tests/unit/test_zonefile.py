@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import struct
+
 import pytest
 
 from geodns.errors import ZoneError
@@ -83,12 +86,24 @@ def test_txt_longer_than_255_is_split() -> None:
     assert rdata[0] == 255 and rdata[256] == 45 and len(rdata) == 302
 
 
-def test_serial_auto_grows_only_on_change(tmp_path) -> None:
-    path = tmp_path / "z.yaml"
+def test_serial_auto_comes_from_the_content(tmp_path) -> None:
+    """Same text, same serial, whatever the file's times or who loads it; new text, new one."""
+    path, copy = tmp_path / "z.yaml", tmp_path / "copy" / "z.yaml"
     path.write_text(HEAD)
     loader = load.ZoneLoader()
     [first] = loader.load_paths([str(path)])
     path.write_text(HEAD)  # rewritten, the same text
     assert loader.load_paths([str(path)])[0].serial == first.serial
+    copy.parent.mkdir()
+    copy.write_text(HEAD)
+    os.utime(copy, (1_000_000_000, 1_000_000_000))  # another instance's copy, years older
+    assert load.ZoneLoader().load_paths([str(copy)])[0].serial == first.serial
     path.write_text(HEAD + "  x: {A: 192.0.2.9}\n")
-    assert loader.load_paths([str(path)])[0].serial > first.serial
+    changed = loader.load_paths([str(path)])[0]
+    assert changed.serial != first.serial and changed.serial_auto
+
+
+def test_with_serial_rewrites_the_soa() -> None:
+    zone = load.with_serial(zonefile.load_text(HEAD, "z.yaml"), 2024010107)
+    assert zone.serial == 2024010107
+    assert struct.unpack("!5I", zone.soa_rdata[-20:])[0] == 2024010107

@@ -148,7 +148,9 @@ class App:
     # --- reload ------------------------------------------------------------------------
 
     def _reload_soon(self) -> None:
+        """SIGHUP: zones and config, then GeoIP files the operator says are complete."""
         self._retire(asyncio.ensure_future(self.reload()))
+        self._retire(asyncio.ensure_future(self.reload_geoip(settled=True)))
 
     def _retire(self, future: asyncio.Future) -> None:
         """Keep a background job referenced until it is done (and cancelled on shutdown)."""
@@ -254,17 +256,15 @@ class App:
             self.clients_changed()  # only then: warm client caches survive a zone reload
         return True
 
-    async def reload_geoip(self) -> None:
+    async def reload_geoip(self, settled: bool = False) -> bool:
+        """Swap in GeoIP files that changed and check out (Locator.reload_if_changed logs
+        each reload and refusal); a new worker generation then answers from them."""
         async with self._reload_lock:
-            try:
-                message = self.locator.reload_if_changed()
-            except GeoIPError as exc:
-                message = str(exc)
-            if message:
-                log.error("GeoIP reload: %s", message)
-                return
+            if not self.locator.reload_if_changed(settled):
+                return False
             self.clients_changed()
             await self._publish()
+            return True
 
     def clients_changed(self) -> None:
         """New GeoIP data: cached clients hold old facts, so start afresh."""
@@ -288,9 +288,10 @@ class App:
         return snap
 
     async def _watch(self) -> None:
-        """Poll zone files (no extra dependency, works on every filesystem and in containers)."""
-        geoip_paths = [p for p in (self.config.geoip.city, self.config.geoip.asn) if p]
-        geo_state = {p: _stat(p) for p in geoip_paths}
+        """Poll zone files (no extra dependency, works on every filesystem and in containers).
+
+        The locator looks at the GeoIP files itself at every poll: a changed one is read once
+        it held still between two looks."""
         while True:
             await asyncio.sleep(self.config.reload.poll_interval)
             snap = self._snapshot()
@@ -298,10 +299,7 @@ class App:
                 self._watch_state = snap
                 log.info("zone files changed: reloading")
                 await self.reload()
-            new_geo = {p: _stat(p) for p in geoip_paths}
-            if new_geo != geo_state:
-                geo_state = new_geo
-                await self.reload_geoip()
+            await self.reload_geoip()
 
 
 def first_round_timeout(members: dict, checker: Checker) -> float:
@@ -315,14 +313,6 @@ def first_round_timeout(members: dict, checker: Checker) -> float:
         return 0.0
     waves = 1 + len(specs) // max(checker.max_concurrent, 1)
     return min(max(s.timeout for s in specs) * waves + 1.0, 60.0)
-
-
-def _stat(path: str) -> tuple[float, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime, st.st_size, st.st_ino)
 
 
 def repo_root() -> Path:

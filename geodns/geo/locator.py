@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING
 import maxminddb
 
 from geodns.errors import GeoIPError
-from geodns.geo import mmdb
+from geodns.geo import mmdb, snapshot
 from geodns.model import NO_FACTS, GeoFacts
 
 if TYPE_CHECKING:
@@ -30,43 +29,47 @@ class _Db:
     path: str
     tree: mmdb.Database
     kind: str
-    stamp: tuple[float, int, int]
+    stamp: snapshot.Stamp  # the file as copied: a look that differs means a new file
     build_epoch: int
 
 
-def _stamp(path: str) -> tuple[float, int, int]:
-    st = os.stat(path)
-    return (st.st_mtime, st.st_size, st.st_ino)
-
-
 def _open(path: str, slot: str) -> _Db:
-    """Open and check a database for its slot; GeoIPError says exactly what is wrong.
+    """Copy, check and open a database for its slot; GeoIPError says exactly what is wrong.
 
-    maxminddb checks the file (metadata, canary lookups); our own reader then serves it.
+    The file is copied into sealed private memory first (snapshot.Changing if it moved
+    meanwhile); maxminddb then checks the copy (metadata, canary lookups) and our own
+    reader serves it. Nothing here ever maps the operator's file.
     """
     try:
-        stamp = _stamp(path)
-        reader = maxminddb.open_database(path, maxminddb.MODE_AUTO)
-    except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+        snap = snapshot.Snapshot(path)
+    except OSError as exc:
         raise GeoIPError(f"{path}: cannot open GeoIP database: {exc}") from exc
-    try:
-        meta = reader.metadata()
-        kind = meta.database_type
-        fits = "ASN" in kind if slot == "asn" else ("City" in kind or "Country" in kind)
-        if not fits:
-            wanted = "an ASN" if slot == "asn" else "a City/Country"
-            raise GeoIPError(f"{path}: not {wanted} database ({kind})")
+    with snap:
         try:
-            for canary in _CANARIES:
-                reader.get_with_prefix_len(canary)
-            tree = mmdb.Database(path, meta.node_count, meta.record_size, meta.ip_version)
-        except GeoIPError:
-            raise
-        except Exception as exc:  # a corrupt tree or data section shows up here
-            raise GeoIPError(f"{path}: lookup failed, database looks corrupt: {exc}") from exc
-    finally:
-        reader.close()
-    return _Db(path, tree, kind, stamp, int(meta.build_epoch))
+            reader = maxminddb.open_database(snap, maxminddb.MODE_FD)  # type: ignore[arg-type]
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+            raise GeoIPError(f"{path}: not a valid GeoIP database: {exc}") from exc
+        try:
+            return _checked(reader, snap, slot)
+        finally:
+            reader.close()
+
+
+def _checked(reader: maxminddb.Reader, snap: snapshot.Snapshot, slot: str) -> _Db:
+    """The copy as a _Db, once its type fits the slot and the canaries look up."""
+    path, meta = snap.name, reader.metadata()
+    kind = meta.database_type
+    fits = "ASN" in kind if slot == "asn" else ("City" in kind or "Country" in kind)
+    if not fits:
+        wanted = "an ASN" if slot == "asn" else "a City/Country"
+        raise GeoIPError(f"{path}: not {wanted} database ({kind})")
+    try:
+        for canary in _CANARIES:
+            reader.get_with_prefix_len(canary)
+        tree = mmdb.Database(snap.map(), meta.node_count, meta.record_size, meta.ip_version)
+    except Exception as exc:  # a corrupt tree or data section shows up here
+        raise GeoIPError(f"{path}: lookup failed, database looks corrupt: {exc}") from exc
+    return _Db(path, tree, kind, snap.stamp, int(meta.build_epoch))
 
 
 class Locator:
@@ -95,6 +98,9 @@ class Locator:
         self.cache_misses = 0
         self._walks = 0
         self._factories: weakref.WeakSet[ClientFactory] = weakref.WeakSet()  # see watch_hits
+        # per slot: the file at the previous look, and the last file refused (see reload)
+        self._looks = {slot: db.stamp for slot, db in self._slots()}
+        self._refused: dict[str, snapshot.Stamp | None] = {}
 
     @classmethod
     def open(cls, city: str | None, asn: str | None, cache_size: int = 262144) -> Locator:
@@ -180,28 +186,41 @@ class Locator:
             if db is not None:
                 db.tree.release()
 
-    def reload_if_changed(self) -> str | None:
-        """Reopen changed files; swap only after every one checks out.
+    def _slots(self) -> list[tuple[str, _Db]]:
+        return [(slot, db) for slot, db in (("city", self.city), ("asn", self.asn)) if db]
 
-        Returns None when nothing changed or the new files are in use, else the reason the
-        old ones were kept.
+    def reload_if_changed(self, settled: bool = False) -> bool:
+        """Swap in each changed database once it is whole and valid; True if any was.
+
+        Called at every poll. A changed file is tried only once it looks the same as at the
+        previous call (a file still being written waits), or at once when `settled` (SIGHUP:
+        the operator says it is complete). A file that changes while copied is tried again
+        later; a truncated or broken one is refused once, logged, and the old data serves
+        on. Every reload and refusal is logged as `GeoIP reload: ...`.
         """
-        new = {}
-        for slot, db in (("city", self.city), ("asn", self.asn)):
-            if db is None:
+        swapped = []
+        for slot, db in self._slots():
+            now, before = snapshot.look(db.path), self._looks.get(slot)
+            self._looks[slot] = now
+            known = now == db.stamp or (slot in self._refused and now == self._refused[slot])
+            if known or (now != before and not settled):
                 continue
             try:
-                if _stamp(db.path) == db.stamp:
-                    continue
-                new[slot] = _open(db.path, slot)
-            except (OSError, GeoIPError) as exc:
-                return f"{exc}; keeping the database loaded before"
-        if not new:
-            return None
-        self.city = new.get("city", self.city)
-        self.asn = new.get("asn", self.asn)
+                new = _open(db.path, slot)
+            except snapshot.Changing as exc:
+                log.warning("GeoIP reload: %s; trying again at the next look", exc)
+                continue
+            except GeoIPError as exc:
+                self._refused[slot] = self._looks[slot] = snapshot.look(db.path)
+                log.error("GeoIP reload: refused %s; still serving the database before", exc)
+                continue
+            setattr(self, slot, new)
+            swapped.append(new)
+        if not swapped:
+            return False
         self._facts.clear()
         self._places.clear()
         self._asns.clear()
-        log.info("GeoIP database reloaded: %s", ", ".join(db.path for db in new.values()))
-        return None
+        for db in swapped:
+            log.info("GeoIP reload: %s loaded (%s, built %d)", db.path, db.kind, db.build_epoch)
+        return True

@@ -1,6 +1,7 @@
-"""A MaxMind DB read for routing: the search tree walked over our own mmap, records decoded
-only for the few fields a decision uses (the maxminddb extension decodes whole records,
-every name in eight languages, at ~10 µs a lookup, and keeps its pages resident)."""
+"""A MaxMind DB read for routing: the search tree walked over a map of a private, sealed copy
+(geo/snapshot.py), records decoded only for the few fields a decision uses (the maxminddb
+extension decodes whole records, every name in eight languages, at ~10 µs a lookup, and
+keeps its pages resident)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import mmap
 import struct
 import sys
 from array import array
+
+from geodns.geo import snapshot
 
 _U32 = struct.Struct(">I").unpack_from
 _F64 = struct.Struct(">d").unpack_from
@@ -30,11 +33,17 @@ EMPTY = -1  # lookup result: the address is in the tree but has no data
 class Database:
     """Search tree + data section of one .mmdb file; `lookup` gives (record, prefix)."""
 
-    def __init__(self, path: str, node_count: int, record_size: int, ip_version: int) -> None:
+    def __init__(
+        self, source: str | mmap.mmap, node_count: int, record_size: int, ip_version: int
+    ) -> None:
+        """`source`: a map of a private copy (snapshot.Snapshot.map), or a path to copy so;
+        never the operator's file mapped directly, which a `cp` over it can cut (SIGBUS)."""
         if record_size not in (24, 28, 32):
             raise ValueError(f"unsupported record size {record_size}")
-        with open(path, "rb") as f:
-            self.buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if isinstance(source, str):
+            with snapshot.Snapshot(source) as snap:
+                source = snap.map()
+        self.buf = source
         self.node_count = node_count
         self.record_size = record_size
         self.ip_version = ip_version
@@ -57,7 +66,7 @@ class Database:
         self.buf.close()
 
     def release(self) -> None:
-        """Drop our page mappings (the kernel's page cache keeps them): bounds our RSS."""
+        """Drop our page mappings (the memfd keeps the data): bounds what RSS shows of it."""
         self.buf.madvise(mmap.MADV_DONTNEED)
 
     def _node(self, node: int, bit: int) -> int:

@@ -59,9 +59,10 @@ def city_record(continent, country, sub, lat, lon) -> dict:
     return record
 
 
-def main() -> None:
+def write_city(path: Path, networks: dict = NETWORKS) -> None:
+    """A City database of `networks` (tests that rewrite a database pass their own)."""
     city = MMDBWriter(ip_version=6, database_type="GeoIP2-City", ipv4_compatible=True)
-    for network, facts in NETWORKS.items():
+    for network, facts in networks.items():
         city.insert_network(IPSet([network]), city_record(*facts))
     city.insert_network(
         IPSet([NO_COUNTRY]),
@@ -70,7 +71,11 @@ def main() -> None:
             "location": {"latitude": 59.3, "longitude": 18.1},
         },
     )
-    city.to_db_file(str(HERE / "city-test.mmdb"))
+    city.to_db_file(str(path))
+
+
+def main() -> None:
+    write_city(HERE / "city-test.mmdb")
     asn = MMDBWriter(ip_version=6, database_type="GeoLite2-ASN", ipv4_compatible=True)
     for network, number in ASNS.items():
         asn.insert_network(

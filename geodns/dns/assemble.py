@@ -29,6 +29,10 @@ class Opts:
             b"\x00\x00\x29" + struct.pack("!HI", payload, w.EDNS_DO),
         )
 
+    def with_option(self, do: int, option: bytes) -> bytes:
+        """Our OPT carrying one option (code, length and data already encoded)."""
+        return self.ecs_head[do] + len(option).to_bytes(2, "big") + option
+
 
 def policy_reply(
     data: bytes, end: int, entry: FastEntry, variant: int, tail: tuple, opt: bytes

@@ -32,6 +32,7 @@ class Memos:
         "replies",
         "replies_limit",
         "rotations",
+        "sources",
         "stored",
         "tails",
     )
@@ -45,6 +46,8 @@ class Memos:
         self.replies: dict[bytes, tuple] = {}
         # raw ECS option -> (GeoFacts or None, then the pieces of the last policy answer)
         self.options: dict[bytes, tuple] = {}
+        # packet source -> the pieces of the last policy answer decided by it (no ECS)
+        self.sources: dict[str, tuple] = {}
         self.pieces: dict[bytes, bytes] = {}  # interned reply pieces, shared by many options
         # policy name -> (A decisions, AAAA decisions), each id(subject) -> (subject, stamp, tail)
         self.decisions: dict[Any, tuple[dict, dict]] = {}
@@ -79,9 +82,10 @@ class Memos:
 
     def clear(self) -> None:
         """Forget everything (new GeoIP data, ECS settings, or the bound reached)."""
-        for memo in (self.replies, self.options, self.pieces, self.decisions, self.tails):
+        for memo in (self.replies, self.options, self.sources, self.pieces, self.decisions):
             memo.clear()
         self.cookies.clear()
+        self.tails.clear()
         self.rotations.clear()
         self._stamps.clear()
         self.stored = 0

@@ -65,7 +65,7 @@ class ServerCookies:
     limited; a limited client with a cookie gets BADCOOKIE and a fresh cookie).
     """
 
-    __slots__ = ("clock", "counts", "last", "memos", "secret", "valid_seen")
+    __slots__ = ("clock", "counts", "expires", "last", "memos", "result", "secret", "valid_seen")
 
     def __init__(
         self,
@@ -82,6 +82,8 @@ class ServerCookies:
         self.clock = clock
         self.valid_seen = False
         self.last = b""
+        self.result = ""  # what the last option() found, and until when it holds
+        self.expires = 0
 
     def option(self, body: bytes, host: str) -> bytes:
         """The COOKIE option (code, length, data) for the reply to a query from `host`
@@ -98,16 +100,36 @@ class ServerCookies:
             if found is None:
                 self.memos.added()  # may empty every memo: store after
             cookies[key] = (ours, now)
+        made = cookies[key][1]
+        expires = made + FRESH_FOR
         if len(body) == 8:
             result = "new"
         elif body[8:] == ours or self.valid(body, host, now):
             result = "valid"
             self.valid_seen = True
+            presented = now - age(int.from_bytes(body[12:16], "big"), now)
+            expires = min(expires, presented + VALID_FOR)
         else:
             result = "invalid"  # treated as a client cookie alone (RFC 7873 5.2.4)
         self.counts[result] += 1
+        self.result, self.expires = result, expires
         self.last = option = _HEAD + client + ours
         return option
+
+    def replayable(self) -> tuple:
+        """What the last option() did, for a reply memo: replay() repeats it until then."""
+        return (self.expires, self.result, self.last)
+
+    def replay(self, done: tuple) -> bool:
+        """Count and note a COOKIE answered again as `done` says (the same query bytes from
+        the same source): False once that answer's server cookie is due to change."""
+        expires, result, option = done
+        if self.clock() >= expires:
+            return False
+        self.counts[result] += 1
+        self.valid_seen = result == "valid"
+        self.last = option
+        return True
 
     def valid(self, body: bytes, host: str, now: int) -> bool:
         """Whether the server cookie in `body` is one this secret made for this client,

@@ -41,12 +41,13 @@ class FastPath:
     ecs_enabled: bool
     cookies: ServerCookies | None
     _admit: int
+    _pool: Any  # set by _by_source: the pool of a reply that may be replayed, else None
 
     def _fast_edns(
         self, data: bytes, end: int, entry: FastEntry, variant: int, host: str, max_size: int
     ) -> bytes | None:
         """A name in the table asked with one OPT record: plain, or echoing ECS."""
-        if entry.kind != STATIC:  # the very same query bytes were answered before?
+        if entry.kind != STATIC:  # the very same query bytes answered before?
             hit = self.memos.replies.get(data[2:])
             if (
                 hit is not None
@@ -54,6 +55,8 @@ class FastPath:
                 and hit[1] == self.memos.stamp(entry.policy)
                 and (hit[4] or len(hit[2]) + 2 <= max_size)
                 and self.ecs_enabled
+                and (hit[5] is None or hit[5] == host)  # decided by / made for its source
+                and (hit[6] is None or self.cookies.replay(hit[6]))  # type: ignore[union-attr]
             ):
                 self.stats.by_pool[hit[3]] += 1
                 return data[:2] + hit[2]
@@ -102,9 +105,20 @@ class FastPath:
         whole-reply memo (keyed by the query's bytes alone)."""
         if not well_formed(cookie):
             return None  # the slow path answers FORMERR
-        if body is None:
-            resp = self._plain_opt(data, end, entry, variant, host, do)
-        elif not self.ecs_enabled:
+        if body is None:  # our OPT holds our COOKIE alone: built whole, nothing patched
+            cookies = self.cookies
+            opt = self.opts.with_option(do, cookies.option(cookie, host))  # type: ignore[union-attr]
+            if entry.kind == STATIC:
+                resp = data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body + opt
+                return resp if len(resp) <= limit else None
+            resp = self._by_source(data, end, entry, variant + 4, host, opt)
+            if len(resp) > limit:
+                return None
+            if self._pool is not None:  # the same bytes again from this source: replayed
+                replay = cookies.replayable()  # type: ignore[union-attr]
+                self._offer_reply(data, resp, self._pool, 512, entry, host, replay)
+            return resp
+        if not self.ecs_enabled:
             return None
         elif entry.kind == STATIC:
             resp = self._static_ecs(data, end, entry, variant, body, do)
@@ -123,10 +137,45 @@ class FastPath:
         opt = self.opts.plain[do]
         if entry.kind == STATIC:
             return data[:2] + entry.heads[variant + 4] + data[12:end] + entry.body + opt
-        tail = self.answerer.policy_records(
-            entry.policy, entry.qtype, self.clients.from_source(host)
-        )
-        return assemble.policy_reply(data, end, entry, variant + 4, tail, opt)
+        resp = self._by_source(data, end, entry, variant + 4, host, opt)
+        if self._pool is not None:
+            self._offer_reply(data, resp, self._pool, 512, entry, host)
+        return resp
+
+    def _by_source(
+        self, data: bytes, end: int, entry: FastEntry, hv: int, host: str, opt: bytes
+    ) -> bytes:
+        """A policy name decided by the packet source (no ECS): the last answer's pieces for
+        this source when they still hold (same name, header variant `hv`, health stamp),
+        else a decision whose pieces are kept when the next query may reuse them. Leaves in
+        `_pool` the pool answered from when the reply may be replayed, else None."""
+        memos = self.memos
+        self._pool = None
+        memo = memos.sources.get(host)
+        if (
+            memo is not None
+            and memo[0] is entry
+            and memo[1] == hv
+            and memo[2] == memos.stamp(entry.policy)
+        ):
+            self.stats.by_pool[memo[5]] += 1
+            self.clients.hits += 1
+            self._pool = memo[5]
+            return b"".join((data[:2], memo[3], data[12:end], memo[4], opt))
+        answerer = self.answerer
+        tail = answerer.policy_records(entry.policy, entry.qtype, self.clients.from_source(host))
+        resp = assemble.policy_reply(data, end, entry, hv, tail, opt)
+        last = answerer.last  # set by policy_records for a cacheable tree
+        if entry.policy.cacheable and last[3] is not None and not last[4]:
+            pieces = memos.pieces  # a pool, not failed open: the same for every such query
+            head, middle = resp[2:12], resp[end : len(resp) - len(opt)]
+            head, middle = pieces.setdefault(head, head), pieces.setdefault(middle, middle)
+            if memo is None:
+                memos.added()  # may empty every memo: store after
+            stamp = memos.stamp(entry.policy)
+            memos.sources[host] = (entry, hv, stamp, head, middle, last[3])
+            self._pool = last[3]
+        return resp
 
     def _static_ecs(
         self, data: bytes, end: int, entry: FastEntry, variant: int, body: bytes, do: int
@@ -223,9 +272,20 @@ class FastPath:
             memos.added()
         memos.options[body] = value
 
-    def _offer_reply(self, data: bytes, resp: bytes, pool: Any, udp_limit: int, entry: Any) -> None:
+    def _offer_reply(
+        self,
+        data: bytes,
+        resp: bytes,
+        pool: Any,
+        udp_limit: int,
+        entry: Any,
+        host: str | None = None,
+        replay: tuple | None = None,
+    ) -> None:
         """One in 8 answers goes in the small whole-reply memo: hot queries get in soon, a
-        sweep over many networks does not churn it."""
+        sweep over many networks does not churn it. `host`: the reply was decided by (or
+        its server cookie made for) this source, and serves no other; `replay`: what its
+        COOKIE needs on reuse (dns/cookies.py ServerCookies.replay)."""
         self._admit = admit = (self._admit + 1) & 7
         if admit:
             return
@@ -234,7 +294,7 @@ class FastPath:
         if len(replies) >= memos.replies_limit:
             replies.clear()
         stamp = memos.stamp(entry.policy)
-        replies[data[2:]] = (entry, stamp, resp[2:], pool, len(resp) <= udp_limit)
+        replies[data[2:]] = (entry, stamp, resp[2:], pool, len(resp) <= udp_limit, host, replay)
 
     def _fast_negative(
         self,

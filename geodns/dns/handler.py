@@ -74,6 +74,7 @@ class Handler(FastPath):
         self.query_sample = 0.0  # fraction of queries logged with their decision (log.queries)
         self._log_rng = random.Random()
         self._admit = 0  # one in 8 answers is offered to the whole-reply memo
+        self._pool = None
         # DNS COOKIE (None: off, COOKIE options are ignored as by a server without them)
         self.cookies = (
             None
@@ -109,9 +110,7 @@ class Handler(FastPath):
                     if entry.kind == STATIC:
                         resp = data[:2] + entry.heads[variant] + question + entry.body
                     else:
-                        client = self.clients.from_source(host)
-                        tail = self.answerer.policy_records(entry.policy, entry.qtype, client)
-                        resp = assemble.policy_reply(data, end, entry, variant, tail, b"")
+                        resp = self._by_source(data, end, entry, variant, host, b"")
                     if len(resp) <= max_size:
                         count(entry.zone, entry.qtype, 0)
                         return resp

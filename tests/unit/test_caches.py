@@ -230,3 +230,51 @@ def test_reply_cache_admits_hot_queries_and_stays_bounded() -> None:
         h.handle(query("www.geo.test", "A", f"12.1.{i}.0/24"), "127.0.0.1")
         assert len(h.memos.replies) <= 5
     assert h.handle(hot, "127.0.0.1") == first
+
+
+def _edns_query(name: str, options: list) -> bytes:
+    return dns.message.make_query(name, "A", use_edns=0, options=options).to_wire()
+
+
+def _addresses(h: Handler, wire: bytes, host: str) -> set[str]:
+    reply = dns.message.from_wire(h.handle(wire, host))
+    return {rd.address for rrset in reply.answer for rd in rrset}
+
+
+def test_replies_decided_by_the_source_never_serve_another_source() -> None:
+    """The same query bytes (EDNS, no ECS) from a London and a US address, many times over
+    so the whole-reply memo admits them: each gets its own answer, every time."""
+    h = handler()
+    wire = _edns_query("www.geo.test", [])
+    for _ in range(24):
+        assert _addresses(h, wire, "81.2.69.1") == {"192.0.2.40"}  # gb
+        assert _addresses(h, wire, "12.1.0.1") == {"192.0.2.20"}  # na
+    assert any(v[5] is not None for v in h.memos.replies.values())  # the memo was used
+
+
+def test_cookie_replies_replayed_count_and_expire() -> None:
+    """A resolver sending the same client cookie: every reply carries the server cookie
+    made for it and is counted; after half an hour the replayed reply is not reused and a
+    fresh server cookie (a new timestamp) goes out."""
+    from geodns.dns import cookies as ck
+
+    now = [1_700_000_000.0]
+    h = handler()
+    h.cookies = ck.ServerCookies(bytes(16), h.memos, h.stats.cookies, clock=lambda: now[0])
+    client = bytes(range(8))
+    wire = _edns_query("www.geo.test", [dns.edns.CookieOption(client, b"")])
+
+    def server_cookie() -> bytes:
+        reply = dns.message.from_wire(h.handle(wire, "81.2.69.1"))
+        (opt,) = [o for o in reply.options if isinstance(o, dns.edns.CookieOption)]
+        assert opt.client == client
+        return opt.server
+
+    first = {server_cookie() for _ in range(24)}
+    assert len(first) == 1 and h.stats.cookies["new"] == 24
+    assert any(v[6] is not None for v in h.memos.replies.values())  # replayed from the memo
+    (cookie,) = first
+    assert cookie == ck.server_cookie(bytes(16), client, bytes([81, 2, 69, 1]), int(now[0]))
+    now[0] += ck.FRESH_FOR + 1
+    later = server_cookie()
+    assert later != cookie and int.from_bytes(later[4:8], "big") == int(now[0])

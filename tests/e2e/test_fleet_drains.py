@@ -44,7 +44,8 @@ def test_min_healthy_refuses_unless_forced_and_the_token_is_needed(fleet) -> Non
     assert post(a, "127.0.0.21", "drain", token=None)[0] == 401
     assert post(a, "127.0.0.21", "drain", token="wrong")[0] == 401
     assert post(a, "127.0.0.21", "drain")[0] == 200  # two of three left: min_healthy 2 holds
-    wait_for(lambda: b.answer("drained.fleet.test.") == ALL[1:], 2.0)
+    for instance in instances:
+        wait_for(lambda i=instance: i.answer("drained.fleet.test.") == ALL[1:], 2.0)
     status, body = post(b, "127.0.0.22", "drain", "?reason=oops")
     assert status == 409 and "below min_healthy 2" in body["error"]
     assert c.answer("drained.fleet.test.") == ALL[1:]  # nothing changed

@@ -18,7 +18,7 @@ from geodns.fleet.coordinator import Fleet
 from geodns.fleet.votes import generation
 from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
-from geodns.ops import logs
+from geodns.ops import limits, logs
 from geodns.ops.sources import Counters, ReloadCounts
 from geodns.serve.supervisor import Supervisor
 from geodns.serve.worker import ForkState
@@ -41,6 +41,7 @@ class App:
 
     async def __aenter__(self) -> App:
         conf = self.config
+        limits.raise_open_files()  # before any socket: workers forked later inherit it
         self.locator = open_locator(conf)
         self.clients = client_factory(conf, self.locator)
         self.zone_loader = load.ZoneLoader()  # remembers each file: reloads parse only changes
@@ -84,6 +85,10 @@ class App:
             log.info("listening on %s port %d (UDP and TCP)", host, port)
         for origin, serial in self.table.serials().items():
             log.info("zone %s serial %d loaded", origin, serial)
+        if not self.table.zones:
+            log.warning(
+                "no zone loaded from %s: not ready (/readyz 503) until one is", conf.zones_dir
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -126,24 +131,22 @@ class App:
         return self.dns.describe()
 
     async def _start_http(self):
-        """The HTTP API on its own socket; bound now so a busy port fails loudly too."""
+        """The HTTP API on its own socket; bound now so a busy port fails loudly too.
+
+        Behind a connection cap and header/body/idle deadlines (ops/httpfront.py), so
+        clients that connect and dawdle cannot hold this process's descriptors.
+        """
         listen = self.config.http.listen
         if listen is None:
             return None
-        from aiohttp import web
-
-        from geodns.ops import api
+        from geodns.ops import api, httpfront
 
         host, port = cfg.parse_hostport(listen, 8053)
         token = api.read_token(self.config.http.token_file)
-        runner = web.AppRunner(api.build(self, token), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        sock = site._server.sockets[0]  # type: ignore[union-attr]
-        self.http_bound = (host, sock.getsockname()[1])
+        front = httpfront.HttpFront(api.build(self, token), self.config.http)
+        self.http_bound = await front.start(host, port)
         log.info("HTTP API on http://%s", cfg.format_hostport(*self.http_bound))
-        return runner
+        return front
 
     # --- reload ------------------------------------------------------------------------
 
@@ -198,7 +201,20 @@ class App:
             old = previous.get(origin)
             if old is None or old.serial != zt.zone.serial:
                 log.info("zone %s serial %d loaded", zt.zone.origin_text, zt.zone.serial)
+        self._note_removed(previous)
         return True
+
+    def _note_removed(self, previous: dict) -> None:
+        """A zone the reload dropped is said and counted: its names are REFUSED from now on."""
+        gone = [zone for origin, zone in previous.items() if origin not in self.table.zones]
+        for zone in gone:
+            why = "gone" if not os.path.exists(zone.source) else "no longer defines it"
+            log.warning("zone %s removed (file %s %s)", zone.origin_text, zone.source, why)
+        self.reloads.removed += len(gone)
+        if gone and not self.table.zones:
+            log.warning("no zone left in %s: not ready (/readyz 503)", self.config.zones_dir)
+        elif previous == {} and self.table.zones:
+            log.info("zones loaded: ready")
 
     async def _agreed(self, table: Table) -> Table:
         """With a fleet: the serials it agreed on for `serial: auto` content; the table is

@@ -62,7 +62,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the very load-and-compile that serve runs; list every problem, exit 1 on any."""
-    from geodns.build import open_locator
     from geodns.table import compile_table
     from geodns.zones import load
 
@@ -83,10 +82,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         except LoadError as exc:
             problems.extend(str(p) for p in exc.problems)
     if conf is not None and not args.zones:
-        try:
-            open_locator(conf)
-        except GeoDNSError as exc:
-            problems.append(str(exc))
+        if not zones and not problems:
+            problems.append(f"{conf.zones_dir}: no zone files (*.yaml): nothing would be served")
+        problems.extend(_check_runtime_files(conf))
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -95,6 +93,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     for zone in zones:
         print(f"ok: {zone.origin_text} serial {zone.serial} ({zone.source})")
     return 0
+
+
+def _check_runtime_files(conf: cfg.Config) -> list[str]:
+    """The other files `serve` reads at start (GeoIP, the API token): the same checks."""
+    from geodns.build import open_locator
+    from geodns.ops.api import read_token
+
+    problems: list[str] = []
+    try:
+        open_locator(conf)
+    except GeoDNSError as exc:
+        problems.append(str(exc))
+    try:
+        read_token(conf.http.token_file)
+    except ConfigError as exc:
+        problems.extend(str(p) for p in exc.problems)
+    return problems
 
 
 def cmd_version(args: argparse.Namespace) -> int:

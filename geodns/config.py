@@ -54,6 +54,10 @@ class DnsConfig:
 class HttpConfig:
     listen: str | None = "127.0.0.1:8053"  # null disables the HTTP server
     token_file: str | None = None
+    header_timeout: float = 5.0  # a request's headers, from its first byte
+    body_timeout: float = 10.0  # a request body; also a response the client stops reading
+    idle_timeout: float = 30.0  # a keep-alive connection with no request
+    max_connections: int = 256  # API connections beyond this are closed at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +175,15 @@ _SECTIONS = {
     "cookies": CookiesConfig,
     "fleet": FleetConfig,
 }
-_DURATION_KEYS = {"window", "tcp_idle_timeout", "poll_interval", "stale_after"}
+_DURATION_KEYS = {
+    "window",
+    "tcp_idle_timeout",
+    "poll_interval",
+    "stale_after",
+    "header_timeout",
+    "body_timeout",
+    "idle_timeout",
+}
 _CHOICES = {
     "level": ("debug", "info", "warning", "error"),
     "format": ("text", "json"),
@@ -261,6 +273,10 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
             bad.append(("window", "must be positive"))
     if section == "log" and not 0.0 <= values.get("query_sample", 1.0) <= 1.0:
         bad.append(("query_sample", "must be between 0 and 1"))
+    if section == "http":
+        for key in ("header_timeout", "body_timeout", "idle_timeout", "max_connections"):
+            if key in values and values[key] <= 0:
+                bad.append((key, "must be positive"))
     if section == "http" and values.get("listen") is not None:
         try:
             parse_hostport(values["listen"], 8053)
@@ -329,7 +345,7 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
     sections["geoip"] = GeoIPConfig(
         city=_rel(base, geoip.city), asn=_rel(base, geoip.asn), cache_size=geoip.cache_size
     )
-    sections["http"] = HttpConfig(listen=http.listen, token_file=_rel(base, http.token_file))
+    sections["http"] = replace(http, token_file=_rel(base, http.token_file))
     sections["cookies"] = _cookies(sections.get("cookies"), base, raw, top, problems)
     fleet = sections.get("fleet", FleetConfig())
     sections["fleet"] = replace(fleet, credentials=_rel(base, fleet.credentials))

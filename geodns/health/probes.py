@@ -7,7 +7,9 @@ import contextlib
 import errno
 import logging
 import random
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from yarl import URL
@@ -18,12 +20,38 @@ from geodns.model import CheckSpec, MemberKey
 
 log = logging.getLogger("geodns.checks")
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 BODY_LIMIT = 64 * 1024  # `contains` looks at this much of the body, and we read no more
 
 
 def user_agent(instance: str) -> str:
     """`geodns/VERSION (INSTANCE)`: a backend's logs say which name server probed it."""
     return f"geodns/{__version__} ({instance})"
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for logs and the status API: userinfo and query string masked.
+
+    Check targets may carry credentials (`https://user:pass@host/`) or tokens in the
+    query string (`/health?key=...`); what a probe reports must never repeat them.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{hostport}" if has_password else f"***@{hostport}"
+    query = "***" if parts.query else ""
+    fragment = "***" if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def redact(text: str) -> str:
+    """Every URL in a free text (an exception's message, say) with its secrets masked."""
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)
 
 
 def _hostport(host: str, port: int) -> str:
@@ -66,7 +94,7 @@ async def probe(spec: CheckSpec, address: str, session: aiohttp.ClientSession) -
                 return await _http(spec, url, session)
             return await _tcp(host, port)
     except Exception as exc:  # a probe must never take the checker down
-        return False, describe(exc, spec.timeout)
+        return False, redact(describe(exc, spec.timeout))  # aiohttp's messages hold the URL
 
 
 async def _tcp(host: str, port: int) -> tuple[bool, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from geodns.errors import ConfigError, Problem, Where
 from geodns.ops import fleetapi, metrics
 from geodns.ops.explain import explain
 from geodns.ops.sources import Sources
@@ -16,12 +17,21 @@ log = logging.getLogger("geodns.api")
 
 
 def read_token(path: str | None) -> str | None:
-    """The bearer token for write endpoints; no file configured means writes are disabled."""
+    """The bearer token for write endpoints; no file configured means writes are disabled.
+
+    An unreadable or empty file is a ConfigError naming it: `serve` and `check` report it
+    as they do any config problem (one line, exit 1), never as a traceback, and an empty
+    token must not quietly mean "no token".
+    """
     if path is None:
         return None
-    token = Path(path).read_text(encoding="utf-8").strip()
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError([Problem(Where(path), f"cannot read http.token_file: {why}")]) from exc
     if not token:
-        raise ValueError(f"{path}: the token file is empty")
+        raise ConfigError([Problem(Where(path), "http.token_file is empty")])
     return token
 
 
@@ -41,9 +51,11 @@ def build(app: Sources, token: str | None) -> web.Application:
 
     @routes.get("/readyz")
     async def readyz(request: web.Request) -> web.Response:
-        if app.ready:
-            return web.Response(text="ready\n")
-        return web.Response(status=503, text="not ready: zones, sockets or first health round\n")
+        if not app.ready:
+            return web.Response(status=503, text="not ready: sockets or first health round\n")
+        if not app.table.zones:  # serving, but every name would be REFUSED
+            return web.Response(status=503, text="not ready: no zone loaded\n")
+        return web.Response(text="ready\n")
 
     @routes.get("/api/v1/status")
     async def status(request: web.Request) -> web.Response:
@@ -117,7 +129,7 @@ def status_report(app: Sources) -> dict:
             }
         )
     return {
-        "ready": app.ready,
+        "ready": app.ready and bool(app.table.zones),
         "zones": zones,
         "reloads": vars(app.reloads),
         "workers": app.worker_status(),

@@ -38,6 +38,9 @@ class GeoDNSCollector:
         reloads.add_metric(["ok"], app.reloads.ok)
         reloads.add_metric(["error"], app.reloads.error)
         yield reloads
+        removals = CounterMetricFamily("geodns_zone_removals", "Zones dropped by a reload")
+        removals.add_metric([], app.reloads.removed)
+        yield removals
         serial = GaugeMetricFamily("geodns_zone_serial", "SOA serial per zone", labels=["zone"])
         for zone, value in app.table.serials().items():
             serial.add_metric([zone], value)

@@ -27,6 +27,7 @@ class Counters:
 class ReloadCounts:
     ok: int = 0
     error: int = 0
+    removed: int = 0  # zones a reload dropped (their file gone or renamed to another zone)
 
 
 class Sources(Protocol):

@@ -59,10 +59,10 @@ class App:
         self.dns.bind()  # bind errors fail here, at once, before anything else starts
         self.http_bound: tuple[str, int] | None = None
         self._runner = await self._start_http()
-        log.info("instance %s", conf.instance_name)
+        log.info("instance %s", conf.instance_name())
         await self.fleet.start()  # joins the bus (a few seconds at most) before we answer
         self.table = self.handler.table = await self._agreed(self.table)
-        self.checker = await Checker(self.board, instance=conf.instance_name).__aenter__()
+        self.checker = await Checker(self.board, instance=conf.instance_name()).__aenter__()
         members = table_members(self.table)
         self.checker.update(members)
         self._members_changed()

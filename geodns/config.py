@@ -159,8 +159,8 @@ class Config:
     instance: str | None = None  # this server's name (logs, User-Agent, fleet); None: hostname
     state_dir: str | None = None  # drains and last verdicts kept across restarts
 
-    @property
     def instance_name(self) -> str:
+        """`instance`, or the hostname when it is not set."""
         return self.instance or socket.gethostname()
 
 

@@ -30,7 +30,7 @@ class Fleet:
 
     def __init__(self, conf: Config, board: HealthBoard, clock: Any = time.time) -> None:
         self.conf, self.fleet_conf, self.board, self.clock = conf, conf.fleet, board, clock
-        self.instance = conf.instance_name
+        self.instance = conf.instance_name()
         self.enabled = bool(conf.fleet.nats)
         self.local = StateDir(conf.state_dir)
         self.peers: dict[str, Record] = {}  # other instances, by name, as last heard

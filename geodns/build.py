@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from geodns import __version__
 from geodns import config as cfg
 from geodns.dns import cookies
 from geodns.dns.handler import Handler
+from geodns.dns.identity import Identity
 from geodns.dns.rrl import RateLimiter
 from geodns.dns.stats import Stats
 from geodns.geo.ecs import ClientFactory
@@ -79,6 +81,10 @@ def make_handler(
         ),
     )
     handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
+    dns = conf.dns
+    handler.identity = Identity(
+        conf.instance_name(), __version__, dns.nsid, dns.chaos, dns.hide_version
+    )
     return handler
 
 

@@ -42,6 +42,9 @@ class DnsConfig:
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 1000
     max_udp_payload: int = 1232
+    nsid: bool = False  # answer an NSID request (RFC 5001) with the instance name
+    chaos: bool = True  # CH TXT id.server./hostname.bind. and version.server./version.bind.
+    hide_version: bool = False  # version.server./version.bind. get REFUSED
 
     def endpoints(self) -> list[tuple[str, int]]:
         return [parse_hostport(item, 53) for item in self.listen]

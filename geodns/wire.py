@@ -43,7 +43,7 @@ RCODE_TEXT = {
     23: "BADCOOKIE",
 }
 
-OPT_ECS, OPT_COOKIE = 8, 10
+OPT_NSID, OPT_ECS, OPT_COOKIE = 3, 8, 10
 EDNS_DO = 0x8000
 
 
@@ -67,6 +67,7 @@ class Edns:
     flags: int
     ecs_raw: bytes | None  # the ECS option's body as received (geo/ecs.py reads it)
     cookie: bytes | None = None  # the first COOKIE option's body (dns/cookies.py reads it)
+    nsid: bool = False  # an NSID option asked who answers (RFC 5001)
 
 
 EcsCheck = Callable[[bytes], None]  # raises FormErr for an ECS body that breaks the rules
@@ -122,14 +123,16 @@ def _skip_name(data: bytes, pos: int) -> int:
         pos += length + 1
 
 
-def find_options(data: bytes, pos: int, end: int) -> tuple[bytes | None, bytes | None]:
+def find_options(data: bytes, pos: int, end: int) -> tuple[bytes | None, bytes | None, bool]:
     """The one EDNS option walker (fast and slow path): (the ECS option's body, the first
-    COOKIE option's body) in the OPT RDATA data[pos:end], each None when absent. Every other
+    COOKIE option's body) in the OPT RDATA data[pos:end], each None when absent, and whether
+    an NSID option asks who we are. Every other
     option (NSID, padding, unknown codes) is skipped: nothing we answer depends on it.
     FormErr when the RDATA is not a sequence of whole options (a header or a body past
     `end`) or holds two ECS options. `end` must not be past the packet. The bodies' content
     is geo/ecs.py's and dns/cookies.py's to judge."""
     ecs = cookie = None
+    nsid = False
     while pos < end:
         body = pos + 4
         if body > end:
@@ -145,8 +148,10 @@ def find_options(data: bytes, pos: int, end: int) -> tuple[bytes | None, bytes |
                 ecs = data[body:stop]
             elif code == OPT_COOKIE and cookie is None:
                 cookie = data[body:stop]
+            elif code == OPT_NSID:
+                nsid = True
         pos = stop
-    return ecs, cookie
+    return ecs, cookie, nsid
 
 
 def find_ecs(data: bytes, pos: int, end: int) -> bytes | None:
@@ -157,7 +162,7 @@ def find_ecs(data: bytes, pos: int, end: int) -> bytes | None:
 def _parse_opt(
     data: bytes, pos: int, end: int, ttl: int, payload: int, check_ecs: EcsCheck | None
 ) -> Edns:
-    ecs, cookie = find_options(data, pos, end)
+    ecs, cookie, nsid = find_options(data, pos, end)
     if ecs is not None and check_ecs is not None:
         check_ecs(ecs)
     return Edns(
@@ -166,6 +171,7 @@ def _parse_opt(
         flags=ttl & 0xFFFF,
         ecs_raw=ecs,
         cookie=cookie,
+        nsid=nsid,
     )
 
 

@@ -15,6 +15,7 @@ from geodns.dns import assemble
 from geodns.dns.answer import Answerer
 from geodns.dns.cache import Memos
 from geodns.dns.cookies import ServerCookies, well_formed
+from geodns.dns.identity import Identity
 from geodns.dns.stats import QTYPE_OTHER, Count, Stats
 from geodns.geo import ecs
 from geodns.model import FROM_SOURCE
@@ -40,6 +41,7 @@ class FastPath:
     opts: assemble.Opts
     ecs_enabled: bool
     cookies: ServerCookies | None
+    identity: Identity
     _admit: int
     _pool: Any  # set by _by_source: the pool of a reply that may be replayed, else None
 
@@ -73,9 +75,11 @@ class FastPath:
         body = cookie = None
         if rdlen:
             try:
-                body, cookie = w.find_options(data, end + 11, end + 11 + rdlen)
+                body, cookie, nsid = w.find_options(data, end + 11, end + 11 + rdlen)
             except w.FormErr:
                 return None  # the slow path answers FORMERR
+            if nsid and self.identity.nsid:
+                return None  # who we are goes in the OPT: the slow path (a rare question)
             if cookie is not None and self.cookies is not None:
                 return self._with_cookie(data, end, entry, variant, host, body, cookie, do, limit)
         if body is None:
@@ -373,8 +377,10 @@ class FastPath:
         if not rdlen:
             return self.opts.plain[do], None
         try:
-            body, cookie = w.find_options(data, end + 11, end + 11 + rdlen)
+            body, cookie, nsid = w.find_options(data, end + 11, end + 11 + rdlen)
         except w.FormErr:
+            return None
+        if nsid and self.identity.nsid:
             return None
         if cookie is not None and self.cookies is None:
             cookie = None

@@ -21,6 +21,7 @@ from geodns.dns.answer import Answerer, Reply
 from geodns.dns.cache import Memos
 from geodns.dns.cookies import ServerCookies, well_formed
 from geodns.dns.fast import AR0, AR1, OPT_ROOT, FastPath
+from geodns.dns.identity import CLASS_CH, Identity
 from geodns.dns.rrl import ANSWER, DROP, ERROR, LOG_ONLY, NXDOMAIN, OK, RateLimiter
 from geodns.dns.stats import Count, Stats, qtype_label
 from geodns.geo import ecs
@@ -60,6 +61,7 @@ class Handler(FastPath):
         stats: Stats | None = None,
         cookie_secret: bytes | None = None,
         rrl: RateLimiter | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.table = table
         self.clients = clients
@@ -82,6 +84,8 @@ class Handler(FastPath):
             else ServerCookies(cookie_secret, self.memos, self.stats.cookies)
         )
         self.rrl = rrl
+        # who answers: NSID and CHAOS (off unless the config says; CHAOS names get REFUSED)
+        self.identity = identity or Identity("", "", nsid=False, chaos=False, hide_version=True)
         if rrl is not None:  # decided once: with RRL off a query pays nothing for it
             self.handle = self._limited  # type: ignore[method-assign]
 
@@ -241,9 +245,13 @@ class Handler(FastPath):
         if outcome is not None:
             outcome.rcode, outcome.zone, outcome.scope = reply.rcode, reply.zone, scope
         ours = b"" if cookie is None else self.cookies.option(cookie, host)  # type: ignore[union-attr]
+        if edns is not None and edns.nsid and self.identity.nsid:
+            ours = self.identity.nsid_option() + ours
         return assemble.reply(q, reply, max_size, self.opts, body, scope, ours)
 
     def _resolve(self, q: w.Query, host: str, body: bytes | None, outcome: Outcome | None) -> Reply:
+        if q.qclass == CLASS_CH:
+            return self.identity.chaos_reply(q.qname, q.qtype)
         if q.qclass != w.CLASS_IN:
             return Reply(rcode=w.RCODE_REFUSED, aa=False)
         zt = self.table.find_zone(q.qname)

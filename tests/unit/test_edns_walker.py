@@ -107,13 +107,13 @@ def test_walker_finds_the_ecs_body_among_any_options(rdata: bytes, found: bytes 
     packet = b"\xaa" * 5 + rdata
     assert w.find_ecs(packet, 5, len(packet)) == found
     cookie = COOKIE[4:] if COOKIE in rdata else None
-    assert w.find_options(packet, 5, len(packet)) == (found, cookie)
+    assert w.find_options(packet, 5, len(packet)) == (found, cookie, NSID in rdata)
 
 
 def test_walker_takes_the_first_cookie_and_leaves_judging_it_to_cookies() -> None:
     short = option(10, b"12345")
     rdata = NSID + short + COOKIE + ECS
-    assert w.find_options(rdata, 0, len(rdata)) == (ECS[4:], b"12345")
+    assert w.find_options(rdata, 0, len(rdata)) == (ECS[4:], b"12345", True)
 
 
 @pytest.mark.parametrize(

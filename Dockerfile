@@ -1,26 +1,40 @@
-# geodns container: multi-stage, slim, non-root, binds :53 via CAP_NET_BIND_SERVICE.
-#   docker build -t geodns .
-#   docker run --rm -p 53:53/udp -p 53:53/tcp -p 8053:8053 \
-#     -v $PWD/zones:/etc/geodns/zones:ro -v /var/lib/GeoIP:/var/lib/GeoIP:ro geodns
-FROM python:3.11-slim AS build
+# geodns image: serves with nothing mounted (the repo's zones and the 2018 demo GeoLite2-City
+# baked in, with a loud warning), as any UID, under --cap-drop=ALL --read-only.
+# DNS listens on 5353 and HTTP on 8053 *inside* the container, so no capability is needed:
+# publish 53 -> 5353 (see README "Container" and docs/operations.md).
+#   podman build --format docker -t localhost/geodns .   # --format docker keeps the HEALTHCHECK
+#   docker run --rm -p 53:5353/udp -p 53:5353/tcp -p 127.0.0.1:8053:8053 localhost/geodns
+# deploy/container-test.sh builds it on a local Debian base when the registry is out of reach:
+#   --build-arg BASE=localhost/geodns-base:bookworm
+ARG BASE=docker.io/library/python:3.11-slim
+
+# Build stage: the venv and the demo database; nothing of it but /opt/geodns and the .mmdb
+# reaches the image (no wheel directory, no pip, no compiler).
+FROM ${BASE} AS build
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+RUN python3 -m venv /tmp/tools && python3 -m venv --without-pip /opt/geodns
+RUN /tmp/tools/bin/pip install -q --use-pep517 --no-deps --target /tmp/demo \
+      'maxminddb-geolite2>=2018.703' \
+    && mkdir -p /out/GeoIP \
+    && cp /tmp/demo/_maxminddb_geolite2/GeoLite2-City.mmdb /out/GeoIP/GeoLite2-City.mmdb
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY geodns ./geodns
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN /tmp/tools/bin/pip --python /opt/geodns/bin/python install -q --compile . \
+    && /opt/geodns/bin/geodns version
 
-FROM python:3.11-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10053 --home /nonexistent --shell /usr/sbin/nologin geodns
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
-    && setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v python3)")"
+FROM ${BASE}
+COPY --from=build /opt/geodns /opt/geodns
+COPY --from=build /out/GeoIP/GeoLite2-City.mmdb /var/lib/GeoIP/GeoLite2-City.mmdb
 COPY deploy/container-config.yaml /etc/geodns/geodns.yaml
 COPY zones /etc/geodns/zones
-USER geodns
-EXPOSE 53/udp 53/tcp 8053
-VOLUME ["/etc/geodns/zones", "/var/lib/GeoIP"]
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
-  CMD python3 -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8053/healthz', timeout=2).status != 200)"
+ENV PATH=/opt/geodns/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Any UID works (every file is world-readable, nothing is written); 10053 is the default.
+USER 10053:0
+EXPOSE 5353/udp 5353/tcp 8053/tcp
+# Reads http.listen from the config, so it follows a mounted /etc/geodns/geodns.yaml.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["geodns", "healthcheck", "--ready", "--config", "/etc/geodns/geodns.yaml"]
 ENTRYPOINT ["geodns"]
 CMD ["serve", "--config", "/etc/geodns/geodns.yaml"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from geodns import __version__
 from geodns import config as cfg
@@ -25,7 +26,27 @@ def open_locator(conf: cfg.Config) -> Locator:
     """The GeoIP locator for a config; no database means every client gets `default`."""
     if conf.geoip.city is None and conf.geoip.asn is None:
         log.warning("no GeoIP database configured: every client gets the default answer")
-    return Locator.open(conf.geoip.city, conf.geoip.asn, cache_size=conf.geoip.cache_size)
+    locator = Locator.open(conf.geoip.city, conf.geoip.asn, cache_size=conf.geoip.cache_size)
+    warn_if_stale(locator, time.time())
+    return locator
+
+
+GEOIP_STALE_DAYS = 30  # MaxMind publishes twice a week; a month old means updates stopped
+
+
+def warn_if_stale(locator: Locator, now: float) -> bool:
+    """Say loudly when the City database is old (the image's 2018 demo copy, a dead updater)."""
+    if not locator.build_epoch or now - locator.build_epoch < GEOIP_STALE_DAYS * 86400:
+        return False
+    built = time.strftime("%Y-%m-%d", time.gmtime(locator.build_epoch))
+    log.warning(
+        "GeoIP database %s was built %s, %d days ago: locations are out of date and some "
+        "clients get the wrong answer; mount a current one (geoipupdate, docs/operations.md)",
+        locator.paths[0],
+        built,
+        (now - locator.build_epoch) // 86400,
+    )
+    return True
 
 
 def client_factory(conf: cfg.Config, locator: Locator) -> ClientFactory:

@@ -117,6 +117,23 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when the server at the config's http.listen answers /healthz (or /readyz)."""
+    from geodns.ops.healthcheck import probe, url_for
+
+    try:
+        conf = _config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if conf.http.listen is None:
+        print("http.listen is null: no HTTP endpoint to ask; counted as healthy")
+        return 0
+    healthy, said = probe(url_for(conf.http.listen, "/readyz" if args.ready else "/healthz"), 2.5)
+    print(said, file=sys.stdout if healthy else sys.stderr)
+    return 0 if healthy else 1
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     """One query through the very handler `serve` builds, every reason shown."""
     from geodns import build
@@ -160,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config")
     check.add_argument("zones", nargs="*", metavar="ZONE", help="zone files to check instead")
     check.set_defaults(func=cmd_check)
+    health = sub.add_parser("healthcheck", help="exit 0 if the running server answers /healthz")
+    health.add_argument("--config")
+    health.add_argument("--ready", action="store_true", help="ask /readyz instead")
+    health.set_defaults(func=cmd_healthcheck)
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
     add_explain(sub)

@@ -20,6 +20,7 @@ from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
 from geodns.ops import limits, logs
 from geodns.ops.sources import Counters, ReloadCounts
+from geodns.serve.cpus import worker_count
 from geodns.serve.supervisor import Supervisor
 from geodns.serve.worker import ForkState
 from geodns.table import Table, dismantle
@@ -52,7 +53,7 @@ class App:
         # Answering happens in forked worker processes, never in this one: here the tables
         # are built (a reload of a million names holds this process's GIL, not theirs),
         # health is checked and the API served. The handler here serves explain.
-        self.workers = conf.dns.worker_count()
+        self.workers = worker_count(conf.dns)
         self.dns = Supervisor(self.board, self._fork_state, self.workers, conf.dns.endpoints())
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()

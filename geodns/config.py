@@ -9,7 +9,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from geodns.dns.cookies import read_secret as read_cookie_secret
 from geodns.errors import ConfigError, Problem, Problems, Where
+from geodns.geo.locator import demo_geoip_path
 from geodns.zones import yamlio
 from geodns.zones.yamlio import parse_duration
 
@@ -48,58 +50,6 @@ class DnsConfig:
 
     def endpoints(self) -> list[tuple[str, int]]:
         return [parse_hostport(item, 53) for item in self.listen]
-
-    def worker_count(self) -> int:
-        return usable_cpus() if self.workers == "auto" else int(self.workers)
-
-
-def usable_cpus(cgroup_root: str = "/sys/fs/cgroup", proc: str = "/proc/self") -> int:
-    """What `workers: auto` means: the CPUs this process may run on (its affinity), capped
-    by the tightest CPU quota of its cgroups, from its own up to the root (v2 and v1)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
-        cpus = os.cpu_count() or 1
-    for group in _cpu_groups(Path(cgroup_root), Path(proc, "cgroup")):
-        cpus = min(cpus, _cpu_quota(group))
-    return max(cpus, 1)
-
-
-def _cpu_groups(root: Path, listing: Path) -> list[Path]:
-    """Folders that may hold this process's CPU quota: its cgroup and every parent, in the
-    v2 tree (the `0::` line) and in v1's `cpu` hierarchy. In a container the path may not
-    exist under the mount (it shows the container's own group at its root): no harm."""
-    try:
-        lines = listing.read_text().splitlines()
-    except OSError:
-        return []
-    found: list[Path] = []
-    for line in lines:
-        _, controllers, where = line.split(":", 2)
-        if controllers and "cpu" not in controllers.split(","):
-            continue
-        base = root if not controllers else root / "cpu"
-        group = base / where.strip().lstrip("/")
-        found.append(group)
-        while group != base and base in group.parents:
-            group = group.parent
-            found.append(group)
-    return found
-
-
-def _cpu_quota(group: Path) -> int:
-    """CPUs a group's quota allows, rounded up: `cpu.max` (v2) or `cpu.cfs_quota_us` over
-    `cpu.cfs_period_us` (v1); no quota (`max`, -1) or no file: no limit."""
-    try:
-        if (group / "cpu.max").exists():
-            quota, period = (group / "cpu.max").read_text().split()[:2]
-        else:
-            quota = (group / "cpu.cfs_quota_us").read_text()
-            period = (group / "cpu.cfs_period_us").read_text()
-        q, p = int(quota), int(period)
-    except (OSError, ValueError):
-        return 1 << 30
-    return max(-(-q // p), 1) if q > 0 and p > 0 else 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,21 +117,6 @@ class CookiesConfig:
 
     enabled: bool = True
     secret_file: str | None = None  # 32 hex digits shared by a fleet; None: random at start
-
-
-def read_cookie_secret(path: str) -> bytes:
-    """The 16-byte secret in a cookies.secret_file (32 hex digits); ValueError saying why not."""
-    try:
-        text = Path(path).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-    try:
-        secret = bytes.fromhex(text)
-    except ValueError:
-        raise ValueError(f"{path} must hold 32 hex digits (16 bytes), not other text") from None
-    if len(secret) != 16:
-        raise ValueError(f"{path} must hold 32 hex digits (16 bytes), not {len(text)}")
-    return secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,13 +388,3 @@ def embedded_default() -> Config:
         geoip=GeoIPConfig(city=demo_geoip_path()),
         zones_dir=str(zones),
     )
-
-
-def demo_geoip_path() -> str | None:
-    """The GeoLite2-City file shipped by the `maxminddb-geolite2` package, if installed."""
-    try:
-        from _maxminddb_geolite2 import geolite2_database  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    path = geolite2_database()
-    return str(path) if Path(path).is_file() else None

@@ -15,6 +15,7 @@ import os
 import struct
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from siphashc import siphash
 
@@ -141,3 +142,20 @@ class ServerCookies:
             return False
         digest = siphash(self.secret, body[:8] + server[:8] + packed_address(host))
         return digest.to_bytes(8, "little") == server[8:]
+
+
+def read_secret(path: str) -> bytes:
+    """The 16-byte secret in a cookies.secret_file (32 hex digits); ValueError saying why not.
+
+    Read by config at load, so a bad file is a config error with its line, not a crash."""
+    try:
+        text = Path(path).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{path} must hold 32 hex digits (16 bytes), not other text") from None
+    if len(secret) != SECRET_SIZE:
+        raise ValueError(f"{path} must hold 32 hex digits (16 bytes), not {len(text)}")
+    return secret

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import maxminddb
@@ -224,3 +225,13 @@ class Locator:
         for db in swapped:
             log.info("GeoIP reload: %s loaded (%s, built %d)", db.path, db.kind, db.build_epoch)
         return True
+
+
+def demo_geoip_path() -> str | None:
+    """The GeoLite2-City file shipped by the `maxminddb-geolite2` package, if installed."""
+    try:
+        from _maxminddb_geolite2 import geolite2_database  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = geolite2_database()
+    return str(path) if Path(path).is_file() else None

@@ -53,6 +53,7 @@ def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[st
         "durations": list(stats.durations),
         "total_seconds": stats.total_seconds,
         "fail_open": stats.fail_open,
+        "abuse": stats.abuse_counts(),  # cookies_total, rrl_actions_total
         "geoip_hits": geoip[0],
         "geoip_misses": geoip[1],
         "tcp_open": limits.open,
@@ -79,6 +80,7 @@ class Totals:
         stats.durations = [a + b for a, b in zip(stats.durations, snap["durations"], strict=True)]
         stats.total_seconds += snap["total_seconds"]
         stats.fail_open += snap["fail_open"]
+        stats.add_abuse_counts(snap.get("abuse", {}))
         self.geoip_hits += snap["geoip_hits"]
         self.geoip_misses += snap["geoip_misses"]
         if live:
@@ -91,5 +93,6 @@ class Totals:
         out.stats.durations = list(self.stats.durations)
         out.stats.total_seconds = self.stats.total_seconds
         out.stats.fail_open = self.stats.fail_open
+        out.stats.add_abuse_counts(self.stats.abuse_counts())
         out.geoip_hits, out.geoip_misses = self.geoip_hits, self.geoip_misses
         return out

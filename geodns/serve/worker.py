@@ -20,6 +20,7 @@ from geodns.config import Config
 from geodns.dns.stats import Stats
 from geodns.geo.ecs import ClientFactory
 from geodns.model import MemberKey, PoolKey
+from geodns.serve.cpus import worker_count
 from geodns.serve.channel import HealthChange, receive, send, snapshot
 from geodns.serve.protocols import DnsServer, TcpLimits
 from geodns.table import Table
@@ -130,7 +131,7 @@ class Worker:
         self.stop = asyncio.Event()
         self.health = PushedHealth(state.health_generation, state.down, state.pool_generations)
         handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
-        share = -(-conf.dns.tcp_max_connections // max(conf.dns.worker_count(), 1))
+        share = -(-conf.dns.tcp_max_connections // max(worker_count(conf.dns), 1))
         self.limits = TcpLimits(conf.dns.tcp_idle_timeout, share)  # the cap, split over workers
         server = DnsServer(handler.handle, [], self.stats, self.limits, observe=self.stats.observe)
         server.sockets = list(self.sockets)

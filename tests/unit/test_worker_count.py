@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from geodns.config import DnsConfig, usable_cpus
+from geodns.config import DnsConfig
+from geodns.serve.cpus import usable_cpus, worker_count
 
 AFFINITY = len(os.sched_getaffinity(0))
 
@@ -66,13 +67,16 @@ def test_missing_proc_listing_means_affinity(tmp_path: Path) -> None:
 
 
 def test_workers_auto_and_numbers() -> None:
-    assert DnsConfig(workers=3).worker_count() == 3
-    assert 1 <= DnsConfig(workers="auto").worker_count() <= AFFINITY
+    assert worker_count(DnsConfig(workers=3)) == 3
+    assert 1 <= worker_count(DnsConfig(workers="auto")) <= AFFINITY
 
 
 def test_workers_auto_follows_cpu_affinity() -> None:
     """A process pinned to one CPU (taskset, a cpuset) runs one worker, whatever the host has."""
-    code = "from geodns.config import DnsConfig; print(DnsConfig(workers='auto').worker_count())"
+    code = (
+        "from geodns.config import DnsConfig; from geodns.serve.cpus import worker_count; "
+        "print(worker_count(DnsConfig(workers='auto')))"
+    )
     first = sorted(os.sched_getaffinity(0))[0]
     out = subprocess.run(
         [sys.executable, "-c", code],

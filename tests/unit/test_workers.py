@@ -63,3 +63,20 @@ def test_health_changes_cross_the_channel_as_deltas() -> None:
         for pool in ("eu", "us", "ap"):
             assert worker.pool_generation(("z.", pool)) == board.pool_generation(("z.", pool))
     assert sizes == [2, 2, 2, 2]  # one member and one pool each time, never the whole set
+
+
+def test_cookie_and_rrl_counts_reach_the_supervisor() -> None:
+    """Counted in each worker, exported by the supervisor: the snapshot carries them and
+    the totals add them up, exited workers included."""
+    one, two = Stats(), Stats()
+    one.cookies["new"] += 3
+    one.rrl["slip"] += 2
+    two.cookies["valid"] += 5
+    limits = TcpLimits()
+    totals = Totals()
+    totals.add(snapshot(one, limits, (0, 0)), live=False)
+    totals.add(snapshot(two, limits, (0, 0)))
+    copied = totals.copy()
+    for stats in (totals.stats, copied.stats):
+        assert stats.cookies["new"] == 3 and stats.cookies["valid"] == 5
+        assert stats.rrl["slip"] == 2

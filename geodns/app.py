@@ -78,8 +78,8 @@ class App:
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
-            loop.add_signal_handler(signal.SIGTERM, self.shutdown.set)
-            loop.add_signal_handler(signal.SIGINT, self.shutdown.set)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop_signal, sig.name)
         self.fleet.on_join.append(self._rejoined)
         self.ready = True
         for host, port in self.dns.bound:
@@ -99,6 +99,8 @@ class App:
         for task in [*self._tasks, *self._background]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Not ready from here (/readyz 503); the workers answer what they hold, then exit.
+        await self.dns.shut_down(self.config.dns.shutdown_grace)
         await self.dns.__aexit__(None, None, None)
         await self.checker.__aexit__(None, None, None)
         await self.fleet.stop()
@@ -108,6 +110,17 @@ class App:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+        log.info("stopped")
+
+    def _stop_signal(self, name: str) -> None:
+        """SIGTERM/SIGINT: a graceful stop, said once (a second signal changes nothing)."""
+        if not self.shutdown.is_set():
+            log.info(
+                "shutting down: %s received; answering the queries in flight (up to %gs)",
+                name,
+                self.config.dns.shutdown_grace,
+            )
+        self.shutdown.set()
 
     def _fork_state(self) -> ForkState:
         """What the next worker generation answers from: the current table, config, health."""

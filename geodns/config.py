@@ -43,6 +43,9 @@ class DnsConfig:
     workers: int | str = 1  # an int, or "auto" (one per CPU)
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 1000
+    tcp_message_timeout: float = 3.0  # a whole TCP message, from its first byte (or the connect)
+    tcp_max_per_source: int = 16  # TCP connections from one client address (per worker); 0 = any
+    shutdown_grace: float = 5.0  # SIGTERM: how long queries in flight get to be answered
     max_udp_payload: int = 1232
     nsid: bool = False  # answer an NSID request (RFC 5001) with the instance name
     chaos: bool = True  # CH TXT id.server./hostname.bind. and version.server./version.bind.
@@ -165,6 +168,8 @@ _SECTIONS = {
 _DURATION_KEYS = {
     "window",
     "tcp_idle_timeout",
+    "tcp_message_timeout",
+    "shutdown_grace",
     "poll_interval",
     "stale_after",
     "header_timeout",
@@ -247,6 +252,8 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
     bad: list[tuple[str, str]] = []
     if section == "dns" and not 512 <= values.get("max_udp_payload", 1232) <= 65535:
         bad.append(("max_udp_payload", "must be between 512 and 65535"))
+    if section == "dns" and values.get("tcp_message_timeout", 3.0) <= 0:
+        bad.append(("tcp_message_timeout", "must be positive"))
     if section == "ecs":
         if not 0 <= values.get("max_source_v4", 24) <= 32:
             bad.append(("max_source_v4", "must be between 0 and 32"))

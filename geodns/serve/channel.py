@@ -14,6 +14,15 @@ from geodns.dns.stats import Stats
 from geodns.serve.protocols import TcpLimits
 
 _HEADER = struct.Struct("!I")
+# TcpLimits' cumulative counters, summed over workers as Totals.tcp[name]
+TCP_COUNTERS = (
+    "accepted",
+    "refused",
+    "refused_per_source",
+    "evicted",
+    "evicted_slow",
+    "message_timeouts",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,7 @@ def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[st
         "geoip_hits": geoip[0],
         "geoip_misses": geoip[1],
         "tcp_open": limits.open,
+        **{f"tcp_{name}": getattr(limits, name) for name in TCP_COUNTERS},
         "cpu_seconds": time.process_time(),
         "pid": os.getpid(),
     }
@@ -70,6 +80,7 @@ class Totals:
     geoip_hits: int = 0
     geoip_misses: int = 0
     tcp_open: int = 0
+    tcp: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TCP_COUNTERS, 0))
 
     def add(self, snap: dict[str, Any], live: bool = True) -> None:
         stats = self.stats
@@ -83,6 +94,8 @@ class Totals:
         stats.add_abuse_counts(snap.get("abuse", {}))
         self.geoip_hits += snap["geoip_hits"]
         self.geoip_misses += snap["geoip_misses"]
+        for name in TCP_COUNTERS:
+            self.tcp[name] += snap.get(f"tcp_{name}", 0)
         if live:
             self.tcp_open += snap["tcp_open"]
 
@@ -95,4 +108,5 @@ class Totals:
         out.stats.fail_open = self.stats.fail_open
         out.stats.add_abuse_counts(self.stats.abuse_counts())
         out.geoip_hits, out.geoip_misses = self.geoip_hits, self.geoip_misses
+        out.tcp = dict(self.tcp)
         return out

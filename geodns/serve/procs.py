@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geodns.serve.protocols import bind_pair
+
+log = logging.getLogger("geodns.workers")
 
 
 @dataclass(eq=False)
@@ -74,6 +77,19 @@ async def _poll_exit(pid: int, exited: Callable[[bool], Any]) -> None:
 
 async def first(*futures: asyncio.Future) -> None:
     await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+
+
+async def reach(procs: list[WorkerProc], what: str, timeout: float) -> None:
+    """Until each process reached `what` (or exited); a late one is logged, not fatal."""
+    if not procs:
+        return
+    waits = [asyncio.ensure_future(first(getattr(p, what), p.exited)) for p in procs]
+    _, pending = await asyncio.wait(waits, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    for proc in procs:
+        if not getattr(proc, what).done() and not proc.exited.done():
+            log.error("worker %d (pid %d) not %s after %.0fs", proc.slot, proc.pid, what, timeout)
 
 
 def refuse_if_taken(host: str, port: int) -> None:

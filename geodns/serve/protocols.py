@@ -1,43 +1,20 @@
-"""UDP and TCP protocols: frame, call the handler, send; nothing about DNS itself."""
+"""UDP and the server on every address: call the handler, send; nothing about DNS itself."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger("geodns.server")
+from geodns.serve.tcp import Count, Handle, TcpLimits, TcpProtocol, errors
 
-# handle(query, source address, the reply size this transport carries, its query counter)
-Count = Callable[[str | None, int, int], None]
-Handle = Callable[[bytes, str, int, Count], "bytes | None"]
-MAX_TCP_BUFFER = 2 + 65535  # one full message and its length prefix
+# Re-exported: the TCP side lives in serve/tcp.py, callers import both from here.
+__all__ = ["Count", "DnsServer", "Handle", "TcpLimits", "TcpProtocol", "UdpProtocol", "bind_pair"]
 UDP_SIZE = 512  # a datagram reply, unless the query's EDNS payload says more (RFC 1035, 6891)
-TCP_SIZE = 65535  # what the 2-byte length prefix can frame (RFC 7766)
-
-
-class _ErrorLog:
-    """Logs handler crashes at most once a second, so a hostile stream can't flood the log."""
-
-    def __init__(self) -> None:
-        self.last = 0.0
-        self.suppressed = 0
-
-    def report(self, where: str) -> None:
-        now = time.monotonic()
-        if now - self.last < 1.0:
-            self.suppressed += 1
-            return
-        self.last = now
-        log.exception("internal error answering %s (%d similar suppressed)", where, self.suppressed)
-        self.suppressed = 0
-
-
-_errors = _ErrorLog()
+QUEUED_DATAGRAMS = 65536  # at most this many queued datagrams answered on the way out
 
 
 SAMPLE_MASK = 31  # time 1 query in 32: the histogram costs two clock reads, not every query
@@ -65,7 +42,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         try:
             resp = self.handle(data, addr[0], UDP_SIZE, self.count)
         except Exception:
-            _errors.report(f"UDP query from {addr[0]}")
+            errors.report(f"UDP query from {addr[0]}")
             return
         if resp is not None:
             self.sendto(resp, addr)  # type: ignore[misc]
@@ -74,99 +51,6 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors for earlier replies (a client that went away) are not our problem."""
-
-
-@dataclass
-class TcpLimits:
-    idle_timeout: float = 10.0
-    max_connections: int = 1000
-    open: int = 0  # connections now open; read by the tcp_connections metric
-    accepted: int = 0
-    refused: int = 0
-    transports: set = field(default_factory=set)  # closed on shutdown
-
-
-class TcpProtocol(asyncio.Protocol):
-    """RFC 7766: 2-byte framing, many and pipelined queries per connection, idle timeout."""
-
-    def __init__(self, handle: Handle, limits: TcpLimits, count: Count) -> None:
-        self.handle = handle
-        self.limits = limits
-        self.count = count
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.peer = ""
-        self.last_active = 0.0
-        self.timer: asyncio.TimerHandle | None = None
-        self.counted = False
-        self.closing = False  # retired worker: close once what was received is answered
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        limits = self.limits
-        if limits.open >= limits.max_connections:
-            limits.refused += 1
-            transport.close()
-            return
-        limits.open += 1
-        limits.accepted += 1
-        limits.transports.add(transport)
-        self.counted = True
-        peer = transport.get_extra_info("peername")
-        self.peer = peer[0] if peer else ""
-        self.last_active = time.monotonic()
-        self.timer = asyncio.get_running_loop().call_later(limits.idle_timeout, self._idle_check)
-
-    def _idle_check(self) -> None:
-        idle = time.monotonic() - self.last_active
-        if idle >= self.limits.idle_timeout:
-            self.transport.close()  # type: ignore[union-attr]
-            return
-        loop = asyncio.get_running_loop()
-        self.timer = loop.call_later(self.limits.idle_timeout - idle, self._idle_check)
-
-    def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
-        buf = self.buffer
-        buf += data
-        out = []
-        while len(buf) >= 2:
-            size = buf[0] << 8 | buf[1]
-            if len(buf) < 2 + size:
-                break
-            message = bytes(buf[2 : 2 + size])
-            del buf[: 2 + size]
-            try:
-                resp = self.handle(message, self.peer, TCP_SIZE, self.count)
-            except Exception:
-                _errors.report(f"TCP query from {self.peer}")
-                continue
-            if resp is not None:
-                out.append(len(resp).to_bytes(2, "big") + resp)
-        if out:
-            self.transport.write(b"".join(out))  # type: ignore[union-attr]
-        if self.closing and not buf:
-            self.transport.close()  # type: ignore[union-attr]  # flushes the answers first
-        if len(buf) > MAX_TCP_BUFFER:  # cannot happen with valid framing; belt and braces
-            self.transport.close()  # type: ignore[union-attr]
-
-    def pause_writing(self) -> None:
-        """A client that does not read its answers stops being read (back-pressure)."""
-        self.transport.pause_reading()  # type: ignore[union-attr]
-
-    def resume_writing(self) -> None:
-        self.transport.resume_reading()  # type: ignore[union-attr]
-
-    def eof_received(self) -> bool:
-        return False  # close our side too once the client is done sending
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if self.counted:
-            self.limits.open -= 1
-            self.limits.transports.discard(self.transport)
-            self.counted = False
 
 
 def _udp_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -225,6 +109,7 @@ class DnsServer:
     sockets: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
     bound: list[tuple[str, int]] = field(default_factory=list)
     _closers: list = field(default_factory=list)
+    _udp: list[tuple[socket.socket, UdpProtocol]] = field(default_factory=list)
 
     def bind(self) -> None:
         """Bind every socket now, so a bind error fails at once and loudly."""
@@ -239,15 +124,17 @@ class DnsServer:
         loop = asyncio.get_running_loop()
         stats = self.stats
         for udp, tcp in self.sockets:
-            transport, _ = await loop.create_datagram_endpoint(
+            transport, protocol = await loop.create_datagram_endpoint(
                 lambda: UdpProtocol(self.handle, stats.udp, self.observe), sock=udp
             )
-            server = await loop.create_server(
-                lambda: TcpProtocol(self.handle, self.limits, stats.tcp), sock=tcp
-            )
+            server = await loop.create_server(self._tcp_protocol, sock=tcp)
+            self._udp.append((udp, protocol))
             self._closers.append(transport)
             self._closers.append(server)
         return self
+
+    def _tcp_protocol(self) -> TcpProtocol:
+        return TcpProtocol(self.handle, self.limits, self.stats.tcp)
 
     def retire(self) -> None:
         """Stop reading: another process now serves these (shared) sockets.
@@ -259,10 +146,24 @@ class DnsServer:
         for closer in self._closers:
             closer.close()
         for transport in list(self.limits.transports):
-            protocol = transport.get_protocol()
-            protocol.closing = True
-            if not protocol.buffer:
-                transport.close()
+            transport.get_protocol().retire()
+
+    async def shut_down(self) -> None:
+        """Retire with nobody to take over: what is queued on our sockets is answered first.
+
+        Connections the kernel has accepted for us and datagrams already received were sent
+        before we stopped, so they are in flight, not new: the listeners' copies in the
+        supervisor would otherwise reset them at exit. Then retire as for a reload.
+        """
+        loop = asyncio.get_running_loop()
+        accepted = []
+        for udp, protocol in self._udp:
+            _answer_queued(udp, protocol)
+        for _, tcp in self.sockets:
+            accepted.extend(_accept_queued(tcp))
+        for conn in accepted:
+            await loop.connect_accepted_socket(self._tcp_protocol, conn)
+        self.retire()
 
     async def __aexit__(self, *exc: object) -> None:
         for closer in self._closers:
@@ -273,3 +174,27 @@ class DnsServer:
             if isinstance(closer, asyncio.AbstractServer):
                 await closer.wait_closed()
         self._closers.clear()
+
+
+def _answer_queued(udp: socket.socket, protocol: UdpProtocol) -> None:
+    """Answer the datagrams waiting in a UDP socket's queue (bounded), without blocking."""
+    for _ in range(QUEUED_DATAGRAMS):
+        try:
+            data, addr = udp.recvfrom(65535)
+        except ConnectionRefusedError:  # an ICMP error for an earlier reply: not a query
+            continue
+        except OSError:  # the queue is empty (EAGAIN), or the socket is gone
+            return
+        protocol.datagram_received(data, addr)
+
+
+def _accept_queued(tcp: socket.socket) -> list[socket.socket]:
+    """The connections in a listener's accept queue (never more than its backlog)."""
+    out = []
+    while True:
+        try:
+            conn, _ = tcp.accept()
+        except (BlockingIOError, InterruptedError, OSError):
+            return out
+        conn.setblocking(False)
+        out.append(conn)

@@ -15,7 +15,7 @@ from typing import Any
 
 from geodns.health.board import HealthBoard
 from geodns.serve.channel import Totals, health_change, receive, send
-from geodns.serve.procs import WorkerProc, describe_status, first, refuse_if_taken, watch_exit
+from geodns.serve.procs import WorkerProc, describe_status, reach, refuse_if_taken, watch_exit
 from geodns.serve.protocols import bind_pair
 from geodns.serve.worker import ForkState, become_worker, open_fds
 
@@ -26,6 +26,7 @@ RETIRE_TIMEOUT = 5.0
 STATS_TIMEOUT = 1.0
 STATS_POLL = 5.0  # background refresh, so a crashed worker loses at most this much counting
 CRASH_WINDOW = 10.0
+GROUP_SIGNAL_PAUSE = 1.0  # before replacing a worker that left on a SIGTERM of its own
 
 
 # --- the parent side ----------------------------------------------------------------------
@@ -89,6 +90,17 @@ class Supervisor:
         self._spawn(self._poll_stats())
         return self
 
+    async def shut_down(self, grace: float) -> None:
+        """Every worker stops reading and answers what it has received, queued connections
+        and datagrams included, then exits: all within `grace` (__aexit__ ends the rest)."""
+        self.stopping = True
+        procs = [p for p in self.procs.values() if not p.exited.done()]
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                send(proc.writer, ("shutdown", grace))
+        if procs:
+            await asyncio.wait([p.exited for p in procs], timeout=grace + 1.0)
+
     async def __aexit__(self, *exc: object) -> None:
         self.stopping = True
         with contextlib.suppress(ValueError):
@@ -133,11 +145,11 @@ class Supervisor:
             old = [p for p in self.current if p is not None]
             fresh = [self._fork(slot) for slot in range(self.count)]
             self.current = list(fresh)
-            await self._wait(fresh, "ready", START_TIMEOUT)
+            await reach(fresh, "ready", START_TIMEOUT)
             for proc in old:
                 with contextlib.suppress(Exception):
                     send(proc.writer, ("retire",))
-            await self._wait(old, "retired", RETIRE_TIMEOUT)
+            await reach(old, "retired", RETIRE_TIMEOUT)
             await self._serve(fresh)
 
     async def _serve(self, procs: list[WorkerProc]) -> None:
@@ -145,21 +157,7 @@ class Supervisor:
             if proc.ready.done() and not proc.exited.done():
                 with contextlib.suppress(Exception):
                     send(proc.writer, ("serve",))
-        await self._wait(procs, "serving", START_TIMEOUT)
-
-    async def _wait(self, procs: list[WorkerProc], what: str, timeout: float) -> None:
-        """Until each process reached `what` (or exited); a late one is logged, not fatal."""
-        if not procs:
-            return
-        waits = [asyncio.ensure_future(first(getattr(p, what), p.exited)) for p in procs]
-        _, pending = await asyncio.wait(waits, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        for proc in procs:
-            if not getattr(proc, what).done() and not proc.exited.done():
-                log.error(
-                    "worker %d (pid %d) not %s after %.0fs", proc.slot, proc.pid, what, timeout
-                )
+        await reach(procs, "serving", START_TIMEOUT)
 
     def _fork(self, slot: int) -> WorkerProc:
         parent_end, child_end = socket.socketpair()
@@ -227,6 +225,10 @@ class Supervisor:
             proc.exited.set_result(status)
         if self.stopping or self.current[proc.slot] is not proc:
             return
+        if proc.retired.done():  # it left on a SIGTERM of its own: if the group got one,
+            await asyncio.sleep(GROUP_SIGNAL_PAUSE)  # ours is on its way
+            if self.stopping:
+                return
         self.restarts += 1
         log.error(
             "worker %d (pid %d) died (%s); starting a new one",
@@ -244,7 +246,7 @@ class Supervisor:
                 return
             fresh = self._fork(proc.slot)
             self.current[proc.slot] = fresh
-            await self._wait([fresh], "ready", START_TIMEOUT)
+            await reach([fresh], "ready", START_TIMEOUT)
             await self._serve([fresh])
 
     # -- health and counters -------------------------------------------------------------

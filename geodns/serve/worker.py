@@ -20,8 +20,8 @@ from geodns.config import Config
 from geodns.dns.stats import Stats
 from geodns.geo.ecs import ClientFactory
 from geodns.model import MemberKey, PoolKey
-from geodns.serve.cpus import worker_count
 from geodns.serve.channel import HealthChange, receive, send, snapshot
+from geodns.serve.cpus import worker_count
 from geodns.serve.protocols import DnsServer, TcpLimits
 from geodns.table import Table
 
@@ -118,6 +118,9 @@ class Worker:
         self.stats = Stats()
         self.stop = asyncio.Event()
         self.serving = False
+        self.retiring = False
+        self.retire_by = 0.0
+        self._tasks: set[asyncio.Task] = set()
 
     def run(self) -> int:
         try:
@@ -131,20 +134,25 @@ class Worker:
         self.stop = asyncio.Event()
         self.health = PushedHealth(state.health_generation, state.down, state.pool_generations)
         handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
-        share = -(-conf.dns.tcp_max_connections // max(worker_count(conf.dns), 1))
-        self.limits = TcpLimits(conf.dns.tcp_idle_timeout, share)  # the cap, split over workers
+        self.limits = tcp_limits(conf)
         server = DnsServer(handler.handle, [], self.stats, self.limits, observe=self.stats.observe)
         server.sockets = list(self.sockets)
         locator = state.clients.locator
         self._geoip_base = (locator.cache_hits, locator.cache_misses)
         self.locator = locator
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.stop.set)
         reader, writer = await asyncio.open_unix_connection(sock=self.channel)
-        self.server = server
+        self.server, self.writer = server, writer
+        # Sent to the worker alone (or to the whole group, by systemd): the same graceful
+        # exit the supervisor asks for, so a query in flight is answered either way.
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGTERM, lambda: self._spawn(self._retire(True, conf.dns.shutdown_grace))
+        )
         send(writer, ("ready", os.getpid()))  # loaded; reading starts on "serve"
         commands = asyncio.create_task(self._commands(reader, writer))
         await self.stop.wait()
         commands.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         if self.serving:
             await server.__aexit__(None, None, None)
         with contextlib.suppress(Exception):
@@ -174,19 +182,52 @@ class Worker:
                         await server.__aenter__()
                         self.serving = True
                     send(writer, ("serving",))
-                elif kind == "retire":
-                    if self.serving:
-                        server.retire()
-                    send(writer, ("retired", self._snapshot()))
-                    await self._drain_tcp()
-                    self.stop.set()
+                elif kind == "retire":  # a new generation took over the sockets
+                    self._spawn(self._retire(False, self.limits.idle_timeout))
+                elif kind == "shutdown":  # nobody takes over: what is queued is ours
+                    self._spawn(self._retire(True, message[1]))
                 elif kind == "stop":
                     self.stop.set()
         except (asyncio.IncompleteReadError, ConnectionError):
             self.stop.set()  # the supervisor is gone: so are we
 
-    async def _drain_tcp(self) -> None:
-        """Give open TCP connections until the idle timeout to finish, then go."""
-        deadline = time.monotonic() + self.limits.idle_timeout
-        while self.limits.open and time.monotonic() < deadline:
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _retire(self, queued: bool, grace: float) -> None:
+        """Stop reading, tell the supervisor, give open TCP connections `grace` to finish.
+
+        `queued`: on shutdown the connections and datagrams already queued on our sockets
+        are answered too (on a reload the new generation reads them).
+        """
+        deadline = time.monotonic() + grace
+        if self.retiring:  # a shutdown during a reload's retirement only hurries it
+            self.retire_by = min(self.retire_by, deadline)
+            return
+        self.retiring, self.retire_by = True, deadline
+        if self.serving:
+            if queued:
+                await self.server.shut_down()
+            else:
+                self.server.retire()
+        with contextlib.suppress(Exception):
+            send(self.writer, ("retired", self._snapshot()))
+        while self.limits.open and time.monotonic() < self.retire_by:
             await asyncio.sleep(0.05)
+        self.stop.set()
+
+
+def tcp_limits(conf: Config) -> TcpLimits:
+    """This worker's TCP bounds: the cap split over the workers (the kernel spreads
+    connections evenly); the per-source limit is per worker, since one source's connections
+    land on workers by hash and a split would refuse a client under its figure by bad luck."""
+    dns = conf.dns
+    share = -(-dns.tcp_max_connections // max(worker_count(dns), 1))
+    return TcpLimits(
+        idle_timeout=dns.tcp_idle_timeout,
+        max_connections=share,
+        message_timeout=dns.tcp_message_timeout,
+        max_per_source=dns.tcp_max_per_source,
+    )

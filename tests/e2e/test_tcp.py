@@ -1,4 +1,4 @@
-"""TCP per RFC 7766: framing, several and pipelined queries, idle timeout, connection cap."""
+"""TCP per RFC 7766: framing, pipelining, idle and message deadlines, the connection cap."""
 
 from __future__ import annotations
 
@@ -76,20 +76,73 @@ def _tcp_open(server: ServerThread) -> int:
     return server.call(server.app.counters).tcp_open
 
 
-def test_connection_cap(capped_server: ServerThread) -> None:
+def _tcp_counts(server: ServerThread) -> dict[str, int]:
+    return server.call(server.app.dns.refresh).tcp
+
+
+def test_connection_cap_evicts_the_longest_idle(capped_server: ServerThread) -> None:
+    """At the cap a newcomer takes the slot of the connection idle the longest: never more
+    than the cap open, and the others keep working."""
     addr = capped_server.where(4)
     held = [socket.create_connection(addr, timeout=5) for _ in range(3)]
     try:
         wait_for(lambda: _tcp_open(capped_server) == 3)
-        extra = socket.create_connection(addr, timeout=5)
-        assert extra.recv(1) == b""  # closed at once
-        extra.close()
         held[0].sendall(frame(dns.message.make_query("static.example.test", "A")))
-        assert read_reply(held[0]).answer  # the ones inside the cap still work
+        assert read_reply(held[0]).answer  # held[0] is now the most recently active
+        with socket.create_connection(addr, timeout=5) as extra:
+            extra.sendall(frame(dns.message.make_query("static.example.test", "A")))
+            assert read_reply(extra).answer
+            assert held[1].recv(1) == b""  # the longest idle made room
+            assert _tcp_open(capped_server) == 3
+            for s in (held[0], held[2]):
+                s.sendall(frame(dns.message.make_query("static.example.test", "A")))
+                assert read_reply(s).answer
     finally:
         for s in held:
             s.close()
+    assert _tcp_counts(capped_server)["evicted"] == 1
     wait_for(lambda: _tcp_open(capped_server) == 0)
-    with socket.create_connection(addr, timeout=5) as s:
-        s.sendall(frame(dns.message.make_query("static.example.test", "A")))
+
+
+def test_connection_cap_refuses_when_no_one_can_go(capped_server: ServerThread) -> None:
+    """Three messages just begun (not idle, not stalled): a fourth client is refused, and
+    the three are answered when they finish."""
+    addr = capped_server.where(4)
+    wire = frame(dns.message.make_query("static.example.test", "A"))
+    held = [socket.create_connection(addr, timeout=5) for _ in range(3)]
+    try:
+        for s in held:
+            s.sendall(wire[:3])
+        wait_for(lambda: _tcp_open(capped_server) == 3)
+        with socket.create_connection(addr, timeout=5) as extra:
+            assert extra.recv(1) == b""  # closed at once
+        for s in held:
+            s.sendall(wire[3:])
+            assert read_reply(s).answer
+    finally:
+        for s in held:
+            s.close()
+    assert _tcp_counts(capped_server)["refused"] == 1
+    wait_for(lambda: _tcp_open(capped_server) == 0)
+
+
+def test_trickled_message_is_cut_at_its_deadline(core_server: ServerThread) -> None:
+    """Bytes arriving don't move the deadline: a message must be whole within
+    tcp_message_timeout (3 s by default) of its first byte, here after an answered query."""
+    wire = frame(dns.message.make_query("static.example.test", "A"))
+    with socket.create_connection(core_server.where(4), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(wire)
         assert read_reply(s).answer
+        started, sent = time.monotonic(), 0
+        with pytest.raises(ConnectionError):
+            while sent < len(wire) - 1:  # 0.3 s a byte: 10 s for this message
+                s.sendall(wire[sent : sent + 1])
+                sent += 1
+                s.settimeout(0.3)
+                try:
+                    if s.recv(1) == b"":
+                        raise ConnectionError("closed")
+                except TimeoutError:
+                    continue
+        assert 2.5 <= time.monotonic() - started < len(wire) * 0.3 - 1

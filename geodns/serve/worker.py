@@ -20,6 +20,7 @@ from geodns.config import Config
 from geodns.dns.stats import Stats
 from geodns.geo.ecs import ClientFactory
 from geodns.model import MemberKey, PoolKey
+from geodns.ops import packing
 from geodns.serve.channel import HealthChange, receive, send, snapshot
 from geodns.serve.cpus import worker_count
 from geodns.serve.protocols import DnsServer, TcpLimits
@@ -166,6 +167,16 @@ class Worker:
         geoip = (loc.cache_hits - self._geoip_base[0], loc.cache_misses - self._geoip_base[1])
         return snapshot(self.stats, self.limits, geoip)
 
+    async def _send_stats(self, writer: asyncio.StreamWriter, token: int) -> None:
+        """Counters for a scrape, pickled a slice per loop turn (ops/packing.py) so answering
+        goes on meanwhile; one at a time, so replies leave in the order they were asked."""
+        lock = self.__dict__.setdefault("_stats_lock", asyncio.Lock())
+        async with lock:
+            snap = await packing.pack_snapshot(self._snapshot())
+            if self.retiring:  # "retired" carried newer counts: never send older ones after
+                snap = self._snapshot()
+            send(writer, ("stats", token, snap))
+
     async def _commands(self, reader, writer) -> None:
         server = self.server
         try:
@@ -176,7 +187,7 @@ class Worker:
                     self.health.apply(message[1])
                     send(writer, ("health-ack", message[1].generation))
                 elif kind == "stats":
-                    send(writer, ("stats", message[1], self._snapshot()))
+                    self._spawn(self._send_stats(writer, message[1]))
                 elif kind == "serve":
                     if not self.serving:
                         await server.__aenter__()

@@ -9,13 +9,14 @@ install:
 run: install
 	geodns serve
 
-# Debian tools the tests use (dig, nats-server for the fleet tests); skipped when already
+# Debian tools the tests use (dig, kdig for the cookie test, nats-server for the fleet tests); skipped when already
 # present or not root.
 test-tools:
-	@{ command -v dig && { command -v nats-server || test -x /usr/sbin/nats-server; }; } \
+	@{ command -v dig && command -v kdig && \
+	   { command -v nats-server || test -x /usr/sbin/nats-server; }; } \
 	  >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils nats-server \
-	  >/dev/null; } || true
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils knot-dnsutils \
+	  nats-server >/dev/null; } || true
 
 # Every test, then the end-to-end tests again with two worker processes per server, then
 # the image built and run hardened (about 2 minutes from scratch, 20 s with a cached base).

@@ -21,6 +21,15 @@ def _config(path: str | None) -> cfg.Config:
     return cfg.load(path) if path else cfg.embedded_default()
 
 
+def _config_or_say(path: str | None) -> cfg.Config | None:
+    """The config, or None once its problems are printed (the caller exits 1)."""
+    try:
+        return _config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
 def _run_loop(coro) -> None:
     try:
         import uvloop  # the fast event loop, when installed
@@ -31,10 +40,8 @@ def _run_loop(coro) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        conf = _config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    conf = _config_or_say(args.config)
+    if conf is None:
         return 1
     logs.setup(conf.log.level, conf.log.format)
     if args.config is None:
@@ -121,10 +128,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when the server at the config's http.listen answers /healthz (or /readyz)."""
     from geodns.ops.healthcheck import probe, url_for
 
-    try:
-        conf = _config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    conf = _config_or_say(args.config)
+    if conf is None:
         return 1
     if conf.http.listen is None:
         print("http.listen is null: no HTTP endpoint to ask; counted as healthy")

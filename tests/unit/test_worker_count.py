@@ -78,11 +78,10 @@ def test_workers_auto_follows_cpu_affinity() -> None:
         "print(worker_count(DnsConfig(workers='auto')))"
     )
     first = sorted(os.sched_getaffinity(0))[0]
-    out = subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        check=True,
         preexec_fn=lambda: os.sched_setaffinity(0, {first}),
-    ).stdout
-    assert out.strip() == "1"
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "1"), result.stderr

@@ -19,7 +19,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from tests.servers import DATA, ServerThread, write_config
+from tests.servers import DATA, WORKERS, ServerThread, write_config
 
 NAME = "www.geo.test."
 FLOOD = "127.0.1.1"  # the flooding /24 (127.0.1.0/24)
@@ -97,7 +97,11 @@ def test_a_burst_from_one_24_is_limited_the_rest_answered(server: ServerThread) 
     for _ in range(20):
         reply = dns.query.tcp(tcp, where[0], port=where[1], timeout=3, source=FLOOD)
         assert full(reply)
-    assert not any(map(full, burst(server, FLOOD, 50))), "still limited over UDP"
+    # every worker keeps its own accounts and the kernel spreads sockets over workers by
+    # their ports: a new socket may reach a worker that has not seen the flood, which then
+    # answers one second's worth (10) before limiting too
+    later = sum(map(full, burst(server, FLOOD, 50)))
+    assert later <= 12 * (WORKERS - 1), f"still limited over UDP: {later} of 50 answered"
 
 
 def test_a_valid_server_cookie_is_never_limited(server: ServerThread) -> None:

@@ -143,6 +143,8 @@ class ServerProcess:
         self._reader: threading.Thread | None = None
         self._listening = threading.Event()
 
+    preexec: Callable[[], None] | None = None  # runs in the child before exec (rlimits)
+
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "geodns", *self.args],
@@ -151,6 +153,7 @@ class ServerProcess:
             text=True,
             env=self.env,
             cwd=REPO,
+            preexec_fn=self.preexec,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -7,16 +7,13 @@ import os
 import re
 import resource
 import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import dns.message
 import dns.query
 
-from tests.servers import DATA, REPO, ServerProcess, wait_for, write_config
+from tests.servers import DATA, ServerProcess, wait_for, write_config
 
 CLIENTS = 1500
 HOLD = 20.0
@@ -30,21 +27,7 @@ def _limit_descriptors() -> None:  # runs in the child, before exec
 class LimitedServer(ServerProcess):
     """`geodns serve` whose soft and hard RLIMIT_NOFILE are both 1,024: it cannot raise them."""
 
-    def start(self, timeout: float = 30.0) -> LimitedServer:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "geodns", *self.args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=self.env,
-            cwd=REPO,
-            preexec_fn=_limit_descriptors,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        wait_for(lambda: self.bound or self.proc.poll() is not None, timeout)
-        assert self.proc.poll() is None, self.log
-        return self
+    preexec = staticmethod(_limit_descriptors)
 
     def http(self) -> tuple[str, int]:
         match = wait_for(lambda: re.search(r"HTTP API on http://([\d.]+):(\d+)", self.log), 10)

@@ -73,30 +73,24 @@ class GeoDNSCollector:
             qtype_text = "other" if qtype == QTYPE_OTHER else w.type_text(qtype)
             queries.add_metric([zone, qtype_text, rcode_text, transport], n)
         yield queries
-        pools = CounterMetricFamily(
-            "geodns_responses_by_pool", "Policy answers by pool", labels=["zone", "name", "pool"]
+        yield counters(
+            "geodns_responses_by_pool",
+            "Policy answers by pool",
+            ["zone", "name", "pool"],
+            stats.by_pool,
         )
-        for key, n in list(stats.by_pool.items()):
-            pools.add_metric(list(key), n)
-        yield pools
         hist = HistogramMetricFamily(
             "geodns_query_duration_seconds", "Time to answer a query (sampled 1 in 32)"
         )
         buckets, total = stats.duration_buckets()
         hist.add_metric([], buckets=buckets, sum_value=total)
         yield hist
-        cookies = CounterMetricFamily(
-            "geodns_cookies", "Queries with a DNS COOKIE, by result", labels=["result"]
+        yield counters(
+            "geodns_cookies", "Queries with a DNS COOKIE, by result", ["result"], stats.cookies
         )
-        for result, n in stats.cookies.items():
-            cookies.add_metric([result], n)
-        yield cookies
-        rrl = CounterMetricFamily(
-            "geodns_rrl_actions", "Rate-limited UDP responses, by action", labels=["action"]
+        yield counters(
+            "geodns_rrl_actions", "Rate-limited UDP responses, by action", ["action"], stats.rrl
         )
-        for action, n in stats.rrl.items():
-            rrl.add_metric([action], n)
-        yield rrl
 
     @staticmethod
     def _health(app: Sources, stats: Any) -> Iterator[Metric]:
@@ -107,20 +101,18 @@ class GeoDNSCollector:
         for member in board.members():
             up.add_metric(list(member), 1.0 if board.is_up(member) else 0.0)
         yield up
-        checks = CounterMetricFamily(
-            "geodns_health_checks", "Health checks run", labels=["zone", "pool", "result"]
+        yield counters(
+            "geodns_health_checks",
+            "Health checks run",
+            ["zone", "pool", "result"],
+            board.checks_total,
         )
-        for key, n in list(board.checks_total.items()):
-            checks.add_metric(list(key), n)
-        yield checks
-        moves = CounterMetricFamily(
+        yield counters(
             "geodns_health_transitions",
             "Member state changes",
-            labels=["zone", "pool", "address", "to"],
+            ["zone", "pool", "address", "to"],
+            board.transitions_total,
         )
-        for key, n in list(board.transitions_total.items()):
-            moves.add_metric(list(key), n)
-        yield moves
         fail_open = CounterMetricFamily(
             "geodns_fail_open", "Answers given from a pool whose members were all down"
         )
@@ -156,3 +148,12 @@ def registry_for(app: Sources) -> tuple[CollectorRegistry, GeoDNSCollector]:
 
 def render(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
+
+
+def counters(name: str, doc: str, labels: list[str], counts: dict) -> CounterMetricFamily:
+    """A counter family from a dict of label value(s) -> count (copied first: the hot path
+    may add a key while a scrape reads)."""
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for key, n in list(counts.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], n)
+    return family

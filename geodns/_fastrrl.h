@@ -1,0 +1,70 @@
+/* Response rate limiting with BIND's and Knot's semantics in a table of fixed size: exactly
+   what geodns/dns/rrl.py does, for the native threads of geodns._fastnet.
+
+   An account is one client network (the packet's source cut to ipv4_prefix/ipv6_prefix;
+   an IPv4-mapped IPv6 source counts as its IPv4 address; never ECS) and one response
+   identity (kind and name: the question's wire bytes, name+type+class, lowercased, for
+   answers; the zone's origin for NXDOMAIN and errors, empty outside every zone; exactly the
+   bytes handler.py's _identity() gives). Each account earns its kind's rate in credit per
+   second, at most one second's worth; a response spends one; one that finds it below zero
+   is limited; credit falls no lower than -window x rate. Slots are picked by a keyed
+   SipHash of the key (a random key per table); a new key takes the slot over.
+
+   Threads: a gd_rrl is allocated ONCE PER WORKER PROCESS by gd_rrl_new() and SHARED by every
+   native thread of that worker and by its Python handler (geodns._fastabuse.RateLimiter
+   wraps the same table), so a worker keeps one set of accounts whichever path answers, as
+   rrl.py documents (per worker). Each slot has its own spin lock (held for a few dozen
+   instructions); the pending-log note has its own. No Python API; call without the GIL. */
+#ifndef GD_FASTRRL_H
+#define GD_FASTRRL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { GD_RRL_ANSWER = 0, GD_RRL_NXDOMAIN = 1, GD_RRL_ERROR = 2 };            /* kinds */
+enum { GD_RRL_OK = 0, GD_RRL_SLIP = 1, GD_RRL_DROP = 2, GD_RRL_LOG_ONLY = 3 }; /* verdicts */
+#define GD_RRL_SLOTS 131072 /* rrl.py's TABLE_SIZE */
+
+typedef struct {
+    int family;        /* 4 or 6 */
+    uint8_t addr[16];  /* network order: 4 bytes used for IPv4 */
+    int prefix;        /* 0..32 or 0..128 */
+} gd_net;
+
+typedef struct {
+    double rates[3];       /* per kind (ANSWER, NXDOMAIN, ERROR) per second; 0 = unlimited */
+    double window;         /* seconds (rrl.window) */
+    uint32_t slip;         /* every Nth limited response slips (TC); 0 = drop all */
+    int ipv4_prefix;       /* 0..32 */
+    int ipv6_prefix;       /* 0..128 */
+    const gd_net *exempt;  /* never limited (matched on the source as given: a mapped */
+    size_t n_exempt;       /*   IPv6 source does not match an IPv4 network, as in Python) */
+    int log_only;          /* limited responses go out, verdict GD_RRL_LOG_ONLY */
+    size_t slots;          /* power of two; 0 = GD_RRL_SLOTS */
+} gd_rrl_config;
+
+typedef struct gd_rrl gd_rrl;
+
+/* A table for cfg (exempt copied). NULL on a bad config (slots not a power of two,
+   prefixes out of range) or no memory. */
+gd_rrl *gd_rrl_new(const gd_rrl_config *cfg);
+void gd_rrl_free(gd_rrl *r);
+
+/* RateLimiter.verdict(): spend one response of `kind` for name[0..namelen) to the source
+   addr (family 4: 4 bytes, 6: 16 bytes, network order) at now = seconds on a monotonic
+   clock (CLOCK_MONOTONIC as a double, Python's time.monotonic()). Returns a GD_RRL_ verdict.
+   Streams (TCP) and queries with a valid server cookie must not be passed here. */
+int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                   size_t namelen, double now);
+
+/* For the log line rrl.py writes at most once a second ("rrl: limited N responses; the
+   latest to HOST"): how many were limited since the last call (0: nothing to log), and the
+   latest limited source in *family / addr. Call from one place (Python, once a second). */
+uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16]);
+
+/* The slot a key lands in (tests: to build collisions), and the bytes the table takes. */
+size_t gd_rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                   size_t namelen);
+size_t gd_rrl_table_bytes(const gd_rrl *r);
+
+#endif

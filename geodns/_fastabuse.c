@@ -1,0 +1,218 @@
+/* geodns._fastabuse: thin Python wrappers around the native SipHash, cookie and RRL code
+   (_fastsip.c, _fastcookie.c, _fastrrl.c), so tests can compare them with the Python
+   modules on many inputs, and so a worker's Python handler can share the very tables its
+   native threads use (capsule(): a "gd_cookies" / "gd_rrl" pointer for geodns._fastnet). */
+#include "_fastabuse.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "_fastcookie.h"
+#include "_fastrrl.h"
+#include "_fastsip.h"
+
+int gd_parse_host(PyObject *host, int *family, uint8_t addr[16]) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(host, &n);
+    if (s == NULL) return -1;
+    char buf[64];
+    const char *pct = memchr(s, '%', (size_t)n);
+    size_t len = pct ? (size_t)(pct - s) : (size_t)n;
+    if (len >= sizeof buf) goto bad;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    if (memchr(buf, ':', len) == NULL) {
+        *family = 4;
+        if (inet_pton(AF_INET, buf, addr) == 1) return 0;
+    } else {
+        *family = 6;
+        if (inet_pton(AF_INET6, buf, addr) == 1) return 0;
+    }
+bad:
+    PyErr_Format(PyExc_ValueError, "not an IP address: %R", host);
+    return -1;
+}
+
+static PyObject *py_siphash(PyObject *self, PyObject *args) {
+    Py_buffer key, data;
+    if (!PyArg_ParseTuple(args, "y*y*", &key, &data)) return NULL;
+    PyObject *res = NULL;
+    if (key.len != GD_SIP_KEY)
+        PyErr_SetString(PyExc_ValueError, "a SipHash key is 16 bytes");
+    else
+        res = PyLong_FromUnsignedLongLong(gd_siphash24(key.buf, data.buf, (size_t)data.len));
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&data);
+    return res;
+}
+
+static PyObject *py_server_cookie(PyObject *self, PyObject *args) {
+    Py_buffer secret, client, addr;
+    unsigned long long ts;
+    if (!PyArg_ParseTuple(args, "y*y*y*K", &secret, &client, &addr, &ts)) return NULL;
+    PyObject *res = NULL;
+    if (secret.len != GD_COOKIE_SECRET || client.len != 8 || addr.len > 16) {
+        PyErr_SetString(PyExc_ValueError, "secret 16 bytes, client 8, address 4 or 16");
+    } else {
+        uint8_t out[16];
+        gd_cookie_make(secret.buf, client.buf, addr.buf, (size_t)addr.len, (uint32_t)ts, out);
+        res = PyBytes_FromStringAndSize((const char *)out, 16);
+    }
+    PyBuffer_Release(&secret);
+    PyBuffer_Release(&client);
+    PyBuffer_Release(&addr);
+    return res;
+}
+
+static PyObject *py_valid(PyObject *self, PyObject *args) {
+    Py_buffer secret, body, addr;
+    long long now;
+    if (!PyArg_ParseTuple(args, "y*y*y*L", &secret, &body, &addr, &now)) return NULL;
+    PyObject *res = NULL;
+    if (secret.len != GD_COOKIE_SECRET || body.len < 8 || addr.len > 16)
+        PyErr_SetString(PyExc_ValueError, "secret 16 bytes, body 8 or more, address <= 16");
+    else
+        res = PyBool_FromLong(gd_cookie_valid(secret.buf, body.buf, (size_t)body.len, addr.buf,
+                                              (size_t)addr.len, now));
+    PyBuffer_Release(&secret);
+    PyBuffer_Release(&body);
+    PyBuffer_Release(&addr);
+    return res;
+}
+
+static PyObject *py_age(PyObject *self, PyObject *args) {
+    unsigned long long ts;
+    long long now;
+    if (!PyArg_ParseTuple(args, "KL", &ts, &now)) return NULL;
+    return PyLong_FromLongLong(gd_cookie_age((uint32_t)ts, now));
+}
+
+static PyObject *py_well_formed(PyObject *self, PyObject *arg) {
+    Py_ssize_t n = PyObject_Length(arg);
+    if (n < 0) return NULL;
+    return PyBool_FromLong(gd_cookie_well_formed((size_t)n));
+}
+
+/* ---- Cookies: a gd_cookies ---- */
+
+typedef struct {
+    PyObject_HEAD gd_cookies *c;
+} CookiesObject;
+
+static int Cookies_init(CookiesObject *self, PyObject *args, PyObject *kw) {
+    static char *names[] = {"secret", "slots", NULL};
+    Py_buffer secret;
+    Py_ssize_t slots = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|n", names, &secret, &slots)) return -1;
+    int ok = secret.len == GD_COOKIE_SECRET && slots >= 0;
+    if (ok) {
+        gd_cookies_free(self->c);
+        self->c = gd_cookies_new(secret.buf, (size_t)slots);
+    }
+    PyBuffer_Release(&secret);
+    if (!ok || self->c == NULL) {
+        PyErr_SetString(PyExc_ValueError, "a 16-byte secret and a power-of-two slot count");
+        return -1;
+    }
+    return 0;
+}
+
+static void Cookies_dealloc(CookiesObject *self) {
+    gd_cookies_free(self->c);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static gd_cookies *cookies_of(CookiesObject *self) {
+    if (self->c == NULL) PyErr_SetString(PyExc_RuntimeError, "Cookies not initialised");
+    return self->c;
+}
+
+/* answer(body, address, now) -> (result, option, expires); result -1: not well formed */
+static PyObject *Cookies_answer(CookiesObject *self, PyObject *args) {
+    Py_buffer body, addr;
+    long long now;
+    if (cookies_of(self) == NULL) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*L", &body, &addr, &now)) return NULL;
+    PyObject *res = NULL;
+    if (addr.len != 4 && addr.len != 16) {
+        PyErr_SetString(PyExc_ValueError, "an address is 4 or 16 bytes");
+    } else {
+        uint8_t out[GD_COOKIE_OPTION];
+        int64_t expires = 0;
+        /* the GIL stays held: the table's locks are spin locks held for nanoseconds */
+        int r = gd_cookies_answer(self->c, body.buf, (size_t)body.len, addr.buf,
+                                  (size_t)addr.len, now, out, &expires);
+        if (r == GD_COOKIE_MALFORMED)
+            res = Py_BuildValue("iyL", -1, "", 0LL);
+        else
+            res = Py_BuildValue("iy#L", r, (const char *)out, (Py_ssize_t)GD_COOKIE_OPTION,
+                                (long long)expires);
+    }
+    PyBuffer_Release(&body);
+    PyBuffer_Release(&addr);
+    return res;
+}
+
+static PyObject *Cookies_counts(CookiesObject *self, PyObject *unused) {
+    uint64_t n[4];
+    if (cookies_of(self) == NULL) return NULL;
+    gd_cookies_counts(self->c, n);
+    return Py_BuildValue("{sKsKsKsK}", "new", (unsigned long long)n[0], "valid",
+                         (unsigned long long)n[1], "invalid", (unsigned long long)n[2],
+                         "malformed", (unsigned long long)n[3]);
+}
+
+static PyObject *Cookies_capsule(CookiesObject *self, PyObject *unused) {
+    if (cookies_of(self) == NULL) return NULL;
+    return PyCapsule_New(self->c, "gd_cookies", NULL);
+}
+
+static PyMethodDef Cookies_methods[] = {
+    {"answer", (PyCFunction)Cookies_answer, METH_VARARGS,
+     "answer(body, address, now) -> (result, option, expires): ServerCookies.option()"},
+    {"counts", (PyCFunction)Cookies_counts, METH_NOARGS, "results counted so far"},
+    {"capsule", (PyCFunction)Cookies_capsule, METH_NOARGS,
+     "a capsule named gd_cookies holding the table (valid while this object lives)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CookiesType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastabuse.Cookies",
+    .tp_basicsize = sizeof(CookiesObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A worker's native server-cookie state (_fastcookie.h).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Cookies_init,
+    .tp_dealloc = (destructor)Cookies_dealloc,
+    .tp_methods = Cookies_methods,
+};
+
+static PyMethodDef functions[] = {
+    {"siphash", py_siphash, METH_VARARGS, "siphash(key, data) -> int: SipHash-2-4"},
+    {"server_cookie", py_server_cookie, METH_VARARGS,
+     "server_cookie(secret, client, address, timestamp) -> 16 bytes"},
+    {"valid", py_valid, METH_VARARGS, "valid(secret, body, address, now) -> bool"},
+    {"age", py_age, METH_VARARGS, "age(timestamp, now) -> int (serial arithmetic)"},
+    {"well_formed", py_well_formed, METH_O, "well_formed(body) -> bool"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "geodns._fastabuse",
+    "Native DNS COOKIE and RRL (issue 14), wrapped for tests and for sharing with _fastnet.",
+    -1, functions, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastabuse(void) {
+    if (PyType_Ready(&CookiesType) < 0 || PyType_Ready(&gd_RateLimiterType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Cookies", (PyObject *)&CookiesType) < 0 ||
+        PyModule_AddObjectRef(m, "RateLimiter", (PyObject *)&gd_RateLimiterType) < 0 ||
+        PyModule_AddIntConstant(m, "RRL_SLOTS", GD_RRL_SLOTS) < 0 ||
+        PyModule_AddIntConstant(m, "COOKIE_SLOTS", GD_COOKIE_SLOTS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

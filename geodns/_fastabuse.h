@@ -1,0 +1,16 @@
+/* Internal to geodns._fastabuse: what its two C files share. */
+#ifndef GD_FASTABUSE_H
+#define GD_FASTABUSE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+/* A host string as the Python modules take it ("1.2.3.4", "::1", "fe80::1%eth0") into
+   family 4 or 6 and addr (4 or 16 bytes); -1 with ValueError set when it is not one. */
+int gd_parse_host(PyObject *host, int *family, uint8_t addr[16]);
+
+/* The RateLimiter type (_fastabuse_rrl.c); added to the module by PyInit. */
+extern PyTypeObject gd_RateLimiterType;
+
+#endif

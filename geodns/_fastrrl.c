@@ -1,0 +1,197 @@
+/* Response rate limiting, as geodns/dns/rrl.py: see _fastrrl.h for the contract. The
+   arithmetic is rrl.py's, step for step in doubles, so both give the same verdicts for the
+   same sequence of (account, time); only which keys share a slot differs (Python's hash()
+   there, a keyed SipHash here). */
+#include "_fastrrl.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "_fastsip.h"
+
+typedef struct {
+    uint64_t hash; /* the key's full hash; 0 = never used */
+    double credit;
+    double stamp;
+    uint32_t slips;
+    atomic_flag lock;
+} slot_t;
+
+struct gd_rrl {
+    double rates[3];
+    double window;
+    uint32_t slip;
+    int v4_prefix, v6_prefix, log_only;
+    gd_net *exempt;
+    size_t n_exempt;
+    size_t mask;
+    uint8_t key[GD_SIP_KEY];
+    slot_t *slots;
+    atomic_flag note_lock; /* guards the three below */
+    uint64_t limited;
+    int last_family;
+    uint8_t last_addr[16];
+};
+
+static const uint8_t MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+static void random_key(uint8_t key[GD_SIP_KEY]) {
+    size_t got = 0;
+    while (got < GD_SIP_KEY) {
+        ssize_t n = getrandom(key + got, GD_SIP_KEY - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    if (got < GD_SIP_KEY) { /* no entropy source: still a key, if a guessable one */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t v = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL ^ (uint64_t)ts.tv_sec;
+        gd_sip_store_le(v, key);
+        gd_sip_store_le(~v, key + 8);
+    }
+}
+
+gd_rrl *gd_rrl_new(const gd_rrl_config *cfg) {
+    size_t slots = cfg->slots ? cfg->slots : GD_RRL_SLOTS;
+    if (slots & (slots - 1) || cfg->ipv4_prefix < 0 || cfg->ipv4_prefix > 32 ||
+        cfg->ipv6_prefix < 0 || cfg->ipv6_prefix > 128 || (cfg->n_exempt && !cfg->exempt))
+        return NULL;
+    gd_rrl *r = calloc(1, sizeof *r);
+    if (r == NULL) return NULL;
+    r->slots = calloc(slots, sizeof *r->slots);
+    r->exempt = calloc(cfg->n_exempt ? cfg->n_exempt : 1, sizeof *r->exempt);
+    if (r->slots == NULL || r->exempt == NULL) {
+        gd_rrl_free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < slots; i++) atomic_flag_clear(&r->slots[i].lock);
+    atomic_flag_clear(&r->note_lock);
+    if (cfg->n_exempt) memcpy(r->exempt, cfg->exempt, cfg->n_exempt * sizeof *r->exempt);
+    r->n_exempt = cfg->n_exempt;
+    memcpy(r->rates, cfg->rates, sizeof r->rates);
+    r->window = cfg->window;
+    r->slip = cfg->slip;
+    r->v4_prefix = cfg->ipv4_prefix, r->v6_prefix = cfg->ipv6_prefix;
+    r->log_only = cfg->log_only;
+    r->mask = slots - 1;
+    random_key(r->key);
+    return r;
+}
+
+void gd_rrl_free(gd_rrl *r) {
+    if (r == NULL) return;
+    free(r->slots);
+    free(r->exempt);
+    free(r);
+}
+
+size_t gd_rrl_table_bytes(const gd_rrl *r) { return (r->mask + 1) * sizeof(slot_t); }
+
+/* addr[0..n) with every bit past `prefix` cleared. */
+static void cut(uint8_t *dst, const uint8_t *addr, size_t n, int prefix) {
+    for (size_t i = 0; i < n; i++) {
+        int keep = prefix - 8 * (int)i;
+        dst[i] = keep >= 8 ? addr[i] : keep <= 0 ? 0 : (uint8_t)(addr[i] & (0xff00 >> keep));
+    }
+}
+
+/* The account's hash: family, kind and network, then the name (its length is implied). */
+static uint64_t key_hash(gd_rrl *r, int family, const uint8_t *addr, int kind,
+                         const uint8_t *name, size_t namelen) {
+    uint8_t stack[2 + 16 + 300];
+    uint8_t *buf = stack;
+    if (family == 6 && memcmp(addr, MAPPED, 12) == 0) family = 4, addr += 12;
+    size_t n = family == 4 ? 4 : 16;
+    size_t total = 2 + n + namelen;
+    if (total > sizeof stack) {
+        buf = malloc(total);
+        if (buf == NULL) { /* hash the head and the length only: still one account per key */
+            buf = stack;
+            namelen = 0;
+            total = 2 + n;
+        }
+    }
+    buf[0] = (uint8_t)family, buf[1] = (uint8_t)kind;
+    cut(buf + 2, addr, n, family == 4 ? r->v4_prefix : r->v6_prefix);
+    if (namelen) memcpy(buf + 2 + n, name, namelen);
+    uint64_t h = gd_siphash24(r->key, buf, total);
+    if (buf != stack) free(buf);
+    return h ? h : 1; /* 0 marks a slot never used */
+}
+
+size_t gd_rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                   size_t namelen) {
+    return key_hash(r, family, addr, kind, name, namelen) & r->mask;
+}
+
+static int in_net(const gd_net *net, int family, const uint8_t *addr) {
+    if (net->family != family) return 0;
+    int p = net->prefix;
+    for (int i = 0; p > 0; i++, p -= 8) {
+        uint8_t m = p >= 8 ? 0xff : (uint8_t)(0xff00 >> p);
+        if ((addr[i] & m) != (net->addr[i] & m)) return 0;
+    }
+    return 1;
+}
+
+static int exempt(gd_rrl *r, int family, const uint8_t *addr) {
+    for (size_t i = 0; i < r->n_exempt; i++)
+        if (in_net(&r->exempt[i], family, addr)) return 1;
+    return 0;
+}
+
+static void note(gd_rrl *r, int family, const uint8_t *addr) {
+    while (atomic_flag_test_and_set_explicit(&r->note_lock, memory_order_acquire)) {
+    }
+    r->limited++;
+    r->last_family = family;
+    memcpy(r->last_addr, addr, family == 4 ? 4 : 16);
+    atomic_flag_clear_explicit(&r->note_lock, memory_order_release);
+}
+
+uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16]) {
+    while (atomic_flag_test_and_set_explicit(&r->note_lock, memory_order_acquire)) {
+    }
+    uint64_t n = r->limited;
+    r->limited = 0;
+    *family = r->last_family;
+    memcpy(addr, r->last_addr, 16);
+    atomic_flag_clear_explicit(&r->note_lock, memory_order_release);
+    return n;
+}
+
+int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                   size_t namelen, double now) {
+    if (kind < 0 || kind > 2 || (family != 4 && family != 6)) return GD_RRL_OK;
+    double rate = r->rates[kind];
+    if (!(rate > 0)) return GD_RRL_OK;
+    uint64_t key = key_hash(r, family, addr, kind, name, namelen);
+    slot_t *s = &r->slots[key & r->mask];
+    while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire)) {
+    }
+    double balance;
+    if (s->hash != key) { /* a new account (or one that took the slot over) */
+        s->hash = key;
+        balance = rate;
+        s->slips = 0;
+    } else {
+        balance = s->credit + (now - s->stamp) * rate;
+        if (balance > rate) balance = rate;
+    }
+    balance -= 1.0;
+    double floor = -r->window * rate;
+    s->credit = balance > floor ? balance : floor;
+    s->stamp = now;
+    /* exempt networks are looked up only for a response about to be limited */
+    int limited = !(balance >= 0.0) && !exempt(r, family, addr);
+    uint32_t count = limited && !r->log_only && r->slip ? ++s->slips : 0;
+    atomic_flag_clear_explicit(&s->lock, memory_order_release);
+    if (!limited) return GD_RRL_OK;
+    note(r, family, addr);
+    if (r->log_only) return GD_RRL_LOG_ONLY;
+    if (!r->slip) return GD_RRL_DROP;
+    return count % r->slip == 0 ? GD_RRL_SLIP : GD_RRL_DROP;
+}

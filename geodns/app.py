@@ -134,7 +134,14 @@ class App:
     async def counters(self) -> Counters:
         """What /metrics exports: every worker's counters, added up."""
         totals = await self.dns.refresh()
-        return Counters(totals.stats, totals.geoip_hits, totals.geoip_misses, totals.tcp_open)
+        return Counters(
+            totals.stats,
+            totals.geoip_hits,
+            totals.geoip_misses,
+            totals.tcp_open,
+            totals.tcp,
+            totals.cpu_seconds,
+        )
 
     async def health_synced(self) -> bool:
         """Every process answering queries sees the board's current health (drains, tests)."""

@@ -102,6 +102,7 @@ class Locator:
         # per slot: the file at the previous look, and the last file refused (see reload)
         self._looks = {slot: db.stamp for slot, db in self._slots()}
         self._refused: dict[str, snapshot.Stamp | None] = {}
+        self.reload_failures = 0  # files refused by reload_if_changed: a metric
 
     @classmethod
     def open(cls, city: str | None, asn: str | None, cache_size: int = 262144) -> Locator:
@@ -213,6 +214,7 @@ class Locator:
                 continue
             except GeoIPError as exc:
                 self._refused[slot] = self._looks[slot] = snapshot.look(db.path)
+                self.reload_failures += 1
                 log.error("GeoIP reload: refused %s; still serving the database before", exc)
                 continue
             setattr(self, slot, new)

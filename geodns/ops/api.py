@@ -43,7 +43,7 @@ def build(app: Sources, token: str | None) -> web.Application:
     async def get_metrics(request: web.Request) -> web.Response:
         collector.counters = await app.counters()  # several workers: ask each of them
         body = metrics.render(registry)
-        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     @routes.get("/healthz")
     async def healthz(request: web.Request) -> web.Response:

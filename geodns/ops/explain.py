@@ -103,12 +103,30 @@ def _client_text(client: Client | None, ecs: str | None, source: str) -> dict[st
     return {"address": shown, "source_prefix": client.source_prefix, "why": why}
 
 
+def _uncounted(handler: Handler, query: bytes, client: str, outcome: Outcome) -> bytes:
+    """The handler's slow path, as over TCP (never truncated), counted nowhere: an explain
+    is a question about traffic, not traffic (no queries_total, no responses_by_pool_total).
+    The answerer's counters are set aside for the call (the loop runs nothing else meanwhile)."""
+    answerer = handler.answerer
+    saved, answerer.stats = answerer.stats, None
+    try:
+        reply = handler.slow(query, client, TCP_SIZE, _not_counted, outcome)
+    finally:
+        answerer.stats = saved
+    assert reply is not None  # a query we built ourselves is always answered
+    return reply
+
+
+def _not_counted(zone: str | None, qtype: int, rcode: int) -> None:
+    """A query counter that counts nothing (Count, dns/stats.py)."""
+
+
 def explain(handler: Handler, name: str, qtype: str, client: str, ecs: str | None) -> dict:
     """Run the query through `handler.slow` (the code every query uses) and report."""
     rtype = w.TYPE_NAMES.get(qtype.upper()) or int(qtype.upper().removeprefix("TYPE"))
     outcome = Outcome()
     query = build_query(name, rtype, ecs)
-    reply = handler.slow(query, client, TCP_SIZE, handler.stats.tcp, outcome)  # never truncated
+    reply = _uncounted(handler, query, client, outcome)
     msg = dnslib.DNSRecord.parse(reply)
     answers = [str(rr) for rr in msg.rr]
     ecs_scope = None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -17,7 +18,17 @@ from prometheus_client.core import (
 from geodns import __version__
 from geodns import wire as w
 from geodns.dns.stats import QTYPE_OTHER
+from geodns.health.board import MemberStatus
 from geodns.ops.sources import Counters, Sources
+
+# What /metrics is served as: the text format Prometheus parses (prometheus-client's own
+# CONTENT_TYPE_LATEST became version=1.0.0 in 0.22, which older servers do not know)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# queries_total's zone for queries outside every zone (REFUSED) and unparsed ones (FORMERR,
+# NOTIMP): a word no zone can be, never an empty label value
+NO_ZONE = "(none)"
+MEMBER_STATES = ("up", "down", "drained", "unknown", "unchecked")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class GeoDNSCollector:
@@ -34,26 +45,15 @@ class GeoDNSCollector:
             return
         yield from self._dns(counters.stats)
         yield from self._health(app, counters.stats)
-        reloads = CounterMetricFamily("geodns_zone_reloads", "Zone reloads", labels=["result"])
-        reloads.add_metric(["ok"], app.reloads.ok)
-        reloads.add_metric(["error"], app.reloads.error)
-        yield reloads
-        removals = CounterMetricFamily("geodns_zone_removals", "Zones dropped by a reload")
-        removals.add_metric([], app.reloads.removed)
-        yield removals
-        serial = GaugeMetricFamily("geodns_zone_serial", "SOA serial per zone", labels=["zone"])
-        for zone, value in app.table.serials().items():
-            serial.add_metric([zone], value)
-        yield serial
+        yield from _reloads(app)
         hits = CounterMetricFamily("geodns_geoip_cache_hits", "GeoIP cache hits")
         hits.add_metric([], counters.geoip_hits)
         yield hits
         misses = CounterMetricFamily("geodns_geoip_cache_misses", "GeoIP lookups not cached")
         misses.add_metric([], counters.geoip_misses)
         yield misses
-        tcp = GaugeMetricFamily("geodns_tcp_connections", "Open TCP connections")
-        tcp.add_metric([], counters.tcp_open)
-        yield tcp
+        yield from _tcp(counters)
+        yield from _workers(app, counters)
         build = GaugeMetricFamily("geodns_build_info", "Version", labels=["version", "python"])
         build.add_metric([__version__, platform.python_version()], 1)
         yield build
@@ -71,8 +71,18 @@ class GeoDNSCollector:
         for (zone, qtype, rcode, transport), n in list(stats.queries.items()):
             rcode_text = w.RCODE_TEXT.get(rcode, str(rcode))
             qtype_text = "other" if qtype == QTYPE_OTHER else w.type_text(qtype)
-            queries.add_metric([zone, qtype_text, rcode_text, transport], n)
+            queries.add_metric([zone or NO_ZONE, qtype_text, rcode_text, transport], n)
         yield queries
+        yield single(
+            "geodns_truncated_responses",
+            "UDP replies sent with TC set (too big for the client, or an RRL slip)",
+            stats.truncated,
+        )
+        yield single(
+            "geodns_internal_errors",
+            "Queries whose handling raised (logged; no reply sent)",
+            stats.internal_errors,
+        )
         yield counters(
             "geodns_responses_by_pool",
             "Policy answers by pool",
@@ -98,9 +108,19 @@ class GeoDNSCollector:
         up = GaugeMetricFamily(
             "geodns_health_member_up", "1 if the member is up", labels=["zone", "pool", "address"]
         )
+        state = GaugeMetricFamily(
+            "geodns_health_member_state",
+            "1 on the member's current state: up, down, drained, unknown (checked, no verdict "
+            "yet) or unchecked (no check configured, always up)",
+            labels=["zone", "pool", "address", "state"],
+        )
         for member in board.members():
             up.add_metric(list(member), 1.0 if board.is_up(member) else 0.0)
+            current = member_state(board.status(member))
+            for name in MEMBER_STATES:
+                state.add_metric([*member, name], 1.0 if name == current else 0.0)
         yield up
+        yield state
         yield counters(
             "geodns_health_checks",
             "Health checks run",
@@ -138,16 +158,113 @@ def _fleet(app: Sources) -> Iterator[Metric]:
     yield info
 
 
+def _reloads(app: Sources) -> Iterator[Metric]:
+    reloads = CounterMetricFamily("geodns_zone_reloads", "Zone reloads", labels=["result"])
+    reloads.add_metric(["ok"], app.reloads.ok)
+    reloads.add_metric(["error"], app.reloads.error)
+    yield reloads
+    yield single("geodns_zone_removals", "Zones dropped by a reload", app.reloads.removed)
+    serial = GaugeMetricFamily("geodns_zone_serial", "SOA serial per zone", labels=["zone"])
+    for zone, value in app.table.serials().items():
+        serial.add_metric([zone], value)
+    yield serial
+    yield single(
+        "geodns_geoip_reload_failures",
+        "Changed GeoIP files refused (corrupt or unreadable); the old data serves on",
+        getattr(app.locator, "reload_failures", 0),
+    )
+
+
+def _tcp(counters: Counters) -> Iterator[Metric]:
+    """Open connections, and what the connection caps did (dns.tcp_max_*, per worker)."""
+    tcp = GaugeMetricFamily("geodns_tcp_connections", "Open TCP connections")
+    tcp.add_metric([], counters.tcp_open)
+    yield tcp
+    t = counters.tcp
+    yield single(
+        "geodns_tcp_connections_accepted", "TCP connections accepted", t.get("accepted", 0)
+    )
+    refused = CounterMetricFamily(
+        "geodns_tcp_connections_refused",
+        "TCP connections closed at accept: over dns.tcp_max_connections with nothing to "
+        "evict (max_connections) or over dns.tcp_max_per_source (per_source)",
+        labels=["reason"],
+    )
+    refused.add_metric(["max_connections"], t.get("refused", 0))
+    refused.add_metric(["per_source"], t.get("refused_per_source", 0))
+    yield refused
+    evicted = CounterMetricFamily(
+        "geodns_tcp_connections_evicted",
+        "Connections closed at the cap to make room: the longest idle, else a slow message",
+        labels=["reason"],
+    )
+    evicted.add_metric(["idle"], t.get("evicted", 0))
+    evicted.add_metric(["slow"], t.get("evicted_slow", 0))
+    yield evicted
+    yield single(
+        "geodns_tcp_message_timeouts",
+        "TCP connections closed because a message took over dns.tcp_message_timeout",
+        t.get("message_timeouts", 0),
+    )
+
+
+def _workers(app: Sources, counters: Counters) -> Iterator[Metric]:
+    """The answering processes: process_* describes only this (the supervisor) process."""
+    yield single(
+        "geodns_workers_cpu_seconds",
+        "CPU time of the worker processes (exited ones included); process_cpu_seconds_total "
+        "is the supervisor's alone",
+        counters.cpu_seconds,
+    )
+    rss = GaugeMetricFamily(
+        "geodns_worker_resident_memory_bytes", "Resident memory per worker slot", labels=["slot"]
+    )
+    for worker in app.worker_status():
+        if worker.get("serving"):
+            size = resident_bytes(worker["pid"])
+            if size is not None:
+                rss.add_metric([str(worker["slot"])], size)
+    yield rss
+
+
+def resident_bytes(pid: int) -> int | None:
+    """A process's resident set from /proc (Linux); None where there is none."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def member_state(status: MemberStatus | None) -> str:
+    """One word for a member: drained beats the check; no check is `unchecked`."""
+    if status is None or not status.checked:
+        return "unchecked"
+    if status.drained:
+        return "drained"
+    verdict = status.quorum or status.state
+    return verdict if verdict in ("up", "down") else "unknown"
+
+
 def registry_for(app: Sources) -> tuple[CollectorRegistry, GeoDNSCollector]:
-    """A registry of our own (not the global one), so several apps can live in one process."""
+    """A registry of our own (not the global one), so several apps can live in one process;
+    process_* (CPU, memory, descriptors of this process) from prometheus-client's collector."""
     registry = CollectorRegistry(auto_describe=False)
     collector = GeoDNSCollector(app)
     registry.register(collector)
+    ProcessCollector(registry=registry)
     return registry, collector
 
 
 def render(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
+
+
+def single(name: str, doc: str, value: float) -> CounterMetricFamily:
+    """A counter without labels."""
+    family = CounterMetricFamily(name, doc)
+    family.add_metric([], value)
+    return family
 
 
 def counters(name: str, doc: str, labels: list[str], counts: dict) -> CounterMetricFamily:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from geodns.dns.handler import Handler
@@ -21,6 +21,8 @@ class Counters:
     geoip_hits: int
     geoip_misses: int
     tcp_open: int
+    tcp: dict[str, int] = field(default_factory=dict)  # TcpLimits' counters (serve/channel.py)
+    cpu_seconds: float = 0.0  # CPU time of the worker processes, exited ones included
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Any
 
 from geodns.dns.stats import Stats
 from geodns.serve.protocols import TcpLimits
+from geodns.serve.tcp import errors
 
 _HEADER = struct.Struct("!I")
 # TcpLimits' cumulative counters, summed over workers as Totals.tcp[name]
@@ -62,6 +63,8 @@ def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[st
         "durations": list(stats.durations),
         "total_seconds": stats.total_seconds,
         "fail_open": stats.fail_open,
+        "truncated": stats.truncated,
+        "internal_errors": errors.total,  # this process's handler crashes
         "abuse": stats.abuse_counts(),  # cookies_total, rrl_actions_total
         "geoip_hits": geoip[0],
         "geoip_misses": geoip[1],
@@ -81,6 +84,7 @@ class Totals:
     geoip_misses: int = 0
     tcp_open: int = 0
     tcp: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TCP_COUNTERS, 0))
+    cpu_seconds: float = 0.0  # workers' CPU time, those gone included (their final snapshot)
 
     def add(self, snap: dict[str, Any], live: bool = True) -> None:
         stats = self.stats
@@ -91,6 +95,9 @@ class Totals:
         stats.durations = [a + b for a, b in zip(stats.durations, snap["durations"], strict=True)]
         stats.total_seconds += snap["total_seconds"]
         stats.fail_open += snap["fail_open"]
+        stats.truncated += snap.get("truncated", 0)
+        stats.internal_errors += snap.get("internal_errors", 0)
+        self.cpu_seconds += snap.get("cpu_seconds", 0.0)
         stats.add_abuse_counts(snap.get("abuse", {}))
         self.geoip_hits += snap["geoip_hits"]
         self.geoip_misses += snap["geoip_misses"]
@@ -106,6 +113,9 @@ class Totals:
         out.stats.durations = list(self.stats.durations)
         out.stats.total_seconds = self.stats.total_seconds
         out.stats.fail_open = self.stats.fail_open
+        out.stats.truncated = self.stats.truncated
+        out.stats.internal_errors = self.stats.internal_errors
+        out.cpu_seconds = self.cpu_seconds
         out.stats.add_abuse_counts(self.stats.abuse_counts())
         out.geoip_hits, out.geoip_misses = self.geoip_hits, self.geoip_misses
         out.tcp = dict(self.tcp)

@@ -24,11 +24,16 @@ class UdpProtocol(asyncio.DatagramProtocol):
     """One datagram in, at most one out; a handler bug costs one answer, not the server."""
 
     def __init__(
-        self, handle: Handle, count: Count, observe: Callable[[float], None] | None = None
+        self,
+        handle: Handle,
+        count: Count,
+        observe: Callable[[float], None] | None = None,
+        stats: Any = None,
     ) -> None:
         self.handle = handle
         self.count = count
         self.observe = observe
+        self.stats = stats  # its .truncated counts replies sent with TC
         self.sendto: Callable | None = None
         self.seen = 0
 
@@ -46,6 +51,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
             return
         if resp is not None:
             self.sendto(resp, addr)  # type: ignore[misc]
+            if resp[2] & 0x02 and self.stats is not None:  # TC: the client retries over TCP
+                self.stats.truncated += 1
         if timed:
             self.observe(time.perf_counter() - started)  # type: ignore[misc]
 
@@ -125,7 +132,7 @@ class DnsServer:
         stats = self.stats
         for udp, tcp in self.sockets:
             transport, protocol = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.handle, stats.udp, self.observe), sock=udp
+                lambda: UdpProtocol(self.handle, stats.udp, self.observe, stats), sock=udp
             )
             server = await loop.create_server(self._tcp_protocol, sock=tcp)
             self._udp.append((udp, protocol))

@@ -100,8 +100,10 @@ class _ErrorLog:
     def __init__(self) -> None:
         self.last = 0.0
         self.suppressed = 0
+        self.total = 0  # every crash, logged or not: geodns_internal_errors_total
 
     def report(self, where: str) -> None:
+        self.total += 1
         now = time.monotonic()
         if now - self.last < 1.0:
             self.suppressed += 1

@@ -67,7 +67,8 @@ gd_rrl *gd_rrl_new(const gd_rrl_config *cfg) {
         gd_rrl_free(r);
         return NULL;
     }
-    for (size_t i = 0; i < slots; i++) atomic_flag_clear(&r->slots[i].lock);
+    /* calloc's zeros are clear flags (GCC and Clang on every target): no loop that would
+       touch every page of a table most of which a worker may never use */
     atomic_flag_clear(&r->note_lock);
     if (cfg->n_exempt) memcpy(r->exempt, cfg->exempt, cfg->n_exempt * sizeof *r->exempt);
     r->n_exempt = cfg->n_exempt;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from prometheus_client.core import (
 from geodns import __version__
 from geodns import wire as w
 from geodns.dns.stats import QTYPE_OTHER
+from geodns.fleet import drains
 from geodns.health.board import MemberStatus
 from geodns.ops.sources import Counters, Sources
 
@@ -121,6 +123,7 @@ class GeoDNSCollector:
                 state.add_metric([*member, name], 1.0 if name == current else 0.0)
         yield up
         yield state
+        yield _floors(app)
         yield counters(
             "geodns_health_checks",
             "Health checks run",
@@ -156,6 +159,21 @@ def _fleet(app: Sources) -> Iterator[Metric]:
     )
     info.add_metric([app.fleet.generation], 1)
     yield info
+
+
+def _floors(app: Sources) -> GaugeMetricFamily:
+    """Each pool's `min_healthy` as a member count, for pools that set one (an alert
+    compares it with the sum of health_member_up)."""
+    floors = GaugeMetricFamily(
+        "geodns_pool_min_healthy",
+        "Members a pool must keep up (its min_healthy as a count)",
+        labels=["zone", "pool"],
+    )
+    for zt in app.table.zones.values():
+        for pool in zt.zone.pools.values():
+            if pool.min_healthy is not None:
+                floors.add_metric([zt.zone.origin_text, pool.name], drains.floor(pool))
+    return floors
 
 
 def _reloads(app: Sources) -> Iterator[Metric]:
@@ -219,12 +237,26 @@ def _workers(app: Sources, counters: Counters) -> Iterator[Metric]:
     rss = GaugeMetricFamily(
         "geodns_worker_resident_memory_bytes", "Resident memory per worker slot", labels=["slot"]
     )
+    age = GaugeMetricFamily(
+        "geodns_worker_stats_age_seconds",
+        "Age of the counters a worker last sent (a stuck worker's grow; polled every 5 s)",
+        labels=["slot"],
+    )
+    now = time.time()
     for worker in app.worker_status():
         if worker.get("serving"):
             size = resident_bytes(worker["pid"])
             if size is not None:
                 rss.add_metric([str(worker["slot"])], size)
+            if worker.get("stats_at") is not None:
+                age.add_metric([str(worker["slot"])], max(now - worker["stats_at"], 0.0))
     yield rss
+    yield age
+    ready = GaugeMetricFamily(
+        "geodns_ready", "1 when /readyz says ready (sockets bound, health round, zones loaded)"
+    )
+    ready.add_metric([], 1.0 if app.ready and app.table.zones else 0.0)
+    yield ready
 
 
 def resident_bytes(pid: int) -> int | None:

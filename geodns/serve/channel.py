@@ -71,6 +71,7 @@ def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[st
         "tcp_open": limits.open,
         **{f"tcp_{name}": getattr(limits, name) for name in TCP_COUNTERS},
         "cpu_seconds": time.process_time(),
+        "at": time.time(),
         "pid": os.getpid(),
     }
 

@@ -48,6 +48,7 @@ class WorkerProc:
             "started": self.started,
             "queries": sum(snap.get("queries", {}).values()),
             "cpu_seconds": snap.get("cpu_seconds"),
+            "stats_at": snap.get("at"),  # epoch seconds of the worker's last counters
         }
 
 

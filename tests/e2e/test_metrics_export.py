@@ -30,7 +30,7 @@ checks:
   dead: {{type: tcp, port: {closed}, target: "127.0.0.1:{closed}", interval: 0.2s,
           timeout: 0.2s, rise: 1, fall: 1}}
 pools:
-  checked: {{addresses: [192.0.2.1, 192.0.2.2], check: live}}
+  checked: {{addresses: [192.0.2.1, 192.0.2.2], check: live, min_healthy: 1}}
   failing: {{addresses: [192.0.2.3], check: dead}}
   plain: {{addresses: [192.0.2.4]}}
 records:
@@ -111,9 +111,18 @@ def test_content_type_and_process_metrics(served) -> None:
         "process_start_time_seconds",
         "geodns_workers_cpu_seconds_total",
         "geodns_worker_resident_memory_bytes",
+        "geodns_worker_stats_age_seconds",
+        "geodns_pool_min_healthy",
+        "geodns_ready",
     ):
         assert name in names, name
     assert value(got, "geodns_workers_cpu_seconds_total") > 0
+    assert value(got, "geodns_ready") == 1
+    assert 0 <= value(got, "geodns_worker_stats_age_seconds", slot="0") < 2  # asked for this scrape
+    assert value(got, "geodns_pool_min_healthy", zone="mx.test.", pool="checked") == 1
+    assert not [
+        s for s in got if s.name == "geodns_pool_min_healthy" and s.labels["pool"] != "checked"
+    ]
     assert value(got, "geodns_worker_resident_memory_bytes", slot="0") > 1_000_000
 
 

@@ -1,0 +1,131 @@
+/* geodns._fastnet: native UDP serving (DESIGN.md, "The native fast path").
+
+   The Python side (geodns/dns/native.py) builds a gn_table from the compiled Table: exact
+   questions -> pre-encoded static answers, zones -> what a negative answer needs. Native
+   threads (_fastnetserve.c) answer what the table holds and hand everything else to the
+   Python handler, which stays the reference: a reply made here is byte for byte the one
+   Handler.handle gives for the same query and source. Nothing in this header touches the
+   Python API except the object structs; the answer path runs without the GIL. */
+#ifndef GN_FASTNET_H
+#define GN_FASTNET_H
+
+#include <Python.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GN_UDP_SIZE 512   /* what a datagram carries whatever the query says */
+#define GN_MAX_NAME 255   /* a wire name's longest */
+#define GN_QTYPE_OTHER 0x10000u /* stats.QTYPE_OTHER: types outside wire.TYPE_TEXT */
+
+/* A growable byte arena: every key, body and name lives here, addressed by offset. */
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} gn_buf;
+
+/* One key in a set: arena offset, length, a tag (the zone of a name) and a value. */
+typedef struct {
+    uint32_t off;
+    uint16_t len;
+    uint16_t tag;
+    uint32_t value;
+} gn_item;
+
+/* Open addressing over items; slots hold item index + 1 (0 = empty). */
+typedef struct {
+    gn_item *items;
+    size_t n, cap;
+    uint32_t *slots;
+    size_t mask; /* slots - 1 */
+} gn_set;
+
+enum { GN_STATIC = 0 };
+
+typedef struct {
+    uint32_t body_off, body_len;
+    uint16_t zone;
+    uint16_t heads; /* index into gn_table.heads: 8 variants of 10 bytes */
+    uint32_t qtype; /* counted as is (the Python fast path counts entry.qtype) */
+    uint8_t kind;
+} gn_entry;
+
+typedef struct {
+    uint32_t origin_off;
+    uint16_t origin_len;
+    uint8_t wildcards; /* the zone has wildcards: negative answers are Python's */
+    uint8_t cuts;      /* the zone has delegations below its apex */
+    uint32_t soa_off;  /* the negative SOA with every name pointer at offset 0 */
+    uint16_t soa_len;
+    uint8_t nptr;
+    uint16_t ptr[8]; /* where those pointers are, in the SOA record */
+} gn_zone;
+
+/* What a table answers with, besides its entries: our OPT pieces and the settings that
+   send a query to Python. */
+typedef struct {
+    uint8_t plain[2][11];   /* our OPT without options, by DO */
+    uint8_t ecs_head[2][9]; /* our OPT up to its RDLENGTH, by DO */
+    uint16_t payload;       /* dns.max_udp_payload */
+    uint8_t ecs_enabled, cookies, nsid;
+    uint8_t known[8192]; /* bitmap of wire.TYPE_TEXT: qtype labels of negative answers */
+} gn_opts;
+
+typedef struct {
+    PyObject_HEAD
+    gn_buf arena;
+    gn_set entries; /* lowercased name + type + class -> gn_entry index */
+    gn_set zones;   /* origin -> zone index */
+    gn_set names;   /* (zone, name): every name that exists */
+    gn_set cuts;    /* (zone, name): delegation points */
+    gn_entry *ents;
+    size_t n_ents, cap_ents;
+    gn_zone *zv;
+    size_t n_zones, cap_zones;
+    uint8_t (*heads)[80];
+    size_t n_heads, cap_heads;
+    gn_opts opts;
+} gn_table;
+
+/* A parsed query: what the answer path needs, all offsets into the packet. */
+typedef struct {
+    size_t qend;  /* past the question */
+    size_t nlen;  /* the name's wire length */
+    uint8_t lname[GN_MAX_NAME + 1]; /* the name, lower-cased */
+    uint8_t key[GN_MAX_NAME + 5];   /* lname + type + class */
+    unsigned variant; /* RD | CD << 1 */
+    unsigned qtype, qclass;
+    int opt;          /* 1 when one OPT record follows the question */
+    int do_bit;
+    unsigned udp_limit; /* min(max(payload, 512), ours) */
+    const uint8_t *ecs; size_t ecs_len;   /* the ECS option body, NULL if none */
+    const uint8_t *cookie; size_t cookie_len;
+    int nsid;
+} gn_query;
+
+/* _fastnetparse.c */
+int gn_parse(const uint8_t *d, size_t n, gn_query *q);
+int gn_ecs_valid(const uint8_t *b, size_t len);
+
+/* _fastnettable.c */
+uint64_t gn_hash(const uint8_t *p, size_t n, uint32_t tag);
+int gn_buf_add(gn_buf *b, const void *p, size_t n, uint32_t *off);
+void gn_buf_free(gn_buf *b);
+int gn_set_put(gn_set *s, gn_buf *a, const uint8_t *p, size_t n, uint16_t tag, uint32_t value);
+const gn_item *gn_set_get(const gn_set *s, const gn_buf *a, const uint8_t *p, size_t n,
+                          uint16_t tag);
+void gn_set_free(gn_set *s);
+size_t gn_set_bytes(const gn_set *s);
+
+/* _fastnetreply.c: the reply for d[0..n) in out (cap bytes), its length, or 0 when the
+   query is Python's. *ckey: the counter key of the answer (zone, qtype, rcode). */
+size_t gn_answer(const gn_table *t, const uint8_t *d, size_t n, uint8_t *out, size_t cap,
+                 uint64_t *ckey);
+#define GN_CKEY(zone, qtype, rcode) \
+    ((((uint64_t)(zone) + 1) << 32) | ((uint64_t)(qtype) << 8) | (uint64_t)(rcode))
+
+/* _fastnetserve.c */
+extern PyTypeObject gn_server_type;
+/* _fastnetmod.c */
+extern PyTypeObject gn_table_type;
+
+#endif

@@ -1,0 +1,275 @@
+/* The module and its Table type: what geodns/dns/native.py fills from a compiled Table,
+   and answer(), the entry point the differential tests call without sockets. */
+#define PY_SSIZE_T_CLEAN
+#include "_fastnet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void table_dealloc(gn_table *t)
+{
+    gn_buf_free(&t->arena);
+    gn_set_free(&t->entries);
+    gn_set_free(&t->zones);
+    gn_set_free(&t->names);
+    gn_set_free(&t->cuts);
+    free(t->ents);
+    free(t->zv);
+    free(t->heads);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+/* Table(plain0, plain1, ecs_head0, ecs_head1, payload, ecs_enabled, cookies, nsid, known) */
+static int table_init(gn_table *t, PyObject *args, PyObject *kw)
+{
+    Py_buffer p0, p1, e0, e1, known;
+    unsigned payload;
+    int ecs, cookies, nsid;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Ipppy*", &p0, &p1, &e0, &e1, &payload, &ecs, &cookies,
+                          &nsid, &known))
+        return -1;
+    int ok = p0.len == 11 && p1.len == 11 && e0.len == 9 && e1.len == 9 &&
+             known.len == sizeof t->opts.known && payload >= 512 && payload <= 65535;
+    if (ok) {
+        memcpy(t->opts.plain[0], p0.buf, 11);
+        memcpy(t->opts.plain[1], p1.buf, 11);
+        memcpy(t->opts.ecs_head[0], e0.buf, 9);
+        memcpy(t->opts.ecs_head[1], e1.buf, 9);
+        memcpy(t->opts.known, known.buf, sizeof t->opts.known);
+        t->opts.payload = (uint16_t)payload;
+        t->opts.ecs_enabled = (uint8_t)ecs;
+        t->opts.cookies = (uint8_t)cookies;
+        t->opts.nsid = (uint8_t)nsid;
+    }
+    PyBuffer_Release(&p0), PyBuffer_Release(&p1), PyBuffer_Release(&e0);
+    PyBuffer_Release(&e1), PyBuffer_Release(&known);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "bad OPT pieces, payload or type bitmap");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *no_memory(void)
+{
+    return PyErr_NoMemory();
+}
+
+static void *grow(void *p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return p;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *np = realloc(p, ncap * size);
+    if (np != NULL)
+        *cap = ncap;
+    return np;
+}
+
+/* add_zone(origin, soa_template, pointer_positions, wildcards, cuts) -> zone index */
+static PyObject *table_add_zone(gn_table *t, PyObject *args)
+{
+    Py_buffer origin, soa;
+    PyObject *ptrs;
+    int wildcards, cuts;
+    if (!PyArg_ParseTuple(args, "y*y*O!pp", &origin, &soa, &PyTuple_Type, &ptrs, &wildcards,
+                          &cuts))
+        return NULL;
+    PyObject *res = NULL;
+    Py_ssize_t np = PyTuple_GET_SIZE(ptrs);
+    if (np > 8 || soa.len > 512 || origin.len > GN_MAX_NAME || t->n_zones >= 65535) {
+        PyErr_SetString(PyExc_ValueError, "zone beyond the native table's limits");
+        goto done;
+    }
+    gn_zone *zv = grow(t->zv, &t->cap_zones, t->n_zones, sizeof *zv);
+    if (zv == NULL) {
+        no_memory();
+        goto done;
+    }
+    t->zv = zv;
+    gn_zone *z = &zv[t->n_zones];
+    memset(z, 0, sizeof *z);
+    for (Py_ssize_t i = 0; i < np; i++) {
+        long v = PyLong_AsLong(PyTuple_GET_ITEM(ptrs, i));
+        if (v < 0 || v + 2 > soa.len) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "pointer outside the SOA record");
+            goto done;
+        }
+        z->ptr[i] = (uint16_t)v;
+    }
+    z->nptr = (uint8_t)np;
+    z->wildcards = (uint8_t)wildcards;
+    z->cuts = (uint8_t)cuts;
+    z->origin_len = (uint16_t)origin.len;
+    z->soa_len = (uint16_t)soa.len;
+    if (gn_buf_add(&t->arena, origin.buf, origin.len, &z->origin_off) < 0 ||
+        gn_buf_add(&t->arena, soa.buf, soa.len, &z->soa_off) < 0 ||
+        gn_set_put(&t->zones, &t->arena, origin.buf, origin.len, 0, (uint32_t)t->n_zones) < 0) {
+        no_memory();
+        goto done;
+    }
+    res = PyLong_FromSize_t(t->n_zones++);
+done:
+    PyBuffer_Release(&origin);
+    PyBuffer_Release(&soa);
+    return res;
+}
+
+/* add_names(zone, names, cut): every name in an iterable of bytes into the zone's names
+   (cut false) or delegation points (cut true). */
+static PyObject *table_add_names(gn_table *t, PyObject *args)
+{
+    unsigned zone;
+    PyObject *names;
+    int cut;
+    if (!PyArg_ParseTuple(args, "IOp", &zone, &names, &cut))
+        return NULL;
+    if (zone >= t->n_zones)
+        return PyErr_Format(PyExc_ValueError, "no zone %u", zone);
+    PyObject *iter = PyObject_GetIter(names), *item;
+    if (iter == NULL)
+        return NULL;
+    gn_set *set = cut ? &t->cuts : &t->names;
+    while ((item = PyIter_Next(iter)) != NULL) {
+        char *p;
+        Py_ssize_t n;
+        int bad = PyBytes_AsStringAndSize(item, &p, &n) < 0;
+        if (!bad && gn_set_put(set, &t->arena, (uint8_t *)p, (size_t)n, (uint16_t)zone, 0) < 0)
+            bad = (no_memory(), 1);
+        Py_DECREF(item);
+        if (bad) {
+            Py_DECREF(iter);
+            return NULL;
+        }
+    }
+    Py_DECREF(iter);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static long intern_heads(gn_table *t, const uint8_t *h)
+{
+    for (size_t i = 0; i < t->n_heads; i++)
+        if (memcmp(t->heads[i], h, 80) == 0)
+            return (long)i;
+    if (t->n_heads >= 65535)
+        return -1;
+    void *nh = grow(t->heads, &t->cap_heads, t->n_heads, 80);
+    if (nh == NULL)
+        return -1;
+    t->heads = nh;
+    memcpy(t->heads[t->n_heads], h, 80);
+    return (long)t->n_heads++;
+}
+
+/* add_entry(key, kind, zone, qtype, heads (80 bytes or b""), body) */
+static PyObject *table_add_entry(gn_table *t, PyObject *args)
+{
+    Py_buffer key, heads, body;
+    int kind;
+    unsigned zone, qtype;
+    if (!PyArg_ParseTuple(args, "y*iIIy*y*", &key, &kind, &zone, &qtype, &heads, &body))
+        return NULL;
+    PyObject *res = NULL;
+    long hi = 0;
+    if (zone >= t->n_zones || (kind == GN_STATIC && heads.len != 80) || qtype > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "bad entry");
+        goto done;
+    }
+    gn_entry *ev = grow(t->ents, &t->cap_ents, t->n_ents, sizeof *ev);
+    if (ev == NULL || (kind == GN_STATIC && (hi = intern_heads(t, heads.buf)) < 0)) {
+        no_memory();
+        goto done;
+    }
+    t->ents = ev;
+    gn_entry *e = &ev[t->n_ents];
+    memset(e, 0, sizeof *e);
+    e->kind = (uint8_t)kind;
+    e->zone = (uint16_t)zone;
+    e->qtype = qtype;
+    e->heads = (uint16_t)hi;
+    e->body_len = (uint32_t)body.len;
+    if (gn_buf_add(&t->arena, body.buf, body.len, &e->body_off) < 0 ||
+        gn_set_put(&t->entries, &t->arena, key.buf, key.len, 0, (uint32_t)t->n_ents) < 0) {
+        no_memory();
+        goto done;
+    }
+    t->n_ents++;
+    res = Py_None;
+    Py_INCREF(res);
+done:
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&heads);
+    PyBuffer_Release(&body);
+    return res;
+}
+
+/* answer(query) -> (reply, (zone index, qtype, rcode)) or None: what a native thread does
+   with this datagram (None: it goes to the Python handler). */
+static PyObject *table_answer(gn_table *t, PyObject *args)
+{
+    Py_buffer q;
+    if (!PyArg_ParseTuple(args, "y*", &q))
+        return NULL;
+    uint8_t out[65536];
+    uint64_t ckey = 0;
+    size_t n = gn_answer(t, q.buf, (size_t)q.len, out, sizeof out, &ckey);
+    PyBuffer_Release(&q);
+    if (n == 0)
+        Py_RETURN_NONE;
+    long zone = (long)(ckey >> 32) - 1;
+    unsigned qtype = (unsigned)(ckey >> 8) & 0xFFFFFF, rcode = (unsigned)ckey & 0xFF;
+    return Py_BuildValue("y#(lII)", out, (Py_ssize_t)n, zone, qtype, rcode);
+}
+
+static PyObject *table_nbytes(gn_table *t, PyObject *unused)
+{
+    size_t n = t->arena.cap + gn_set_bytes(&t->entries) + gn_set_bytes(&t->zones) +
+               gn_set_bytes(&t->names) + gn_set_bytes(&t->cuts) +
+               t->cap_ents * sizeof(gn_entry) + t->cap_zones * sizeof(gn_zone) +
+               t->cap_heads * 80;
+    return PyLong_FromSize_t(n);
+}
+
+static PyMethodDef table_methods[] = {
+    {"add_zone", (PyCFunction)table_add_zone, METH_VARARGS, "Add a zone; its index."},
+    {"add_names", (PyCFunction)table_add_names, METH_VARARGS, "Names (or cuts) of a zone."},
+    {"add_entry", (PyCFunction)table_add_entry, METH_VARARGS, "One exact question."},
+    {"answer", (PyCFunction)table_answer, METH_VARARGS, "The native reply, or None."},
+    {"nbytes", (PyCFunction)table_nbytes, METH_NOARGS, "Bytes the table holds."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject gn_table_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastnet.Table",
+    .tp_basicsize = sizeof(gn_table),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The flat table native threads answer from (immutable once served).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)table_init,
+    .tp_dealloc = (destructor)table_dealloc,
+    .tp_methods = table_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "geodns._fastnet", "Native UDP serving for geodns.", -1, NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastnet(void)
+{
+    if (PyType_Ready(&gn_table_type) < 0 || PyType_Ready(&gn_server_type) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&gn_table_type);
+    Py_INCREF(&gn_server_type);
+    if (PyModule_AddObject(m, "Table", (PyObject *)&gn_table_type) < 0 ||
+        PyModule_AddObject(m, "Server", (PyObject *)&gn_server_type) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,203 @@
+/* Native serving: threads that own a worker's UDP sockets, receive and send in batches
+   (recvmmsg/sendmmsg) without the GIL, answer what the table holds, and queue the rest
+   (with its source) for the Python handler, woken through an eventfd.
+
+   The table is swapped whole (set_table) with an epoch scheme: a thread publishes the
+   epoch it read before it loads the table pointer and "idle" before it blocks, so an old
+   table is released once every thread is idle or has read a later epoch; the read path
+   takes no lock. */
+#define PY_SSIZE_T_CLEAN
+#include "_fastnetsrv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int count(gn_thread *th, uint64_t key)
+{
+    size_t at = (size_t)(key * 0x9E3779B97F4A7C15ull >> 40) & (COUNT_SLOTS - 1);
+    for (size_t i = 0; i < COUNT_SLOTS; i++, at = (at + 1) & (COUNT_SLOTS - 1)) {
+        uint64_t k = atomic_load_explicit(&th->keys[at], memory_order_acquire);
+        if (k == 0) {
+            atomic_store_explicit(&th->counts[at], 0, memory_order_relaxed);
+            atomic_store_explicit(&th->keys[at], key, memory_order_release);
+            k = key;
+        }
+        if (k == key) {
+            atomic_fetch_add_explicit(&th->counts[at], 1, memory_order_relaxed);
+            return 0;
+        }
+    }
+    return -1; /* no room: Python answers and counts it */
+}
+
+/* Queue one datagram for Python; wake it when the queue was empty. */
+static void hand_over(gn_server *s, int fdi, const uint8_t *d, size_t n,
+                      const struct sockaddr_storage *addr, socklen_t alen)
+{
+    gn_queued *item = malloc(sizeof *item + n);
+    if (item == NULL) {
+        atomic_fetch_add(&s->dropped, 1);
+        return;
+    }
+    item->len = n;
+    item->fd_index = fdi;
+    item->addrlen = alen;
+    memcpy(&item->addr, addr, alen <= sizeof item->addr ? alen : sizeof item->addr);
+    memcpy(item->data, d, n);
+    pthread_mutex_lock(&s->qlock);
+    int was_empty = s->qlen == 0, full = s->qlen == s->qcap;
+    if (!full)
+        s->ring[(s->qhead + s->qlen++) % s->qcap] = item;
+    pthread_mutex_unlock(&s->qlock);
+    if (full) {
+        free(item);
+        atomic_fetch_add(&s->dropped, 1);
+        return;
+    }
+    if (was_empty) {
+        uint64_t one = 1;
+        ssize_t w = write(s->wakefd, &one, sizeof one);
+        (void)w; /* EAGAIN: the counter is already non-zero, Python will wake */
+    }
+}
+
+/* One batch from one socket: answered replies go out in one sendmmsg. 0: the socket may
+   hold more; -1: it is empty (or failing). */
+static int serve_batch(gn_thread *th, int fdi)
+{
+    gn_server *s = th->s;
+    int fd = s->fds[fdi];
+    struct mmsghdr msgs[BATCH], outs[BATCH];
+    struct iovec iov[BATCH], oiov[BATCH];
+    struct sockaddr_storage addrs[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+        iov[i].iov_base = th->in + (size_t)i * RECV_SIZE;
+        iov[i].iov_len = RECV_SIZE;
+        memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &addrs[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof addrs[i];
+    }
+    int got = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+    if (got <= 0)
+        return -1;
+    const gn_table *t = atomic_load(&s->cur);
+    int k = 0;
+    for (int i = 0; i < got; i++) {
+        const uint8_t *d = iov[i].iov_base;
+        size_t n = msgs[i].msg_len;
+        uint8_t *out = th->out + (size_t)k * th->out_cap;
+        uint64_t ckey = 0;
+        size_t len = t ? gn_answer(t, d, n, out, th->out_cap, &ckey) : 0;
+        if (len && count(th, ckey) == 0) {
+            oiov[k].iov_base = out;
+            oiov[k].iov_len = len;
+            memset(&outs[k].msg_hdr, 0, sizeof outs[k].msg_hdr);
+            outs[k].msg_hdr.msg_iov = &oiov[k];
+            outs[k].msg_hdr.msg_iovlen = 1;
+            outs[k].msg_hdr.msg_name = &addrs[i];
+            outs[k].msg_hdr.msg_namelen = msgs[i].msg_hdr.msg_namelen;
+            k++;
+        } else {
+            hand_over(s, fdi, d, n, &addrs[i], msgs[i].msg_hdr.msg_namelen);
+            atomic_fetch_add_explicit(&th->handed, 1, memory_order_relaxed);
+        }
+    }
+    atomic_fetch_add_explicit(&th->answered, (uint64_t)k, memory_order_relaxed);
+    for (int sent = 0; sent < k;) {
+        int r = sendmmsg(fd, outs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        sent += r > 0 ? r : 1; /* a reply the kernel refuses is lost, as asyncio's would be */
+    }
+    return got == BATCH ? 0 : -1;
+}
+
+void *gn_serve(void *arg)
+{
+    gn_thread *th = arg;
+    gn_server *s = th->s;
+    struct pollfd pfd[MAX_FDS + 1];
+    for (int i = 0; i < s->nfds; i++)
+        pfd[i] = (struct pollfd){.fd = s->fds[i], .events = POLLIN};
+    pfd[s->nfds] = (struct pollfd){.fd = s->stopfd, .events = POLLIN};
+    for (;;) {
+        atomic_store(&th->seen, IDLE);
+        int r = poll(pfd, (nfds_t)s->nfds + 1, -1);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (pfd[s->nfds].revents)
+            break;
+        atomic_store(&th->seen, atomic_load(&s->epoch));
+        for (int i = 0; i < s->nfds; i++) {
+            if (!pfd[i].revents)
+                continue;
+            for (int b = 0; b < 64 && serve_batch(th, i) == 0; b++) {
+            }
+        }
+    }
+    atomic_store(&th->seen, IDLE);
+    return NULL;
+}
+
+/* Release the retired tables no thread can still read. Holds the GIL. */
+void gn_reclaim(gn_server *s)
+{
+    Py_ssize_t n = PyList_GET_SIZE(s->retired);
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        PyObject *pair = PyList_GET_ITEM(s->retired, i);
+        uint64_t epoch = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 0));
+        int busy = 0;
+        for (int j = 0; j < s->nthreads && s->running; j++)
+            if (atomic_load(&s->th[j].seen) < epoch)
+                busy = 1;
+        if (!busy)
+            PySequence_DelItem(s->retired, i);
+    }
+}
+
+int gn_set_table(gn_server *s, PyObject *table)
+{
+    if (!PyObject_TypeCheck(table, &gn_table_type)) {
+        PyErr_SetString(PyExc_TypeError, "a geodns._fastnet.Table");
+        return -1;
+    }
+    Py_INCREF(table);
+    PyObject *old = s->current;
+    s->current = table;
+    atomic_store(&s->cur, (gn_table *)table);
+    uint64_t epoch = atomic_fetch_add(&s->epoch, 1) + 1;
+    if (old != NULL) {
+        PyObject *pair = Py_BuildValue("(KN)", (unsigned long long)epoch, old);
+        if (pair == NULL || PyList_Append(s->retired, pair) < 0) {
+            Py_XDECREF(pair);
+            return -1;
+        }
+        Py_DECREF(pair);
+    }
+    gn_reclaim(s);
+    return 0;
+}
+
+void gn_stop_threads(gn_server *s)
+{
+    if (!s->running)
+        return;
+    uint64_t one = 1;
+    ssize_t w = write(s->stopfd, &one, sizeof one);
+    (void)w;
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->th[i].tid, NULL);
+    Py_END_ALLOW_THREADS
+    s->running = 0;
+}

@@ -1,0 +1,258 @@
+/* The Server type's Python face: created with a worker's UDP descriptors, it starts and
+   stops the native threads, swaps their table, and gives Python the datagrams they hand
+   over (drain) and their counters. */
+#define PY_SSIZE_T_CLEAN
+#include "_fastnetsrv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static void free_threads(gn_server *s)
+{
+    for (int i = 0; s->th != NULL && i < s->nthreads; i++) {
+        free(s->th[i].in);
+        free(s->th[i].out);
+    }
+    free(s->th);
+    s->th = NULL;
+}
+
+static void server_dealloc(gn_server *s)
+{
+    gn_stop_threads(s);
+    free_threads(s);
+    for (size_t i = 0; i < s->qlen; i++)
+        free(s->ring[(s->qhead + i) % s->qcap]);
+    free(s->ring);
+    if (s->stopfd >= 0)
+        close(s->stopfd);
+    if (s->wakefd >= 0)
+        close(s->wakefd);
+    if (s->qcap)
+        pthread_mutex_destroy(&s->qlock);
+    Py_XDECREF(s->current);
+    Py_XDECREF(s->retired);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+/* Server(fds, threads=1, queue=4096, reply_size=1232) */
+static int server_init(gn_server *s, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"fds", "threads", "queue", "reply_size", NULL};
+    PyObject *fds;
+    int threads = 1;
+    unsigned queue = 4096, reply = 1232;
+    s->stopfd = s->wakefd = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|iII", names, &PyList_Type, &fds, &threads,
+                                     &queue, &reply))
+        return -1;
+    Py_ssize_t n = PyList_GET_SIZE(fds);
+    if (n < 1 || n > MAX_FDS || threads < 1 || threads > MAX_THREADS || queue < 1 ||
+        reply > 65535 || s->th != NULL) {
+        PyErr_SetString(PyExc_ValueError, "1-8 descriptors, 1-16 threads, a queue, once");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int fd = (int)PyLong_AsLong(PyList_GET_ITEM(fds, i));
+        if (fd < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "a negative descriptor");
+            return -1;
+        }
+        s->fds[i] = fd;
+    }
+    s->nfds = (int)n;
+    s->retired = PyList_New(0);
+    s->ring = calloc(queue, sizeof *s->ring);
+    s->th = calloc((size_t)threads, sizeof *s->th);
+    s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->retired == NULL || s->ring == NULL || s->th == NULL || s->stopfd < 0 ||
+        s->wakefd < 0) {
+        PyErr_SetString(PyExc_OSError, "no memory or descriptors for a native server");
+        return -1;
+    }
+    pthread_mutex_init(&s->qlock, NULL);
+    s->qcap = queue;
+    s->nthreads = threads;
+    size_t cap = reply < GN_UDP_SIZE ? GN_UDP_SIZE : reply;
+    for (int i = 0; i < threads; i++) {
+        gn_thread *th = &s->th[i];
+        th->s = s;
+        th->out_cap = cap;
+        th->in = malloc((size_t)BATCH * RECV_SIZE);
+        th->out = malloc((size_t)BATCH * cap);
+        atomic_store(&th->seen, IDLE);
+        if (th->in == NULL || th->out == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *server_set_table(gn_server *s, PyObject *table)
+{
+    if (gn_set_table(s, table) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *server_start(gn_server *s, PyObject *unused)
+{
+    if (s->running || s->current == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "already running, or no table yet");
+        return NULL;
+    }
+    s->running = 1;
+    for (int i = 0; i < s->nthreads; i++) {
+        int err = pthread_create(&s->th[i].tid, NULL, gn_serve, &s->th[i]);
+        if (err) {
+            s->nthreads = i; /* the ones started are stopped; the rest never ran */
+            gn_stop_threads(s);
+            errno = err;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *server_stop(gn_server *s, PyObject *unused)
+{
+    gn_stop_threads(s);
+    gn_reclaim(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *address(const struct sockaddr_storage *a)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const void *)a;
+        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+        return Py_BuildValue("(si)", host, ntohs(v4->sin_port));
+    }
+    const struct sockaddr_in6 *v6 = (const void *)a;
+    inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+    return Py_BuildValue("(siII)", host, ntohs(v6->sin6_port), ntohl(v6->sin6_flowinfo),
+                         v6->sin6_scope_id);
+}
+
+/* drain() -> [(data, address, socket index)]: what the threads handed to Python. */
+static PyObject *server_drain(gn_server *s, PyObject *unused)
+{
+    uint64_t v;
+    ssize_t r = read(s->wakefd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&s->qlock);
+    size_t n = s->qlen, head = s->qhead;
+    gn_queued **items = malloc((n ? n : 1) * sizeof *items);
+    if (items != NULL) {
+        for (size_t i = 0; i < n; i++)
+            items[i] = s->ring[(head + i) % s->qcap];
+        s->qlen = 0;
+        s->qhead = 0;
+    }
+    pthread_mutex_unlock(&s->qlock);
+    if (items == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; i < n; i++) {
+        gn_queued *q = items[i];
+        if (out != NULL) {
+            PyObject *t = Py_BuildValue("(y#Ni)", q->data, (Py_ssize_t)q->len,
+                                        address(&q->addr), q->fd_index);
+            if (t == NULL)
+                Py_CLEAR(out);
+            else
+                PyList_SET_ITEM(out, (Py_ssize_t)i, t);
+        }
+        free(q);
+    }
+    free(items);
+    gn_reclaim(s);
+    return out;
+}
+
+/* counts() -> {(zone index, qtype, rcode): answers}, summed over threads since start. */
+static PyObject *server_counts(gn_server *s, PyObject *unused)
+{
+    PyObject *out = PyDict_New();
+    for (int i = 0; out != NULL && i < s->nthreads; i++) {
+        gn_thread *th = &s->th[i];
+        for (int j = 0; j < COUNT_SLOTS; j++) {
+            uint64_t key = atomic_load_explicit(&th->keys[j], memory_order_acquire);
+            if (key == 0)
+                continue;
+            uint64_t n = atomic_load_explicit(&th->counts[j], memory_order_relaxed);
+            PyObject *k = Py_BuildValue("(lII)", (long)(key >> 32) - 1,
+                                        (unsigned)(key >> 8) & 0xFFFFFF, (unsigned)key & 0xFF);
+            PyObject *old = k ? PyDict_GetItemWithError(out, k) : NULL;
+            unsigned long long total = n + (old ? PyLong_AsUnsignedLongLong(old) : 0);
+            PyObject *val = PyLong_FromUnsignedLongLong(total);
+            if (k == NULL || val == NULL || PyDict_SetItem(out, k, val) < 0)
+                Py_CLEAR(out);
+            Py_XDECREF(k);
+            Py_XDECREF(val);
+        }
+    }
+    return out;
+}
+
+static PyObject *server_stats(gn_server *s, PyObject *unused)
+{
+    unsigned long long answered = 0, handed = 0;
+    for (int i = 0; i < s->nthreads; i++) {
+        answered += atomic_load(&s->th[i].answered);
+        handed += atomic_load(&s->th[i].handed);
+    }
+    pthread_mutex_lock(&s->qlock);
+    size_t queued = s->qlen;
+    pthread_mutex_unlock(&s->qlock);
+    return Py_BuildValue("{sKsKsKsnsn}", "answered", answered, "handed", handed, "dropped",
+                         (unsigned long long)atomic_load(&s->dropped), "queued",
+                         (Py_ssize_t)queued, "retired", PyList_GET_SIZE(s->retired));
+}
+
+static PyObject *server_wakefd(gn_server *s, void *unused)
+{
+    return PyLong_FromLong(s->wakefd);
+}
+
+static PyObject *server_running(gn_server *s, void *unused)
+{
+    return PyBool_FromLong(s->running);
+}
+
+static PyMethodDef server_methods[] = {
+    {"set_table", (PyCFunction)server_set_table, METH_O, "Swap the table (epoch scheme)."},
+    {"start", (PyCFunction)server_start, METH_NOARGS, "Start the native threads."},
+    {"stop", (PyCFunction)server_stop, METH_NOARGS, "Stop them: nothing more is read."},
+    {"drain", (PyCFunction)server_drain, METH_NOARGS, "Datagrams handed to Python."},
+    {"counts", (PyCFunction)server_counts, METH_NOARGS, "Answers by (zone, qtype, rcode)."},
+    {"stats", (PyCFunction)server_stats, METH_NOARGS, "Answered, handed, dropped, queued."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef server_getset[] = {
+    {"wakefd", (getter)server_wakefd, NULL, "Readable when drain() has work.", NULL},
+    {"running", (getter)server_running, NULL, "Whether the threads run.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject gn_server_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastnet.Server",
+    .tp_basicsize = sizeof(gn_server),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Native threads serving UDP sockets from a Table; the rest goes to Python.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)server_init,
+    .tp_dealloc = (destructor)server_dealloc,
+    .tp_methods = server_methods,
+    .tp_getset = server_getset,
+};

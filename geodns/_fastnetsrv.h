@@ -1,0 +1,62 @@
+/* The Server object of geodns._fastnet, shared by its threads (_fastnetserve.c) and its
+   Python methods (_fastnetsrv.c). */
+#ifndef GN_FASTNETSRV_H
+#define GN_FASTNETSRV_H
+
+#include "_fastnet.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#define BATCH 32
+#define RECV_SIZE 65536 /* any UDP datagram whole */
+#define MAX_FDS 8
+#define MAX_THREADS 16
+#define COUNT_SLOTS 1024
+#define IDLE UINT64_MAX
+
+typedef struct {
+    size_t len;
+    int fd_index;
+    socklen_t addrlen;
+    struct sockaddr_storage addr;
+    uint8_t data[];
+} gn_queued;
+
+struct gn_server;
+
+typedef struct {
+    struct gn_server *s;
+    pthread_t tid;
+    _Atomic uint64_t seen; /* the epoch this thread read, or IDLE */
+    _Atomic uint64_t keys[COUNT_SLOTS];
+    _Atomic uint64_t counts[COUNT_SLOTS];
+    _Atomic uint64_t answered, handed;
+    uint8_t *in, *out;
+    size_t out_cap;
+} gn_thread;
+
+typedef struct gn_server {
+    PyObject_HEAD
+    _Atomic(gn_table *) cur;
+    _Atomic uint64_t epoch;
+    PyObject *current;  /* the Table object cur points into */
+    PyObject *retired;  /* [(epoch, Table)] not yet released */
+    int fds[MAX_FDS];
+    int nfds;
+    int stopfd, wakefd;
+    gn_thread *th;
+    int nthreads, running;
+    pthread_mutex_t qlock;
+    gn_queued **ring;
+    size_t qhead, qlen, qcap;
+    _Atomic uint64_t dropped;
+} gn_server;
+
+void *gn_serve(void *arg);
+void gn_reclaim(gn_server *s);
+int gn_set_table(gn_server *s, PyObject *table);
+void gn_stop_threads(gn_server *s);
+
+#endif

@@ -1,0 +1,159 @@
+"""The native fast path's table: a compiled Table flattened for geodns._fastnet.
+
+The C side answers what this holds (static names, NXDOMAIN) byte for byte as Handler.handle
+does, and hands everything else to the Python handler, which stays the reference. Which
+path runs is `dns.fast_path` (auto | native | python); `auto` runs native when the
+extension loads and nothing in the config needs every query in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from geodns import wire as w
+from geodns.dns.assemble import Opts
+from geodns.table import POLICY, STATIC, Table
+
+try:  # optional: a machine without a compiler runs the Python path
+    from geodns import _fastnet
+except ImportError:  # pragma: no cover - exercised where the extension is not built
+    _fastnet = None  # type: ignore[assignment]
+
+AUTO, NATIVE, PYTHON = "auto", "native", "python"
+CHOICES = (AUTO, NATIVE, PYTHON)
+
+
+def available() -> bool:
+    """Whether geodns._fastnet was built and imports."""
+    return _fastnet is not None
+
+
+def python_reasons(conf: Any) -> list[str]:
+    """What in a config needs every UDP query in the Python handler (native threads would
+    only hand them over): query logging (each one logged with its decision) and response
+    rate limiting (its accounts live in the Python handler until the native one is wired)."""
+    reasons = []
+    if conf.log.queries:
+        reasons.append("log.queries is on")
+    if conf.rrl.responses_per_second:
+        reasons.append("rrl is on")
+    return reasons
+
+
+def resolve(conf: Any) -> tuple[str, str]:
+    """(path, why): which path serves UDP for this config. `native` without the extension
+    is a start error (GeoDNSError from the caller); `auto` without it is python with a
+    reason the caller logs once."""
+    choice = conf.dns.fast_path
+    if choice == PYTHON:
+        return PYTHON, "dns.fast_path is python"
+    if _fastnet is None:
+        if choice == NATIVE:
+            raise RuntimeError(
+                "dns.fast_path is native but the geodns._fastnet extension is not built "
+                "(pip install with a C compiler, or set dns.fast_path: auto)"
+            )
+        return PYTHON, "the geodns._fastnet extension is not built: answering in Python"
+    reasons = python_reasons(conf)
+    if reasons:
+        return PYTHON, "answering in Python: " + ", ".join(reasons)
+    return NATIVE, "native"
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A native table and the zone names its counters index."""
+
+    table: Any
+    zones: list[str]
+
+
+def _known_types() -> bytes:
+    """wire.TYPE_TEXT as a 65536-bit map: the qtypes counted under their own label."""
+    bits = bytearray(8192)
+    for qtype in w.TYPE_TEXT:
+        bits[qtype >> 3] |= 1 << (qtype & 7)
+    return bytes(bits)
+
+
+def _pointers(soa: w.Compressed) -> tuple[int, ...]:
+    """Where a Compressed record's name pointers sit (the fields at() adds its base to)."""
+    out, mask, bit = [], soa.mask, 0
+    while mask:
+        if mask & 1:
+            out.append(soa.size - 2 - bit // 8)
+        mask >>= 1
+        bit += 1
+    return tuple(out)
+
+
+def build(
+    table: Table,
+    *,
+    max_udp_payload: int = 1232,
+    ecs_enabled: bool = True,
+    cookies: bool = True,
+    nsid: bool = False,
+) -> Built:
+    """A geodns._fastnet.Table for `table` with these answering settings: every zone (its
+    names, cuts and negative SOA) and every fast entry (static ones pre-encoded, policy
+    ones marked so they go to Python)."""
+    if _fastnet is None:
+        raise RuntimeError("geodns._fastnet is not built")
+    opts = Opts(max_udp_payload)
+    native = _fastnet.Table(
+        opts.plain[0],
+        opts.plain[1],
+        opts.ecs_head[0],
+        opts.ecs_head[1],
+        max_udp_payload,
+        ecs_enabled,
+        cookies,
+        nsid,
+        _known_types(),
+    )
+    zone_index: dict[str, int] = {}
+    zones: list[str] = []
+    for zt in table.zones.values():
+        soa = zt.soa_negative
+        template = soa.template.to_bytes(soa.size, "big")
+        cuts = bool(zt.cuts)
+        index = native.add_zone(zt.origin, template, _pointers(soa), zt.has_wildcards, cuts)
+        zone_index[zt.zone.origin_text] = index
+        zones.append(zt.zone.origin_text)
+        native.add_names(index, zt.names, False)
+        if cuts:
+            native.add_names(index, zt.cuts, True)
+    for shard in table.fast:
+        for key, entry in shard.items():
+            zone = zone_index[entry.zone]
+            if entry.kind == STATIC:
+                native.add_entry(key, STATIC, zone, entry.qtype, b"".join(entry.heads), entry.body)
+            else:
+                native.add_entry(key, POLICY, zone, entry.qtype, b"", b"")
+    return Built(native, zones)
+
+
+def for_handler(handler: Any) -> Built:
+    """The native table for a handler's table and settings (what it would answer with)."""
+    return build(
+        handler.table,
+        max_udp_payload=handler.max_udp_payload,
+        ecs_enabled=handler.ecs_enabled,
+        cookies=handler.cookies is not None,
+        nsid=handler.identity.nsid,
+    )
+
+
+def add_counts(stats: Any, zones: list[str], counts: dict, seen: dict) -> None:
+    """Native answers into a Stats' UDP counters: the growth of each (zone index, qtype,
+    rcode) total since `seen` (updated), under the labels the Python path counts with."""
+    queries = stats.queries
+    for key, total in counts.items():
+        delta = total - seen.get(key, 0)
+        if delta:
+            seen[key] = total
+            zone, qtype, rcode = key
+            label = -1 if qtype == 0x10000 else qtype
+            queries[(zones[zone], label, rcode, "udp")] += delta

@@ -9,14 +9,15 @@ install:
 run: install
 	geodns serve
 
-# Debian tools the tests use (dig, kdig for the cookie test, nats-server for the fleet tests); skipped when already
-# present or not root.
+# Debian tools the tests use (dig, kdig for the cookie test, nats-server for the fleet tests,
+# prometheus and promtool for the alert and dashboard test); skipped when already present or
+# not root.
 test-tools:
-	@{ command -v dig && command -v kdig && \
+	@{ command -v dig && command -v kdig && command -v prometheus && command -v promtool && \
 	   { command -v nats-server || test -x /usr/sbin/nats-server; }; } \
 	  >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils knot-dnsutils \
-	  nats-server >/dev/null; } || true
+	  nats-server prometheus >/dev/null; } || true
 
 # Every test, then the end-to-end tests again with two worker processes per server, then
 # the image built and run hardened (about 2 minutes from scratch, 20 s with a cached base).

@@ -23,6 +23,7 @@ from geodns.ops.sources import Counters, ReloadCounts
 from geodns.serve.cpus import worker_count
 from geodns.serve.supervisor import Supervisor
 from geodns.serve.worker import ForkState
+from geodns.steer import Steer
 from geodns.table import Table, dismantle
 from geodns.zones import load
 
@@ -49,6 +50,7 @@ class App:
         self.table = build_table(conf, self.zone_loader)
         self.board = HealthBoard()
         self.fleet = Fleet(conf, self.board)  # quorum health, drains, serials (fleet/)
+        self.steer = Steer(lambda: self.config, self.board)  # capacity, measured RTTs (steer/)
         self.handler = make_handler(conf, self.table, self.clients, self.board, self.stats)
         # Answering happens in forked worker processes, never in this one: here the tables
         # are built (a reload of a million names holds this process's GIL, not theirs),
@@ -72,6 +74,7 @@ class App:
             log.warning(
                 "first health round timed out after %.1fs; late members count as down", timeout
             )
+        await self.steer.start(self.table)  # before the fork: workers start with its state
         await self.dns.__aenter__()
         self._watch_state = self._snapshot()
         self._tasks = [asyncio.create_task(self._watch())] if conf.reload.watch else []
@@ -103,6 +106,7 @@ class App:
         await self.dns.shut_down(self.config.dns.shutdown_grace)
         await self.dns.__aexit__(None, None, None)
         await self.checker.__aexit__(None, None, None)
+        await self.steer.stop()
         await self.fleet.stop()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -126,7 +130,9 @@ class App:
         """What the next worker generation answers from: the current table, config, health."""
         board = self.board
         down, pools = board.down(), board.pool_generations()
-        return ForkState(self.config, self.table, self.clients, board.generation, down, pools)
+        return ForkState(
+            self.config, self.table, self.clients, board.generation, down, pools, board.steering
+        )
 
     async def run(self) -> None:
         await self.shutdown.wait()
@@ -214,6 +220,7 @@ class App:
         self.handler.table = table
         self.checker.update(table_members(table))
         self._members_changed()
+        self.steer.table_changed(table)
         await self._publish()
         # Freed in small steps in a thread: dropping a big table at once stalls answering.
         self._retire(loop.run_in_executor(None, dismantle, old))

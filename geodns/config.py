@@ -12,6 +12,7 @@ from typing import Any
 from geodns.dns.cookies import read_secret as read_cookie_secret
 from geodns.errors import ConfigError, Problem, Problems, Where
 from geodns.geo.locator import demo_geoip_path
+from geodns.health.steering import DURATIONS, PrometheusConfig, RttConfig, range_checks
 from geodns.zones import yamlio
 from geodns.zones.yamlio import parse_duration
 
@@ -148,6 +149,8 @@ class Config:
     fleet: FleetConfig = field(default_factory=FleetConfig)
     instance: str | None = None  # this server's name (logs, User-Agent, fleet); None: hostname
     state_dir: str | None = None  # drains and last verdicts kept across restarts
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)  # pool capacity
+    rtt: RttConfig = field(default_factory=RttConfig)  # measured RTTs: smoothing, expiry
 
     def instance_name(self) -> str:
         """`instance`, or the hostname when it is not set."""
@@ -164,22 +167,14 @@ _SECTIONS = {
     "rrl": RrlConfig,
     "cookies": CookiesConfig,
     "fleet": FleetConfig,
+    "prometheus": PrometheusConfig,
+    "rtt": RttConfig,
 }
 _DURATION_KEYS = {
-    "window",
-    "tcp_idle_timeout",
-    "tcp_message_timeout",
-    "shutdown_grace",
-    "poll_interval",
-    "stale_after",
-    "header_timeout",
-    "body_timeout",
-    "idle_timeout",
+    *("window", "tcp_idle_timeout", "tcp_message_timeout", "shutdown_grace", "poll_interval"),
+    *("stale_after", "header_timeout", "body_timeout", "idle_timeout", *DURATIONS),
 }
-_CHOICES = {
-    "level": ("debug", "info", "warning", "error"),
-    "format": ("text", "json"),
-}
+_CHOICES = {"level": ("debug", "info", "warning", "error"), "format": ("text", "json")}
 
 
 def _check_value(cls: type, key: str, value: Any) -> Any:
@@ -276,7 +271,7 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
             parse_hostport(values["listen"], 8053)
         except ValueError as exc:
             bad.append(("listen", str(exc)))
-    return bad
+    return bad + range_checks(section, values)
 
 
 def _section(name: str, raw: Any, where: Where, problems: Problems) -> Any:

@@ -144,6 +144,16 @@ class RRSet:
 
 
 @dataclass(frozen=True, slots=True)
+class CapacitySpec:
+    """A pool's `capacity:`: a PromQL query giving its load, full share at or below `low`,
+    none at or above `high` (shed), linear between (geodns/steer/capacity.py polls it)."""
+
+    query: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
 class Pool:
     """A named set of endpoints; answers carry its healthy addresses of the queried family."""
 
@@ -153,6 +163,7 @@ class Pool:
     location: tuple[float, float] | None = None
     check: CheckSpec | None = None
     min_healthy: int | str | None = None  # N or "50%": drains may not leave fewer up
+    capacity: CapacitySpec | None = None  # load-aware share (steering); None: health only
     _members: tuple[MemberKey, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from geodns.health.steering import Measured, changed_pools
 from geodns.model import CheckSpec, MemberKey, PoolKey
 
 log = logging.getLogger("geodns.health")
@@ -31,6 +32,15 @@ class _Member:
     @property
     def effective_up(self) -> bool:
         return (self.quorum or self.state) != DOWN and not self.drained
+
+
+@dataclass(frozen=True, slots=True)
+class Steering:
+    """What steering adds to health, replaced whole on each change (workers get it so)."""
+
+    factors: dict[PoolKey, float]  # pools below their full share; absent = 1.0
+    notes: dict[PoolKey, str]  # why, for explain and status
+    measured: dict[str, Measured]  # zone -> its measured RTTs
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +86,8 @@ class HealthBoard:
         self.listeners: list[Callable[[], None]] = []
         # Called when our own probes move a member (the fleet publishes our verdicts).
         self.verdict_listeners: list[Callable[[MemberKey, str], None]] = []
+        # Steering (geodns/steer): capacity factors below 1 with why, measured RTTs per zone.
+        self.steering = Steering({}, {}, {})
 
     # -- the read-only view (model.HealthView) --------------------------------------------
 
@@ -93,6 +105,46 @@ class HealthBoard:
     def pool_generations(self) -> dict[PoolKey, int]:
         """Every pool's generation (what a worker process is told, change by change)."""
         return dict(self._pool_generations)
+
+    def capacity(self, pool: PoolKey) -> float:
+        """The pool's capacity factor: 1 = its full share, 0 = shed (policies skip it)."""
+        return self.steering.factors.get(pool, 1.0)
+
+    def capacity_note(self, pool: PoolKey) -> str:
+        """Why the pool has its factor (load, bounds, or why the load is not used)."""
+        return self.steering.notes.get(pool, "")
+
+    def measured(self, zone: str) -> Measured | None:
+        return self.steering.measured.get(zone)
+
+    def set_capacity(self, states: Mapping[PoolKey, tuple[float, str]]) -> None:
+        """Every polled pool's (factor, why); pools whose factor moved get a new generation,
+        so cached decisions over them are dropped (a note alone changes nothing)."""
+        old = self.steering
+        factors = {k: f for k, (f, _) in states.items() if f < 1.0}
+        moved = {
+            k for k in factors.keys() | old.factors.keys() if factors.get(k) != old.factors.get(k)
+        }
+        notes = {k: note for k, (_, note) in states.items()}
+        self.steering = Steering(factors, notes, old.measured)
+        self._steered(moved)
+
+    def set_measured(self, zone: str, table: Measured | None) -> None:
+        """A zone's measured RTTs; the pools whose costs moved get a new generation."""
+        old = self.steering
+        moved = {(zone, p) for p in changed_pools(old.measured.get(zone), table)}
+        measured = {z: t for z, t in old.measured.items() if z != zone}
+        if table is not None and table.by_key:
+            measured[zone] = table
+        self.steering = Steering(old.factors, old.notes, measured)
+        self._steered(moved)
+
+    def _steered(self, moved: set[PoolKey]) -> None:
+        gens = self._pool_generations
+        for pool in moved:
+            gens[pool] = gens.get(pool, 0) + 1
+        if moved:
+            self._bumped()
 
     def down(self) -> frozenset[MemberKey]:
         """Every member policies must skip now (down or drained): what workers are sent."""

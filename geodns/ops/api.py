@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from geodns.errors import ConfigError, Problem, Where
-from geodns.ops import fleetapi, metrics
+from geodns.ops import fleetapi, metrics, rttapi
 from geodns.ops.explain import explain
 from geodns.ops.sources import Sources
 
@@ -97,6 +97,7 @@ def build(app: Sources, token: str | None) -> web.Application:
 
     web_app = web.Application()
     web_app.add_routes(routes)
+    rttapi.register(web_app, app, token)  # POST /api/v1/rtt/{zone} (steering)
     return web_app
 
 
@@ -134,4 +135,5 @@ def status_report(app: Sources) -> dict:
         "reloads": vars(app.reloads),
         "workers": app.worker_status(),
         "fleet": app.fleet.summary(),
+        "steering": rttapi.status(app),
     }

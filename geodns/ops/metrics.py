@@ -21,6 +21,7 @@ from geodns import wire as w
 from geodns.dns.stats import QTYPE_OTHER
 from geodns.fleet import drains
 from geodns.health.board import MemberStatus
+from geodns.ops import rttapi
 from geodns.ops.sources import Counters, Sources
 
 # What /metrics is served as: the text format Prometheus parses (prometheus-client's own
@@ -142,6 +143,7 @@ class GeoDNSCollector:
         fail_open.add_metric([], stats.fail_open)
         yield fail_open
         yield from _fleet(app)
+        yield from rttapi.families(app)  # pool_load, pool_capacity_factor (steering)
 
 
 def _fleet(app: Sources) -> Iterator[Metric]:

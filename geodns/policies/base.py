@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ class Decision:
     max_answers: int | None = None
     failed_open: bool = False
     healthy: bool = True
+    shed: bool = False  # up but over its capacity: a parent takes it only if nothing else
 
 
 NODATA = Decision(None, 0, healthy=False)
@@ -61,6 +62,29 @@ class Node(Protocol):
     def resolve(
         self, client: Client, health: HealthView, rng: random.Random, trace: list[str] | None
     ) -> Decision: ...
+
+    def classify(self, client: Client, sub: Callable[[Any], Hashable]) -> Hashable:
+        """A key such that two clients with equal keys get the same decision from this node
+        under every health, drain and capacity state (`sub(child)` is a child's key); raises
+        NotCompiled when the decision depends on more than GeoFacts and cidr matches."""
+        ...
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The GeoFacts fields this node's own decision reads (continent, country,
+        subdivision, asn, lat, lon): what compiling it against a database must keep."""
+        ...
+
+
+class NotCompiled(Exception):
+    """A tree that cannot be compiled into address ranges (a sticky hash of the network)."""
+
+
+def classify(node: Any, client: Client) -> Hashable:
+    """A whole tree's key for one client (see Node.classify); a Pool's is None."""
+    if isinstance(node, Pool):
+        return None
+    return node.classify(client, lambda child: classify(child, client))
 
 
 class PolicyModule(Protocol):
@@ -93,9 +117,37 @@ def pool_up(pool: Pool, health: HealthView) -> bool:
     return any(health.is_up(m) for m in pool.members())
 
 
+def factor(pool: Pool, health: HealthView) -> float:
+    """The pool's capacity factor (steering): 1 = full share, 0 = shed. Pools without
+    `capacity:` never ask, so plain pools cost nothing and any HealthView will do."""
+    if pool.capacity is None:
+        return 1.0
+    get = getattr(health, "capacity", None)
+    return 1.0 if get is None else get((pool.zone, pool.name))
+
+
+def shed(pool: Pool, health: HealthView) -> bool:
+    return pool.capacity is not None and factor(pool, health) <= 0.0
+
+
+def capacity_note(pool: Pool, health: HealthView) -> str:
+    """Why a pool has its capacity factor (the load and bounds), for explain's trace."""
+    get = getattr(health, "capacity_note", None)
+    note = get((pool.zone, pool.name)) if get is not None and pool.capacity else ""
+    return f" ({note})" if note else ""
+
+
 def leaf(pool: Pool, health: HealthView, scope: int) -> Decision:
+    """A pool as a choice: up and under capacity is healthy; up but shed is a spare."""
     up = pool_up(pool, health)
+    if up and shed(pool, health):
+        return Decision(pool, scope, healthy=False, shed=True)
     return Decision(pool, scope, failed_open=not up, healthy=up)
+
+
+def unshed(d: Decision) -> Decision:
+    """A shed choice taken after all: nothing else could answer, so capacity is ignored."""
+    return Decision(d.pool, d.scope, d.ttl, d.max_answers, False, True, False)
 
 
 def with_options(d: Decision, options: Options, scope: int) -> Decision:
@@ -107,6 +159,7 @@ def with_options(d: Decision, options: Options, scope: int) -> Decision:
         d.max_answers if d.max_answers is not None else options.max_answers,
         d.failed_open,
         d.healthy,
+        d.shed,
     )
 
 

@@ -24,8 +24,16 @@ class Failover:
     def children(self) -> tuple[Any, ...]:
         return self.members
 
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset()
+
+    def classify(self, client, sub) -> tuple:
+        """The children's keys in order: resolve() takes the first usable one."""
+        return tuple(sub(child) for child in self.members)
+
     def resolve(self, client, health, rng, trace) -> base.Decision:
-        first = None
+        first = spare = None
         for child in self.members:
             mark = len(trace) if trace is not None else 0
             d = base.resolve_child(child, client, health, rng, trace)
@@ -34,8 +42,14 @@ class Failover:
                     trace.insert(mark, f"failover: chose {_name(child)}")
                 return base.with_options(d, self.options, 0)
             if trace is not None:
-                trace.append(f"failover: skipped {_name(child)} (down)")
+                why = "shed" + base.capacity_note(d.pool, health) if d.shed else "down"
+                trace.append(f"failover: skipped {_name(child)} ({why})")
             first = first or d
+            spare = spare or (d if d.shed else None)
+        if spare is not None:  # only shed pools are up: shedding never leaves us with none
+            if trace is not None:
+                trace.append(f"failover: all down or shed: {spare.pool.name} over capacity")
+            return base.unshed(base.with_options(spare, self.options, 0))
         if self.options.nodata_when_all_down:
             if trace is not None:
                 trace.append("failover: all down, when_all_down nodata")

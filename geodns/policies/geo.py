@@ -53,6 +53,22 @@ class Geo:
         rules += [*self.continent.values(), *([self.default] if self.default else [])]
         return tuple(r.child for r in rules)
 
+    @property
+    def fields(self) -> frozenset[str]:
+        tables = (
+            ("asn", self.asn),
+            ("subdivision", self.subdivision),
+            ("country", self.country),
+            ("continent", self.continent),
+        )
+        return frozenset(name for name, table in tables if table)
+
+    def classify(self, client, sub) -> tuple:
+        """The matching rules, most specific first, each with its child's key: resolve()
+        takes the first healthy one, so these decide under any health."""
+        candidates, _ = self._candidates(client)
+        return tuple((rule.label, sub(rule.child)) for rule in candidates)
+
     def _candidates(self, client) -> tuple[list[Rule], int]:
         facts = client.facts
         scope = facts.prefix_len
@@ -95,7 +111,7 @@ class Geo:
             if trace is not None:
                 trace.append("geo: no rule matches and no default: NODATA")
             return base.Decision(None, scope, healthy=False)
-        first = None
+        first = spare = None
         for rule in candidates:
             mark = len(trace) if trace is not None else 0
             d = base.resolve_child(rule.child, client, health, rng, trace)
@@ -104,8 +120,14 @@ class Geo:
                     trace.insert(mark, f"geo: matched {rule.label} -> {_name(rule.child)}")
                 return base.with_options(d, self.options, scope)
             if trace is not None:
-                trace.append(f"geo: skipped {rule.label} ({_name(rule.child)}: all members down)")
+                why = _why_skipped(rule.child, d, health)
+                trace.append(f"geo: skipped {rule.label} ({_name(rule.child)}: {why})")
             first = first or (rule, d)
+            spare = spare or (d if d.shed else None)
+        if spare is not None:  # only shed pools are up: shedding never leaves us with none
+            if trace is not None:
+                trace.append(f"geo: every match down or shed: {spare.pool.name} over capacity")
+            return base.unshed(base.with_options(spare, self.options, scope))
         if self.options.nodata_when_all_down:
             if trace is not None:
                 trace.append("geo: every match down, when_all_down nodata")
@@ -119,6 +141,12 @@ class Geo:
 
 def _name(child: Any) -> str:
     return getattr(child, "name", type(child).__name__.lower())
+
+
+def _why_skipped(child: Any, d: base.Decision, health: Any) -> str:
+    if d.shed and d.pool is not None:
+        return "shed" + base.capacity_note(d.pool, health)
+    return "all members down"
 
 
 def _selector(key: str, at, ctx) -> tuple[str, Any] | None:

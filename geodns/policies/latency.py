@@ -28,41 +28,87 @@ class Latency:
 
     @property
     def reads(self) -> frozenset[str]:
-        """The client's location (GeoFacts) orders the pools."""
-        return frozenset({"facts"}) | base.rotation(self.options)
+        """The client's location (GeoFacts) orders the pools; its address too, since RTTs
+        measured per client network (POST /api/v1/rtt) may differ inside one GeoIP network."""
+        return frozenset({"facts", "address"}) | base.rotation(self.options)
 
     def children(self) -> tuple[Pool, ...]:
         return self.members
 
-    def _costs(self, facts) -> tuple[list[float], str]:
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset({"lat", "lon", "country", "continent"} if self.rtt else {"lat", "lon"})
+
+    def classify(self, client, sub) -> tuple[int, ...]:
+        """The pools' order by the static rtt table, else distance, else list order: resolve()
+        takes the first usable one in it. RTTs measured at run time are not part of it (a
+        zone with measurements is decided per query: geo/compiled.py)."""
+        facts = client.facts
+        table = self.rtt.get(f"country:{facts.country}") if facts.country else None
+        if table is None and facts.continent:
+            table = self.rtt.get(f"continent:{facts.continent}")
+        costs = []
+        for i, pool in enumerate(self.members):
+            if table is not None and pool.name in table:
+                costs.append(table[pool.name])
+            elif facts.lat is not None and pool.location is not None:
+                costs.append(haversine_km(facts.lat, facts.lon, *pool.location))
+            else:
+                costs.append(float(i) * 1e9)
+        return tuple(sorted(range(len(costs)), key=lambda i: (costs[i], i)))
+
+    def _costs(self, client, health) -> tuple[list[tuple[int, float]], list[str], int]:
+        """Per pool (rank, cost) and where the cost came from: a measured RTT (rank 0, the
+        most specific: network, ASN, country), else the static rtt table, else distance."""
+        facts = client.facts
+        get = getattr(health, "measured", None)
+        measured = get(self.members[0].zone) if get is not None else None
+        found = measured.find(client) if measured is not None else None
         table = None
         if facts.country and f"country:{facts.country}" in self.rtt:
             table = self.rtt[f"country:{facts.country}"]
         elif facts.continent and f"continent:{facts.continent}" in self.rtt:
             table = self.rtt[f"continent:{facts.continent}"]
-        costs, how = [], "list order (no client location)"
+        costs, sources = [], []
         for i, pool in enumerate(self.members):
-            if table is not None and pool.name in table:
-                costs.append(table[pool.name])
-                how = "rtt table"
+            if found is not None and pool.name in found.costs:
+                ms, label = found.costs[pool.name]
+                costs.append((0, ms))
+                sources.append(f"measured {label}")
+            elif table is not None and pool.name in table:
+                costs.append((1, table[pool.name]))
+                sources.append("rtt table")
             elif facts.lat is not None and pool.location is not None:
-                costs.append(haversine_km(facts.lat, facts.lon, *pool.location))
-                how = "distance" if how != "rtt table" else how
+                costs.append((1, haversine_km(facts.lat, facts.lon, *pool.location)))
+                sources.append("distance")
             else:
-                costs.append(float(i) * 1e9)
-        return costs, how
+                costs.append((1, float(i) * 1e9))
+                sources.append("list order (no client location)")
+        scope = found.scope if found is not None else facts.prefix_len
+        return costs, sources, scope
 
     def resolve(self, client, health, rng, trace) -> base.Decision:
-        costs, how = self._costs(client.facts)
+        costs, sources, scope = self._costs(client, health)
         order = sorted(range(len(self.members)), key=lambda i: (costs[i], i))
-        scope = client.facts.prefix_len
+        spare = None
         for i in order:
-            if base.pool_up(self.members[i], health):
+            pool = self.members[i]
+            if not base.pool_up(pool, health):
+                continue
+            if base.shed(pool, health):
+                spare = i if spare is None else spare
                 if trace is not None:
-                    unit = " ms" if how == "rtt table" else " km" if how == "distance" else ""
-                    shown = ", ".join(f"{self.members[j].name} {costs[j]:.0f}{unit}" for j in order)
-                    trace.append(f"latency by {how}: {shown} -> {self.members[i].name}")
-                return base.with_options(base.Decision(self.members[i], scope), self.options, scope)
+                    trace.append(
+                        f"latency: skipped {pool.name} (shed{base.capacity_note(pool, health)})"
+                    )
+                continue
+            if trace is not None:
+                trace.append(_step(self.members, costs, sources, order, i))
+            return base.with_options(base.Decision(pool, scope), self.options, scope)
+        if spare is not None:  # only shed pools are up: shedding never leaves us with none
+            if trace is not None:
+                trace.append(_step(self.members, costs, sources, order, spare) + " (all shed)")
+            return base.with_options(base.Decision(self.members[spare], scope), self.options, scope)
         if self.options.nodata_when_all_down:
             if trace is not None:
                 trace.append("latency: all down, when_all_down nodata")
@@ -72,6 +118,17 @@ class Latency:
             trace.append(f"latency: all down, failing open to nearest {nearest.name}")
         d = base.Decision(nearest, scope, failed_open=True, healthy=False)
         return base.with_options(d, self.options, scope)
+
+
+def _step(members, costs, sources, order, chosen: int) -> str:
+    """One trace line: every pool's cost with its unit, the choice and which source decided."""
+
+    def shown(j: int) -> str:
+        unit = " km" if sources[j] == "distance" else "" if sources[j][0] == "l" else " ms"
+        return f"{members[j].name} {costs[j][1]:.0f}{unit}"
+
+    listed = ", ".join(shown(j) for j in order)
+    return f"latency by {sources[chosen]}: {listed} -> {members[chosen].name}"
 
 
 def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Latency | None:

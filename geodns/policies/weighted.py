@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import bisect
-import zlib
+import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ class Weighted:
     weights: tuple[int, ...]
     sticky: bool
     options: base.Options
-    salt: bytes
+    keys: tuple[bytes, ...]  # each pool's name, hashed with the client network when sticky
 
     @property
     def reads(self) -> frozenset[str]:
@@ -32,48 +32,85 @@ class Weighted:
     def children(self) -> tuple[Pool, ...]:
         return self.members
 
-    def _draw(self, client, rng) -> float:
-        """A number in [0, 1): random, or a stable hash of the client's network."""
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset()
+
+    def classify(self, client, sub) -> tuple:
+        """Not sticky: the draw ignores the client (one class). Sticky hashes the client
+        network, so any /24 (/56) may differ: not compiled."""
+        if self.sticky:
+            raise base.NotCompiled("weighted with sticky: true hashes the client network")
+        return tuple(sub(child) for child in self.members)
+
+    def _shares(self, health) -> tuple[list[int], list[float], bool, bool]:
+        """(candidate indexes, their weights, failed open, capacity ignored): healthy pools
+        by weight times capacity factor; shed ones (factor 0) dropped unless all are; weight-0
+        standbys only when nothing else is up; every configured weight when all are down."""
+        up = [base.pool_up(p, health) for p in self.members]
+        live = [i for i, ok in enumerate(up) if ok and self.weights[i] > 0]
+        if not live:
+            live = [i for i, ok in enumerate(up) if ok]  # weight-0 standbys
+            if live:
+                return live, [1.0] * len(live), False, False
+            live = [i for i, wt in enumerate(self.weights) if wt > 0]
+            return live, [float(self.weights[i]) for i in live], True, False
+        scaled = [self.weights[i] * base.factor(self.members[i], health) for i in live]
+        kept = [(i, wt) for i, wt in zip(live, scaled, strict=True) if wt > 0]
+        if not kept:  # every candidate is shed: shedding never leaves us with none
+            return live, [float(self.weights[i]) for i in live], False, True
+        return [i for i, _ in kept], [wt for _, wt in kept], False, False
+
+    def _pick(self, client, rng, candidates: list[int], weights: list[float]) -> int:
+        """Random by weight; sticky: weighted rendezvous hashing of the client network (the
+        highest -w/ln(h) wins, h a stable hash of network and pool in (0, 1)), so a pool
+        that leaves moves only its own clients and a weight change only the share it moved."""
         if not self.sticky:
-            return rng.random()
+            point = rng.random() * sum(weights)
+            for i, wt in zip(candidates, weights, strict=True):
+                point -= wt
+                if point < 0:
+                    return i
+            return candidates[-1]
         bits = STICKY_V4 if client.family == FAMILY_V4 else STICKY_V6
         net = client.address[: bits // 8]
-        return zlib.crc32(self.salt + net) / 2**32
+        best, best_score = candidates[0], -math.inf
+        for i, wt in zip(candidates, weights, strict=True):
+            digest = hashlib.blake2b(net, digest_size=8, key=self.keys[i]).digest()
+            h = (int.from_bytes(digest, "big") + 1) / (2**64 + 1)
+            score = -wt / math.log(h)
+            if score > best_score:
+                best, best_score = i, score
+        return best
 
     def resolve(self, client, health, rng, trace) -> base.Decision:
         scope = 0
         if self.sticky:
             scope = STICKY_V4 if client.family == FAMILY_V4 else STICKY_V6
-        up = [base.pool_up(p, health) for p in self.members]
-        candidates = [i for i, ok in enumerate(up) if ok and self.weights[i] > 0]
-        weights = [self.weights[i] for i in candidates]
-        failed_open = False
-        if not candidates:
-            candidates = [i for i, ok in enumerate(up) if ok]  # weight-0 standbys
-            weights = [1] * len(candidates)
-        if not candidates:
-            if self.options.nodata_when_all_down:
-                if trace is not None:
-                    trace.append("weighted: all down, when_all_down nodata")
-                return base.NODATA
-            candidates = [i for i, wt in enumerate(self.weights) if wt > 0]
-            weights = [self.weights[i] for i in candidates]
-            failed_open = True
-        total = sum(weights)
-        cumulative = []
-        running = 0
-        for wt in weights:
-            running += wt
-            cumulative.append(running)
-        index = candidates[bisect.bisect_right(cumulative, self._draw(client, rng) * total)]
+        candidates, weights, failed_open, ignored = self._shares(health)
+        if failed_open and self.options.nodata_when_all_down:
+            if trace is not None:
+                trace.append("weighted: all down, when_all_down nodata")
+            return base.NODATA
+        index = self._pick(client, rng, candidates, weights)
         pool = self.members[index]
         if trace is not None:
-            how = "by client network hash" if self.sticky else "at random"
-            state = " (all down: failing open)" if failed_open else ""
-            share = f"weight {self.weights[index]} of {total}"
-            trace.append(f"weighted: picked {pool.name} {how} ({share}){state}")
+            trace.append(self._say(pool, index, candidates, weights, failed_open, ignored, health))
         d = base.Decision(pool, scope, failed_open=failed_open, healthy=not failed_open)
         return base.with_options(d, self.options, scope)
+
+    def _say(self, pool, index, candidates, weights, failed_open, ignored, health) -> str:
+        how = "by client network (rendezvous hash)" if self.sticky else "at random"
+        total = sum(weights)
+        share = weights[candidates.index(index)]
+        state = " (all down: failing open)" if failed_open else ""
+        state += " (every pool shed: capacity ignored)" if ignored else ""
+        note = ""
+        if pool.capacity is not None:
+            factor = base.factor(pool, health)
+            note = f", capacity factor {factor:.2f}{base.capacity_note(pool, health)}"
+        text = f"weight {share:g} of {total:g}{note}"
+        return f"weighted: picked {pool.name} {how} ({text}){state}"
 
 
 def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Weighted | None:
@@ -105,5 +142,5 @@ def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -
         ok = False
     if not ok:
         return None
-    salt = ",".join(p.name for p in members).encode()
-    return Weighted(tuple(members), tuple(weights), sticky, options, salt)
+    keys = tuple(hashlib.blake2b(p.name.encode(), digest_size=16).digest() for p in members)
+    return Weighted(tuple(members), tuple(weights), sticky, options, keys)

@@ -34,15 +34,19 @@ class HealthChange:
     down: frozenset  # members now down (or drained)
     up: frozenset  # members up again
     pools: dict  # (zone, pool) -> generation, for pools whose generation moved
+    steering: Any = None  # the board's Steering when it was replaced since the last push
 
 
-def health_change(board_down: frozenset, board_pools: dict, generation: int, seen: tuple) -> tuple:
-    """The change from what a worker has `seen` (down set, pool generations) to the board's
-    state; returns (HealthChange, the new seen)."""
-    seen_down, seen_pools = seen
+def health_change(
+    board_down: frozenset, board_pools: dict, generation: int, seen: tuple, steering: Any = None
+) -> tuple:
+    """The change from what a worker has `seen` (down set, pool generations, steering) to the
+    board's state; returns (HealthChange, the new seen)."""
+    seen_down, seen_pools = seen[:2]
     pools = {k: g for k, g in board_pools.items() if seen_pools.get(k) != g}
-    change = HealthChange(generation, board_down - seen_down, seen_down - board_down, pools)
-    return change, (board_down, board_pools)
+    steer = steering if steering is not (seen[2] if len(seen) > 2 else None) else None
+    change = HealthChange(generation, board_down - seen_down, seen_down - board_down, pools, steer)
+    return change, (board_down, board_pools, steering)
 
 
 def send(writer: asyncio.StreamWriter, message: tuple) -> None:

@@ -175,7 +175,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in range(4)]
         proc = WorkerProc(slot, pid, self.generation, None, *futures)
-        proc.health_sent = (state.down, state.pool_generations)
+        proc.health_sent = (state.down, state.pool_generations, state.steering)
         self.procs[pid] = proc
         proc.listener = self._spawn(self._listen(proc, parent_end))
         watch_exit(proc.pid, lambda reaped: self._spawn(self._reap(proc, reaped)), self._spawn)
@@ -268,7 +268,11 @@ class Supervisor:
             return
         board = self.board
         change, seen = health_change(
-            board.down(), board.pool_generations(), board.generation, proc.health_sent
+            board.down(),
+            board.pool_generations(),
+            board.generation,
+            proc.health_sent,
+            board.steering,
         )
         with contextlib.suppress(Exception):
             send(proc.writer, ("health", change))

@@ -37,6 +37,7 @@ class ForkState:
     health_generation: int
     down: frozenset[MemberKey]
     pool_generations: dict[PoolKey, int]
+    steering: Any = None  # health/board.py Steering: capacity factors, measured RTTs
 
 
 class PushedHealth:
@@ -46,12 +47,21 @@ class PushedHealth:
     generation moved), not the whole down set on every change.
     """
 
-    __slots__ = ("down", "generation", "pools")
+    __slots__ = ("down", "generation", "pools", "steering")
 
-    def __init__(self, generation: int, down: Iterable[MemberKey], pools: dict) -> None:
+    def __init__(
+        self, generation: int, down: Iterable[MemberKey], pools: dict, steering: Any = None
+    ) -> None:
         self.generation = generation
         self.down = set(down)
         self.pools: dict[PoolKey, int] = dict(pools)
+        self.steering = steering
+
+    def capacity(self, pool: PoolKey) -> float:
+        return 1.0 if self.steering is None else self.steering.factors.get(pool, 1.0)
+
+    def measured(self, zone: str) -> Any:
+        return None if self.steering is None else self.steering.measured.get(zone)
 
     def is_up(self, member: MemberKey) -> bool:
         return member not in self.down
@@ -64,6 +74,8 @@ class PushedHealth:
         self.down.difference_update(change.up)
         self.down.update(change.down)
         self.pools.update(change.pools)
+        if change.steering is not None:
+            self.steering = change.steering
         self.generation = change.generation
 
 
@@ -133,7 +145,9 @@ class Worker:
     async def main(self) -> int:
         state, conf = self.state, self.state.config
         self.stop = asyncio.Event()
-        self.health = PushedHealth(state.health_generation, state.down, state.pool_generations)
+        self.health = PushedHealth(
+            state.health_generation, state.down, state.pool_generations, state.steering
+        )
         handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
         self.limits = tcp_limits(conf)
         server = DnsServer(handler.handle, [], self.stats, self.limits, observe=self.stats.observe)

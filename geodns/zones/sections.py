@@ -7,13 +7,13 @@ from typing import Any
 
 from geodns import policies
 from geodns.errors import Where
-from geodns.model import Pool
+from geodns.model import CapacitySpec, Pool
 from geodns.zones import checkspec, yamlio
 from geodns.zones.records import RecordContext, parse_rrset
 from geodns.zones.state import FileState, at
 
 STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR")
-POOL_KEYS = ("addresses", "location", "check", "min_healthy")
+POOL_KEYS = ("addresses", "location", "check", "min_healthy", "capacity")
 
 
 def pools(ld: FileState, raw: yamlio.LineDict) -> dict[str, Pool]:
@@ -61,7 +61,25 @@ def _pool(ld: FileState, name: str, body: Any, where: Where, checks: dict) -> Po
     if body.get("check") is not None:
         check = checkspec.resolve(body["check"], at(body, "check", where), checks, ld)
     floor = _min_healthy(ld, name, body.get("min_healthy"), at(body, "min_healthy", where), out)
-    return Pool(ld.origin_text, name, tuple(out), location, check, floor)
+    capacity = _capacity(ld, name, body.get("capacity"), at(body, "capacity", where))
+    return Pool(ld.origin_text, name, tuple(out), location, check, floor, capacity)
+
+
+def _capacity(ld: FileState, name: str, raw: Any, where: Where) -> CapacitySpec | None:
+    """`capacity: {query: PromQL, low: 0.7, high: 0.95}`: the load that starts and ends the
+    pool's share (steer/capacity.py polls the query; policies read the factor)."""
+    if raw is None:
+        return None
+    bad = f"pool {name!r}: capacity must be {{query: PromQL, low: number, high: number > low}}"
+    if not isinstance(raw, dict) or set(raw) - {"query", "low", "high"}:
+        ld.add(where, bad)
+        return None
+    query, low, high = raw.get("query"), raw.get("low", 0.7), raw.get("high", 0.95)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+    if not isinstance(query, str) or not query.strip() or not numbers or not low < high:
+        ld.add(where, bad)
+        return None
+    return CapacitySpec(query.strip(), float(low), float(high))
 
 
 def _min_healthy(ld: FileState, name: str, raw: Any, where: Where, addrs: list) -> int | str | None:

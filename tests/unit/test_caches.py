@@ -157,7 +157,7 @@ def test_health_change_and_table_swap_are_seen_at_once() -> None:
 
 def test_clear_caches_forgets_clients_decisions_and_replies() -> None:
     h = handler()
-    for name in ("www.geo.test", "near.geo.test"):  # www has a cidr rule: near decides by facts
+    for name in ("www.geo.test", "open.geo.test"):  # www has a cidr rule: open decides by facts
         for _ in range(8):  # the reply cache admits one miss in 8
             h.handle(query(name, "A", "81.2.69.0/24"), "127.0.0.1")
     memos = h.memos

@@ -18,7 +18,8 @@ TIERS: list[tuple[str, ...]] = [
     ("build",),
     # fleet/ sits beside ops: like the API and metrics it reads the board and the config
     # and is composed by app; the API reads it (a peer), and nothing that answers needs it.
-    ("ops", "fleet"),
+    # steer/ too: the capacity poller and RTT store feed the board beside the fleet.
+    ("ops", "fleet", "steer"),
     ("dns", "config"),
     ("geo", "zones", "table"),
     ("health", "policies", "wire"),

@@ -162,12 +162,13 @@ def test_reads_is_the_union_over_the_tree(body: str, expected: set[str]) -> None
     assert policies.reads(_node(body)) == expected
 
 
-def test_latency_reads_facts_and_a_pool_reads_nothing() -> None:
+def test_latency_reads_facts_and_address_and_a_pool_reads_nothing() -> None:
+    """The address too: RTTs measured per client network may split a GeoIP network."""
     text = HEAD.replace("[192.0.2.10]}", "[192.0.2.10], location: {lat: 51.5, lon: -0.1}}")
     text = text.replace("[192.0.2.20]}", "[192.0.2.20], location: {lat: 40.7, lon: -74.0}}")
     zone = zonefile.load_text(text + "  www: {latency: [a, b]}\n", "z.yaml")
     node = next(iter(zone.policies.values()))
-    assert policies.reads(node) == {"facts"}
+    assert policies.reads(node) == {"facts", "address"}
     assert policies.reads(node.members[0]) == frozenset()
 
 

@@ -174,7 +174,8 @@ def add_explain(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geodns", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the server in the foreground")
     serve.add_argument("--config", help="config file (default: the embedded demo setup)")
     serve.set_defaults(func=cmd_serve)
@@ -195,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version:  # `geodns --version` says what `geodns version` says
+        return cmd_version(args)
+    if args.command is None:
+        parser.error("a command is required (serve, check, explain, healthcheck, version)")
     return args.func(args)
 
 

@@ -20,6 +20,7 @@ from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
 from geodns.ops import limits, logs
 from geodns.ops.sources import Counters, ReloadCounts
+from geodns.serve.binding import bind_error
 from geodns.serve.cpus import worker_count
 from geodns.serve.supervisor import Supervisor
 from geodns.serve.worker import ForkState
@@ -171,7 +172,10 @@ class App:
         host, port = cfg.parse_hostport(listen, 8053)
         token = api.read_token(self.config.http.token_file)
         front = httpfront.HttpFront(api.build(self, token), self.config.http)
-        self.http_bound = await front.start(host, port)
+        try:
+            self.http_bound = await front.start(host, port)
+        except OSError as exc:  # the address, the protocol and a remedy, as for DNS
+            raise bind_error(exc, "HTTP", host, port) from exc
         log.info("HTTP API on http://%s", cfg.format_hostport(*self.http_bound))
         return front
 

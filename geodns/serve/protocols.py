@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from geodns.serve.binding import bind_error
 from geodns.serve.tcp import Count, Handle, TcpLimits, TcpProtocol, errors
 
 # Re-exported: the TCP side lives in serve/tcp.py, callers import both from here.
@@ -92,14 +93,17 @@ def bind_pair(
 ) -> tuple[socket.socket, socket.socket]:
     """UDP and TCP sockets on the same port; port 0 picks one free for both."""
     for _ in range(50 if port == 0 else 1):
-        udp = _udp_socket(host, port, reuse_port)
+        try:
+            udp = _udp_socket(host, port, reuse_port)
+        except OSError as exc:  # says which address, which protocol, and what to do
+            raise bind_error(exc, "UDP", host, port) from exc
         chosen = udp.getsockname()[1]
         try:
             return udp, _tcp_socket(host, chosen, reuse_port)
-        except OSError:
+        except OSError as exc:
             udp.close()
             if port != 0:
-                raise
+                raise bind_error(exc, "TCP", host, port) from exc
     raise OSError(f"no port free for both UDP and TCP on {host}")
 
 

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import json
 import logging
+import socket
 import sys
+from dataclasses import replace
 from typing import Any
 
 from geodns import __version__
@@ -39,6 +41,27 @@ def _run_loop(coro) -> None:
         uvloop.run(coro)
 
 
+def _loopback_v6() -> str | None:
+    """None when this host can bind [::1], else why not (a container or host without IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _embedded(conf: cfg.Config) -> cfg.Config:
+    """The embedded default listens on 127.0.0.1 and [::1]; without IPv6 loopback it says so
+    and goes on with 127.0.0.1 (a config file's addresses are never dropped: they fail)."""
+    why = _loopback_v6()
+    if why is None:
+        return conf
+    listen = tuple(a for a in conf.dns.listen if not a.startswith("[::1]"))
+    log.warning("no IPv6 loopback here (%s): listening on %s only", why, ", ".join(listen))
+    return replace(conf, dns=replace(conf.dns, listen=listen))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     conf = _config_or_say(args.config)
     if conf is None:
@@ -46,6 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.setup(conf.log.level, conf.log.format)
     if args.config is None:
         log.info("no --config: serving the embedded default (zones from %s)", conf.zones_dir)
+        conf = _embedded(conf)
 
     async def main() -> None:
         from geodns.app import App

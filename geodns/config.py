@@ -386,7 +386,7 @@ def embedded_default() -> Config:
     repo_zones = Path(__file__).resolve().parent.parent / "zones"
     zones = repo_zones if repo_zones.is_dir() else Path.cwd() / "zones"
     return Config(
-        dns=DnsConfig(listen=("127.0.0.1:5353",)),
+        dns=DnsConfig(listen=("127.0.0.1:5353", "[::1]:5353")),  # cli drops ::1 if absent
         geoip=GeoIPConfig(city=demo_geoip_path()),
         zones_dir=str(zones),
     )

@@ -19,6 +19,7 @@ from geodns.fleet.votes import generation
 from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
 from geodns.ops import limits, logs
+from geodns.ops.reloadlog import reload_line
 from geodns.ops.sources import Counters, ReloadCounts
 from geodns.serve.binding import bind_error
 from geodns.serve.cpus import worker_count
@@ -234,6 +235,8 @@ class App:
             if old is None or old.serial != zt.zone.serial:
                 log.info("zone %s serial %d loaded", zt.zone.origin_text, zt.zone.serial)
         self._note_removed(previous)
+        current = {origin: zt.zone for origin, zt in table.zones.items()}
+        log.info("%s", reload_line(previous, current, self.fleet.generation))
         return True
 
     def _note_removed(self, previous: dict) -> None:

@@ -105,12 +105,13 @@ class Weighted:
         share = weights[candidates.index(index)]
         state = " (all down: failing open)" if failed_open else ""
         state += " (every pool shed: capacity ignored)" if ignored else ""
-        note = ""
-        if pool.capacity is not None:
-            factor = base.factor(pool, health)
-            note = f", capacity factor {factor:.2f}{base.capacity_note(pool, health)}"
-        text = f"weight {share:g} of {total:g}{note}"
-        return f"weighted: picked {pool.name} {how} ({text}){state}"
+        steered = [
+            f"{p.name} x {base.factor(p, health):.2f}{base.capacity_note(p, health)}"
+            for p in self.members
+            if p.capacity is not None
+        ]
+        note = f"; capacity: {', '.join(steered)}" if steered else ""
+        return f"weighted: picked {pool.name} {how} (weight {share:g} of {total:g}{note}){state}"
 
 
 def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -> Weighted | None:

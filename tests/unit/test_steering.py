@@ -117,7 +117,7 @@ def test_explain_trace_says_load_and_factor() -> None:
     trace: list[str] = []
     node = next(pa for pa in h.table.zones[b"\x05steer\x04test\x00"].policies.values())
     policies.resolve(node.node, client, board, random.Random(1), trace)
-    assert "capacity factor 0.50 (load 0.8)" in trace[-1], trace
+    assert "capacity: a x 0.00 (load 0.95 >= high 0.9: shed), b x 0.50 (load 0.8)" in trace[-1]
     trace = []
     near = [pa for pa in h.table.zones[b"\x05steer\x04test\x00"].policies.values()]
     policies.resolve(near[2].node, client, board, random.Random(1), trace)

@@ -126,6 +126,7 @@ void *gn_serve(void *arg)
 {
     gn_thread *th = arg;
     gn_server *s = th->s;
+    pthread_setname_np(pthread_self(), "geodns-udp"); /* ps -L, /proc/PID/task/TID/comm */
     struct pollfd pfd[MAX_FDS + 1];
     for (int i = 0; i < s->nfds; i++)
         pfd[i] = (struct pollfd){.fd = s->fds[i], .events = POLLIN};

@@ -29,6 +29,7 @@ from geodns.steer import Steer
 from geodns.table import Table, dismantle
 from geodns.zones import load
 
+from geodns.serve import native as native_udp
 log = logging.getLogger("geodns")
 
 
@@ -54,6 +55,7 @@ class App:
         self.fleet = Fleet(conf, self.board)  # quorum health, drains, serials (fleet/)
         self.steer = Steer(lambda: self.config, self.board)  # capacity, measured RTTs (steer/)
         self.handler = make_handler(conf, self.table, self.clients, self.board, self.stats)
+        self.fast_path = native_udp.announce(conf)  # dns.fast_path: native or python
         # Answering happens in forked worker processes, never in this one: here the tables
         # are built (a reload of a million names holds this process's GIL, not theirs),
         # health is checked and the API served. The handler here serves explain.

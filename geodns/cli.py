@@ -144,7 +144,13 @@ def _check_runtime_files(conf: cfg.Config) -> list[str]:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
+    from geodns.dns import native
+
     print(f"geodns {__version__}")
+    if native.available():  # what dns.fast_path: auto runs (DESIGN.md "The native fast path")
+        print("fast path: native (geodns._fastnet)")
+    else:
+        print("fast path: python (the geodns._fastnet extension is not built)")
     return 0
 
 

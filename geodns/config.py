@@ -51,6 +51,7 @@ class DnsConfig:
     nsid: bool = False  # answer an NSID request (RFC 5001) with the instance name
     chaos: bool = True  # CH TXT id.server./hostname.bind. and version.server./version.bind.
     hide_version: bool = False  # version.server./version.bind. get REFUSED
+    fast_path: str = "auto"  # UDP answered by native threads (auto | native | python)
 
     def endpoints(self) -> list[tuple[str, int]]:
         return [parse_hostport(item, 53) for item in self.listen]
@@ -247,6 +248,8 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
     bad: list[tuple[str, str]] = []
     if section == "dns" and not 512 <= values.get("max_udp_payload", 1232) <= 65535:
         bad.append(("max_udp_payload", "must be between 512 and 65535"))
+    if section == "dns" and values.get("fast_path", "auto") not in ("auto", "native", "python"):
+        bad.append(("fast_path", "must be one of auto, native, python"))
     if section == "dns" and values.get("tcp_message_timeout", 3.0) <= 0:
         bad.append(("tcp_message_timeout", "must be positive"))
     if section == "ecs":

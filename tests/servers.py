@@ -26,12 +26,14 @@ DATA = REPO / "tests" / "data"
 # GEODNS_TEST_WORKERS=2 runs every server the e2e tests start with that many worker
 # processes (dns.workers), unless a test sets dns.workers itself.
 WORKERS = int(os.environ.get("GEODNS_TEST_WORKERS", "1"))
+# GEODNS_TEST_FAST_PATH=native (or python) sets dns.fast_path for every such server.
+FAST_PATH = os.environ.get("GEODNS_TEST_FAST_PATH", "auto")
 
 
 def write_config(tmp: Path, zones_dir: Path | str, **sections: Any) -> Path:
     """A config on ephemeral loopback ports (v4 and v6) with the given sections merged in."""
     conf: dict[str, Any] = {
-        "dns": {"listen": ["127.0.0.1:0", "[::1]:0"], "workers": WORKERS},
+        "dns": {"listen": ["127.0.0.1:0", "[::1]:0"], "workers": WORKERS, "fast_path": FAST_PATH},
         "http": {"listen": "127.0.0.1:0"},
         "zones_dir": str(zones_dir),
         "reload": {"watch": False},

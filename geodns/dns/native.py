@@ -8,14 +8,18 @@ extension loads and nothing in the config needs every query in Python.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from geodns import wire as w
 from geodns.dns.assemble import Opts
+from geodns.errors import GeoDNSError
 from geodns.table import POLICY, STATIC, Table
 
 try:  # optional: a machine without a compiler runs the Python path
+    if os.environ.get("GEODNS_NO_NATIVE"):  # as geo/compiled.py: act as if not built
+        raise ImportError("GEODNS_NO_NATIVE is set")
     from geodns import _fastnet
 except ImportError:  # pragma: no cover - exercised where the extension is not built
     _fastnet = None  # type: ignore[assignment]
@@ -43,14 +47,14 @@ def python_reasons(conf: Any) -> list[str]:
 
 def resolve(conf: Any) -> tuple[str, str]:
     """(path, why): which path serves UDP for this config. `native` without the extension
-    is a start error (GeoDNSError from the caller); `auto` without it is python with a
-    reason the caller logs once."""
+    is a start error (GeoDNSError); `auto` without it is python with a reason the caller
+    logs once."""
     choice = conf.dns.fast_path
     if choice == PYTHON:
         return PYTHON, "dns.fast_path is python"
     if _fastnet is None:
         if choice == NATIVE:
-            raise RuntimeError(
+            raise GeoDNSError(
                 "dns.fast_path is native but the geodns._fastnet extension is not built "
                 "(pip install with a C compiler, or set dns.fast_path: auto)"
             )
@@ -144,6 +148,13 @@ def for_handler(handler: Any) -> Built:
         cookies=handler.cookies is not None,
         nsid=handler.identity.nsid,
     )
+
+
+def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232) -> Any:
+    """Native threads for these UDP descriptors (geodns._fastnet.Server), not started."""
+    if _fastnet is None:
+        raise RuntimeError("geodns._fastnet is not built")
+    return _fastnet.Server(fds, threads=threads, reply_size=reply_size)
 
 
 def add_counts(stats: Any, zones: list[str], counts: dict, seen: dict) -> None:

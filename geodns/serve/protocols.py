@@ -117,10 +117,13 @@ class DnsServer:
     limits: TcpLimits = field(default_factory=TcpLimits)
     reuse_port: bool = False
     observe: Callable[[float], None] | None = None
+    # native UDP serving (serve/native.py): given the UDP sockets, a NativeUdp that owns them
+    native: Callable[[list[socket.socket]], Any] | None = None
     sockets: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
     bound: list[tuple[str, int]] = field(default_factory=list)
     _closers: list = field(default_factory=list)
     _udp: list[tuple[socket.socket, UdpProtocol]] = field(default_factory=list)
+    _native: Any = None
 
     def bind(self) -> None:
         """Bind every socket now, so a bind error fails at once and loudly."""
@@ -134,15 +137,27 @@ class DnsServer:
             self.bind()
         loop = asyncio.get_running_loop()
         stats = self.stats
+        if self.native is not None:
+            self._native = self.native([udp for udp, _ in self.sockets])
+            self._native.start(loop)
         for udp, tcp in self.sockets:
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.handle, stats.udp, self.observe, stats), sock=udp
-            )
+            if self._native is None:
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: UdpProtocol(self.handle, stats.udp, self.observe, stats), sock=udp
+                )
+                self._closers.append(transport)
+            else:  # answers what is queued at shutdown, once the native threads stop
+                protocol = UdpProtocol(self.handle, stats.udp, self.observe, stats)
+                protocol.sendto = udp.sendto
             server = await loop.create_server(self._tcp_protocol, sock=tcp)
             self._udp.append((udp, protocol))
-            self._closers.append(transport)
             self._closers.append(server)
         return self
+
+    def add_native_counts(self) -> None:
+        """What the native threads answered, into the UDP counters (before a snapshot)."""
+        if self._native is not None:
+            self._native.add_counts(self.stats)
 
     def _tcp_protocol(self) -> TcpProtocol:
         return TcpProtocol(self.handle, self.limits, self.stats.tcp)
@@ -154,6 +169,8 @@ class DnsServer:
         sockets themselves to the processes still holding them. Open TCP connections close
         once everything received on them is answered (RFC 7766 lets a server close).
         """
+        if self._native is not None:
+            self._native.stop()
         for closer in self._closers:
             closer.close()
         for transport in list(self.limits.transports):
@@ -168,6 +185,8 @@ class DnsServer:
         """
         loop = asyncio.get_running_loop()
         accepted = []
+        if self._native is not None:
+            self._native.stop()
         for udp, protocol in self._udp:
             _answer_queued(udp, protocol)
         for _, tcp in self.sockets:
@@ -177,6 +196,8 @@ class DnsServer:
         self.retire()
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._native is not None:
+            self._native.stop()
         for closer in self._closers:
             closer.close()
         for transport in list(self.limits.transports):

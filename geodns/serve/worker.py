@@ -23,6 +23,7 @@ from geodns.model import MemberKey, PoolKey
 from geodns.ops import packing
 from geodns.serve.channel import HealthChange, receive, send, snapshot
 from geodns.serve.cpus import worker_count
+from geodns.serve.native import native_udp
 from geodns.serve.protocols import DnsServer, TcpLimits
 from geodns.table import Table
 
@@ -151,6 +152,7 @@ class Worker:
         handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
         self.limits = tcp_limits(conf)
         server = DnsServer(handler.handle, [], self.stats, self.limits, observe=self.stats.observe)
+        server.native = native_udp(conf, handler, self.stats)  # None: the Python path
         server.sockets = list(self.sockets)
         locator = state.clients.locator
         self._geoip_base = (locator.cache_hits, locator.cache_misses)
@@ -177,6 +179,7 @@ class Worker:
         return 0
 
     def _snapshot(self) -> dict[str, Any]:
+        self.server.add_native_counts()
         loc = self.locator
         geoip = (loc.cache_hits - self._geoip_base[0], loc.cache_misses - self._geoip_base[1])
         return snapshot(self.stats, self.limits, geoip)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from geodns.model import FAMILY_V4
-from geodns.policies import base
+from geodns.policies import base, iso
 from geodns.policies.iso import CONTINENTS, COUNTRIES
 
 KEY = "geo"
@@ -165,7 +165,11 @@ def _selector(key: str, at, ctx) -> tuple[str, Any] | None:
         if kind == "subdivision":
             m = _SUBDIVISION.match(value.upper())
             if m and m.group(1) in COUNTRIES:
-                return (kind, value.upper())
+                if iso.is_subdivision(value.upper()):
+                    return (kind, value.upper())
+                known = ", ".join(iso.subdivision_examples(m.group(1))) or "none"
+                ctx.problems.add(at, f"geo: {key!r}: no such ISO 3166-2 subdivision (e.g. {known})")
+                return None
         if kind == "country" and value.upper() in COUNTRIES:
             return (kind, value.upper())
         if kind == "continent" and value.upper() in CONTINENTS:

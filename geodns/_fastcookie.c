@@ -29,6 +29,11 @@ struct gd_cookies {
 
 int gd_cookie_well_formed(size_t len) { return len == 8 || (len >= 16 && len <= 40); }
 
+int64_t gd_cookie_clamp(int64_t now) {
+    return now > GD_COOKIE_CLOCK_MAX ? GD_COOKIE_CLOCK_MAX
+           : now < -GD_COOKIE_CLOCK_MAX ? -GD_COOKIE_CLOCK_MAX : now;
+}
+
 int64_t gd_cookie_age(uint32_t ts, int64_t now) {
     uint32_t delta = (uint32_t)((uint64_t)now - ts);
     return delta >= 0x80000000u ? (int64_t)delta - ((int64_t)1 << 32) : (int64_t)delta;
@@ -116,12 +121,13 @@ int gd_cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint
                       int64_t *expires) {
     if (!gd_cookie_well_formed(len)) return GD_COOKIE_MALFORMED;
     if (addrlen > 16) addrlen = 16;
+    now = gd_cookie_clamp(now);
     uint8_t ours[16];
     int64_t made;
     slot_t *s = lock_slot(c, body, addr, addrlen);
     if (s->used && s->addrlen == addrlen && memcmp(s->client, body, 8) == 0 &&
-        memcmp(s->addr, addr, addrlen) == 0 && now - s->made >= 0 &&
-        now - s->made < GD_COOKIE_FRESH_FOR) {
+        memcmp(s->addr, addr, addrlen) == 0 && s->made <= now &&
+        (uint64_t)now - (uint64_t)s->made < GD_COOKIE_FRESH_FOR) {
         memcpy(ours, s->ours, 16);
         made = s->made;
     } else {

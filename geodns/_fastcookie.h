@@ -30,6 +30,11 @@ enum { GD_COOKIE_NEW = 0, GD_COOKIE_VALID = 1, GD_COOKIE_INVALID = 2, GD_COOKIE_
 /* RFC 7873 5.2.2: a COOKIE option body of 8 bytes, or 16 to 40; else FORMERR. */
 int gd_cookie_well_formed(size_t len);
 
+/* gd_cookies_answer() takes `now` within +-GD_COOKIE_CLOCK_MAX (clamped there: any clock
+   of the next hundred billion years; Python's integers have no bound, C's do). */
+#define GD_COOKIE_CLOCK_MAX ((int64_t)1 << 62)
+int64_t gd_cookie_clamp(int64_t now);
+
 /* Seconds from timestamp ts to now in serial arithmetic (RFC 1982; negative: ahead). */
 int64_t gd_cookie_age(uint32_t ts, int64_t now);
 

@@ -1,13 +1,26 @@
 # The README's two commands are `make run` and `make test`; both install what they need.
 PYTHON ?= python3
+VENV ?= .venv
+# The Python that installs and runs: a venv already made here; else $(PYTHON) itself when
+# pip may install into it (a virtualenv, pyenv, a container's Python); else, where the
+# system's Python refuses pip (PEP 668 "externally-managed-environment": Debian 12, Ubuntu
+# 23.04 and later), a venv made here.
+PY := $(shell if [ -x $(VENV)/bin/python ]; then echo $(VENV)/bin/python; else $(PYTHON) -c \
+  'import os, sys, sysconfig; m = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"); \
+  print("$(VENV)/bin/python" if sys.prefix == sys.base_prefix and os.path.exists(m) else sys.executable)'; fi)
+BIN := $(dir $(PY))
 
 .PHONY: install run test lint bench container-test container-tools
 
-install:
-	$(PYTHON) -m pip install -q -e '.[test,demo]'
+install: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/bin/python)
+	$(PY) -m pip install -q -e '.[test,demo]'
+
+$(VENV)/bin/python:
+	@echo "$(PYTHON) is managed by the system (PEP 668): installing into a virtual environment, $(VENV)/"
+	@$(PYTHON) -m venv $(VENV) || { echo "cannot make a venv: install python3-venv (apt-get install python3-venv)"; exit 1; }
 
 run: install
-	geodns serve
+	$(BIN)geodns serve
 
 # Debian tools the tests use (dig, kdig for the cookie test, nats-server for the fleet tests,
 # prometheus and promtool for the alert and dashboard test); skipped when already present or
@@ -22,14 +35,14 @@ test-tools:
 # Every test, then the end-to-end tests again with two worker processes per server, then
 # the image built and run hardened (about 2 minutes from scratch, 20 s with a cached base).
 test: install test-tools
-	ruff check .
-	ruff format --check .
-	$(PYTHON) -m pytest -q
-	GEODNS_TEST_WORKERS=2 $(PYTHON) -m pytest -q tests/e2e
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q
+	GEODNS_TEST_WORKERS=2 $(PY) -m pytest -q tests/e2e
 	$(MAKE) container-test
 
 lint:
-	ruff check . && ruff format --check .
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
 bench:
 	bash bench/run.sh

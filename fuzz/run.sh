@@ -3,7 +3,8 @@
 # run each for SECONDS (default 60) on random and mutated inputs from fuzz/seeds.py.
 # A harness whose sources are not in the tree yet is skipped (and says so); one that fails
 # to build, or any sanitizer report or failed check, fails the run (exit 1), with the
-# input saved in $FUZZ_OUT (default build/fuzz).
+# input saved in $FUZZ_OUT (default build/fuzz). Then, run without harness names, the RRL and
+# cookie tables NET's threads share are hammered from 4 threads under ThreadSanitizer.
 #
 #   fuzz/run.sh [SECONDS] [HARNESS...]      e.g. fuzz/run.sh 5 cookie netparse
 # Environment: CC (gcc), PYTHON (python3), FUZZ_OUT, FUZZ_SEED (a fixed seed: reproducible).
@@ -62,4 +63,15 @@ for h in $HARNESSES; do
         echo "fuzz: $h: FINDING (seed $seed; input saved in $OUT)"; status=1
     fi
 done
+# The tables NET's threads share, under ThreadSanitizer (unless only harnesses were named).
+if [ $# -eq 0 ]; then
+    if $CC -std=c11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -fsanitize=thread -o "$OUT/stress_threads" \
+        fuzz/stress_threads.c geodns/_fastrrl.c geodns/_fastcookie.c geodns/_fastsip.c \
+        -lpthread 2>"$OUT/build-stress.log"; then
+        TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" "$OUT/stress_threads" 4 ||
+            { echo "fuzz: stress_threads: FAILED"; status=1; }
+    else
+        echo "fuzz: stress_threads: skipped, no ThreadSanitizer:"; cat "$OUT/build-stress.log"
+    fi
+fi
 exit $status

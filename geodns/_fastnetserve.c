@@ -119,7 +119,7 @@ static int serve_batch(gn_thread *th, int fdi)
             continue;
         sent += r > 0 ? r : 1; /* a reply the kernel refuses is lost, as asyncio's would be */
     }
-    return got == BATCH ? 0 : -1;
+    return 0; /* more may have come meanwhile: try again before poll() */
 }
 
 void *gn_serve(void *arg)

@@ -115,30 +115,55 @@ static int u32_buffer(PyObject *obj, Py_buffer *view)
     return 0;
 }
 
-/* classify(classes) -> (start4, cls4, start6, cls6): classes[rec] (uint32, rec 0 = no data,
- * len records + 1) for every leaf, equal neighbours merged. */
-static PyObject *tree_classify(TreeObject *self, PyObject *arg)
+/* classify(classes[, index]) -> (start4, cls4, start6, cls6): the class of record rec
+ * (0 = no data, records + 1 of them) is classes[rec], or classes[index[rec]] with an index;
+ * uint32 arrays; equal neighbours merged. */
+static PyObject *tree_classify(TreeObject *self, PyObject *args)
 {
-    Py_buffer cls;
+    PyObject *classes, *index = NULL;
+    Py_buffer cls, idx = {0};
     gd_out o4 = {0}, o6 = {0};
-    int rc;
-    if (u32_buffer(arg, &cls) < 0)
+    uint32_t *table = NULL;
+    int rc = -1;
+    size_t nrec = self->walk.nrec + 1;
+    if (!PyArg_ParseTuple(args, "O|O", &classes, &index) || u32_buffer(classes, &cls) < 0)
         return NULL;
-    size_t ncls = (size_t)cls.len / 4;
-    if (ncls < self->walk.nrec + 1) {
+    if (index && u32_buffer(index, &idx) < 0) {
         PyBuffer_Release(&cls);
-        return PyErr_Format(PyExc_ValueError, "%zu classes for %zu records", ncls, self->walk.nrec + 1);
+        return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
-    rc = gd_classify4(&self->walk, cls.buf, ncls, &o4);
-    if (rc == 0)
-        rc = gd_classify6(&self->walk, cls.buf, ncls, &o4, &o6);
-    Py_END_ALLOW_THREADS
+    size_t ncls = (size_t)cls.len / 4;
+    const uint32_t *c = cls.buf;
+    if (index) {
+        table = (size_t)idx.len / 4 >= nrec ? PyMem_Malloc(nrec * sizeof *table) : NULL;
+        for (size_t i = 0; table && i < nrec; i++) {
+            uint32_t at = ((const uint32_t *)idx.buf)[i];
+            if (at >= ncls) {
+                PyMem_Free(table);
+                table = NULL;
+                break;
+            }
+            table[i] = c[at];
+        }
+        c = table;
+        ncls = table ? nrec : 0;
+    }
+    if (ncls >= nrec) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = gd_classify4(&self->walk, c, ncls, &o4);
+        if (rc == 0)
+            rc = gd_classify6(&self->walk, c, ncls, &o4, &o6);
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(table);
     PyBuffer_Release(&cls);
+    if (index)
+        PyBuffer_Release(&idx);
     if (rc < 0) {
         gd_out_free(&o4);
         gd_out_free(&o6);
-        return PyErr_NoMemory();
+        return ncls >= nrec ? PyErr_NoMemory()
+                            : PyErr_Format(PyExc_ValueError, "classify: too few classes or a bad index");
     }
     PyObject *a = out_bytes(&o4);
     PyObject *b = a ? out_bytes(&o6) : (gd_out_free(&o6), NULL);
@@ -156,7 +181,7 @@ static PyMethodDef tree_methods[] = {
     {"offsets", (PyCFunction)tree_offsets, METH_NOARGS, "absolute data offsets, uint32 each"},
     {"city", (PyCFunction)tree_city, METH_NOARGS, "(continent, country, subdivision, lat, lon) per record"},
     {"asn", (PyCFunction)tree_asn, METH_NOARGS, "autonomous_system_number (or None) per record"},
-    {"classify", (PyCFunction)tree_classify, METH_O, "merged ranges for a record -> class array"},
+    {"classify", (PyCFunction)tree_classify, METH_VARARGS, "merged ranges for a record -> class array"},
     {NULL}};
 
 static PyGetSetDef tree_getset[] = {

@@ -11,9 +11,17 @@
 enum { T_POINTER = 1, T_STRING = 2, T_DOUBLE = 3, T_MAP = 7, T_INT32 = 8, T_ARRAY = 11,
        T_BOOL = 14, T_FLOAT = 15 };
 
+#define CACHE_SLOTS 65536 /* codes by map offset: continents and countries are shared maps */
+
+typedef struct {
+    size_t off;
+    PyObject *code; /* a strong reference, or NULL for an empty slot */
+} slot;
+
 typedef struct {
     const uint8_t *buf;
     size_t len, data_start;
+    slot *cache;
 } data;
 
 #define NEED(d, off, n) do { if ((off) > (d)->len || (n) > (d)->len - (off)) return -1; } while (0)
@@ -181,19 +189,30 @@ static PyObject *value(const data *d, size_t off)
     Py_RETURN_NONE;
 }
 
-/* mmdb.py's _code: the non-empty string under `key` of the map at off (deref'd twice). */
+/* mmdb.py's _code: the non-empty string under `key` of the map at off (deref'd twice);
+ * cached by the map's offset and key (a record's maps are usually pointers to shared ones). */
 static PyObject *code(const data *d, size_t off, const char *key)
 {
     const char *wanted[1] = {key};
     size_t found;
     if (off == SIZE_MAX)
         Py_RETURN_NONE;
-    if (deref(d, off, &off) < 0 || fields(d, off, wanted, 1, &found) < 0)
+    if (deref(d, off, &off) < 0)
+        return PyErr_Format(PyExc_ValueError, "data section: map at %zu out of bounds", off);
+    size_t tag = off * 2 + (key[0] == 'c'); /* "code" and "iso_code" never share a map here */
+    slot *s = d->cache ? &d->cache[(tag * 0x9E3779B97F4A7C15ull) >> 48] : NULL;
+    if (s && s->code && s->off == tag)
+        return Py_NewRef(s->code);
+    if (fields(d, off, wanted, 1, &found) < 0)
         return PyErr_Format(PyExc_ValueError, "data section: map at %zu out of bounds", off);
     PyObject *v = value(d, found);
     if (v && !(PyUnicode_Check(v) && PyUnicode_GET_LENGTH(v) > 0)) {
         Py_DECREF(v);
-        Py_RETURN_NONE;
+        v = Py_NewRef(Py_None);
+    }
+    if (v && s) {
+        Py_XSETREF(s->code, Py_NewRef(v));
+        s->off = tag;
     }
     return v;
 }
@@ -275,17 +294,18 @@ static PyObject *asn(const data *d, size_t off)
 /* A list with one decoded record per offset, in order (kind 0: city, 1: asn). */
 PyObject *gd_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind)
 {
-    data d = {db->buf, db->len, db->tree_size + 16};
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    if (!list)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
+    data d = {db->buf, db->len, db->tree_size + 16, PyMem_Calloc(CACHE_SLOTS, sizeof(slot))};
+    PyObject *list = d.cache ? PyList_New((Py_ssize_t)n) : PyErr_NoMemory();
+    for (size_t i = 0; list && i < n; i++) {
         PyObject *item = kind == 0 ? city(&d, offsets[i]) : asn(&d, offsets[i]);
         if (!item) {
-            Py_DECREF(list);
-            return NULL;
+            Py_CLEAR(list);
+            break;
         }
         PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
+    for (size_t i = 0; d.cache && i < CACHE_SLOTS; i++)
+        Py_XDECREF(d.cache[i].code);
+    PyMem_Free(d.cache);
     return list;
 }

@@ -11,16 +11,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from geodns import config as cfg
-from geodns.build import build_table, client_factory, make_handler, open_locator, table_members
+from geodns.build import (
+    build_table,
+    client_factory,
+    compile_geoip,
+    make_handler,
+    open_locator,
+    table_members,
+)
 from geodns.dns.stats import Stats
 from geodns.errors import GeoDNSError, GeoIPError, ZoneError
 from geodns.fleet.coordinator import Fleet
 from geodns.fleet.votes import generation
+from geodns.geo import compiled
 from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
 from geodns.ops import limits, logs
 from geodns.ops.reloadlog import reload_line
 from geodns.ops.sources import Counters, ReloadCounts
+from geodns.serve import native as native_udp
 from geodns.serve.binding import bind_error
 from geodns.serve.cpus import worker_count
 from geodns.serve.supervisor import Supervisor
@@ -29,7 +38,6 @@ from geodns.steer import Steer
 from geodns.table import Table, dismantle
 from geodns.zones import load
 
-from geodns.serve import native as native_udp
 log = logging.getLogger("geodns")
 
 
@@ -47,15 +55,15 @@ class App:
     async def __aenter__(self) -> App:
         conf = self.config
         limits.raise_open_files()  # before any socket: workers forked later inherit it
+        self.fast_path = native_udp.announce(conf)  # dns.fast_path: native or python
         self.locator = open_locator(conf)
         self.clients = client_factory(conf, self.locator)
         self.zone_loader = load.ZoneLoader()  # remembers each file: reloads parse only changes
-        self.table = build_table(conf, self.zone_loader)
+        self.table = build_table(conf, self.zone_loader, self.locator)
         self.board = HealthBoard()
         self.fleet = Fleet(conf, self.board)  # quorum health, drains, serials (fleet/)
         self.steer = Steer(lambda: self.config, self.board)  # capacity, measured RTTs (steer/)
         self.handler = make_handler(conf, self.table, self.clients, self.board, self.stats)
-        self.fast_path = native_udp.announce(conf)  # dns.fast_path: native or python
         # Answering happens in forked worker processes, never in this one: here the tables
         # are built (a reload of a million names holds this process's GIL, not theirs),
         # health is checked and the API served. The handler here serves explain.
@@ -211,7 +219,9 @@ class App:
         previous = {zt.origin: zt.zone for zt in self.table.zones.values()}
         loop = asyncio.get_running_loop()
         try:
-            table = await loop.run_in_executor(None, build_table, self.config, self.zone_loader)
+            table = await loop.run_in_executor(
+                None, build_table, self.config, self.zone_loader, self.locator
+            )
         except ZoneError as exc:
             self.reloads.error += 1
             for problem in exc.problems:
@@ -262,7 +272,9 @@ class App:
         if all(agreed.get((z.origin_text, z.content_hash), z.serial) == z.serial for z in zones):
             return table
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, build_table, self.config, self.zone_loader)
+        return await loop.run_in_executor(
+            None, build_table, self.config, self.zone_loader, self.locator
+        )
 
     def _members_changed(self) -> None:
         """The fleet re-applies drains and votes to the reconciled board; our generation."""
@@ -315,6 +327,9 @@ class App:
         async with self._reload_lock:
             if not self.locator.reload_if_changed(settled):
                 return False
+            loop = asyncio.get_running_loop()  # the GeoIP compile: seconds, off the loop
+            ranges = await loop.run_in_executor(None, compile_geoip, self.table, self.locator)
+            compiled.install(self.table, ranges)
             self.clients_changed()
             await self._publish()
             return True

@@ -12,6 +12,7 @@ from geodns.dns.handler import Handler
 from geodns.dns.identity import Identity
 from geodns.dns.rrl import RateLimiter
 from geodns.dns.stats import Stats
+from geodns.geo import compiled
 from geodns.geo.ecs import ClientFactory
 from geodns.geo.locator import Locator
 from geodns.model import CheckSpec, HealthView, MemberKey
@@ -59,17 +60,30 @@ def client_factory(conf: cfg.Config, locator: Locator) -> ClientFactory:
     )
 
 
-def build_table(conf: cfg.Config, zones: ZoneLoader | None = None) -> Table:
+def build_table(
+    conf: cfg.Config, zones: ZoneLoader | None = None, locator: Locator | None = None
+) -> Table:
     """The one load-and-compile path, shared by serve, reload and `geodns check`.
 
     `zones` remembers the last good load, so a reload parses only the files that changed
     (without one, every file is parsed). Without cyclic GC while it runs (a million names
     would mean full collections over millions of new objects, holding the GIL), and frozen
-    after: see teardown.gc_paused.
+    after: see teardown.gc_paused. With a `locator`, the policy trees are compiled against
+    its GeoIP databases too (geo/compiled.py), so workers forked later share the ranges.
     """
     loader = ZoneLoader() if zones is None else zones
     with teardown.gc_paused():
-        return compile_table(loader.load_dir(conf.zones_dir))
+        table = compile_table(loader.load_dir(conf.zones_dir))
+        if locator is not None:
+            compiled.install(table, compiled.compile_table(table, locator))
+        return table
+
+
+def compile_geoip(table: Table, locator: Locator) -> dict:
+    """The table's trees compiled against new GeoIP data (run in a thread); the caller
+    installs the result (compiled.install) where it answers, then clears its memos."""
+    with teardown.gc_paused():
+        return compiled.compile_table(table, locator)
 
 
 def make_handler(

@@ -80,7 +80,17 @@ STATIC, POLICY = 0, 1
 class PolicyAnswer:
     """A policy name compiled: the decision tree plus its pools' answers pre-encoded."""
 
-    __slots__ = ("by_facts", "cacheable", "name", "node", "owner", "pools", "ttl", "zone")
+    __slots__ = (
+        "by_facts",
+        "cacheable",
+        "compiled",
+        "name",
+        "node",
+        "owner",
+        "pools",
+        "ttl",
+        "zone",
+    )
 
     def __init__(
         self, zone: str, owner: bytes, node: object, ttl: int, flags: tuple | None = None
@@ -94,6 +104,10 @@ class PolicyAnswer:
         # health alone; by_facts: on the client's GeoFacts alone (no cidr rule, no hash).
         # pools: every (zone, pool) the tree can answer from, whose health stamps its memos.
         self.cacheable, self.by_facts, self.pools = flags or policy_flags(node)
+        # The tree compiled against the GeoIP databases (geo/compiled.py): address ranges ->
+        # class and ECS scope. None: not compiled (no database given, or a sticky hash),
+        # decided from each client's GeoFacts. Set by build.build_table and on GeoIP swaps.
+        self.compiled: Any = None
 
     def records(
         self, pool: Pool, qtype: int, max_answers: int | None, health: Any, start: int = 0

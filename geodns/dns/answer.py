@@ -168,7 +168,12 @@ class Answerer:
 
         Decisions of deterministic trees are cached by the client's GeoFacts when the tree
         reads nothing else, else by the client object when `keep` says it is long-lived.
+        A compiled tree (geo/compiled.py) decides by the client address's class, cached by
+        class, and scopes by the merged range around the address.
         """
+        compiled = pa.compiled
+        if compiled is not None and (compiled.rtt_zone is None or not self._measured(compiled)):
+            return self._by_class(pa, qtype, client, owner, trace, outcome)
         if not pa.cacheable or trace is not None or owner is not w.PTR_QNAME:
             return self._decide(pa, qtype, client, owner, trace, outcome)[:3]
         by_facts = pa.by_facts
@@ -195,10 +200,43 @@ class Answerer:
         memos.added()
         return result[:3]
 
+    def _measured(self, compiled: Any) -> bool:
+        """True while the tree's zone has RTTs measured at run time (steering): its latency
+        nodes then rank per client network, which the compiled classes do not know."""
+        get = getattr(self.health, "measured", None)
+        return get is not None and get(compiled.rtt_zone) is not None
+
+    def _by_class(self, pa, qtype, client, owner, trace, outcome) -> tuple[int, bytes, int]:
+        """A compiled tree: the class of the client's address decides (every address of a
+        class gets the same decision, so its representative client is resolved and the
+        answer cached per class); the scope is the merged range's prefix."""
+        cls, scope = pa.compiled.find(client.address)
+        rep = pa.compiled.reps[cls]
+        if trace is not None or outcome is not None:  # explain: the client's own reasons
+            return (*self._decide(pa, qtype, client, owner, trace, outcome)[:2], scope)
+        if not pa.cacheable or owner is not w.PTR_QNAME:
+            return (*self._decide(pa, qtype, rep, owner, None, None)[:2], scope)
+        memos = self.memos
+        cache = memos.decisions_for(pa, qtype == w.T_AAAA)
+        hit = cache.get(id(rep))
+        stamp = memos.stamp(pa)
+        if hit is not None and hit[1] == stamp:
+            self.last = tail = hit[2]
+            stats = self.stats
+            if stats is not None and tail[3] is not None:
+                stats.by_pool[tail[3]] += 1
+                stats.fail_open += tail[4]
+            return tail[0], tail[1], scope
+        result = self._decide(pa, qtype, rep, owner, None, None)
+        self.last = result = memos.tails.setdefault(result, result)
+        cache[id(rep)] = (rep, stamp, result)  # holds rep: its id stays unique
+        memos.added()
+        return result[0], result[1], scope
+
     def cached(self, pa: PolicyAnswer, qtype: int, facts: Any) -> tuple | None:
         """The cached (count, body, scope, pool, open) of a tree that decides by GeoFacts
         alone, counted as served; None if there is none yet (then call policy_records)."""
-        if not pa.by_facts:
+        if not pa.by_facts or pa.compiled is not None:
             return None
         memos = self.memos
         found = memos.decisions.get(pa)

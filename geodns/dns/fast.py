@@ -222,8 +222,10 @@ class FastPath:
                     self._offer_reply(data, resp, memo[6], udp_limit, entry)
                 return resp
             facts = memo[0]
-        if facts is None:
-            facts = self.clients.option_facts(body)
+        compiled = entry.policy.compiled
+        lookup = compiled is None or compiled.rtt_zone is not None  # see geo/compiled.py
+        if facts is None or (facts is ecs.UNLOOKED and lookup):
+            facts = self.clients.option_facts(body, lookup)
             if facts is None:
                 return None  # malformed ECS: the slow path answers FORMERR
         else:

@@ -9,6 +9,10 @@ from typing import Protocol
 from geodns import wire as w
 from geodns.model import FAMILY_V4, FAMILY_V6, FROM_SOURCE, Client, GeoFacts
 
+# The facts of an ECS client whose policy tree is compiled (geo/compiled.py): its class and
+# scope come from the compiled ranges by address, so the search tree is not walked for it.
+UNLOOKED = GeoFacts(prefix_len=0, network="not looked up: compiled GeoIP decides")
+
 # Echo pieces, precomputed: the reply's OPT RDLENGTH, option code and option length for an
 # option body of n octets (at most 4 + 16), and the scope octet.
 _LENGTHS = [struct.pack("!HHH", n + 4, w.OPT_ECS, n) for n in range(21)]
@@ -147,15 +151,18 @@ class ClientFactory:
             self.hits += 1
         return client
 
-    def option_facts(self, body: bytes) -> GeoFacts | None:
+    def option_facts(self, body: bytes, lookup: bool = True) -> GeoFacts | None:
         """GeoFacts for raw ECS option data (FROM_SOURCE for source prefix 0: the caller
-        decides by the packet source); None if the option is malformed (FORMERR)."""
+        decides by the packet source); None if the option is malformed (FORMERR). Without
+        `lookup` (a compiled tree decides by address), UNLOOKED instead of a tree walk."""
         try:
             family, source, addr = parse(body)
         except w.FormErr:
             return None
         if source == 0:
             return FROM_SOURCE
+        if not lookup:
+            return UNLOOKED
         return self.locator.facts(family, self._packed(family, source, addr))
 
     def option_client(self, body: bytes, facts: GeoFacts) -> Client:

@@ -94,9 +94,13 @@ def ask(server, name, rtype="A", ecs=None, tcp=False, family=4):
         ("5.1.9.0/24", "as3320", 21),
         ("81.2.69.0/24", "gb", 24),  # country:GB beats continent:EU
         ("2.2.3.0/24", "eu", 16),  # France: continent
-        ("12.1.0.0/24", "na", 16),
+        # Scopes are merged ranges (DESIGN.md, ECS): US-NY 12.1.0.0/16 and US-CA 12.0.0.0/16
+        # both lead to continent:NA (no US subdivision rule; AS7018 has none): /15.
+        ("12.1.0.0/24", "na", 15),
         ("1.0.16.0/24", "as", 20),
-        ("177.0.0.0/24", "dflt", 16),  # South America: default
+        # South America: default, as is all of 128.0.0.0/1 (only SA, SE without a continent
+        # and no data there): /1.
+        ("177.0.0.0/24", "dflt", 1),
         # no GeoIP data: default; the scope is the empty region maxminddb reports (/3 here)
         ("100.64.1.0/24", "dflt", 3),
         ("2a01:4f8::/48", "eu", 32),  # DE without subdivision, AS24940: continent
@@ -153,7 +157,9 @@ def test_pool_without_the_family_is_nodata(geo_server) -> None:
 def test_no_default_is_nodata(geo_server) -> None:
     assert ask(geo_server, "nodefault", "A", "81.2.69.0/24")[1] == {"192.0.2.10"}
     reply, addrs, scope = ask(geo_server, "nodefault", "A", "12.1.0.0/24")
-    assert not addrs and reply.rcode() == dns.rcode.NOERROR and scope == 16
+    # NODATA for every address between the EU networks 5.1.0.0/16 and 31.0.0.0/24: the
+    # widest prefix around 12.1.0.0 inside that gap is 8.0.0.0/5
+    assert not addrs and reply.rcode() == dns.rcode.NOERROR and scope == 5
 
 
 def test_latency_by_distance_and_rtt(geo_server) -> None:

@@ -31,7 +31,7 @@ sources() {
     rrl) echo _fastsip.c _fastrrl.c ;;
     ranges) echo _fastranges.c ;;
     mmdb) echo _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
-    netparse) echo _fastnetparse.c ;;
+    netparse) echo _fastnetparse.c _fastnetreply.c _fastnettable.c ;;
     *) return 1 ;;
     esac
 }

@@ -127,12 +127,16 @@ static gd_cookies *cookies_of(CookiesObject *self) {
     return self->c;
 }
 
-/* answer(body, address, now) -> (result, option, expires); result -1: not well formed */
-static PyObject *Cookies_answer(CookiesObject *self, PyObject *args) {
+/* answer(body, address, now, counted=True) -> (result, option, expires); result -1: not
+   well formed (nothing written, nothing counted) */
+static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *kw) {
+    static char *names[] = {"body", "address", "now", "counted", NULL};
     Py_buffer body, addr;
     long long now;
+    int counted = 1;
     if (cookies_of(self) == NULL) return NULL;
-    if (!PyArg_ParseTuple(args, "y*y*L", &body, &addr, &now)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*y*L|p", names, &body, &addr, &now, &counted))
+        return NULL;
     PyObject *res = NULL;
     if (addr.len != 4 && addr.len != 16) {
         PyErr_SetString(PyExc_ValueError, "an address is 4 or 16 bytes");
@@ -140,8 +144,9 @@ static PyObject *Cookies_answer(CookiesObject *self, PyObject *args) {
         uint8_t out[GD_COOKIE_OPTION];
         int64_t expires = 0;
         /* the GIL stays held: the table's locks are spin locks held for nanoseconds */
-        int r = gd_cookies_answer(self->c, body.buf, (size_t)body.len, addr.buf,
-                                  (size_t)addr.len, now, out, &expires);
+        int r = (counted ? gd_cookies_answer : gd_cookies_answer_uncounted)(
+            self->c, body.buf, (size_t)body.len, addr.buf, (size_t)addr.len, now, out,
+            &expires);
         if (r == GD_COOKIE_MALFORMED)
             res = Py_BuildValue("iyL", -1, "", 0LL);
         else
@@ -162,14 +167,28 @@ static PyObject *Cookies_counts(CookiesObject *self, PyObject *unused) {
                          "malformed", (unsigned long long)n[3]);
 }
 
+static PyObject *Cookies_count(CookiesObject *self, PyObject *arg) {
+    long r = PyLong_AsLong(arg);
+    if (r == -1 && PyErr_Occurred()) return NULL;
+    if (cookies_of(self) == NULL) return NULL;
+    if (r < 0 || r > GD_COOKIE_MALFORMED) {
+        PyErr_SetString(PyExc_ValueError, "a result is 0 (new) to 3 (malformed)");
+        return NULL;
+    }
+    gd_cookies_count(self->c, (int)r);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Cookies_capsule(CookiesObject *self, PyObject *unused) {
     if (cookies_of(self) == NULL) return NULL;
     return PyCapsule_New(self->c, "gd_cookies", NULL);
 }
 
 static PyMethodDef Cookies_methods[] = {
-    {"answer", (PyCFunction)Cookies_answer, METH_VARARGS,
-     "answer(body, address, now) -> (result, option, expires): ServerCookies.option()"},
+    {"answer", (PyCFunction)(void (*)(void))Cookies_answer, METH_VARARGS | METH_KEYWORDS,
+     "answer(body, address, now, counted=True) -> (result, option, expires): the native\n"
+     "ServerCookies.option(); result 0 new, 1 valid, 2 invalid, -1 not well formed"},
+    {"count", (PyCFunction)Cookies_count, METH_O, "count(result): one more of that result"},
     {"counts", (PyCFunction)Cookies_counts, METH_NOARGS, "results counted so far"},
     {"capsule", (PyCFunction)Cookies_capsule, METH_NOARGS,
      "a capsule named gd_cookies holding the table (valid while this object lives)"},

@@ -116,9 +116,9 @@ static slot_t *lock_slot(gd_cookies *c, const uint8_t *client, const uint8_t *ad
     return s;
 }
 
-int gd_cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
-                      size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION],
-                      int64_t *expires) {
+static int answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
+                  size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION], int64_t *expires,
+                  int counted) {
     if (!gd_cookie_well_formed(len)) return GD_COOKIE_MALFORMED;
     if (addrlen > 16) addrlen = 16;
     now = gd_cookie_clamp(now);
@@ -154,12 +154,24 @@ int gd_cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint
     } else {
         result = GD_COOKIE_INVALID; /* treated as a client cookie alone (RFC 7873 5.2.4) */
     }
-    atomic_fetch_add_explicit(&c->counts[result], 1, memory_order_relaxed);
+    if (counted) atomic_fetch_add_explicit(&c->counts[result], 1, memory_order_relaxed);
     out[0] = 0, out[1] = 10, out[2] = 0, out[3] = 24;
     memcpy(out + 4, body, 8);
     memcpy(out + 12, ours, 16);
     if (expires != NULL) *expires = until;
     return result;
+}
+
+int gd_cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
+                      size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION],
+                      int64_t *expires) {
+    return answer(c, body, len, addr, addrlen, now, out, expires, 1);
+}
+
+int gd_cookies_answer_uncounted(gd_cookies *c, const uint8_t *body, size_t len,
+                                const uint8_t *addr, size_t addrlen, int64_t now,
+                                uint8_t out[GD_COOKIE_OPTION], int64_t *expires) {
+    return answer(c, body, len, addr, addrlen, now, out, expires, 0);
 }
 
 void gd_cookies_count(gd_cookies *c, int result) {

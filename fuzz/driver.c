@@ -19,12 +19,9 @@
 
 #include "fuzz.h"
 
-#ifdef __has_include
-#if __has_include(<sanitizer/common_interface_defs.h>)
-#include <sanitizer/common_interface_defs.h>
-#define HAVE_SANITIZER 1
-#endif
-#endif
+/* the sanitizer runtime's, when linked in (weak: the driver also builds without one, for
+   coverage runs) */
+__attribute__((weak)) void __sanitizer_set_death_callback(void (*callback)(void));
 
 static uint8_t **seeds;
 static size_t *seed_len, n_seeds, cap_seeds;
@@ -193,9 +190,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-max_len") && i + 1 < argc) max_len = strtoul(argv[++i], 0, 10);
         else load(argv[i]);
     }
-#ifdef HAVE_SANITIZER
-    __sanitizer_set_death_callback(save_current);
-#endif
+    if (__sanitizer_set_death_callback != NULL) __sanitizer_set_death_callback(save_current);
     rng_state = seed * 0x9E3779B97F4A7C15ULL + 1;
     if (LLVMFuzzerInitialize != NULL) LLVMFuzzerInitialize(&argc, &argv);
     for (size_t i = 0; i < n_seeds; i++) run_one(seeds[i], seed_len[i]);

@@ -61,6 +61,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                       memcmp(body + 8, out + 12, 16) == 0));
         FUZZ_CHECK(expires >= now && expires <= now + GD_COOKIE_FRESH_FOR);
     }
+    /* the uncounted variant gives the same answer and leaves the counters alone */
+    uint64_t before[4], after[4];
+    gd_cookies_counts(own, before);
+    uint8_t o1[GD_COOKIE_OPTION], o2[GD_COOKIE_OPTION];
+    int r1 = gd_cookies_answer_uncounted(own, body, size, addr, addrlen, raw, o1, NULL);
+    gd_cookies_counts(own, after);
+    FUZZ_CHECK(memcmp(before, after, sizeof before) == 0);
+    int r2 = gd_cookies_answer(own, body, size, addr, addrlen, raw, o2, NULL);
+    FUZZ_CHECK(r1 == r2 && (r1 == GD_COOKIE_MALFORMED || memcmp(o1, o2, sizeof o1) == 0));
+    gd_cookies_count(own, r1);
+    gd_cookies_counts(own, after);
+    FUZZ_CHECK(r1 < 0 || r1 > 3 || after[r1] == before[r1] + (r1 == GD_COOKIE_MALFORMED ? 1 : 2));
     gd_cookies_free(own);
     /* the pure parts on the same bytes */
     uint32_t ts = 0;

@@ -6,9 +6,33 @@
 
 static inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
-static inline uint64_t load_le(const uint8_t *p, size_t n) {
+#include <string.h>
+
+/* 8 bytes as a little-endian word: one load on little-endian machines */
+static inline uint64_t load64(const uint8_t *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+#else
     uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+#endif
+}
+
+/* the last 0..7 bytes, little-endian */
+static inline uint64_t load_tail(const uint8_t *p, size_t n) {
+    uint64_t v = 0;
+    switch (n) {
+    case 7: v |= (uint64_t)p[6] << 48; /* fall through */
+    case 6: v |= (uint64_t)p[5] << 40; /* fall through */
+    case 5: v |= (uint64_t)p[4] << 32; /* fall through */
+    case 4: v |= (uint64_t)p[3] << 24; /* fall through */
+    case 3: v |= (uint64_t)p[2] << 16; /* fall through */
+    case 2: v |= (uint64_t)p[1] << 8;  /* fall through */
+    case 1: v |= (uint64_t)p[0];
+    }
     return v;
 }
 
@@ -21,19 +45,19 @@ static inline uint64_t load_le(const uint8_t *p, size_t n) {
     } while (0)
 
 uint64_t gd_siphash24(const uint8_t key[GD_SIP_KEY], const uint8_t *data, size_t len) {
-    uint64_t k0 = load_le(key, 8), k1 = load_le(key + 8, 8);
+    uint64_t k0 = load64(key), k1 = load64(key + 8);
     uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
     uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
     size_t whole = len - len % 8;
     for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load_le(data + i, 8);
+        uint64_t m = load64(data + i);
         v3 ^= m;
         SIPROUND;
         SIPROUND;
         v0 ^= m;
     }
     /* the last word: the remaining 0..7 bytes and the length's low byte on top */
-    uint64_t b = ((uint64_t)len << 56) | load_le(data + whole, len - whole);
+    uint64_t b = ((uint64_t)len << 56) | load_tail(data + whole, len - whole);
     v3 ^= b;
     SIPROUND;
     SIPROUND;

@@ -122,5 +122,5 @@ def test_port_already_taken_fails_loudly(tmp_path: Path) -> None:
         busy = taken.getsockname()[1]
         conf = write_config(tmp_path, CORE, dns={"listen": [f"127.0.0.1:{busy}"], "workers": 2})
         proc = ServerProcess(["serve", "--config", str(conf)])
-        with pytest.raises(RuntimeError, match="Address already in use"):
+        with pytest.raises(RuntimeError, match=f"UDP 127.0.0.1:{busy}: address already in use"):
             proc.start()

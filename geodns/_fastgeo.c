@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 PyObject *gd_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind);
+PyObject *gd_places(const gd_db *db, const uint32_t *offsets, size_t n);
 
 typedef struct {
     PyObject_HEAD
@@ -83,6 +84,11 @@ static PyObject *tree_offsets(TreeObject *self, PyObject *unused)
 static PyObject *tree_city(TreeObject *self, PyObject *unused)
 {
     return gd_decode(&self->db, self->walk.offsets, self->walk.nrec, 0);
+}
+
+static PyObject *tree_places(TreeObject *self, PyObject *unused)
+{
+    return gd_places(&self->db, self->walk.offsets, self->walk.nrec);
 }
 
 static PyObject *tree_asn(TreeObject *self, PyObject *unused)
@@ -180,6 +186,7 @@ static PyObject *tree_classify(TreeObject *self, PyObject *args)
 static PyMethodDef tree_methods[] = {
     {"offsets", (PyCFunction)tree_offsets, METH_NOARGS, "absolute data offsets, uint32 each"},
     {"city", (PyCFunction)tree_city, METH_NOARGS, "(continent, country, subdivision, lat, lon) per record"},
+    {"places", (PyCFunction)tree_places, METH_NOARGS, "(index, distinct places): city() deduplicated"},
     {"asn", (PyCFunction)tree_asn, METH_NOARGS, "autonomous_system_number (or None) per record"},
     {"classify", (PyCFunction)tree_classify, METH_VARARGS, "merged ranges for a record -> class array"},
     {NULL}};

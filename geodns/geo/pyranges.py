@@ -97,6 +97,12 @@ class Tree:
     def city(self) -> list[tuple]:
         return [self._db.city(off) for off in self._offsets]
 
+    def places(self) -> tuple[bytes, list[tuple]]:
+        """(index, distinct places), as the C Tree: places[0] is no data."""
+        seen: dict[tuple, int] = {(None,) * 5: 0}
+        index = [0] + [seen.setdefault(p, len(seen)) for p in self.city()]
+        return _u32(index), list(seen)
+
     def asn(self) -> list[int | None]:
         return [self._db.asn(off) for off in self._offsets]
 

@@ -132,11 +132,23 @@ static gd_cookies *cookies_of(CookiesObject *self) {
 static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *kw) {
     static char *names[] = {"body", "address", "now", "counted", NULL};
     Py_buffer body, addr;
+    PyObject *where;
     long long now;
-    int counted = 1;
+    int counted = 1, family;
+    uint8_t parsed[16];
     if (cookies_of(self) == NULL) return NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*y*L|p", names, &body, &addr, &now, &counted))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OL|p", names, &body, &where, &now, &counted))
         return NULL;
+    if (PyUnicode_Check(where)) { /* a host string, as the handler has it */
+        if (gd_parse_host(where, &family, parsed) < 0) {
+            PyBuffer_Release(&body);
+            return NULL;
+        }
+        addr.buf = parsed, addr.len = family == 4 ? 4 : 16, addr.obj = NULL;
+    } else if (PyObject_GetBuffer(where, &addr, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&body);
+        return NULL;
+    }
     PyObject *res = NULL;
     if (addr.len != 4 && addr.len != 16) {
         PyErr_SetString(PyExc_ValueError, "an address is 4 or 16 bytes");
@@ -154,7 +166,7 @@ static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *k
                                 (long long)expires);
     }
     PyBuffer_Release(&body);
-    PyBuffer_Release(&addr);
+    if (addr.obj != NULL) PyBuffer_Release(&addr);
     return res;
 }
 
@@ -187,7 +199,8 @@ static PyObject *Cookies_capsule(CookiesObject *self, PyObject *unused) {
 static PyMethodDef Cookies_methods[] = {
     {"answer", (PyCFunction)(void (*)(void))Cookies_answer, METH_VARARGS | METH_KEYWORDS,
      "answer(body, address, now, counted=True) -> (result, option, expires): the native\n"
-     "ServerCookies.option(); result 0 new, 1 valid, 2 invalid, -1 not well formed"},
+     "ServerCookies.option(); address: 4 or 16 packed bytes, or a host string;\n"
+     "result 0 new, 1 valid, 2 invalid, -1 not well formed"},
     {"count", (PyCFunction)Cookies_count, METH_O, "count(result): one more of that result"},
     {"counts", (PyCFunction)Cookies_counts, METH_NOARGS, "results counted so far"},
     {"capsule", (PyCFunction)Cookies_capsule, METH_NOARGS,

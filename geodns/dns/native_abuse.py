@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from geodns.dns.cookies import ServerCookies, packed_address
+from geodns.dns.cookies import ServerCookies
 from geodns.dns.rrl import OK, TABLE_SIZE
 
 try:
@@ -120,7 +120,7 @@ class NativeServerCookies(ServerCookies):
         """The COOKIE option for the reply to a query from `host` carrying `body` (well
         formed): what ServerCookies.option() gives, from the shared memo."""
         now = int(self.clock())
-        result, option, expires = self.jar.answer(body, packed_address(host), now, counted=False)
+        result, option, expires = self.jar.answer(body, host, now, False)  # host parsed in C
         if result < 0:
             raise ValueError("a COOKIE option that is not well formed")
         name = RESULTS[result]

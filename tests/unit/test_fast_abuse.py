@@ -65,6 +65,8 @@ class Twin:
         assert native == option, (body.hex(), host, self.now)
         assert ("new", "valid", "invalid")[result] == self.py.result
         assert expires == self.py.expires
+        by_host = self.c.answer(body, host, self.now, counted=False)  # parsed in C
+        assert by_host == (result, native, expires)
         return result, option, expires
 
 

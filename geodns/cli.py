@@ -177,7 +177,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         conf = _config(args.config)
         locator = build.open_locator(conf)
-        table = build.build_table(conf)
+        table = build.build_table(conf, locator=locator)
     except GeoDNSError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ class Weighted:
     sticky: bool
     options: base.Options
     keys: tuple[bytes, ...]  # each pool's name, hashed with the client network when sticky
+    steered: tuple[tuple[str, str] | None, ...] = ()  # (zone, pool) of pools with capacity
 
     @property
     def reads(self) -> frozenset[str]:
@@ -55,11 +56,19 @@ class Weighted:
                 return live, [1.0] * len(live), False, False
             live = [i for i, wt in enumerate(self.weights) if wt > 0]
             return live, [float(self.weights[i]) for i in live], True, False
-        scaled = [self.weights[i] * base.factor(self.members[i], health) for i in live]
-        kept = [(i, wt) for i, wt in zip(live, scaled, strict=True) if wt > 0]
+        get = getattr(health, "capacity", None) if self.steered else None
+        if get is None:  # no pool with capacity (or no steering view): weights as set
+            return live, [float(self.weights[i]) for i in live], False, False
+        kept, scaled = [], []
+        for i in live:
+            key = self.steered[i]
+            weight = self.weights[i] * (get(key) if key is not None else 1.0)
+            if weight > 0:
+                kept.append(i)
+                scaled.append(weight)
         if not kept:  # every candidate is shed: shedding never leaves us with none
             return live, [float(self.weights[i]) for i in live], False, True
-        return [i for i, _ in kept], [wt for _, wt in kept], False, False
+        return kept, scaled, False, False
 
     def _pick(self, client, rng, candidates: list[int], weights: list[float]) -> int:
         """Random by weight; sticky: weighted rendezvous hashing of the client network (the
@@ -144,4 +153,7 @@ def parse(raw: Any, options: base.Options, where, ctx, parse_node, depth: int) -
     if not ok:
         return None
     keys = tuple(hashlib.blake2b(p.name.encode(), digest_size=16).digest() for p in members)
-    return Weighted(tuple(members), tuple(weights), sticky, options, keys)
+    steered = tuple((p.zone, p.name) if p.capacity else None for p in members)
+    return Weighted(
+        tuple(members), tuple(weights), sticky, options, keys, steered if any(steered) else ()
+    )

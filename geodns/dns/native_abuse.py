@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from geodns.dns.cookies import ServerCookies
-from geodns.dns.rrl import OK, TABLE_SIZE
+from geodns.dns.rrl import OK, TABLE_SIZE, RateLimiter
 
 try:
     from geodns import _fastabuse as native
@@ -136,3 +136,32 @@ class NativeServerCookies(ServerCookies):
     def capsule(self) -> object:
         """The gd_cookies* for geodns._fastnet (valid while this object lives)."""
         return self.jar.capsule()
+
+
+def use_native_tables(handler: object) -> tuple[object | None, object | None]:
+    """Move a handler's rate limiter and server cookies (as dns/rrl.py and dns/cookies.py
+    made them from the config) onto native tables with the same settings; returns their
+    capsules (gd_rrl*, gd_cookies*; None where that feature is off) for geodns._fastnet.
+    A worker calls this once, before its native threads start."""
+    lim = getattr(handler, "rrl", None)
+    if isinstance(lim, RateLimiter):
+        handler.rrl = lim = NativeRateLimiter(  # type: ignore[attr-defined]
+            lim.rates,
+            window=lim.window,
+            slip=lim.slip,
+            ipv4_prefix=32 - lim.v4_shift,
+            ipv6_prefix=128 - lim.v6_shift,
+            exempt=[str(n) for n in lim.exempt],
+            log_only=lim.log_only,
+            clock=None if lim.clock is time.monotonic else lim.clock,
+            size=lim.mask + 1,
+        )
+    jar = getattr(handler, "cookies", None)
+    if isinstance(jar, ServerCookies) and not isinstance(jar, NativeServerCookies):
+        handler.cookies = jar = NativeServerCookies(  # type: ignore[attr-defined]
+            jar.secret, jar.memos, jar.counts, jar.clock
+        )
+    return (
+        lim.capsule() if isinstance(lim, NativeRateLimiter) else None,
+        jar.capsule() if isinstance(jar, NativeServerCookies) else None,
+    )

@@ -6,6 +6,10 @@ every worker, then counts answers over UDP."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import dns.edns
@@ -13,7 +17,7 @@ import dns.message
 import pytest
 
 from tests.e2e.steerkit import Exporter, Prometheus, ask_many, capacity, http, shares
-from tests.servers import DATA, ServerThread, wait_for, write_config
+from tests.servers import DATA, REPO, ServerThread, wait_for, write_config
 
 TOKEN = "steer-token-1234"
 GPU = """\
@@ -106,8 +110,6 @@ def test_explain_shows_load_factor_and_why(gpu) -> None:
 
 
 def http_text(server: ServerThread, path: str) -> str:
-    import urllib.request
-
     host, port = server.app.http_bound
     with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=10) as resp:
         return resp.read().decode()
@@ -255,3 +257,25 @@ def test_measured_rtt_steers_a_network_then_a_country(tmp_path: Path) -> None:
         assert picks(again, NEIGHBOUR, GB) == [NA, EU]
     finally:
         again.stop()
+
+
+def test_rtt_post_tool_turns_probe_results_into_posts(tmp_path: Path) -> None:
+    server = rtt_server(tmp_path)
+    tool = [sys.executable, str(REPO / "deploy" / "tools" / "rtt-post.py")]
+    host, port = server.app.http_bound
+    common = ["--url", f"http://{host}:{port}", "--zone", "rtt.test", "--token-file"]
+    common.append(str(tmp_path / "token"))
+    try:
+        csv_text = f"client,pool,rtt_ms\n{NEIGHBOUR},na,9\n{NEIGHBOUR},eu,70\n"
+        done = subprocess.run(tool + common, input=csv_text, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert picks(server, NEIGHBOUR, MEASURED) == [NA, EU]
+        with socket.create_server(("127.0.0.1", 0)) as listener:  # a pool endpoint to time
+            target = f"eu=127.0.0.1:{listener.getsockname()[1]}"
+            args = ["--probe", "--client", "asn:3320", "--count", "2", target]
+            done = subprocess.run(tool + common + args, capture_output=True, text=True)
+        assert done.returncode == 0 and '"accepted": 1' in done.stdout, done.stdout + done.stderr
+        status = http(server, "/api/v1/status")[1]["steering"]["rtt"]["rtt.test."]
+        assert status == {"measurements": 3, "by_kind": {"network": 2, "asn": 1}}
+    finally:
+        server.stop()

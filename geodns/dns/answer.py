@@ -172,7 +172,7 @@ class Answerer:
         class, and scopes by the merged range around the address.
         """
         compiled = pa.compiled
-        if compiled is not None and (compiled.rtt_zone is None or not self._measured(compiled)):
+        if compiled is not None and not self.bypassed(compiled):
             return self._by_class(pa, qtype, client, owner, trace, outcome)
         if not pa.cacheable or trace is not None or owner is not w.PTR_QNAME:
             return self._decide(pa, qtype, client, owner, trace, outcome)[:3]
@@ -200,9 +200,12 @@ class Answerer:
         memos.added()
         return result[:3]
 
-    def _measured(self, compiled: Any) -> bool:
-        """True while the tree's zone has RTTs measured at run time (steering): its latency
-        nodes then rank per client network, which the compiled classes do not know."""
+    def bypassed(self, compiled: Any) -> bool:
+        """True while a compiled tree's zone has RTTs measured at run time (steering): its
+        latency nodes then rank per client network, which the classes do not know, so the
+        tree is decided from each client's GeoFacts meanwhile."""
+        if compiled.rtt_zone is None:
+            return False
         get = getattr(self.health, "measured", None)
         return get is not None and get(compiled.rtt_zone) is not None
 

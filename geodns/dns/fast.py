@@ -223,7 +223,7 @@ class FastPath:
                 return resp
             facts = memo[0]
         compiled = entry.policy.compiled
-        lookup = compiled is None or compiled.rtt_zone is not None  # see geo/compiled.py
+        lookup = compiled is None or self.answerer.bypassed(compiled)  # see geo/compiled.py
         if facts is None or (facts is ecs.UNLOOKED and lookup):
             facts = self.clients.option_facts(body, lookup)
             if facts is None:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from geodns.health.steering import Measured, changed_pools
+from geodns.health.steering import NO_STEERING, Measured, Steering, changed_pools
 from geodns.model import CheckSpec, MemberKey, PoolKey
 
 log = logging.getLogger("geodns.health")
@@ -32,15 +32,6 @@ class _Member:
     @property
     def effective_up(self) -> bool:
         return (self.quorum or self.state) != DOWN and not self.drained
-
-
-@dataclass(frozen=True, slots=True)
-class Steering:
-    """What steering adds to health, replaced whole on each change (workers get it so)."""
-
-    factors: dict[PoolKey, float]  # pools below their full share; absent = 1.0
-    notes: dict[PoolKey, str]  # why, for explain and status
-    measured: dict[str, Measured]  # zone -> its measured RTTs
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +77,10 @@ class HealthBoard:
         self.listeners: list[Callable[[], None]] = []
         # Called when our own probes move a member (the fleet publishes our verdicts).
         self.verdict_listeners: list[Callable[[MemberKey, str], None]] = []
-        # Steering (geodns/steer): capacity factors below 1 with why, measured RTTs per zone.
-        self.steering = Steering({}, {}, {})
+        # Steering (geodns/steer): capacity factors below 1, measured RTTs per zone (what
+        # workers are sent), and why each pool has its factor (explain and status only).
+        self.steering = NO_STEERING
+        self.capacity_notes: dict[PoolKey, str] = {}
 
     # -- the read-only view (model.HealthView) --------------------------------------------
 
@@ -112,7 +105,7 @@ class HealthBoard:
 
     def capacity_note(self, pool: PoolKey) -> str:
         """Why the pool has its factor (load, bounds, or why the load is not used)."""
-        return self.steering.notes.get(pool, "")
+        return self.capacity_notes.get(pool, "")
 
     def measured(self, zone: str) -> Measured | None:
         return self.steering.measured.get(zone)
@@ -125,8 +118,9 @@ class HealthBoard:
         moved = {
             k for k in factors.keys() | old.factors.keys() if factors.get(k) != old.factors.get(k)
         }
-        notes = {k: note for k, (_, note) in states.items()}
-        self.steering = Steering(factors, notes, old.measured)
+        self.capacity_notes = {k: note for k, (_, note) in states.items()}
+        if moved:
+            self.steering = Steering(factors, old.measured)
         self._steered(moved)
 
     def set_measured(self, zone: str, table: Measured | None) -> None:
@@ -136,7 +130,8 @@ class HealthBoard:
         measured = {z: t for z, t in old.measured.items() if z != zone}
         if table is not None and table.by_key:
             measured[zone] = table
-        self.steering = Steering(old.factors, old.notes, measured)
+        if moved or (zone in old.measured) != (zone in measured):
+            self.steering = Steering(old.factors, measured)
         self._steered(moved)
 
     def _steered(self, moved: set[PoolKey]) -> None:

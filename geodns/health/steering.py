@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from geodns.model import FAMILY_V4, Client
+from geodns.model import FAMILY_V4, Client, PoolKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +157,43 @@ def changed_pools(old: Measured | None, new: Measured | None) -> set[str]:
         ra, rb = a.get(key, {}), b.get(key, {})
         out |= {p for p in ra.keys() | rb.keys() if ra.get(p) != rb.get(p)}
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Steering:
+    """What steering adds to health: replaced on each change, parts that did not change kept
+    as they were (the same objects), so a worker is sent only what moved."""
+
+    factors: dict[PoolKey, float]  # pools below their full share; absent = 1.0
+    measured: dict[str, Measured]  # zone -> its measured RTTs
+
+    def delta(self, old: Steering | None) -> tuple | None:
+        """What a holder of `old` needs to hold this: (factors or None, {zone: table or
+        None (gone)}); None when nothing moved."""
+        if old is self:
+            return None
+        before = old.measured if old is not None else {}
+        zones: dict[str, Measured | None] = {
+            z: t for z, t in self.measured.items() if before.get(z) is not t
+        }
+        zones.update({z: None for z in before if z not in self.measured})
+        factors = self.factors if old is None or old.factors is not self.factors else None
+        return (factors, zones) if factors is not None or zones else None
+
+
+NO_STEERING = Steering({}, {})
+
+
+def applied(current: Steering | None, delta: tuple | None) -> Steering:
+    """`current` with a delta (Steering.delta) applied: what a worker does with a push."""
+    current = current or NO_STEERING
+    if delta is None:
+        return current
+    factors, zones = delta
+    measured = dict(current.measured)
+    for zone, table in zones.items():
+        if table is None:
+            measured.pop(zone, None)
+        else:
+            measured[zone] = table
+    return Steering(current.factors if factors is None else factors, measured)

@@ -34,7 +34,7 @@ class HealthChange:
     down: frozenset  # members now down (or drained)
     up: frozenset  # members up again
     pools: dict  # (zone, pool) -> generation, for pools whose generation moved
-    steering: Any = None  # the board's Steering when it was replaced since the last push
+    steering: Any = None  # Steering.delta: capacity factors and measured RTTs that moved
 
 
 def health_change(
@@ -44,7 +44,7 @@ def health_change(
     board's state; returns (HealthChange, the new seen)."""
     seen_down, seen_pools = seen[:2]
     pools = {k: g for k, g in board_pools.items() if seen_pools.get(k) != g}
-    steer = steering if steering is not (seen[2] if len(seen) > 2 else None) else None
+    steer = steering.delta(seen[2] if len(seen) > 2 else None) if steering is not None else None
     change = HealthChange(generation, board_down - seen_down, seen_down - board_down, pools, steer)
     return change, (board_down, board_pools, steering)
 

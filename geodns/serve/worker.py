@@ -19,6 +19,7 @@ from geodns.build import make_handler
 from geodns.config import Config
 from geodns.dns.stats import Stats
 from geodns.geo.ecs import ClientFactory
+from geodns.health.steering import applied
 from geodns.model import MemberKey, PoolKey
 from geodns.ops import packing
 from geodns.serve.channel import HealthChange, receive, send, snapshot
@@ -76,7 +77,7 @@ class PushedHealth:
         self.down.update(change.down)
         self.pools.update(change.pools)
         if change.steering is not None:
-            self.steering = change.steering
+            self.steering = applied(self.steering, change.steering)
         self.generation = change.generation
 
 

@@ -274,3 +274,33 @@ def test_config_and_zone_checks(tmp_path: Path) -> None:
     bad = ZONE.replace("low: 0.7, high: 0.9}}\n  b", "low: 0.9, high: 0.7}}\n  b")
     with pytest.raises(ZoneError, match="pool 'a': capacity must be"):
         zonefile.load_text(bad, "steer.test.yaml")
+
+
+def test_workers_are_sent_only_the_steering_that_moved() -> None:
+    from geodns.serve.channel import health_change
+    from geodns.serve.worker import PushedHealth
+
+    board = HealthBoard()
+    worker = PushedHealth(board.generation, board.down(), board.pool_generations())
+    seen: tuple = (board.down(), board.pool_generations(), None)
+
+    def push() -> object:
+        nonlocal seen
+        change, seen = health_change(
+            board.down(), board.pool_generations(), board.generation, seen, board.steering
+        )
+        worker.apply(change)
+        return change.steering
+
+    eu = Measured({parse_client("5.1.7.0/24"): {"a": 5.0}})
+    board.set_measured("steer.test.", eu)
+    board.set_measured("other.test.", Measured({parse_client("country:GB"): {"x": 9.0}}))
+    assert set(push()[1]) == {"steer.test.", "other.test."}
+    board.set_capacity({A: (0.5, "load 0.8")})
+    assert push() == ({A: 0.5}, {})  # the factors alone: no RTT table goes again
+    board.set_capacity({A: (0.5, "load 0.81")})  # a new note, the same factor: nothing
+    assert push() is None
+    board.set_measured("other.test.", None)
+    assert push() == (None, {"other.test.": None})
+    assert worker.capacity(A) == 0.5 and worker.measured("steer.test.") == eu
+    assert worker.measured("other.test.") is None and board.capacity_note(A) == "load 0.81"

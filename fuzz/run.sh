@@ -32,10 +32,28 @@ sources() {
     ranges) echo _fastranges.c ;;
     mmdb) echo _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
     netparse) echo _fastnetparse.c _fastnetreply.c _fastnettable.c ;;
+    geodata) echo _fastgeodata.c _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
     *) return 1 ;;
     esac
 }
-HARNESSES=${*:-cookie rrl ranges mmdb netparse}
+# what a harness links beyond its sources: the decoder builds Python objects, so its
+# harness embeds the interpreter
+EMBED=$($PYTHON -c "import sysconfig as s; v = s.get_config_var
+print(f\"-L{v('LIBDIR')} -L{v('LIBPL')} -lpython{v('LDVERSION')} {v('LIBS')} {v('SYSLIBS')} -Wl,-rpath,{v('LIBDIR')}\")")
+PYHOME=$($PYTHON -c "import sys; print(sys.base_prefix)")
+libs() {
+    case $1 in
+    geodata) echo "$EMBED" ;;
+    esac
+}
+# how a harness runs: the embedded interpreter's allocations through malloc (ASan sees
+# them), and no leak report for what the interpreter keeps until exit
+run_env() {
+    case $1 in
+    geodata) echo "PYTHONHOME=$PYHOME PYTHONMALLOC=malloc ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0" ;;
+    esac
+}
+HARNESSES=${*:-cookie rrl ranges mmdb netparse geodata}
 
 $PYTHON fuzz/seeds.py "$OUT/seeds" || { echo "fuzz: seeds.py failed"; exit 1; }
 status=0
@@ -52,14 +70,15 @@ for h in $HARNESSES; do
     fi
     # shellcheck disable=SC2086
     if ! $CC $FLAGS -I"$PYINC" -o "$OUT/fuzz_$h" fuzz/driver.c "fuzz/fuzz_$h.c" $files \
-        2>"$OUT/build-$h.log"; then
+        $(libs "$h") 2>"$OUT/build-$h.log"; then
         echo "fuzz: $h: BUILD FAILED"; cat "$OUT/build-$h.log"; status=1; continue
     fi
     if [ -s "$OUT/build-$h.log" ]; then
         echo "fuzz: $h: warnings:"; cat "$OUT/build-$h.log"
     fi
     seed=${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
-    if ! "$OUT/fuzz_$h" -seconds "$SECONDS_EACH" -seed "$seed" "$OUT/seeds/$h"; then
+    # shellcheck disable=SC2046
+    if ! env $(run_env "$h") "$OUT/fuzz_$h" -seconds "$SECONDS_EACH" -seed "$seed" "$OUT/seeds/$h"; then
         echo "fuzz: $h: FINDING (seed $seed; input saved in $OUT)"; status=1
     fi
 done

@@ -106,6 +106,7 @@ def main(out: Path) -> None:
     sets = {
         "netparse": queries(),
         "mmdb": databases(),
+        "geodata": databases(),
         "cookie": cookies(rng),
         "rrl": floods(rng),
         "ranges": [],

@@ -43,7 +43,10 @@ class Decision:
     max_answers: int | None = None
     failed_open: bool = False
     healthy: bool = True
-    shed: bool = False  # up but over its capacity: a parent takes it only if nothing else
+    # Up but over its capacity: a parent takes any healthy choice first, and a choice of
+    # nothing but shed pools stays marked so up the tree; the root answers with it (shedding
+    # never leaves a name without an answer).
+    shed: bool = False
 
 
 NODATA = Decision(None, 0, healthy=False)
@@ -143,11 +146,6 @@ def leaf(pool: Pool, health: HealthView, scope: int) -> Decision:
     if up and shed(pool, health):
         return Decision(pool, scope, healthy=False, shed=True)
     return Decision(pool, scope, failed_open=not up, healthy=up)
-
-
-def unshed(d: Decision) -> Decision:
-    """A shed choice taken after all: nothing else could answer, so capacity is ignored."""
-    return Decision(d.pool, d.scope, d.ttl, d.max_answers, False, True, False)
 
 
 def with_options(d: Decision, options: Options, scope: int) -> Decision:

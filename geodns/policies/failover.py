@@ -49,7 +49,7 @@ class Failover:
         if spare is not None:  # only shed pools are up: shedding never leaves us with none
             if trace is not None:
                 trace.append(f"failover: all down or shed: {spare.pool.name} over capacity")
-            return base.unshed(base.with_options(spare, self.options, 0))
+            return base.with_options(spare, self.options, 0)
         if self.options.nodata_when_all_down:
             if trace is not None:
                 trace.append("failover: all down, when_all_down nodata")

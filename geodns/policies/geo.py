@@ -127,7 +127,7 @@ class Geo:
         if spare is not None:  # only shed pools are up: shedding never leaves us with none
             if trace is not None:
                 trace.append(f"geo: every match down or shed: {spare.pool.name} over capacity")
-            return base.unshed(base.with_options(spare, self.options, scope))
+            return base.with_options(spare, self.options, scope)
         if self.options.nodata_when_all_down:
             if trace is not None:
                 trace.append("geo: every match down, when_all_down nodata")

@@ -108,7 +108,8 @@ class Latency:
         if spare is not None:  # only shed pools are up: shedding never leaves us with none
             if trace is not None:
                 trace.append(_step(self.members, costs, sources, order, spare) + " (all shed)")
-            return base.with_options(base.Decision(self.members[spare], scope), self.options, scope)
+            d = base.Decision(self.members[spare], scope, healthy=False, shed=True)
+            return base.with_options(d, self.options, scope)
         if self.options.nodata_when_all_down:
             if trace is not None:
                 trace.append("latency: all down, when_all_down nodata")

@@ -105,7 +105,8 @@ class Weighted:
         pool = self.members[index]
         if trace is not None:
             trace.append(self._say(pool, index, candidates, weights, failed_open, ignored, health))
-        d = base.Decision(pool, scope, failed_open=failed_open, healthy=not failed_open)
+        healthy = not failed_open and not ignored  # all shed: a parent may find better
+        d = base.Decision(pool, scope, failed_open=failed_open, healthy=healthy, shed=ignored)
         return base.with_options(d, self.options, scope)
 
     def _say(self, pool, index, candidates, weights, failed_open, ignored, health) -> str:

@@ -47,6 +47,8 @@ records:
   geo: {geo: {continent:EU: a, default: b}}
   fo: {failover: [a, b]}
   fo2: {failover: [a, c]}
+  nest: {failover: [{weighted: {a: 1, b: 1}}, {latency: [a, b]}, c]}
+  nest2: {geo: {continent:EU: {failover: [a, b]}, default: c}}
 """
 A, B, C = ("steer.test.", "a"), ("steer.test.", "b"), ("steer.test.", "c")
 
@@ -106,8 +108,10 @@ def test_every_policy_skips_a_shed_pool_but_never_has_none() -> None:
     assert [ask(h, n, gb)[0] for n in ("only", "geo", "fo")] == ["192.0.2.1"] * 3
     assert ask(h, "near", gb)[0] == "192.0.2.3"  # c has no capacity: still a candidate
     assert ask(h, "fo2", gb)[0] == "192.0.2.3"
+    # a nested policy with nothing but shed pools is shed to its parent, which looks on
+    assert [ask(h, n, gb)[0] for n in ("nest", "nest2")] == ["192.0.2.3"] * 2
     board.set_capacity({})  # no data any more: no shedding
-    assert [ask(h, n, gb)[0] for n in ("near", "geo", "fo")] == ["192.0.2.1"] * 3
+    assert [ask(h, n, gb)[0] for n in ("near", "geo", "fo", "nest2")] == ["192.0.2.1"] * 4
 
 
 def test_explain_trace_says_load_and_factor() -> None:

@@ -2,14 +2,16 @@
    _fastnetreply.c, _fastnettable.c; helper NET's): any datagram. A query the parser
    accepts must point only inside the packet: the question, the ECS and COOKIE option
    bodies; the name lower-cased and ending in the root label. A reply gn_answer makes from
-   a small table (static names, a wildcard, a cut, NXDOMAIN) fits its buffer, carries the
-   query's ID and question, and is never larger than the limit it was made for. */
+   a small table (static names, a wildcard, a cut, NXDOMAIN; server cookies on) fits its
+   buffer, carries the query's ID and question, and is never larger than the limit it was
+   made for. (Policy answers: tests/unit/test_native_diff.py, against the reference.) */
 #include <string.h>
 
 #include "../geodns/_fastnet.h"
 #include "fuzz.h"
 
 static gn_table table;
+static gn_source source = {.family = 4, .addr = {192, 0, 2, 1}, .now = 1800000000};
 
 static void name_set(gn_set *s, const char *wire, size_t n, uint16_t tag)
 {
@@ -29,6 +31,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     memcpy(o->ecs_head[1], "\x00\x00\x29\x04\xd0\x00\x00\x80\x00", 9);
     o->payload = 1232;
     o->ecs_enabled = 1;
+    o->cookies = 1;
+    o->max_v4 = 24, o->max_v6 = 56;
+    static const uint8_t secret[GD_COOKIE_SECRET] = {1, 2, 3};
+    if ((source.cookies = gd_cookies_new(secret, 1024)) == NULL)
+        fuzz_fail("no memory for the cookies");
     o->known[0] = 0xFF;
     static gn_zone zone;
     static uint8_t heads[1][80];
@@ -90,11 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static uint8_t out[1300];
     for (size_t cap = 0; cap <= sizeof out; cap += sizeof out / 2) {
         uint64_t ckey = 0;
-        size_t n = gn_answer(&table, data, size, out, cap, &ckey);
+        uint64_t pkey = 0;
+        size_t n = gn_answer(&table, NULL, &source, data, size, out, cap, &ckey, &pkey);
         if (n == 0) continue;
         gn_query q;
         FUZZ_CHECK(gn_parse(data, size, &q) == 0);
-        FUZZ_CHECK(n <= cap && n <= (q.opt ? 1232u : 512u) && n >= q.qend);
+        FUZZ_CHECK(n <= cap && n <= (q.opt ? 1232u : 512u) && n >= q.qend && pkey == 0);
         FUZZ_CHECK(memcmp(out, data, 2) == 0 && memcmp(out + 12, data + 12, q.qend - 12) == 0);
         FUZZ_CHECK(ckey >> 32 == 1);
     }

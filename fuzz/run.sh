@@ -31,7 +31,8 @@ sources() {
     rrl) echo _fastsip.c _fastrrl.c ;;
     ranges) echo _fastranges.c ;;
     mmdb) echo _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
-    netparse) echo _fastnetparse.c _fastnetreply.c _fastnettable.c ;;
+    netparse) echo _fastnetparse.c _fastnetreply.c _fastnettable.c _fastnetdecide.c \
+        _fastranges.c _fastcookie.c _fastsip.c ;;
     geodata) echo _fastgeodata.c _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
     *) return 1 ;;
     esac

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "_fastcookie.h"
+#include "_fastranges.h"
+
 #define GN_UDP_SIZE 512   /* what a datagram carries whatever the query says */
 #define GN_MAX_NAME 255   /* a wire name's longest */
 #define GN_QTYPE_OTHER 0x10000u /* stats.QTYPE_OTHER: types outside wire.TYPE_TEXT */
@@ -39,13 +42,14 @@ typedef struct {
     size_t mask; /* slots - 1 */
 } gn_set;
 
-enum { GN_STATIC = 0 };
+enum { GN_STATIC = 0, GN_POLICY = 1 };
 
 typedef struct {
     uint32_t body_off, body_len;
     uint16_t zone;
     uint16_t heads; /* index into gn_table.heads: 8 variants of 10 bytes */
     uint32_t qtype; /* counted as is (the Python fast path counts entry.qtype) */
+    uint32_t policy; /* POLICY: its slot in the decisions (gn_decisions.pv) */
     uint8_t kind;
 } gn_entry;
 
@@ -67,6 +71,7 @@ typedef struct {
     uint8_t ecs_head[2][9]; /* our OPT up to its RDLENGTH, by DO */
     uint16_t payload;       /* dns.max_udp_payload */
     uint8_t ecs_enabled, cookies, nsid;
+    uint8_t max_v4, max_v6; /* ecs.max_source_v4/v6: the source prefix acted on */
     uint8_t known[8192]; /* bitmap of wire.TYPE_TEXT: qtype labels of negative answers */
 } gn_opts;
 
@@ -85,6 +90,35 @@ typedef struct {
     size_t n_heads, cap_heads;
     gn_opts opts;
 } gn_table;
+
+/* One class of a compiled policy tree: its answer with health applied, or Python's. */
+typedef struct {
+    uint32_t body_off, body_len; /* the answer records; none: NODATA (the entry's SOA) */
+    int32_t pool;                /* by_pool counter index; -1: none */
+    uint16_t heads;              /* gn_decisions.heads index */
+    uint8_t python;              /* decided per query (failed open, ...): Python's */
+} gn_class;
+
+/* One policy slot: a tree's ranges (GEO's _fastranges.h) and its classes' answers. */
+typedef struct {
+    gd_ranges r;
+    uint32_t first, n; /* classes first .. first + n - 1 in gn_decisions.cv */
+    uint8_t ready;     /* 0: not compiled (sticky, measured RTTs...): Python's */
+} gn_policy;
+
+/* Every policy slot's decisions under one health state: built by Python on start and on
+   every health change, swapped whole (the same epoch scheme as the table). */
+typedef struct {
+    PyObject_HEAD
+    gn_buf arena;
+    gn_policy *pv;
+    size_t n_policies;
+    gn_class *cv;
+    size_t n_classes, cap_classes;
+    uint8_t (*heads)[80];
+    size_t n_heads, cap_heads;
+    PyObject *keep; /* the range buffers pv points into */
+} gn_decisions;
 
 /* A parsed query: what the answer path needs, all offsets into the packet. */
 typedef struct {
@@ -118,8 +152,25 @@ size_t gn_set_bytes(const gn_set *s);
 
 /* _fastnetreply.c: the reply for d[0..n) in out (cap bytes), its length, or 0 when the
    query is Python's. *ckey: the counter key of the answer (zone, qtype, rcode). */
-size_t gn_answer(const gn_table *t, const uint8_t *d, size_t n, uint8_t *out, size_t cap,
-                 uint64_t *ckey);
+/* Who sent a query, and what answering it may use besides the tables. */
+typedef struct {
+    int family;       /* 4 or 6 (an IPv4-mapped IPv6 source is 4): what decisions see */
+    uint8_t addr[16]; /* network order */
+    gd_cookies *cookies; /* the worker's server cookies (NULL: a COOKIE goes to Python) */
+    int64_t now;         /* wall clock, whole seconds (server cookies) */
+} gn_source;
+
+size_t gn_answer(const gn_table *t, const gn_decisions *dec, const gn_source *src,
+                 const uint8_t *d, size_t n, uint8_t *out, size_t cap, uint64_t *ckey,
+                 uint64_t *pkey);
+/* _fastnetpolicy.c: a POLICY entry's reply (0: Python's) */
+size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e,
+                        const gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
+                        size_t cap, uint64_t *ckey, uint64_t *pkey);
+size_t gn_our_opt(const gn_table *t, const gn_query *q, const gn_source *src, unsigned scope,
+                  uint8_t *opt, size_t *tail);
+size_t gn_add_cookie(const gn_query *q, const gn_source *src, uint8_t *out, size_t at);
+#define GN_PKEY(pool) ((1ull << 63) | (uint64_t)(uint32_t)(pool))
 #define GN_CKEY(zone, qtype, rcode) \
     ((((uint64_t)(zone) + 1) << 32) | ((uint64_t)(qtype) << 8) | (uint64_t)(rcode))
 
@@ -127,5 +178,6 @@ size_t gn_answer(const gn_table *t, const uint8_t *d, size_t n, uint8_t *out, si
 extern PyTypeObject gn_server_type;
 /* _fastnetmod.c */
 extern PyTypeObject gn_table_type;
+extern PyTypeObject gn_decisions_type;
 
 #endif

@@ -19,17 +19,19 @@ static void table_dealloc(gn_table *t)
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
-/* Table(plain0, plain1, ecs_head0, ecs_head1, payload, ecs_enabled, cookies, nsid, known) */
+/* Table(plain0, plain1, ecs_head0, ecs_head1, payload, ecs_enabled, cookies, nsid, known,
+         max_source_v4=24, max_source_v6=56) */
 static int table_init(gn_table *t, PyObject *args, PyObject *kw)
 {
     Py_buffer p0, p1, e0, e1, known;
-    unsigned payload;
+    unsigned payload, max_v4 = 24, max_v6 = 56;
     int ecs, cookies, nsid;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*Ipppy*", &p0, &p1, &e0, &e1, &payload, &ecs, &cookies,
-                          &nsid, &known))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Ipppy*|II", &p0, &p1, &e0, &e1, &payload, &ecs,
+                          &cookies, &nsid, &known, &max_v4, &max_v6))
         return -1;
     int ok = p0.len == 11 && p1.len == 11 && e0.len == 9 && e1.len == 9 &&
-             known.len == sizeof t->opts.known && payload >= 512 && payload <= 65535;
+             known.len == sizeof t->opts.known && payload >= 512 && payload <= 65535 &&
+             max_v4 <= 32 && max_v6 <= 128;
     if (ok) {
         memcpy(t->opts.plain[0], p0.buf, 11);
         memcpy(t->opts.plain[1], p1.buf, 11);
@@ -40,6 +42,8 @@ static int table_init(gn_table *t, PyObject *args, PyObject *kw)
         t->opts.ecs_enabled = (uint8_t)ecs;
         t->opts.cookies = (uint8_t)cookies;
         t->opts.nsid = (uint8_t)nsid;
+        t->opts.max_v4 = (uint8_t)max_v4;
+        t->opts.max_v6 = (uint8_t)max_v6;
     }
     PyBuffer_Release(&p0), PyBuffer_Release(&p1), PyBuffer_Release(&e0);
     PyBuffer_Release(&e1), PyBuffer_Release(&known);
@@ -164,13 +168,14 @@ static long intern_heads(gn_table *t, const uint8_t *h)
     return (long)t->n_heads++;
 }
 
-/* add_entry(key, kind, zone, qtype, heads (80 bytes or b""), body) */
+/* add_entry(key, kind, zone, qtype, heads (80 bytes or b""), body, policy slot=0) */
 static PyObject *table_add_entry(gn_table *t, PyObject *args)
 {
     Py_buffer key, heads, body;
     int kind;
-    unsigned zone, qtype;
-    if (!PyArg_ParseTuple(args, "y*iIIy*y*", &key, &kind, &zone, &qtype, &heads, &body))
+    unsigned zone, qtype, slot = 0;
+    if (!PyArg_ParseTuple(args, "y*iIIy*y*|I", &key, &kind, &zone, &qtype, &heads, &body,
+                          &slot))
         return NULL;
     PyObject *res = NULL;
     long hi = 0;
@@ -190,6 +195,7 @@ static PyObject *table_add_entry(gn_table *t, PyObject *args)
     e->zone = (uint16_t)zone;
     e->qtype = qtype;
     e->heads = (uint16_t)hi;
+    e->policy = slot;
     e->body_len = (uint32_t)body.len;
     if (gn_buf_add(&t->arena, body.buf, body.len, &e->body_off) < 0 ||
         gn_set_put(&t->entries, &t->arena, key.buf, key.len, 0, (uint32_t)t->n_ents) < 0) {
@@ -206,22 +212,52 @@ done:
     return res;
 }
 
-/* answer(query) -> (reply, (zone index, qtype, rcode)) or None: what a native thread does
-   with this datagram (None: it goes to the Python handler). */
+/* answer(query, source=b"", decisions=None, cookies=None, now=0) -> (reply, (zone index,
+   qtype, rcode), pool) or None: what a native thread does with this datagram from
+   `source` (4 or 16 packed bytes; None: it goes to the Python handler). pool: the by_pool
+   index counted, or -1. cookies: a gd_cookies capsule (geodns._fastabuse), now: the wall
+   clock in seconds for it. */
 static PyObject *table_answer(gn_table *t, PyObject *args)
 {
-    Py_buffer q;
-    if (!PyArg_ParseTuple(args, "y*", &q))
+    Py_buffer q, a = {0};
+    PyObject *dec = Py_None, *jar = Py_None;
+    long long now = 0;
+    if (!PyArg_ParseTuple(args, "y*|y*OOL", &q, &a, &dec, &jar, &now))
         return NULL;
-    uint8_t out[65536];
-    uint64_t ckey = 0;
-    size_t n = gn_answer(t, q.buf, (size_t)q.len, out, sizeof out, &ckey);
+    gn_source src = {.family = a.len == 4 ? 4 : 6, .now = now};
+    int bad = (a.buf != NULL && a.len != 4 && a.len != 16) ||
+              (dec != Py_None && !PyObject_TypeCheck(dec, &gn_decisions_type));
+    if (!bad && jar != Py_None)
+        bad = (src.cookies = PyCapsule_GetPointer(jar, "gd_cookies")) == NULL;
+    if (!bad && a.buf != NULL)
+        memcpy(src.addr, a.buf, (size_t)a.len);
+    uint8_t *out = bad ? NULL : malloc(65536);
+    uint64_t ckey = 0, pkey = 0;
+    size_t n = 0;
+    if (out != NULL)
+        n = gn_answer(t, dec == Py_None ? NULL : (gn_decisions *)dec, a.buf ? &src : NULL,
+                      q.buf, (size_t)q.len, out, 65536, &ckey, &pkey);
     PyBuffer_Release(&q);
-    if (n == 0)
-        Py_RETURN_NONE;
-    long zone = (long)(ckey >> 32) - 1;
-    unsigned qtype = (unsigned)(ckey >> 8) & 0xFFFFFF, rcode = (unsigned)ckey & 0xFF;
-    return Py_BuildValue("y#(lII)", out, (Py_ssize_t)n, zone, qtype, rcode);
+    if (a.buf != NULL)
+        PyBuffer_Release(&a);
+    if (bad) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "a 4 or 16 byte source, a Decisions");
+        return NULL;
+    }
+    if (out == NULL)
+        return PyErr_NoMemory();
+    PyObject *res = Py_None;
+    if (n == 0) {
+        Py_INCREF(res);
+    } else {
+        long zone = (long)(ckey >> 32) - 1;
+        unsigned qtype = (unsigned)(ckey >> 8) & 0xFFFFFF, rcode = (unsigned)ckey & 0xFF;
+        long pool = pkey ? (long)(uint32_t)pkey : -1;
+        res = Py_BuildValue("y#(lII)l", out, (Py_ssize_t)n, zone, qtype, rcode, pool);
+    }
+    free(out);
+    return res;
 }
 
 static PyObject *table_nbytes(gn_table *t, PyObject *unused)
@@ -259,14 +295,17 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastnet(void)
 {
-    if (PyType_Ready(&gn_table_type) < 0 || PyType_Ready(&gn_server_type) < 0)
+    if (PyType_Ready(&gn_table_type) < 0 || PyType_Ready(&gn_server_type) < 0 ||
+        PyType_Ready(&gn_decisions_type) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
     Py_INCREF(&gn_table_type);
     Py_INCREF(&gn_server_type);
-    if (PyModule_AddObject(m, "Table", (PyObject *)&gn_table_type) < 0 ||
+    Py_INCREF(&gn_decisions_type);
+    if (PyModule_AddObject(m, "Decisions", (PyObject *)&gn_decisions_type) < 0 ||
+        PyModule_AddObject(m, "Table", (PyObject *)&gn_table_type) < 0 ||
         PyModule_AddObject(m, "Server", (PyObject *)&gn_server_type) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -18,40 +18,63 @@ static size_t put(uint8_t *out, size_t at, size_t cap, const void *p, size_t n)
     return at + n;
 }
 
-/* Our OPT for a query with one (q->opt): plain, or echoing its ECS at scope 0. Returns the
-   length written to opt (at most 11 + 24), or 0 when the query is Python's. */
-static size_t our_opt(const gn_table *t, const gn_query *q, uint8_t *opt)
+/* Our OPT for a query with one (q->opt): plain, or echoing its ECS with `scope`, and room
+   for our COOKIE when the query has one and cookies are on (*tail = its size: the caller
+   appends it with gn_add_cookie once the reply is known to fit, since answering a cookie
+   counts it). Returns the length written to opt (at most 11 + 24), or 0 when the query is
+   Python's (NSID asked and on, a malformed ECS or COOKIE, cookies without a table). */
+size_t gn_our_opt(const gn_table *t, const gn_query *q, const gn_source *src, unsigned scope,
+                  uint8_t *opt, size_t *tail)
 {
     const gn_opts *o = &t->opts;
+    *tail = 0;
     if (q->nsid && o->nsid)
         return 0; /* who we are goes in the OPT: Python's */
-    if (q->cookie != NULL && o->cookies)
-        return 0; /* server cookies: Python's until the native ones are wired */
-    if (q->ecs == NULL) {
+    if (q->cookie != NULL && o->cookies) {
+        if (src == NULL || src->cookies == NULL || !gd_cookie_well_formed(q->cookie_len))
+            return 0; /* no table here, or FORMERR: Python's */
+        *tail = GD_COOKIE_OPTION;
+    }
+    size_t n = 0;
+    if (q->ecs != NULL) {
+        if (!o->ecs_enabled || !gn_ecs_valid(q->ecs, q->ecs_len))
+            return 0; /* a malformed ECS: Python answers FORMERR */
+        n = q->ecs_len; /* at most 20 once valid */
+    } else if (*tail == 0) {
         memcpy(opt, o->plain[q->do_bit], 11);
         return 11;
     }
-    if (!o->ecs_enabled || !gn_ecs_valid(q->ecs, q->ecs_len))
-        return 0; /* a malformed ECS: Python answers FORMERR */
-    size_t n = q->ecs_len; /* at most 20 once valid */
+    size_t rdlen = (n ? n + 4 : 0) + *tail;
     memcpy(opt, o->ecs_head[q->do_bit], 9);
-    uint8_t *p = opt + 9;
-    p[0] = (uint8_t)((n + 4) >> 8), p[1] = (uint8_t)(n + 4); /* RDLENGTH */
-    p[2] = 0, p[3] = 8;                                     /* option ECS */
-    p[4] = (uint8_t)(n >> 8), p[5] = (uint8_t)n;
-    memcpy(p + 6, q->ecs, 3);
-    p[9] = 0; /* scope: the answer is everyone's */
-    memcpy(p + 10, q->ecs + 4, n - 4);
-    return 9 + 10 + n - 4;
+    opt[9] = (uint8_t)(rdlen >> 8), opt[10] = (uint8_t)rdlen;
+    if (!n)
+        return 11;
+    uint8_t *p = opt + 11;
+    p[0] = 0, p[1] = 8; /* option ECS */
+    p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
+    memcpy(p + 4, q->ecs, 3);
+    p[7] = (uint8_t)scope; /* static and negative answers: 0, everyone's */
+    memcpy(p + 8, q->ecs + 4, n - 4);
+    return 11 + 4 + n;
 }
 
-static size_t answer_static(const gn_table *t, const gn_entry *e, const uint8_t *d,
-                            const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey)
+/* Our COOKIE option at out + at (room checked by the caller): the length after it, or 0. */
+size_t gn_add_cookie(const gn_query *q, const gn_source *src, uint8_t *out, size_t at)
+{
+    size_t alen = src->family == 4 ? 4 : 16;
+    int r = gd_cookies_answer(src->cookies, q->cookie, q->cookie_len, src->addr, alen, src->now,
+                              out + at, NULL);
+    return r == GD_COOKIE_MALFORMED ? 0 : at + GD_COOKIE_OPTION;
+}
+
+static size_t answer_static(const gn_table *t, const gn_entry *e, const gn_source *src,
+                            const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap,
+                            uint64_t *ckey)
 {
     uint8_t opt[64];
-    size_t optlen = 0, limit = GN_UDP_SIZE;
+    size_t optlen = 0, tail = 0, limit = GN_UDP_SIZE;
     if (q->opt) {
-        optlen = our_opt(t, q, opt);
+        optlen = gn_our_opt(t, q, src, 0, opt, &tail);
         if (!optlen)
             return 0;
         unsigned udp = q->udp_limit;
@@ -66,7 +89,7 @@ static size_t answer_static(const gn_table *t, const gn_entry *e, const uint8_t 
     at = put(out, at, limit, d + 12, q->qend - 12);
     at = put(out, at, limit, t->arena.p + e->body_off, e->body_len);
     at = put(out, at, limit, opt, optlen);
-    if (at > limit)
+    if (at > limit || tail > limit - at || (tail && !(at = gn_add_cookie(q, src, out, at))))
         return 0;
     *ckey = GN_CKEY(e->zone, e->qtype, 0);
     return at;
@@ -107,16 +130,16 @@ static long nx_zone(const gn_table *t, const gn_query *q)
     return (long)z->value;
 }
 
-static size_t answer_nx(const gn_table *t, const uint8_t *d, const gn_query *q, uint8_t *out,
-                        size_t cap, uint64_t *ckey)
+static size_t answer_nx(const gn_table *t, const gn_source *src, const uint8_t *d,
+                        const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey)
 {
     unsigned qtype = q->qtype;
     if (q->qclass != 1 || qtype == T_AXFR || qtype == T_IXFR || qtype == T_OPT ||
         (qtype >= 128 && qtype <= 254))
         return 0;
     uint8_t opt[64];
-    size_t optlen = 0;
-    if (q->opt && !(optlen = our_opt(t, q, opt)))
+    size_t optlen = 0, tail = 0;
+    if (q->opt && !(optlen = gn_our_opt(t, q, src, 0, opt, &tail)))
         return 0;
     long zi = nx_zone(t, q);
     if (zi < 0)
@@ -141,16 +164,18 @@ static size_t answer_nx(const gn_table *t, const uint8_t *d, const gn_query *q, 
     at = put(out, at, limit, d + 12, q->qend - 12);
     at = put(out, at, limit, soa, z->soa_len);
     at = put(out, at, limit, opt, optlen);
-    if (at > limit)
+    if (at > limit || tail > limit - at || (tail && !(at = gn_add_cookie(q, src, out, at))))
         return 0;
     unsigned label = (t->opts.known[qtype >> 3] >> (qtype & 7)) & 1 ? qtype : GN_QTYPE_OTHER;
     *ckey = GN_CKEY(zi, label, RCODE_NXDOMAIN);
     return at;
 }
 
-size_t gn_answer(const gn_table *t, const uint8_t *d, size_t n, uint8_t *out, size_t cap,
-                 uint64_t *ckey)
+size_t gn_answer(const gn_table *t, const gn_decisions *dec, const gn_source *src,
+                 const uint8_t *d, size_t n, uint8_t *out, size_t cap, uint64_t *ckey,
+                 uint64_t *pkey)
 {
+    *pkey = 0;
     gn_query q;
     if (gn_parse(d, n, &q) < 0)
         return 0;
@@ -158,8 +183,10 @@ size_t gn_answer(const gn_table *t, const uint8_t *d, size_t n, uint8_t *out, si
     if (it != NULL) {
         const gn_entry *e = &t->ents[it->value];
         if (e->kind == GN_STATIC)
-            return answer_static(t, e, d, &q, out, cap, ckey);
-        return 0;
+            return answer_static(t, e, src, d, &q, out, cap, ckey);
+        if (dec == NULL || src == NULL)
+            return 0;
+        return gn_answer_policy(t, dec, e, src, d, &q, out, cap, ckey, pkey);
     }
-    return answer_nx(t, d, &q, out, cap, ckey);
+    return answer_nx(t, src, d, &q, out, cap, ckey);
 }

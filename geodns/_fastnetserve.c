@@ -10,6 +10,7 @@
 #include "_fastnetsrv.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static int count(gn_thread *th, uint64_t key)
@@ -69,6 +71,28 @@ static void hand_over(gn_server *s, int fdi, const uint8_t *d, size_t n,
     }
 }
 
+/* The packet's source as a decision sees it: IPv4-mapped IPv6 is IPv4 (ecs.from_source). */
+static int source_of(const struct sockaddr_storage *a, gn_source *src)
+{
+    if (a->ss_family == AF_INET) {
+        src->family = 4;
+        memcpy(src->addr, &((const struct sockaddr_in *)a)->sin_addr, 4);
+        return 1;
+    }
+    if (a->ss_family != AF_INET6)
+        return 0;
+    const uint8_t *v6 = (const uint8_t *)&((const struct sockaddr_in6 *)a)->sin6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (memcmp(v6, mapped, 12) == 0) {
+        src->family = 4;
+        memcpy(src->addr, v6 + 12, 4);
+    } else {
+        src->family = 6;
+        memcpy(src->addr, v6, 16);
+    }
+    return 1;
+}
+
 /* One batch from one socket: answered replies go out in one sendmmsg. 0: the socket may
    hold more; -1: it is empty (or failing). */
 static int serve_batch(gn_thread *th, int fdi)
@@ -91,14 +115,18 @@ static int serve_batch(gn_thread *th, int fdi)
     if (got <= 0)
         return -1;
     const gn_table *t = atomic_load(&s->cur);
+    const gn_decisions *dec = atomic_load(&s->dec);
+    gn_source src = {.cookies = s->cookies, .now = (int64_t)time(NULL)};
     int k = 0;
     for (int i = 0; i < got; i++) {
         const uint8_t *d = iov[i].iov_base;
         size_t n = msgs[i].msg_len;
         uint8_t *out = th->out + (size_t)k * th->out_cap;
-        uint64_t ckey = 0;
-        size_t len = t ? gn_answer(t, d, n, out, th->out_cap, &ckey) : 0;
-        if (len && count(th, ckey) == 0) {
+        uint64_t ckey = 0, pkey = 0;
+        size_t len = 0;
+        if (t != NULL && source_of(&addrs[i], &src))
+            len = gn_answer(t, dec, &src, d, n, out, th->out_cap, &ckey, &pkey);
+        if (len && count(th, ckey) == 0 && (!pkey || count(th, pkey) == 0)) {
             oiov[k].iov_base = out;
             oiov[k].iov_len = len;
             memset(&outs[k].msg_hdr, 0, sizeof outs[k].msg_hdr);
@@ -166,16 +194,17 @@ void gn_reclaim(gn_server *s)
     }
 }
 
-int gn_set_table(gn_server *s, PyObject *table)
+/* Publish `obj` in *slot (its object reference in *holder); the one it replaces is
+   released once no thread can read it. */
+static int swap(gn_server *s, PyObject *obj, PyObject **holder, void *slot, int is_table)
 {
-    if (!PyObject_TypeCheck(table, &gn_table_type)) {
-        PyErr_SetString(PyExc_TypeError, "a geodns._fastnet.Table");
-        return -1;
-    }
-    Py_INCREF(table);
-    PyObject *old = s->current;
-    s->current = table;
-    atomic_store(&s->cur, (gn_table *)table);
+    Py_INCREF(obj);
+    PyObject *old = *holder;
+    *holder = obj;
+    if (is_table)
+        atomic_store((_Atomic(gn_table *) *)slot, (gn_table *)obj);
+    else
+        atomic_store((_Atomic(gn_decisions *) *)slot, (gn_decisions *)obj);
     uint64_t epoch = atomic_fetch_add(&s->epoch, 1) + 1;
     if (old != NULL) {
         PyObject *pair = Py_BuildValue("(KN)", (unsigned long long)epoch, old);
@@ -187,6 +216,24 @@ int gn_set_table(gn_server *s, PyObject *table)
     }
     gn_reclaim(s);
     return 0;
+}
+
+int gn_set_table(gn_server *s, PyObject *table)
+{
+    if (!PyObject_TypeCheck(table, &gn_table_type)) {
+        PyErr_SetString(PyExc_TypeError, "a geodns._fastnet.Table");
+        return -1;
+    }
+    return swap(s, table, &s->current, &s->cur, 1);
+}
+
+int gn_set_decisions(gn_server *s, PyObject *dec)
+{
+    if (!PyObject_TypeCheck(dec, &gn_decisions_type)) {
+        PyErr_SetString(PyExc_TypeError, "a geodns._fastnet.Decisions");
+        return -1;
+    }
+    return swap(s, dec, &s->current_dec, &s->dec, 0);
 }
 
 void gn_stop_threads(gn_server *s)

@@ -36,6 +36,8 @@ static void server_dealloc(gn_server *s)
     if (s->qcap)
         pthread_mutex_destroy(&s->qlock);
     Py_XDECREF(s->current);
+    Py_XDECREF(s->current_dec);
+    Py_XDECREF(s->cookies_ref);
     Py_XDECREF(s->retired);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
@@ -100,6 +102,34 @@ static PyObject *server_set_table(gn_server *s, PyObject *table)
 {
     if (gn_set_table(s, table) < 0)
         return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *server_set_decisions(gn_server *s, PyObject *dec)
+{
+    if (gn_set_decisions(s, dec) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* set_cookies(capsule, owner): the worker's gd_cookies table (geodns._fastabuse), shared
+   with its Python handler; `owner` (the object the capsule points into) is kept alive.
+   Before start() only: the threads read the pointer without synchronisation. */
+static PyObject *server_set_cookies(gn_server *s, PyObject *args)
+{
+    PyObject *cap, *owner;
+    if (!PyArg_ParseTuple(args, "OO", &cap, &owner))
+        return NULL;
+    if (s->running) {
+        PyErr_SetString(PyExc_RuntimeError, "set_cookies before start()");
+        return NULL;
+    }
+    gd_cookies *c = PyCapsule_GetPointer(cap, "gd_cookies");
+    if (c == NULL)
+        return NULL;
+    Py_INCREF(owner);
+    Py_XSETREF(s->cookies_ref, owner);
+    s->cookies = c;
     Py_RETURN_NONE;
 }
 
@@ -179,7 +209,8 @@ static PyObject *server_drain(gn_server *s, PyObject *unused)
     return out;
 }
 
-/* counts() -> {(zone index, qtype, rcode): answers}, summed over threads since start. */
+/* counts() -> {key: answers} summed over threads since start; a key is GN_CKEY (zone
+   index + 1 << 32 | qtype << 8 | rcode) or GN_PKEY (1 << 63 | by_pool index). */
 static PyObject *server_counts(gn_server *s, PyObject *unused)
 {
     PyObject *out = PyDict_New();
@@ -190,8 +221,7 @@ static PyObject *server_counts(gn_server *s, PyObject *unused)
             if (key == 0)
                 continue;
             uint64_t n = atomic_load_explicit(&th->counts[j], memory_order_relaxed);
-            PyObject *k = Py_BuildValue("(lII)", (long)(key >> 32) - 1,
-                                        (unsigned)(key >> 8) & 0xFFFFFF, (unsigned)key & 0xFF);
+            PyObject *k = PyLong_FromUnsignedLongLong(key);
             PyObject *old = k ? PyDict_GetItemWithError(out, k) : NULL;
             unsigned long long total = n + (old ? PyLong_AsUnsignedLongLong(old) : 0);
             PyObject *val = PyLong_FromUnsignedLongLong(total);
@@ -231,6 +261,10 @@ static PyObject *server_running(gn_server *s, void *unused)
 
 static PyMethodDef server_methods[] = {
     {"set_table", (PyCFunction)server_set_table, METH_O, "Swap the table (epoch scheme)."},
+    {"set_decisions", (PyCFunction)server_set_decisions, METH_O,
+     "Swap the policy decisions (epoch scheme)."},
+    {"set_cookies", (PyCFunction)server_set_cookies, METH_VARARGS,
+     "The worker's server cookie table (a gd_cookies capsule), before start()."},
     {"start", (PyCFunction)server_start, METH_NOARGS, "Start the native threads."},
     {"stop", (PyCFunction)server_stop, METH_NOARGS, "Stop them: nothing more is read."},
     {"drain", (PyCFunction)server_drain, METH_NOARGS, "Datagrams handed to Python."},

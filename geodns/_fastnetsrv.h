@@ -40,6 +40,10 @@ typedef struct {
 typedef struct gn_server {
     PyObject_HEAD
     _Atomic(gn_table *) cur;
+    _Atomic(gn_decisions *) dec;
+    PyObject *current_dec; /* the Decisions object dec points into */
+    gd_cookies *cookies;   /* the worker's server cookies, shared with its Python handler */
+    PyObject *cookies_ref; /* what keeps them alive */
     _Atomic uint64_t epoch;
     PyObject *current;  /* the Table object cur points into */
     PyObject *retired;  /* [(epoch, Table)] not yet released */
@@ -57,6 +61,7 @@ typedef struct gn_server {
 void *gn_serve(void *arg);
 void gn_reclaim(gn_server *s);
 int gn_set_table(gn_server *s, PyObject *table);
+int gn_set_decisions(gn_server *s, PyObject *dec);
 void gn_stop_threads(gn_server *s);
 
 #endif

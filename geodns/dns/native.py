@@ -9,13 +9,13 @@ extension loads and nothing in the config needs every query in Python.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from geodns import wire as w
 from geodns.dns.assemble import Opts
 from geodns.errors import GeoDNSError
-from geodns.table import POLICY, STATIC, Table
+from geodns.table import POLICY, STATIC, FastEntry, Table
 
 try:  # optional: a machine without a compiler runs the Python path
     if os.environ.get("GEODNS_NO_NATIVE"):  # as geo/compiled.py: act as if not built
@@ -65,12 +65,24 @@ def resolve(conf: Any) -> tuple[str, str]:
     return NATIVE, "native"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Built:
-    """A native table and the zone names its counters index."""
+    """A native table, the zone names its counters index, its policy entries by slot, and
+    the (zone, name, pool) keys its by_pool counters index (grown as decisions name them)."""
 
     table: Any
     zones: list[str]
+    policies: list[FastEntry] = field(default_factory=list)
+    pools: list[tuple[str, str, str]] = field(default_factory=list)
+    pool_index: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    max_source: tuple[int, int] = (24, 56)
+
+    def pool(self, key: tuple[str, str, str]) -> int:
+        found = self.pool_index.get(key)
+        if found is None:
+            found = self.pool_index[key] = len(self.pools)
+            self.pools.append(key)
+        return found
 
 
 def _known_types() -> bytes:
@@ -99,6 +111,7 @@ def build(
     ecs_enabled: bool = True,
     cookies: bool = True,
     nsid: bool = False,
+    max_source: tuple[int, int] = (24, 56),
 ) -> Built:
     """A geodns._fastnet.Table for `table` with these answering settings: every zone (its
     names, cuts and negative SOA) and every fast entry (static ones pre-encoded, policy
@@ -116,6 +129,7 @@ def build(
         cookies,
         nsid,
         _known_types(),
+        *max_source,
     )
     zone_index: dict[str, int] = {}
     zones: list[str] = []
@@ -129,14 +143,17 @@ def build(
         native.add_names(index, zt.names, False)
         if cuts:
             native.add_names(index, zt.cuts, True)
+    built = Built(native, zones, max_source=max_source)
     for shard in table.fast:
         for key, entry in shard.items():
             zone = zone_index[entry.zone]
             if entry.kind == STATIC:
                 native.add_entry(key, STATIC, zone, entry.qtype, b"".join(entry.heads), entry.body)
-            else:
-                native.add_entry(key, POLICY, zone, entry.qtype, b"", b"")
-    return Built(native, zones)
+            else:  # body: the NODATA SOA; the answers come with the decisions
+                slot = len(built.policies)
+                built.policies.append(entry)
+                native.add_entry(key, POLICY, zone, entry.qtype, b"", entry.body, slot)
+    return built
 
 
 def for_handler(handler: Any) -> Built:
@@ -147,7 +164,15 @@ def for_handler(handler: Any) -> Built:
         ecs_enabled=handler.ecs_enabled,
         cookies=handler.cookies is not None,
         nsid=handler.identity.nsid,
+        max_source=(handler.clients.max_v4, handler.clients.max_v6),
     )
+
+
+def fastnet() -> Any:
+    """The geodns._fastnet module (RuntimeError when it is not built)."""
+    if _fastnet is None:
+        raise RuntimeError("geodns._fastnet is not built")
+    return _fastnet
 
 
 def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232) -> Any:
@@ -157,14 +182,20 @@ def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232) -> Any:
     return _fastnet.Server(fds, threads=threads, reply_size=reply_size)
 
 
-def add_counts(stats: Any, zones: list[str], counts: dict, seen: dict) -> None:
-    """Native answers into a Stats' UDP counters: the growth of each (zone index, qtype,
-    rcode) total since `seen` (updated), under the labels the Python path counts with."""
-    queries = stats.queries
+def add_counts(stats: Any, built: Built, counts: dict, seen: dict) -> None:
+    """Native answers into a Stats' counters: the growth of each total since `seen`
+    (updated), under the labels the Python path counts with: a query key (zone index + 1
+    << 32 | qtype << 8 | rcode) into the UDP query counts, a pool key (1 << 63 | index)
+    into by_pool."""
+    queries, by_pool = stats.queries, stats.by_pool
     for key, total in counts.items():
         delta = total - seen.get(key, 0)
-        if delta:
-            seen[key] = total
-            zone, qtype, rcode = key
-            label = -1 if qtype == 0x10000 else qtype
-            queries[(zones[zone], label, rcode, "udp")] += delta
+        if not delta:
+            continue
+        seen[key] = total
+        if key >> 63:
+            by_pool[built.pools[key & 0xFFFFFFFF]] += delta
+            continue
+        qtype = (key >> 8) & 0xFFFFFF
+        label = -1 if qtype == 0x10000 else qtype
+        queries[(built.zones[(key >> 32) - 1], label, key & 0xFF, "udp")] += delta

@@ -10,7 +10,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from geodns.dns import native
+from geodns.dns import native, native_abuse, nativepolicy
 from geodns.serve.tcp import Count, Handle, errors
 
 log = logging.getLogger("geodns.native")
@@ -29,6 +29,7 @@ class NativeUdp:
         count: Count,
         stats: Any = None,
         *,
+        health: Any = None,
         threads: int = 1,
         reply_size: int = 1232,
     ) -> None:
@@ -37,8 +38,19 @@ class NativeUdp:
         fds = [s.fileno() for s in socks]
         self.server = native.server(fds, threads=threads, reply_size=reply_size)
         self.server.set_table(built.table)
+        self.jar = None  # the handler's server cookies on the shared table (native_abuse)
+        self.health = health
+        if health is not None:  # policy names answered natively by class (nativepolicy)
+            self.server.set_decisions(nativepolicy.decisions(built, health))
         self._seen: dict = {}  # native counter totals already added to Stats
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def use_cookies(self, jar: Any) -> None:
+        """Answer COOKIE queries natively from `jar`'s table (dns/native_abuse.py
+        NativeServerCookies, the handler's), so both paths hand a client one cookie."""
+        self.jar = jar
+        self.server.set_cookies(jar.capsule(), jar)
+        self._cookies_seen = dict.fromkeys(jar.native_counts(), 0)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -72,9 +84,20 @@ class NativeUdp:
         self.server.stop()
         self.answer_handed()
 
+    def health_changed(self) -> None:
+        """Every policy class decided again under the new health, swapped in whole: the
+        threads answer from the old decisions until the swap, never from a mix."""
+        if self.health is not None:
+            self.server.set_decisions(nativepolicy.decisions(self.built, self.health))
+
     def add_counts(self, stats: Any) -> None:
-        """The native answers into `stats` (the UDP query counters /metrics reads)."""
-        native.add_counts(stats, self.built.zones, self.server.counts(), self._seen)
+        """The native answers into `stats` (the UDP query and by_pool counters)."""
+        native.add_counts(stats, self.built, self.server.counts(), self._seen)
+        if self.jar is not None:  # cookies_total{result}: what the threads answered too
+            seen = self._cookies_seen
+            for name, total in self.jar.native_counts().items():
+                stats.cookies[name] += total - seen.get(name, 0)
+                seen[name] = total
 
     def counters(self) -> dict[str, int]:
         return dict(self.server.stats())
@@ -88,9 +111,18 @@ def native_udp(conf: Any, handler: Any, stats: Any) -> Callable[[list], NativeUd
         return None
     built = native.for_handler(handler)
     payload = conf.dns.max_udp_payload
+    cookies = None
+    if native_abuse.available():  # one cookie table for both paths (else COOKIE: Python's)
+        _rrl, cookies = native_abuse.use_native_tables(handler)
 
     def make(socks: list[socket.socket]) -> NativeUdp:
-        return NativeUdp(built, socks, handler.handle, stats.udp, stats, reply_size=payload)
+        health = handler.health
+        udp = NativeUdp(
+            built, socks, handler.handle, stats.udp, stats, health=health, reply_size=payload
+        )
+        if cookies is not None:
+            udp.use_cookies(handler.cookies)
+        return udp
 
     return make
 

@@ -154,6 +154,11 @@ class DnsServer:
             self._closers.append(server)
         return self
 
+    def health_changed(self) -> None:
+        """A health push reached this process: native policy answers are decided again."""
+        if self._native is not None:
+            self._native.health_changed()
+
     def add_native_counts(self) -> None:
         """What the native threads answered, into the UDP counters (before a snapshot)."""
         if self._native is not None:

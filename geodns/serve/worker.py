@@ -203,6 +203,7 @@ class Worker:
                 kind = message[0]
                 if kind == "health":
                     self.health.apply(message[1])
+                    self.server.health_changed()  # native policy answers
                     send(writer, ("health-ack", message[1].generation))
                 elif kind == "stats":
                     self._spawn(self._send_stats(writer, message[1]))

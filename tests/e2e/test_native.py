@@ -95,9 +95,13 @@ def test_native_without_the_extension_is_a_start_error(tmp_path: Path) -> None:
         tmp_path, CORE_ZONES, dns={"listen": ["127.0.0.1:0"], "fast_path": "native"}
     )
     proc = ServerProcess(["serve", "--config", str(conf)], env={"GEODNS_NO_NATIVE": "1"})
-    with pytest.raises(RuntimeError, match=r"fast_path is native but the geodns\._fastnet"):
-        proc.start()
-    assert proc.proc is not None and proc.proc.wait(10) != 0
+    try:
+        with pytest.raises(RuntimeError, match=r"fast_path is native but the geodns\._fastnet"):
+            proc.start()
+        assert proc.proc is not None and proc.proc.wait(10) != 0
+    finally:
+        if proc.proc is not None and proc.proc.poll() is None:
+            proc.stop()  # it started after all: never leave it running
 
 
 def test_auto_without_the_extension_warns_once_and_answers(tmp_path: Path) -> None:

@@ -4,15 +4,17 @@ counted under the labels the Python path counts it with. Called directly, no soc
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import struct
 
 import pytest
 
 from geodns import table
-from geodns.dns import native
+from geodns.dns import native, native_abuse, nativepolicy
 from geodns.dns.handler import Handler
 from geodns.dns.identity import Identity
+from geodns.geo import compiled
 from geodns.geo import locator as geoip
 from geodns.geo.ecs import ClientFactory
 from geodns.zones import load
@@ -34,7 +36,11 @@ def zones() -> list:
 def handler(**kw) -> Handler:
     locator = geoip.Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
     nsid = kw.pop("nsid", False)
-    h = Handler(table.compile_table(zones()), ClientFactory(locator), **kw)
+    caps = kw.pop("max_source", (24, 56))
+    tab = table.compile_table(zones())
+    compiled.install(tab, compiled.compile_table(tab, locator))
+    clients = ClientFactory(locator, max_source_v4=caps[0], max_source_v6=caps[1])
+    h = Handler(tab, clients, **kw)
     h.identity = Identity("test-1", "1.0", nsid=nsid, chaos=True, hide_version=False)
     return h
 
@@ -63,11 +69,16 @@ def flip_case(rng: random.Random, name: bytes) -> bytes:
     return bytes(c ^ 0x20 if 97 <= c <= 122 and rng.random() < 0.3 else c for c in name)
 
 
+NETS = [b"\x51\x02\x45\x00", b"\x0c\x01\x00\x00", b"\x01\x80\x00\x00", b"\xb1\x00\x00\x00"]
+
+
 def ecs_option(rng: random.Random) -> bytes:
     family = rng.choice([1, 1, 2, 2, 3])
     bits = 32 if family == 1 else 128
     source = rng.choice([0, 8, 16, 20, 24, 25, 32, 48, 56, 64, 128, 129])
     addr = bytearray(rng.randbytes(max(0, (min(source, 128) + 7) // 8)))
+    if family == 1 and rng.random() < 0.6:  # networks the fixture database places
+        addr = bytearray(rng.choice(NETS)[: len(addr)]) + addr[4:]
     if source % 8 and addr and rng.random() < 0.8:
         addr[-1] &= (0xFF << (8 - source % 8)) & 0xFF
     if rng.random() < 0.1:
@@ -143,48 +154,69 @@ def mutate(rng: random.Random, msg: bytes) -> bytes:
     return bytes(data)
 
 
-def check(h: Handler, built: native.Built, data: bytes, host: str) -> bool:
-    """True when the native side answered (and matched the reference)."""
-    got = built.table.answer(data)
-    before = dict(h.stats.queries)
+NOW = 1_800_000_000  # the wall clock both paths make server cookies at
+
+
+def cookie_jar(h: Handler):
+    """The handler's cookies moved onto the native table (as a native worker does), at a
+    fixed clock; its capsule for the native side (None: cookies are off)."""
+    if h.cookies is None:
+        return None
+    native_abuse.use_native_tables(h)
+    h.cookies.clock = lambda: NOW
+    return h.cookies.capsule()
+
+
+def check(h: Handler, built: native.Built, dec, data: bytes, host: str, jar=None) -> int:
+    """1 when the native side answered (and matched the reference, counters included),
+    2 when that answer was a policy's, 0 when it handed the query over."""
+    got = built.table.answer(data, ipaddress.ip_address(host).packed, dec, jar, NOW)
+    before, pools = dict(h.stats.queries), dict(h.stats.by_pool)
     ref = h.handle(data, host)
     if got is None:
-        return False
-    reply, (zone, qtype, rcode) = got
-    assert reply == ref, data.hex()
+        return 0
+    reply, (zone, qtype, rcode), pool = got
+    assert reply == ref, (data.hex(), host)
     moved = {k: v - before.get(k, 0) for k, v in h.stats.queries.items() if v != before.get(k, 0)}
     label = -1 if qtype == 0x10000 else qtype
     assert moved == {(built.zones[zone], label, rcode, "udp"): 1}, data.hex()
-    return True
+    moved = {k: v - pools.get(k, 0) for k, v in h.stats.by_pool.items() if v != pools.get(k, 0)}
+    assert moved == ({} if pool < 0 else {built.pools[pool]: 1}), (data.hex(), host)
+    return 2 if pool >= 0 or built.table.answer(data, bytes(4), None, jar, NOW) is None else 1
 
 
 SETTINGS = [
     {},
     {"cookie_secret": b"k" * 16},
-    {"max_udp_payload": 512, "nsid": True},
+    {"max_udp_payload": 512, "nsid": True, "max_source": (20, 48)},
     {"max_udp_payload": 4096, "ecs_enabled": False},
 ]
+HOSTS = ["198.51.100.7", "2001:db8::7", "81.2.69.1", "12.1.0.9", "1.128.0.1", "2a01:4f8::1"]
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: ",".join(s) or "defaults")
 def test_native_replies_are_the_reference_bytes(settings: dict) -> None:
     h = handler(**settings)
     built = native.for_handler(h)
+    dec = nativepolicy.decisions(built, h.health)
+    jar = cookie_jar(h)
     rng = random.Random(14)
     pool, exact = names(h), questions(h)
-    answered = 0
+    answered = {0: 0, 1: 0, 2: 0}
     total = 25000
-    for i in range(total):
-        host = "198.51.100.7" if i & 1 else "2001:db8::7"
-        answered += check(h, built, query(rng, pool, exact), host)
-    assert answered > total // 10  # the native side answers a real share, not nothing
+    for _ in range(total):
+        answered[check(h, built, dec, query(rng, pool, exact), rng.choice(HOSTS), jar)] += 1
+    # the native side answers a real share, policy names included, not nothing
+    assert answered[1] + answered[2] > total // 5 and answered[2] > total // 50, answered
 
 
 def test_random_packets_never_break_the_parser() -> None:
-    built = native.for_handler(handler())
+    h = handler()
+    built = native.for_handler(h)
+    dec = nativepolicy.decisions(built, h.health)
     rng = random.Random(7)
     for _ in range(50000):
-        built.table.answer(rng.randbytes(rng.randrange(0, 80)))
+        built.table.answer(rng.randbytes(rng.randrange(0, 80)), bytes(4), dec)
 
 
 def test_known_answers() -> None:
@@ -198,7 +230,7 @@ def test_known_answers() -> None:
         ("x.edge.example.test", 1): None,  # a wildcard answers: Python's
         ("a.sub.example.test", 1): None,  # below a cut: a referral, Python's
         ("alias.example.test", 1): None,  # a CNAME chase: Python's
-        ("www.geo.test", 1): None,  # a policy: Python's (until the compiled ranges)
+        ("alias.example.test", 28): None,
     }
     for (name, qtype), rcode in cases.items():
         data = struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 0) + wire_name(name)
@@ -207,3 +239,39 @@ def test_known_answers() -> None:
         assert (None if got is None else got[1][2]) == rcode, name
         if got is not None:
             assert got[0] == h.handle(data, "192.0.2.1")
+
+
+class Down:
+    """A health view with some members down (a HealthView, as the board's)."""
+
+    def __init__(self, down: set, generation: int) -> None:
+        self.down, self.generation = down, generation
+
+    def is_up(self, member) -> bool:
+        return member not in self.down
+
+    def pool_generation(self, pool) -> int:
+        return self.generation
+
+
+DOWN = [
+    {("geo.test.", "na", "192.0.2.20")},
+    {("geo.test.", "na", "192.0.2.20"), ("geo.test.", "na", "2001:db8:a::20")},
+    {("geo.test.", "eu", "192.0.2.10"), ("geo.test.", "na", "192.0.2.20")},
+    {("gslb.example.com.", "eu-west", "192.0.2.10")},
+]
+
+
+@pytest.mark.parametrize("down", DOWN, ids=lambda d: str(len(d)))
+def test_policy_answers_follow_health(down: set) -> None:
+    """Decisions rebuilt under another health state still give the reference bytes: a
+    failover moves, a pool loses a member, all down fails open (handed over) or NODATA."""
+    h = handler(health=Down(down, 1))
+    built = native.for_handler(h)
+    dec = nativepolicy.decisions(built, h.health)
+    rng = random.Random(3)
+    exact = [k for k in questions(h) if h.table.fast_get(k).kind == table.POLICY]
+    policy = 0
+    for _ in range(4000):
+        policy += check(h, built, dec, query(rng, exact, exact), rng.choice(HOSTS)) == 2
+    assert policy > 400

@@ -1,0 +1,99 @@
+/* Policy names on the native path: the reply for a query to a policy name from the
+   Decisions (_fastnetpolicy.c): its client's class (the ECS address cut to the source prefix
+   we act on, else the packet source), the class's pieces, the ECS echo with the merged
+   range's scope capped by that prefix. Exactly what dns/fast.py and dns/answer.py give. */
+#include "_fastnet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t put(uint8_t *out, size_t at, size_t cap, const void *p, size_t n)
+{
+    if (at > cap || n > cap - at)
+        return cap + 1;
+    memcpy(out + at, p, n);
+    return at + n;
+}
+
+/* The address a decision is made for, its family, and the source prefix we act on (-1:
+   no ECS). 0 when the query is Python's (ECS off or malformed). */
+static int client_of(const gn_table *t, const gn_query *q, const gn_source *src, int *family,
+                     uint8_t addr[16], int *source)
+{
+    const gn_opts *o = &t->opts;
+    *source = -1;
+    memset(addr, 0, 16);
+    if (q->opt && q->ecs != NULL) {
+        if (!o->ecs_enabled || !gn_ecs_valid(q->ecs, q->ecs_len))
+            return 0;
+        unsigned prefix = q->ecs[2], v4 = q->ecs[1] == 1;
+        unsigned cap = v4 ? o->max_v4 : o->max_v6;
+        *source = (int)(prefix < cap ? prefix : cap);
+        if (prefix) { /* prefix 0: decided by the packet source, scope 0 */
+            unsigned bits = (unsigned)*source, whole = bits / 8;
+            memcpy(addr, q->ecs + 4, whole);
+            if (bits % 8)
+                addr[whole] = q->ecs[4 + whole] & (uint8_t)(0xFF << (8 - bits % 8));
+            *family = v4 ? 4 : 6;
+            return 1;
+        }
+    }
+    *family = src->family;
+    memcpy(addr, src->addr, src->family == 4 ? 4 : 16);
+    return 1;
+}
+
+size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e,
+                        const gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
+                        size_t cap, uint64_t *ckey, uint64_t *pkey)
+{
+    const gn_opts *o = &t->opts;
+    if (e->policy >= dec->n_policies || !dec->pv[e->policy].ready)
+        return 0;
+    const gn_policy *p = &dec->pv[e->policy];
+    int family, source, scope = 0;
+    uint8_t addr[16];
+    if (!client_of(t, q, src, &family, addr, &source))
+        return 0;
+    uint32_t cls;
+    if (family == 4) {
+        uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | addr[2] << 8 | addr[3];
+        cls = gd_find4(&p->r, a, &scope);
+    } else {
+        cls = gd_find6(&p->r, addr, &scope);
+    }
+    if (cls >= p->n)
+        return 0;
+    const gn_class *c = &dec->cv[p->first + cls];
+    if (c->python)
+        return 0;
+    uint8_t opt[64];
+    size_t optlen = 0, tail = 0, limit = GN_UDP_SIZE;
+    if (q->opt) {
+        int ecs_scope = source < 0 ? 0 : (scope < source ? scope : source); /* ecs.scope */
+        if (!(optlen = gn_our_opt(t, q, src, (unsigned)ecs_scope, opt, &tail)))
+            return 0;
+        unsigned udp = q->udp_limit;
+        udp = udp > o->payload ? o->payload : (udp < 512 ? 512 : udp);
+        if (udp > limit)
+            limit = udp;
+    }
+    if (limit > cap)
+        return 0;
+    const uint8_t *body = dec->arena.p + c->body_off;
+    size_t body_len = c->body_len;
+    if (body_len == 0) { /* NODATA: the entry's SOA, placed for its owner */
+        body = t->arena.p + e->body_off;
+        body_len = e->body_len;
+    }
+    size_t at = put(out, 0, limit, d, 2);
+    at = put(out, at, limit, dec->heads[c->heads] + 10 * (q->variant + (q->opt ? 4 : 0)), 10);
+    at = put(out, at, limit, d + 12, q->qend - 12);
+    at = put(out, at, limit, body, body_len);
+    at = put(out, at, limit, opt, optlen);
+    if (at > limit || tail > limit - at || (tail && !(at = gn_add_cookie(q, src, out, at))))
+        return 0;
+    *ckey = GN_CKEY(e->zone, e->qtype, 0);
+    *pkey = c->pool >= 0 ? GN_PKEY(c->pool) : 0;
+    return at;
+}

@@ -1,0 +1,163 @@
+/* The Decisions type: a compiled tree's ranges and each class's answer under one health
+   state, built by geodns/dns/nativepolicy.py, read by _fastnetdecide.c. */
+#define PY_SSIZE_T_CLEAN
+#include "_fastnet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void decisions_dealloc(gn_decisions *x)
+{
+    gn_buf_free(&x->arena);
+    free(x->pv);
+    free(x->cv);
+    free(x->heads);
+    Py_XDECREF(x->keep);
+    Py_TYPE(x)->tp_free((PyObject *)x);
+}
+
+/* Decisions(slots): every slot Python's until set_policy fills it. */
+static int decisions_init(gn_decisions *x, PyObject *args, PyObject *kw)
+{
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "n", &n))
+        return -1;
+    if (n < 0 || x->pv != NULL || x->keep != NULL) {
+        PyErr_SetString(PyExc_ValueError, "a slot count, once");
+        return -1;
+    }
+    x->pv = calloc((size_t)(n ? n : 1), sizeof *x->pv);
+    x->keep = PyList_New(0);
+    if (x->pv == NULL || x->keep == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    x->n_policies = (size_t)n;
+    return 0;
+}
+
+static long intern_heads(gn_decisions *x, const uint8_t *h)
+{
+    for (size_t i = 0; i < x->n_heads; i++)
+        if (memcmp(x->heads[i], h, 80) == 0)
+            return (long)i;
+    if (x->n_heads >= 65535)
+        return -1;
+    if (x->n_heads == x->cap_heads) {
+        size_t cap = x->cap_heads ? x->cap_heads * 2 : 16;
+        void *nh = realloc(x->heads, cap * 80);
+        if (nh == NULL)
+            return -1;
+        x->heads = nh;
+        x->cap_heads = cap;
+    }
+    memcpy(x->heads[x->n_heads], h, 80);
+    return (long)x->n_heads++;
+}
+
+static int add_class(gn_decisions *x, PyObject *item)
+{
+    Py_buffer heads, body;
+    int pool, python;
+    if (!PyArg_ParseTuple(item, "y*y*ip", &heads, &body, &pool, &python))
+        return -1;
+    int rc = -1;
+    long hi = heads.len == 80 ? intern_heads(x, heads.buf) : -1;
+    if (hi < 0) {
+        PyErr_SetString(PyExc_ValueError, "80 bytes of heads, at most 65535 kinds");
+        goto done;
+    }
+    if (x->n_classes == x->cap_classes) {
+        size_t cap = x->cap_classes ? x->cap_classes * 2 : 64;
+        gn_class *nc = realloc(x->cv, cap * sizeof *nc);
+        if (nc == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        x->cv = nc;
+        x->cap_classes = cap;
+    }
+    gn_class *c = &x->cv[x->n_classes];
+    memset(c, 0, sizeof *c);
+    if (gn_buf_add(&x->arena, body.buf, (size_t)body.len, &c->body_off) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    c->body_len = (uint32_t)body.len;
+    c->pool = pool;
+    c->heads = (uint16_t)hi;
+    c->python = (uint8_t)(python ? 1 : 0);
+    x->n_classes++;
+    rc = 0;
+done:
+    PyBuffer_Release(&heads);
+    PyBuffer_Release(&body);
+    return rc;
+}
+
+/* set_policy(slot, start4, cls4, start6, cls6, classes): classes is a list of
+   (heads: 80 bytes, records: bytes (b"": NODATA, the entry's SOA), pool: by_pool index
+   or -1, python: bool) by class. */
+static PyObject *decisions_set_policy(gn_decisions *x, PyObject *args)
+{
+    Py_ssize_t slot;
+    PyObject *s4, *c4, *s6, *c6, *classes;
+    if (!PyArg_ParseTuple(args, "nO!O!O!O!O!", &slot, &PyBytes_Type, &s4, &PyBytes_Type, &c4,
+                          &PyBytes_Type, &s6, &PyBytes_Type, &c6, &PyList_Type, &classes))
+        return NULL;
+    if (slot < 0 || (size_t)slot >= x->n_policies || x->pv[slot].ready)
+        return PyErr_Format(PyExc_ValueError, "slot %zd out of range or set", slot);
+    gn_policy *p = &x->pv[slot];
+    gd_ranges r = {
+        .start4 = (const uint32_t *)PyBytes_AS_STRING(s4),
+        .cls4 = (const uint32_t *)PyBytes_AS_STRING(c4),
+        .n4 = (size_t)PyBytes_GET_SIZE(c4) / 4,
+        .start6 = (const uint8_t(*)[16])PyBytes_AS_STRING(s6),
+        .cls6 = (const uint32_t *)PyBytes_AS_STRING(c6),
+        .n6 = (size_t)PyBytes_GET_SIZE(c6) / 4,
+    };
+    if (PyBytes_GET_SIZE(s4) != PyBytes_GET_SIZE(c4) ||
+        PyBytes_GET_SIZE(s6) != 4 * PyBytes_GET_SIZE(c6) || PyBytes_GET_SIZE(c4) % 4 ||
+        PyBytes_GET_SIZE(c6) % 4 || !gd_ranges_valid(&r))
+        return PyErr_Format(PyExc_ValueError, "ranges not in the _fastranges.h layout");
+    size_t first = x->n_classes;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(classes); i++)
+        if (add_class(x, PyList_GET_ITEM(classes, i)) < 0)
+            return NULL;
+    for (size_t i = 0; i < r.n4; i++) /* every class a range names must exist */
+        if (r.cls4[i] >= x->n_classes - first)
+            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu",
+                                r.cls4[i], x->n_classes - first);
+    for (size_t i = 0; i < r.n6; i++)
+        if (r.cls6[i] >= x->n_classes - first)
+            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu",
+                                r.cls6[i], x->n_classes - first);
+    PyObject *kept = PyTuple_Pack(4, s4, c4, s6, c6);
+    if (kept == NULL || PyList_Append(x->keep, kept) < 0) {
+        Py_XDECREF(kept);
+        return NULL;
+    }
+    Py_DECREF(kept);
+    p->r = r;
+    p->first = (uint32_t)first;
+    p->n = (uint32_t)(x->n_classes - first);
+    p->ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef decisions_methods[] = {
+    {"set_policy", (PyCFunction)decisions_set_policy, METH_VARARGS,
+     "A slot's ranges and its classes' answers."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject gn_decisions_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastnet.Decisions",
+    .tp_basicsize = sizeof(gn_decisions),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Policy answers by class under one health state (immutable once served).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)decisions_init,
+    .tp_dealloc = (destructor)decisions_dealloc,
+    .tp_methods = decisions_methods,
+};

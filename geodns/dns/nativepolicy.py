@@ -1,0 +1,65 @@
+"""The native path's policy answers: each compiled policy tree's classes decided under the
+current health, pre-encoded as dns/answer.py would encode them (geodns._fastnet.Decisions),
+rebuilt whole on every health change and swapped in by the native threads' epoch scheme.
+
+A class is answered natively only when its answer is the same for every query of that
+class until health moves: a deterministic tree (no random draw, no rotation), compiled
+(not sticky, no run-time RTTs), not failed open. Everything else stays Python's.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from geodns import policies
+from geodns import wire as w
+from geodns.dns.native import Built, fastnet
+from geodns.table import heads
+
+_NODATA = b"".join(heads(True, 0, 0, 1, 0))
+_RNG = random.Random(0)  # deterministic trees draw nothing; resolve() wants one
+
+
+def _classes(built: Built, pa: Any, qtype: int, health: Any) -> list[tuple] | None:
+    """(heads, records, pool index, python) per class of a compiled tree, or None when the
+    tree is decided per query (Python's)."""
+    compiled = pa.compiled
+    if compiled is None or not pa.cacheable:
+        return None
+    measured = getattr(health, "measured", None)  # run-time RTTs rank per network (steering)
+    if compiled.rtt_zone is not None and measured is not None and measured(compiled.rtt_zone):
+        return None
+    out = []
+    for rep in compiled.reps:
+        decision = policies.resolve(pa.node, rep, health, _RNG, None)
+        if decision.pool is None:
+            out.append((_NODATA, b"", -1, False))
+            continue
+        pool = built.pool((pa.zone, pa.name, decision.pool.name))
+        if decision.failed_open or decision.max_answers:
+            out.append((_NODATA, b"", pool, True))
+            continue
+        ttl = pa.ttl if decision.ttl is None else decision.ttl
+        chosen = pa.records(decision.pool, qtype, None, health)
+        if not chosen:
+            out.append((_NODATA, b"", pool, False))
+            continue
+        body = b"".join(w.rr(w.PTR_QNAME, qtype, ttl, packed) for _, packed in chosen)
+        out.append((b"".join(heads(True, 0, len(chosen), 0, 0)), body, pool, False))
+    return out
+
+
+def decisions(built: Built, health: Any) -> Any:
+    """A Decisions for every policy entry of `built` under `health` (a HealthView)."""
+    dec = fastnet().Decisions(len(built.policies))
+    shared: dict[tuple[int, int], list[tuple] | None] = {}  # one per (tree, type)
+    for slot, entry in enumerate(built.policies):
+        pa = entry.policy
+        key = (id(pa), entry.qtype)
+        if key not in shared:
+            shared[key] = _classes(built, pa, entry.qtype, health)
+        classes = shared[key]
+        if classes is not None:
+            dec.set_policy(slot, *pa.compiled.buffers(), classes)
+    return dec

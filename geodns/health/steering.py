@@ -44,12 +44,13 @@ def range_checks(section: str, values: Mapping[str, object]) -> list[tuple[str, 
 
 def capacity_factor(load: float, low: float, high: float) -> float:
     """The pool's share of its weight: 1 at or below `low`, 0 at or above `high` (shed),
-    linear between."""
+    linear between; to 4 places, so a load that barely moves leaves the factor (and every
+    cached decision over the pool) alone."""
     if load <= low:
         return 1.0
     if load >= high:
         return 0.0
-    return (high - load) / (high - low)
+    return round((high - load) / (high - low), 4)
 
 
 @dataclass(frozen=True, slots=True)

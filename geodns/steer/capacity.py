@@ -64,6 +64,9 @@ class CapacityPoller:
         self.pools = dict(pools)
         wanted = {spec.query for spec in self.pools.values()}
         self.samples = {q: s for q, s in self.samples.items() if q in wanted}
+        if self.pools and self.settings().url is None:
+            names = ", ".join(f"{z}/{p}" for z, p in sorted(self.pools))
+            log.warning("pools with capacity: (%s) but no prometheus.url: no shedding", names)
         self.apply()
 
     async def start(self) -> None:

@@ -34,6 +34,7 @@ sources() {
     netparse) echo _fastnetparse.c _fastnetreply.c _fastnettable.c _fastnetdecide.c \
         _fastranges.c _fastcookie.c _fastsip.c ;;
     geodata) echo _fastgeodata.c _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
+    rrlreply) echo _fastrrlreply.c ;;
     *) return 1 ;;
     esac
 }
@@ -54,7 +55,7 @@ run_env() {
     geodata) echo "PYTHONHOME=$PYHOME PYTHONMALLOC=malloc ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0" ;;
     esac
 }
-HARNESSES=${*:-cookie rrl ranges mmdb netparse geodata}
+HARNESSES=${*:-cookie rrl rrlreply ranges mmdb netparse geodata}
 
 $PYTHON fuzz/seeds.py "$OUT/seeds" || { echo "fuzz: seeds.py failed"; exit 1; }
 status=0

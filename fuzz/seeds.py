@@ -58,6 +58,18 @@ def queries() -> list[bytes]:
     return out
 
 
+def slips(packets: list[bytes]) -> list[bytes]:
+    """split | query | reply length | reply | cookie option: each query with itself as the
+    reply (QR set, some rcodes) and, for every other one, our COOKIE option."""
+    out = []
+    cookie = b"\x00\x0a\x00\x18" + bytes(range(24))
+    for n, q in enumerate(packets):
+        reply = q[:2] + bytes([q[2] | 0x80, (q[3] & 0xF0) | (0, 3, 5, 1)[n % 4]]) + q[4:]
+        tail = cookie if n % 2 else b""
+        out.append(struct.pack("!H", len(q)) + q + struct.pack("!H", len(reply)) + reply + tail)
+    return out
+
+
 def databases() -> list[bytes]:
     """Each test .mmdb with the harness's header: node count, record size, ip_version."""
     out = []
@@ -105,6 +117,7 @@ def main(out: Path) -> None:
     rng = random.Random(14)
     sets = {
         "netparse": queries(),
+        "rrlreply": slips(queries()),
         "mmdb": databases(),
         "geodata": databases(),
         "cookie": cookies(rng),

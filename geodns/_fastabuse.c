@@ -219,7 +219,52 @@ static PyTypeObject CookiesType = {
     .tp_methods = Cookies_methods,
 };
 
+static PyObject *py_rrl_kind(PyObject *self, PyObject *arg) {
+    Py_buffer resp;
+    if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0) return NULL;
+    int kind = gd_rrl_kind(resp.buf, (size_t)resp.len);
+    PyBuffer_Release(&resp);
+    return PyLong_FromLong(kind);
+}
+
+static PyObject *py_rrl_question(PyObject *self, PyObject *arg) {
+    Py_buffer resp;
+    uint8_t out[GD_RRL_QUESTION_MAX];
+    if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0) return NULL;
+    size_t n = gd_rrl_question(resp.buf, (size_t)resp.len, out);
+    PyBuffer_Release(&resp);
+    return PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)n);
+}
+
+static PyObject *py_slip(PyObject *self, PyObject *args) {
+    Py_buffer query, resp, cookie;
+    unsigned int payload;
+    if (!PyArg_ParseTuple(args, "y*y*Iy*", &query, &resp, &payload, &cookie)) return NULL;
+    PyObject *res = NULL;
+    size_t cap = 12 + GD_RRL_QUESTION_MAX + 11 + (size_t)cookie.len;
+    uint8_t *out = PyMem_Malloc(cap);
+    if (out == NULL) {
+        PyErr_NoMemory();
+    } else {
+        size_t n = gd_rrl_slip(query.buf, (size_t)query.len, resp.buf, (size_t)resp.len,
+                               payload, cookie.len ? cookie.buf : NULL, (size_t)cookie.len,
+                               out, cap);
+        res = n ? PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)n)
+                : (Py_INCREF(Py_None), Py_None);
+        PyMem_Free(out);
+    }
+    PyBuffer_Release(&query);
+    PyBuffer_Release(&resp);
+    PyBuffer_Release(&cookie);
+    return res;
+}
+
 static PyMethodDef functions[] = {
+    {"rrl_kind", py_rrl_kind, METH_O, "rrl_kind(reply) -> 0 answer, 1 NXDOMAIN, 2 error"},
+    {"rrl_question", py_rrl_question, METH_O,
+     "rrl_question(reply) -> its question lowercased (an answer's account name), or b''"},
+    {"slip", py_slip, METH_VARARGS,
+     "slip(query, reply, payload, cookie_option) -> assemble.limited()'s bytes, or None"},
     {"siphash", py_siphash, METH_VARARGS, "siphash(key, data) -> int: SipHash-2-4"},
     {"server_cookie", py_server_cookie, METH_VARARGS,
      "server_cookie(secret, client, address, timestamp) -> 16 bytes"},

@@ -67,4 +67,29 @@ size_t gd_rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const u
                    size_t namelen);
 size_t gd_rrl_table_bytes(const gd_rrl *r);
 
+/* ---- around a verdict (_fastrrlreply.c): what handler.py does, byte for byte ---- */
+
+#define GD_RRL_QUESTION_MAX 260 /* a question: name (<= 255) + type + class */
+
+/* The kind a reply counts as (handler._identity): NOERROR an answer, NXDOMAIN, or else
+   an error. */
+int gd_rrl_kind(const uint8_t *resp, size_t len);
+
+/* An answer's account name: the reply's question (name, type, class) lowercased as Python's
+   bytes.lower() does (every byte A-Z, type and class bytes too) into out; its length, 0
+   when the reply has no readable question (the account b""). NXDOMAIN and errors are
+   counted by the zone's origin (wire bytes, lowercased; b"" outside every zone), which the
+   caller knows from its table (handler: table.find_zone(question name)). */
+size_t gd_rrl_question(const uint8_t *resp, size_t len, uint8_t out[GD_RRL_QUESTION_MAX]);
+
+/* assemble.limited(): the slip a limited client gets instead of resp, for its query. With
+   our COOKIE option (cookie: code, length and data, as gd_cookies_answer() wrote it; NULL/0
+   when the query had none) and an OPT in the query: BADCOOKIE with that option, so the
+   retry carries a valid cookie; else TC with no records. The question and our OPT (payload:
+   dns.max_udp_payload; DO copied) stay. Written to out (cap bytes); its length, or 0 if it
+   does not fit or the messages are shorter than a header. */
+size_t gd_rrl_slip(const uint8_t *query, size_t qlen, const uint8_t *resp, size_t rlen,
+                   unsigned payload, const uint8_t *cookie, size_t cookielen, uint8_t *out,
+                   size_t cap);
+
 #endif

@@ -13,7 +13,8 @@ Two ways in:
   rtt-post.py --url http://ns1:8053 --zone gslb.example.com --token-file token \\
       --probe --client 81.2.69.0/24 eu-west=192.0.2.10:443 us-east=198.51.100.10:443
 
-Measurements go out in batches of --batch; the server smooths them (a time-decayed mean)
+Measurements go out in batches of --batch, to every --url given (each instance of a fleet
+keeps its own measurements: post to all of them); the server smooths them (a time-decayed mean)
 and drops what is not refreshed within its rtt.expire_after, so run this at least that
 often (cron, a systemd timer, a Kubernetes CronJob). Exit 1 if any batch was refused.
 """
@@ -95,7 +96,13 @@ def post(url: str, zone: str, token: str, items: list[dict]) -> tuple[int, dict]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", required=True, help="the geodns HTTP API, e.g. http://ns1:8053")
+    ap.add_argument(
+        "--url",
+        required=True,
+        action="append",
+        help="a geodns HTTP API, e.g. http://ns1:8053; repeat it for every instance (each "
+        "keeps its own measurements)",
+    )
     ap.add_argument("--zone", required=True)
     ap.add_argument("--token-file", required=True, help="the file http.token_file names")
     ap.add_argument("--batch", type=int, default=1000)
@@ -116,10 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         texts = [Path(p).read_text() for p in args.inputs] or [sys.stdin.read()]
         items = [item for text in texts for item in parse_results(text)]
     failed = False
-    for start in range(0, len(items), args.batch):
-        status, reply = post(args.url, args.zone, token, items[start : start + args.batch])
-        print(f"rtt-post: {status} {json.dumps(reply)}")
-        failed |= status != 200
+    for url in args.url:
+        for start in range(0, len(items), args.batch):
+            status, reply = post(url, args.zone, token, items[start : start + args.batch])
+            print(f"rtt-post: {url}: {status} {json.dumps(reply)}")
+            failed |= status != 200
     return 1 if failed or not items else 0
 
 

@@ -10,7 +10,7 @@ PY := $(shell if [ -x $(VENV)/bin/python ]; then echo $(VENV)/bin/python; else $
   print("$(VENV)/bin/python" if sys.prefix == sys.base_prefix and os.path.exists(m) else sys.executable)'; fi)
 BIN := $(dir $(PY))
 
-.PHONY: install run test lint bench container-test container-tools
+.PHONY: install run test lint bench fuzz container-test container-tools
 
 install: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/bin/python)
 	$(PY) -m pip install -q -e '.[test,demo]'
@@ -46,6 +46,13 @@ lint:
 
 bench:
 	bash bench/run.sh
+
+# The native C code under ASan and UBSan (fuzz/run.sh): every harness FUZZ_SECONDS each on
+# random and mutated inputs (the packet parser: millions), then the tables the native
+# threads share under TSan. A finding exits non-zero with its input in build/fuzz/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	sh fuzz/run.sh $(FUZZ_SECONDS)
 
 # Build localhost/geodns:latest and run it hardened with nothing mounted: dig over UDP and
 # TCP, scrape, SIGTERM (deploy/container-test.sh). Needs podman (or a running docker) and,

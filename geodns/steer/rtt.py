@@ -36,6 +36,32 @@ class Entry:
         return Entry(self.total * decay + ms, self.weight * decay + 1.0, now)
 
 
+def validate(zone: str, items: Any, known: set[str]) -> tuple[list[tuple], list[str]]:
+    """[(client key, pool, ms)] of a POSTed batch, or the problems (the first 20 and a count)."""
+    if not isinstance(items, list) or not items:
+        return [], ['expected a non-empty JSON list of {"client", "pool", "rtt_ms"}']
+    parsed, problems = [], []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) - {"client", "pool", "rtt_ms"}:
+            problems.append(f"[{i}]: expected {{client, pool, rtt_ms}}")
+            continue
+        key, pool, ms = parse_client(item.get("client", "")), item.get("pool"), item.get("rtt_ms")
+        if key is None:
+            problems.append(
+                f"[{i}]: client {item.get('client')!r} is not a network, asn:N or country:XX"
+            )
+        if pool not in known:
+            problems.append(f"[{i}]: pool {pool!r} is not a pool of {zone}")
+        number = isinstance(ms, (int, float)) and not isinstance(ms, bool)
+        if not number or math.isnan(ms) or not 0 <= ms < 1e6:
+            problems.append(f"[{i}]: rtt_ms must be a number of milliseconds >= 0")
+        elif key is not None and pool in known:
+            parsed.append((key, str(pool), float(ms)))
+    if len(problems) > 20:
+        problems = [*problems[:20], f"... and {len(problems) - 20} more"]
+    return parsed, problems
+
+
 class RttStore:
     """Every zone's measurements: POSTed samples in, one Measured table per zone out to the
     board (and from it to every worker), kept in `state_dir` across restarts."""
@@ -53,31 +79,7 @@ class RttStore:
 
     def post(self, zone: str, items: Any, pools: Iterable[str]) -> tuple[int, list[str]]:
         """Validate a whole batch (nothing is applied when any item is bad); (count, problems)."""
-        known = set(pools)
-        if not isinstance(items, list) or not items:
-            return 0, ['expected a non-empty JSON list of {"client", "pool", "rtt_ms"}']
-        parsed, problems = [], []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict) or set(item) - {"client", "pool", "rtt_ms"}:
-                problems.append(f"[{i}]: expected {{client, pool, rtt_ms}}")
-                continue
-            key = parse_client(item.get("client", ""))
-            ms = item.get("rtt_ms")
-            if key is None:
-                problems.append(
-                    f"[{i}]: client {item.get('client')!r} is not a network, asn:N or country:XX"
-                )
-            if item.get("pool") not in known:
-                problems.append(f"[{i}]: pool {item.get('pool')!r} is not a pool of {zone}")
-            if (
-                isinstance(ms, bool)
-                or not isinstance(ms, (int, float))
-                or not 0 <= ms < 1e6
-                or math.isnan(ms)
-            ):
-                problems.append(f"[{i}]: rtt_ms must be a number of milliseconds >= 0")
-            if key is not None and item.get("pool") in known and not problems:
-                parsed.append((key, str(item["pool"]), float(ms)))
+        parsed, problems = validate(zone, items, set(pools))
         if problems:
             return 0, problems
         now, conf = self.clock(), self.settings()

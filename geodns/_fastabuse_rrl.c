@@ -57,19 +57,21 @@ static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw) {
         return -1;
     }
     cfg.slots = (size_t)size;
-    gd_net nets[64];
+    gd_net *nets = NULL; /* gd_rrl_new copies them */
     if (exempt != NULL) {
         PyObject *seq = PySequence_Fast(exempt, "exempt must be a sequence of networks");
         if (seq == NULL) return -1;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        if (n > (Py_ssize_t)(sizeof nets / sizeof nets[0])) {
+        nets = PyMem_Calloc(n ? (size_t)n : 1, sizeof *nets);
+        if (nets == NULL) {
             Py_DECREF(seq);
-            PyErr_SetString(PyExc_ValueError, "at most 64 exempt networks");
+            PyErr_NoMemory();
             return -1;
         }
         for (Py_ssize_t i = 0; i < n; i++) {
             if (parse_net(PySequence_Fast_GET_ITEM(seq, i), &nets[i]) < 0) {
                 Py_DECREF(seq);
+                PyMem_Free(nets);
                 return -1;
             }
         }
@@ -78,6 +80,7 @@ static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw) {
     }
     gd_rrl_free(self->r);
     self->r = gd_rrl_new(&cfg);
+    PyMem_Free(nets);
     if (self->r == NULL) {
         PyErr_SetString(PyExc_ValueError, "the table size must be a power of two, prefixes valid");
         return -1;

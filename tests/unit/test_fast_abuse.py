@@ -222,6 +222,13 @@ def test_the_limited_count_and_latest_source_are_kept_for_the_log() -> None:
     assert c.take_limited() == (0, None)
 
 
+def test_any_number_of_exempt_networks() -> None:
+    nets = [f"10.{i // 256}.{i % 256}.0/24" for i in range(300)]
+    c = fast.RateLimiter((1, 1, 1), exempt=nets, clock=lambda: 5.0)
+    assert {c.verdict("10.1.43.9", ANSWER, b"") for _ in range(20)} == {OK}
+    assert DROP in {c.verdict("10.2.43.9", ANSWER, b"") for _ in range(20)}
+
+
 def test_the_table_is_fixed_whatever_the_sources() -> None:
     c = fast.RateLimiter((5, 5, 5))
     size = c.table_bytes()

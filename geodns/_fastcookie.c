@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "_fastsip.h"
+#include "_fastspin.h"
 
 typedef struct {
     atomic_flag lock;
@@ -111,8 +112,7 @@ static slot_t *lock_slot(gd_cookies *c, const uint8_t *client, const uint8_t *ad
     memcpy(buf, client, 8);
     memcpy(buf + 8, addr, addrlen);
     slot_t *s = &c->slots[gd_siphash24(c->slot_key, buf, 8 + addrlen) & c->mask];
-    while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire)) {
-    }
+    gd_spin_lock(&s->lock);
     return s;
 }
 
@@ -139,7 +139,7 @@ static int answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t 
         memcpy(s->ours, ours, 16);
         s->made = now;
     }
-    atomic_flag_clear_explicit(&s->lock, memory_order_release);
+    gd_spin_unlock(&s->lock);
     int64_t until = made + GD_COOKIE_FRESH_FOR;
     int result;
     if (len == 8) {

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "_fastsip.h"
+#include "_fastspin.h"
 
 typedef struct {
     uint64_t hash; /* the key's full hash; 0 = never used */
@@ -145,22 +146,20 @@ static int exempt(gd_rrl *r, int family, const uint8_t *addr) {
 }
 
 static void note(gd_rrl *r, int family, const uint8_t *addr) {
-    while (atomic_flag_test_and_set_explicit(&r->note_lock, memory_order_acquire)) {
-    }
+    gd_spin_lock(&r->note_lock);
     r->limited++;
     r->last_family = family;
     memcpy(r->last_addr, addr, family == 4 ? 4 : 16);
-    atomic_flag_clear_explicit(&r->note_lock, memory_order_release);
+    gd_spin_unlock(&r->note_lock);
 }
 
 uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16]) {
-    while (atomic_flag_test_and_set_explicit(&r->note_lock, memory_order_acquire)) {
-    }
+    gd_spin_lock(&r->note_lock);
     uint64_t n = r->limited;
     r->limited = 0;
     *family = r->last_family;
     memcpy(addr, r->last_addr, 16);
-    atomic_flag_clear_explicit(&r->note_lock, memory_order_release);
+    gd_spin_unlock(&r->note_lock);
     return n;
 }
 
@@ -171,8 +170,7 @@ int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const u
     if (!(rate > 0)) return GD_RRL_OK;
     uint64_t key = key_hash(r, family, addr, kind, name, namelen);
     slot_t *s = &r->slots[key & r->mask];
-    while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire)) {
-    }
+    gd_spin_lock(&s->lock);
     double balance;
     if (s->hash != key) { /* a new account (or one that took the slot over) */
         s->hash = key;
@@ -189,7 +187,7 @@ int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const u
     /* exempt networks are looked up only for a response about to be limited */
     int limited = !(balance >= 0.0) && !exempt(r, family, addr);
     uint32_t count = limited && !r->log_only && r->slip ? ++s->slips : 0;
-    atomic_flag_clear_explicit(&s->lock, memory_order_release);
+    gd_spin_unlock(&s->lock);
     if (!limited) return GD_RRL_OK;
     note(r, family, addr);
     if (r->log_only) return GD_RRL_LOG_ONLY;

@@ -21,7 +21,9 @@ RUN /tmp/tools/bin/pip install -q --use-pep517 --no-deps --target /tmp/demo \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY geodns ./geodns
+# pycountry's locales are 22 MB of country-name translations; geodns reads only its codes.
 RUN /tmp/tools/bin/pip --python /opt/geodns/bin/python install -q --compile . \
+    && rm -rf /opt/geodns/lib/python3*/site-packages/pycountry/locales \
     && /opt/geodns/bin/geodns version
 
 FROM ${BASE}

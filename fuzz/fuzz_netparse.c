@@ -4,13 +4,14 @@
    bodies; the name lower-cased and ending in the root label. A reply gn_answer makes from
    a small table (static names, a wildcard, a cut, NXDOMAIN; server cookies on) fits its
    buffer, carries the query's ID and question, and is never larger than the limit it was
-   made for. (Policy answers: tests/unit/test_native_diff.py, against the reference.) */
+   made for, and so is what rate limiting makes of it. (Policy answers: tests/unit/test_native_diff.py, against the reference.) */
 #include <string.h>
 
 #include "../geodns/_fastnet.h"
 #include "fuzz.h"
 
 static gn_table table;
+static gd_rrl *rrl;
 static gn_source source = {.family = 4, .addr = {192, 0, 2, 1}, .now = 1800000000};
 
 static void name_set(gn_set *s, const char *wire, size_t n, uint16_t tag)
@@ -36,6 +37,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const uint8_t secret[GD_COOKIE_SECRET] = {1, 2, 3};
     if ((source.cookies = gd_cookies_new(secret, 1024)) == NULL)
         fuzz_fail("no memory for the cookies");
+    gd_rrl_config rc = {.rates = {2, 1, 1}, .window = 15, .slip = 2, .ipv4_prefix = 24,
+                        .ipv6_prefix = 56, .slots = 1024};
+    if ((rrl = gd_rrl_new(&rc)) == NULL)
+        fuzz_fail("no memory for the RRL table");
     o->known[0] = 0xFF;
     static gn_zone zone;
     static uint8_t heads[1][80];
@@ -105,6 +110,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(n <= cap && n <= (q.opt ? 1232u : 512u) && n >= q.qend && pkey == 0);
         FUZZ_CHECK(memcmp(out, data, 2) == 0 && memcmp(out + 12, data + 12, q.qend - 12) == 0);
         FUZZ_CHECK(ckey >> 32 == 1);
+        uint64_t akey = 0;
+        size_t m = gn_limit(&table, rrl, &source, data, size, out, n, ckey, 1.0, &akey);
+        FUZZ_CHECK(m <= n && (m == n || akey != 0) && (m == 0 || m >= q.qend));
     }
     return 0;
 }

@@ -32,7 +32,7 @@ sources() {
     ranges) echo _fastranges.c ;;
     mmdb) echo _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
     netparse) echo _fastnetparse.c _fastnetreply.c _fastnettable.c _fastnetdecide.c \
-        _fastranges.c _fastcookie.c _fastsip.c ;;
+        _fastnetlimit.c _fastranges.c _fastcookie.c _fastsip.c _fastrrl.c ;;
     geodata) echo _fastgeodata.c _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
     rrlreply) echo _fastrrlreply.c ;;
     *) return 1 ;;

@@ -15,6 +15,7 @@
 
 #include "_fastcookie.h"
 #include "_fastranges.h"
+#include "_fastrrl.h"
 
 #define GN_UDP_SIZE 512   /* what a datagram carries whatever the query says */
 #define GN_MAX_NAME 255   /* a wire name's longest */
@@ -158,19 +159,26 @@ typedef struct {
     uint8_t addr[16]; /* network order */
     gd_cookies *cookies; /* the worker's server cookies (NULL: a COOKIE goes to Python) */
     int64_t now;         /* wall clock, whole seconds (server cookies) */
+    int cookie_result;   /* set by gn_add_cookie: GD_COOKIE_NEW/VALID/INVALID; -1: none */
 } gn_source;
 
-size_t gn_answer(const gn_table *t, const gn_decisions *dec, const gn_source *src,
+size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src,
                  const uint8_t *d, size_t n, uint8_t *out, size_t cap, uint64_t *ckey,
                  uint64_t *pkey);
 /* _fastnetpolicy.c: a POLICY entry's reply (0: Python's) */
 size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e,
-                        const gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
+                        gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
                         size_t cap, uint64_t *ckey, uint64_t *pkey);
-size_t gn_our_opt(const gn_table *t, const gn_query *q, const gn_source *src, unsigned scope,
+size_t gn_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
                   uint8_t *opt, size_t *tail);
-size_t gn_add_cookie(const gn_query *q, const gn_source *src, uint8_t *out, size_t at);
+size_t gn_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at);
 #define GN_PKEY(pool) ((1ull << 63) | (uint64_t)(uint32_t)(pool))
+#define GN_AKEY(action) ((1ull << 62) | (uint64_t)(action)) /* stats.RRL_ACTIONS index */
+
+/* _fastnetlimit.c: handler.py's _limited() on a native reply of `len` bytes in out (its
+   counter key ckey): the new length (0: dropped), *akey the RRL action counted or 0. */
+size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d,
+                size_t n, uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey);
 #define GN_CKEY(zone, qtype, rcode) \
     ((((uint64_t)(zone) + 1) << 32) | ((uint64_t)(qtype) << 8) | (uint64_t)(rcode))
 

@@ -17,7 +17,7 @@ static size_t put(uint8_t *out, size_t at, size_t cap, const void *p, size_t n)
 
 /* The address a decision is made for, its family, and the source prefix we act on (-1:
    no ECS). 0 when the query is Python's (ECS off or malformed). */
-static int client_of(const gn_table *t, const gn_query *q, const gn_source *src, int *family,
+static int client_of(const gn_table *t, const gn_query *q, gn_source *src, int *family,
                      uint8_t addr[16], int *source)
 {
     const gn_opts *o = &t->opts;
@@ -44,7 +44,7 @@ static int client_of(const gn_table *t, const gn_query *q, const gn_source *src,
 }
 
 size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e,
-                        const gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
+                        gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
                         size_t cap, uint64_t *ckey, uint64_t *pkey)
 {
     const gn_opts *o = &t->opts;

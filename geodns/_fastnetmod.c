@@ -212,31 +212,39 @@ done:
     return res;
 }
 
-/* answer(query, source=b"", decisions=None, cookies=None, now=0) -> (reply, (zone index,
-   qtype, rcode), pool) or None: what a native thread does with this datagram from
-   `source` (4 or 16 packed bytes; None: it goes to the Python handler). pool: the by_pool
-   index counted, or -1. cookies: a gd_cookies capsule (geodns._fastabuse), now: the wall
-   clock in seconds for it. */
+/* answer(query, source=b"", decisions=None, cookies=None, now=0, rrl=None, clock=0.0)
+   -> (reply, (zone index, qtype, rcode), pool, action) or None: what a native thread does
+   with this datagram from `source` (4 or 16 packed bytes; None: it goes to the Python
+   handler; reply None: dropped by RRL). pool: the by_pool index counted, or -1; action:
+   the stats.RRL_ACTIONS index counted, or -1. cookies: a gd_cookies capsule, now: the wall
+   clock in seconds for it; rrl: a gd_rrl capsule, clock: the monotonic seconds for it. */
 static PyObject *table_answer(gn_table *t, PyObject *args)
 {
     Py_buffer q, a = {0};
-    PyObject *dec = Py_None, *jar = Py_None;
+    PyObject *dec = Py_None, *jar = Py_None, *lim = Py_None;
     long long now = 0;
-    if (!PyArg_ParseTuple(args, "y*|y*OOL", &q, &a, &dec, &jar, &now))
+    double clock = 0.0;
+    if (!PyArg_ParseTuple(args, "y*|y*OOLOd", &q, &a, &dec, &jar, &now, &lim, &clock))
         return NULL;
+    gd_rrl *rrl = NULL;
     gn_source src = {.family = a.len == 4 ? 4 : 6, .now = now};
     int bad = (a.buf != NULL && a.len != 4 && a.len != 16) ||
               (dec != Py_None && !PyObject_TypeCheck(dec, &gn_decisions_type));
     if (!bad && jar != Py_None)
         bad = (src.cookies = PyCapsule_GetPointer(jar, "gd_cookies")) == NULL;
+    if (!bad && lim != Py_None)
+        bad = (rrl = PyCapsule_GetPointer(lim, "gd_rrl")) == NULL;
     if (!bad && a.buf != NULL)
         memcpy(src.addr, a.buf, (size_t)a.len);
     uint8_t *out = bad ? NULL : malloc(65536);
-    uint64_t ckey = 0, pkey = 0;
-    size_t n = 0;
+    uint64_t ckey = 0, pkey = 0, akey = 0;
+    size_t n = 0, sent = 0;
     if (out != NULL)
         n = gn_answer(t, dec == Py_None ? NULL : (gn_decisions *)dec, a.buf ? &src : NULL,
                       q.buf, (size_t)q.len, out, 65536, &ckey, &pkey);
+    sent = n;
+    if (n && rrl != NULL && a.buf != NULL)
+        sent = gn_limit(t, rrl, &src, q.buf, (size_t)q.len, out, n, ckey, clock, &akey);
     PyBuffer_Release(&q);
     if (a.buf != NULL)
         PyBuffer_Release(&a);
@@ -253,8 +261,10 @@ static PyObject *table_answer(gn_table *t, PyObject *args)
     } else {
         long zone = (long)(ckey >> 32) - 1;
         unsigned qtype = (unsigned)(ckey >> 8) & 0xFFFFFF, rcode = (unsigned)ckey & 0xFF;
-        long pool = pkey ? (long)(uint32_t)pkey : -1;
-        res = Py_BuildValue("y#(lII)l", out, (Py_ssize_t)n, zone, qtype, rcode, pool);
+        long pool = pkey ? (long)(uint32_t)pkey : -1, action = akey ? (long)(akey & 3) : -1;
+        PyObject *reply = sent ? PyBytes_FromStringAndSize((char *)out, (Py_ssize_t)sent)
+                               : (Py_INCREF(Py_None), Py_None);
+        res = reply ? Py_BuildValue("N(lII)ll", reply, zone, qtype, rcode, pool, action) : NULL;
     }
     free(out);
     return res;

@@ -23,7 +23,7 @@ static size_t put(uint8_t *out, size_t at, size_t cap, const void *p, size_t n)
    appends it with gn_add_cookie once the reply is known to fit, since answering a cookie
    counts it). Returns the length written to opt (at most 11 + 24), or 0 when the query is
    Python's (NSID asked and on, a malformed ECS or COOKIE, cookies without a table). */
-size_t gn_our_opt(const gn_table *t, const gn_query *q, const gn_source *src, unsigned scope,
+size_t gn_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
                   uint8_t *opt, size_t *tail)
 {
     const gn_opts *o = &t->opts;
@@ -59,15 +59,16 @@ size_t gn_our_opt(const gn_table *t, const gn_query *q, const gn_source *src, un
 }
 
 /* Our COOKIE option at out + at (room checked by the caller): the length after it, or 0. */
-size_t gn_add_cookie(const gn_query *q, const gn_source *src, uint8_t *out, size_t at)
+size_t gn_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at)
 {
     size_t alen = src->family == 4 ? 4 : 16;
     int r = gd_cookies_answer(src->cookies, q->cookie, q->cookie_len, src->addr, alen, src->now,
                               out + at, NULL);
+    src->cookie_result = r;
     return r == GD_COOKIE_MALFORMED ? 0 : at + GD_COOKIE_OPTION;
 }
 
-static size_t answer_static(const gn_table *t, const gn_entry *e, const gn_source *src,
+static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src,
                             const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap,
                             uint64_t *ckey)
 {
@@ -130,7 +131,7 @@ static long nx_zone(const gn_table *t, const gn_query *q)
     return (long)z->value;
 }
 
-static size_t answer_nx(const gn_table *t, const gn_source *src, const uint8_t *d,
+static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d,
                         const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey)
 {
     unsigned qtype = q->qtype;
@@ -171,11 +172,13 @@ static size_t answer_nx(const gn_table *t, const gn_source *src, const uint8_t *
     return at;
 }
 
-size_t gn_answer(const gn_table *t, const gn_decisions *dec, const gn_source *src,
+size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src,
                  const uint8_t *d, size_t n, uint8_t *out, size_t cap, uint64_t *ckey,
                  uint64_t *pkey)
 {
     *pkey = 0;
+    if (src != NULL)
+        src->cookie_result = -1;
     gn_query q;
     if (gn_parse(d, n, &q) < 0)
         return 0;

@@ -117,6 +117,7 @@ static int serve_batch(gn_thread *th, int fdi)
     const gn_table *t = atomic_load(&s->cur);
     const gn_decisions *dec = atomic_load(&s->dec);
     gn_source src = {.cookies = s->cookies, .now = (int64_t)time(NULL)};
+    double mono = 0.0; /* read once a batch, when RRL needs it */
     int k = 0;
     for (int i = 0; i < got; i++) {
         const uint8_t *d = iov[i].iov_base;
@@ -127,6 +128,19 @@ static int serve_batch(gn_thread *th, int fdi)
         if (t != NULL && source_of(&addrs[i], &src))
             len = gn_answer(t, dec, &src, d, n, out, th->out_cap, &ckey, &pkey);
         if (len && count(th, ckey) == 0 && (!pkey || count(th, pkey) == 0)) {
+            if (s->rrl != NULL) { /* spent from the accounts the Python handler uses too */
+                uint64_t akey = 0;
+                if (mono == 0.0) {
+                    struct timespec ts;
+                    clock_gettime(CLOCK_MONOTONIC, &ts);
+                    mono = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+                }
+                len = gn_limit(t, s->rrl, &src, d, n, out, len, ckey, mono, &akey);
+                if (akey)
+                    count(th, akey); /* full: uncounted, as the answer is already spent */
+                if (!len)
+                    continue; /* dropped */
+            }
             oiov[k].iov_base = out;
             oiov[k].iov_len = len;
             memset(&outs[k].msg_hdr, 0, sizeof outs[k].msg_hdr);

@@ -38,6 +38,7 @@ static void server_dealloc(gn_server *s)
     Py_XDECREF(s->current);
     Py_XDECREF(s->current_dec);
     Py_XDECREF(s->cookies_ref);
+    Py_XDECREF(s->rrl_ref);
     Py_XDECREF(s->retired);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
@@ -130,6 +131,25 @@ static PyObject *server_set_cookies(gn_server *s, PyObject *args)
     Py_INCREF(owner);
     Py_XSETREF(s->cookies_ref, owner);
     s->cookies = c;
+    Py_RETURN_NONE;
+}
+
+/* set_rrl(capsule, owner): the worker's gd_rrl table, as set_cookies. */
+static PyObject *server_set_rrl(gn_server *s, PyObject *args)
+{
+    PyObject *cap, *owner;
+    if (!PyArg_ParseTuple(args, "OO", &cap, &owner))
+        return NULL;
+    if (s->running) {
+        PyErr_SetString(PyExc_RuntimeError, "set_rrl before start()");
+        return NULL;
+    }
+    gd_rrl *r = PyCapsule_GetPointer(cap, "gd_rrl");
+    if (r == NULL)
+        return NULL;
+    Py_INCREF(owner);
+    Py_XSETREF(s->rrl_ref, owner);
+    s->rrl = r;
     Py_RETURN_NONE;
 }
 
@@ -265,6 +285,8 @@ static PyMethodDef server_methods[] = {
      "Swap the policy decisions (epoch scheme)."},
     {"set_cookies", (PyCFunction)server_set_cookies, METH_VARARGS,
      "The worker's server cookie table (a gd_cookies capsule), before start()."},
+    {"set_rrl", (PyCFunction)server_set_rrl, METH_VARARGS,
+     "The worker's RRL table (a gd_rrl capsule), before start()."},
     {"start", (PyCFunction)server_start, METH_NOARGS, "Start the native threads."},
     {"stop", (PyCFunction)server_stop, METH_NOARGS, "Stop them: nothing more is read."},
     {"drain", (PyCFunction)server_drain, METH_NOARGS, "Datagrams handed to Python."},

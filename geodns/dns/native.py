@@ -14,6 +14,7 @@ from typing import Any
 
 from geodns import wire as w
 from geodns.dns.assemble import Opts
+from geodns.dns.stats import RRL_ACTIONS
 from geodns.errors import GeoDNSError
 from geodns.table import POLICY, STATIC, FastEntry, Table
 
@@ -35,13 +36,15 @@ def available() -> bool:
 
 def python_reasons(conf: Any) -> list[str]:
     """What in a config needs every UDP query in the Python handler (native threads would
-    only hand them over): query logging (each one logged with its decision) and response
-    rate limiting (its accounts live in the Python handler until the native one is wired)."""
+    only hand them over): query logging (each one logged with its decision), and response
+    rate limiting when its shared native table (geodns._fastabuse) is not built."""
+    from geodns.dns import native_abuse
+
     reasons = []
     if conf.log.queries:
         reasons.append("log.queries is on")
-    if conf.rrl.responses_per_second:
-        reasons.append("rrl is on")
+    if conf.rrl.responses_per_second and not native_abuse.available():
+        reasons.append("rrl is on and geodns._fastabuse is not built")
     return reasons
 
 
@@ -186,7 +189,7 @@ def add_counts(stats: Any, built: Built, counts: dict, seen: dict) -> None:
     """Native answers into a Stats' counters: the growth of each total since `seen`
     (updated), under the labels the Python path counts with: a query key (zone index + 1
     << 32 | qtype << 8 | rcode) into the UDP query counts, a pool key (1 << 63 | index)
-    into by_pool."""
+    into by_pool, an action key (1 << 62 | index) into rrl."""
     queries, by_pool = stats.queries, stats.by_pool
     for key, total in counts.items():
         delta = total - seen.get(key, 0)
@@ -195,6 +198,9 @@ def add_counts(stats: Any, built: Built, counts: dict, seen: dict) -> None:
         seen[key] = total
         if key >> 63:
             by_pool[built.pools[key & 0xFFFFFFFF]] += delta
+            continue
+        if key >> 62:  # an RRL action (slip, badcookie, drop, log_only)
+            stats.rrl[RRL_ACTIONS[key & 3]] += delta
             continue
         qtype = (key >> 8) & 0xFFFFFF
         label = -1 if qtype == 0x10000 else qtype

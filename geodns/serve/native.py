@@ -39,6 +39,8 @@ class NativeUdp:
         self.server = native.server(fds, threads=threads, reply_size=reply_size)
         self.server.set_table(built.table)
         self.jar = None  # the handler's server cookies on the shared table (native_abuse)
+        self.limiter: Any = None  # the handler's rate limiter on the shared table
+        self._tick: Any = None
         self.health = health
         if health is not None:  # policy names answered natively by class (nativepolicy)
             self.server.set_decisions(nativepolicy.decisions(built, health))
@@ -52,10 +54,24 @@ class NativeUdp:
         self.server.set_cookies(jar.capsule(), jar)
         self._cookies_seen = dict.fromkeys(jar.native_counts(), 0)
 
+    def use_rrl(self, limiter: Any) -> None:
+        """Limit native answers on `limiter`'s table (dns/native_abuse.py NativeRateLimiter,
+        the handler's): one set of accounts, whichever path answers."""
+        self.limiter = limiter
+        self.server.set_rrl(limiter.capsule(), limiter)
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         loop.add_reader(self.server.wakefd, self.answer_handed)
         self.server.start()
+        if self.limiter is not None:
+            self._tick = loop.call_later(1.0, self._log_limited)
+
+    def _log_limited(self) -> None:
+        """rrl.py's log line once a second, for what the threads limited too."""
+        self.limiter.log_limited()
+        if self._loop is not None:
+            self._tick = self._loop.call_later(1.0, self._log_limited)
 
     def answer_handed(self) -> None:
         """Answer the datagrams the native threads handed over, as UdpProtocol would."""
@@ -81,6 +97,9 @@ class NativeUdp:
         if self._loop is not None:
             self._loop.remove_reader(self.server.wakefd)
             self._loop = None
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
         self.server.stop()
         self.answer_handed()
 
@@ -111,9 +130,9 @@ def native_udp(conf: Any, handler: Any, stats: Any) -> Callable[[list], NativeUd
         return None
     built = native.for_handler(handler)
     payload = conf.dns.max_udp_payload
-    cookies = None
-    if native_abuse.available():  # one cookie table for both paths (else COOKIE: Python's)
-        _rrl, cookies = native_abuse.use_native_tables(handler)
+    rrl = cookies = None
+    if native_abuse.available():  # one table each for both paths (else COOKIE: Python's)
+        rrl, cookies = native_abuse.use_native_tables(handler)
 
     def make(socks: list[socket.socket]) -> NativeUdp:
         health = handler.health
@@ -122,6 +141,8 @@ def native_udp(conf: Any, handler: Any, stats: Any) -> Callable[[list], NativeUd
         )
         if cookies is not None:
             udp.use_cookies(handler.cookies)
+        if rrl is not None:
+            udp.use_rrl(handler.rrl)
         return udp
 
     return make

@@ -14,6 +14,7 @@ from geodns import table
 from geodns.dns import native, native_abuse, nativepolicy
 from geodns.dns.handler import Handler
 from geodns.dns.identity import Identity
+from geodns.dns.rrl import RateLimiter
 from geodns.geo import compiled
 from geodns.geo import locator as geoip
 from geodns.geo.ecs import ClientFactory
@@ -175,7 +176,7 @@ def check(h: Handler, built: native.Built, dec, data: bytes, host: str, jar=None
     ref = h.handle(data, host)
     if got is None:
         return 0
-    reply, (zone, qtype, rcode), pool = got
+    reply, (zone, qtype, rcode), pool, _action = got
     assert reply == ref, (data.hex(), host)
     moved = {k: v - before.get(k, 0) for k, v in h.stats.queries.items() if v != before.get(k, 0)}
     label = -1 if qtype == 0x10000 else qtype
@@ -275,3 +276,37 @@ def test_policy_answers_follow_health(down: set) -> None:
     for _ in range(4000):
         policy += check(h, built, dec, query(rng, exact, exact), rng.choice(HOSTS)) == 2
     assert policy > 400
+
+
+@pytest.mark.skipif(not native_abuse.available(), reason="geodns._fastabuse not built")
+@pytest.mark.parametrize("log_only", [False, True])
+def test_rate_limited_replies_are_the_reference(log_only: bool) -> None:
+    """A flood at one instant: the native side, on a table of its own, limits, slips
+    (TC, or BADCOOKIE with a fresh cookie), drops and logs exactly as the Python handler
+    does on another (same settings, same clock, same sequence), byte for byte."""
+    now = 1000.0
+    settings = {"window": 15.0, "slip": 2, "log_only": log_only, "clock": lambda: now}
+    h = handler(cookie_secret=b"k" * 16, rrl=RateLimiter((5, 3, 3), **settings))
+    built = native.for_handler(h)
+    dec = nativepolicy.decisions(built, h.health)
+    jar = cookie_jar(h)
+    ours = native_abuse.NativeRateLimiter((5, 3, 3), **settings)
+    rng = random.Random(5)
+    cookie = struct.pack("!HH", 10, 8) + bytes(range(8))
+    names = ["static.example.test", "www.geo.test", "nope.example.test", "ns1.example.test"]
+    seen: dict = {}
+    for _ in range(3000):
+        data = struct.pack("!HHHHHH", rng.randrange(65536), 0x0100, 1, 0, 0, 1)
+        data += wire_name(rng.choice(names)) + struct.pack("!HH", 1, 1)
+        opts = cookie if rng.random() < 0.3 else b""
+        data += b"\x00" + struct.pack("!HHIH", 41, 1232, 0, len(opts)) + opts
+        host = rng.choice(HOSTS[:3])
+        got = built.table.answer(
+            data, ipaddress.ip_address(host).packed, dec, jar, NOW, ours.capsule(), now
+        )
+        ref = h.handle(data, host)
+        if got is None:
+            continue
+        assert got[0] == ref, (data.hex(), host)
+        seen[got[3]] = seen.get(got[3], 0) + 1
+    assert seen.get(-1) and (seen.get(3) if log_only else seen.get(0) and seen.get(1)), seen

@@ -1,0 +1,65 @@
+/* Response rate limiting on native replies: what handler.py's _limited() does with the
+   reply the fast path made, on the worker's gd_rrl table (ABUSE's _fastrrl.h, shared with
+   the Python handler): queries with a valid server cookie are never limited; an answer is
+   accounted by its question (lower-cased), NXDOMAIN by its zone; a slip is assemble.limited
+   (BADCOOKIE with a fresh cookie when the query had a COOKIE, else TC and no records). */
+#include "_fastnet.h"
+
+#include <string.h>
+
+enum { ACT_SLIP = 0, ACT_BADCOOKIE = 1, ACT_DROP = 2, ACT_LOG_ONLY = 3 };
+
+size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d,
+                size_t n, uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey)
+{
+    *akey = 0;
+    gn_query q;
+    if (src->cookie_result == GD_COOKIE_VALID || gn_parse(d, n, &q) < 0)
+        return len;
+    uint8_t name[GN_MAX_NAME + 4];
+    size_t nlen;
+    int kind;
+    if ((ckey & 0xFF) == 0) { /* the question, every byte lower-cased (bytes.lower()) */
+        kind = GD_RRL_ANSWER;
+        nlen = q.qend - 12;
+        for (size_t i = 0; i < nlen; i++) {
+            uint8_t c = d[12 + i];
+            name[i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+        }
+    } else { /* NXDOMAIN: the zone's origin */
+        const gn_zone *z = &t->zv[(ckey >> 32) - 1];
+        kind = GD_RRL_NXDOMAIN;
+        nlen = z->origin_len;
+        memcpy(name, t->arena.p + z->origin_off, nlen);
+    }
+    int v = gd_rrl_verdict(rrl, src->family, src->addr, kind, name, nlen, now);
+    if (v == GD_RRL_OK)
+        return len;
+    if (v == GD_RRL_LOG_ONLY || v == GD_RRL_DROP) {
+        *akey = GN_AKEY(v == GD_RRL_DROP ? ACT_DROP : ACT_LOG_ONLY);
+        return v == GD_RRL_DROP ? 0 : len;
+    }
+    int cookie = src->cookie_result >= 0; /* our COOKIE option ends the reply */
+    uint8_t opt[11 + GD_COOKIE_OPTION];
+    size_t optlen = 0;
+    unsigned flags = (unsigned)out[2] << 8 | out[3];
+    if (q.opt && cookie && len >= GD_COOKIE_OPTION) {
+        flags = (flags & ~0x040Fu) | 7; /* BADCOOKIE (23): 7 here, 1 in the OPT */
+        memcpy(opt, t->opts.plain[q.do_bit], 11);
+        opt[5] = 1; /* extended rcode */
+        opt[9] = 0, opt[10] = GD_COOKIE_OPTION;
+        memcpy(opt + 11, out + len - GD_COOKIE_OPTION, GD_COOKIE_OPTION);
+        optlen = 11 + GD_COOKIE_OPTION;
+    } else if (q.opt) {
+        memcpy(opt, t->opts.plain[q.do_bit], 11);
+        optlen = 11;
+    }
+    if (!cookie || !q.opt)
+        flags |= 0x0200; /* TC: a real client retries over TCP */
+    out[2] = (uint8_t)(flags >> 8), out[3] = (uint8_t)flags;
+    out[4] = 0, out[5] = 1, out[6] = out[7] = out[8] = out[9] = 0;
+    out[10] = 0, out[11] = optlen ? 1 : 0;
+    memcpy(out + q.qend, opt, optlen); /* the question stays where it is */
+    *akey = GN_AKEY(cookie && q.opt ? ACT_BADCOOKIE : ACT_SLIP);
+    return q.qend + optlen;
+}

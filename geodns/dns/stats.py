@@ -53,7 +53,7 @@ class Stats:
         self.fail_open = 0
         self.sample = 0
         self.truncated = 0  # UDP replies sent with TC (too big, or an RRL slip); serve/ counts
-        self.internal_errors = 0  # handler crashes (no reply sent), summed from each worker
+        self.internal_errors = 0  # handler crashes (answered SERVFAIL), summed over workers
         # DNS COOKIE results and rate limiter actions, each a fixed set of keys (dns/cookies.py,
         # dns/rrl.py): plain int increments, exported as geodns_cookies_total{result} and
         # geodns_rrl_actions_total{action}

@@ -83,7 +83,7 @@ class GeoDNSCollector:
         )
         yield single(
             "geodns_internal_errors",
-            "Queries whose handling raised (logged; no reply sent)",
+            "Queries whose handling raised (logged, answered SERVFAIL)",
             stats.internal_errors,
         )
         yield counters(

@@ -48,8 +48,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         try:
             resp = self.handle(data, addr[0], UDP_SIZE, self.count)
         except Exception:
-            errors.report(f"UDP query from {addr[0]}")
-            return
+            resp = errors.failed(f"UDP query from {addr[0]}", data, self.count)
         if resp is not None:
             self.sendto(resp, addr)  # type: ignore[misc]
             if resp[2] & 0x02 and self.stats is not None:  # TC: the client retries over TCP

@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from geodns.dns.failure import servfail
+from geodns.wire import RCODE_SERVFAIL
+
 log = logging.getLogger("geodns.server")
 
 # handle(query, source address, the reply size this transport carries, its query counter)
@@ -101,6 +104,15 @@ class _ErrorLog:
         self.last = 0.0
         self.suppressed = 0
         self.total = 0  # every crash, logged or not: geodns_internal_errors_total
+
+    def failed(self, where: str, data: bytes, count: Count) -> bytes | None:
+        """A handler crash on `data`: logged (rate-limited), counted, answered SERVFAIL
+        (counted as such under zone "(none)") so the client does not wait for a timeout."""
+        self.report(where)
+        resp = servfail(data)
+        if resp is not None:
+            count(None, 0, RCODE_SERVFAIL)
+        return resp
 
     def report(self, where: str) -> None:
         self.total += 1
@@ -208,8 +220,7 @@ class TcpProtocol(asyncio.Protocol):
             try:
                 resp = self.handle(message, self.peer, TCP_SIZE, self.count)
             except Exception:
-                errors.report(f"TCP query from {self.peer}")
-                continue
+                resp = errors.failed(f"TCP query from {self.peer}", message, self.count)
             if resp is not None:
                 out.append(len(resp).to_bytes(2, "big") + resp)
         if out:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
+
+import dns.message
+import dns.query
+import dns.rcode
 
 from geodns.dns.stats import Stats
 from geodns.health.board import MemberStatus
@@ -13,29 +16,29 @@ from geodns.serve.channel import Totals, snapshot
 from geodns.serve.protocols import DnsServer, TcpLimits
 
 
-async def test_handler_crash_counted_as_internal_error(caplog) -> None:
-    """A handler that raises costs one answer and one count, which a snapshot carries."""
+async def test_handler_crash_answered_servfail_and_counted(caplog) -> None:
+    """A handler that raises costs a SERVFAIL (over UDP and TCP: the client moves on at
+    once), one internal error and one SERVFAIL query count, which a snapshot carries."""
 
     def broken(data: bytes, host: str, size: int, count) -> bytes:
         raise RuntimeError("boom")
 
     stats, limits = Stats(), TcpLimits()
     base = snapshot(stats, limits, (0, 0))["internal_errors"]
+    query = dns.message.make_query("www.example.test", "A")
     async with DnsServer(broken, [("127.0.0.1", 0)], stats, limits) as server:
         host, port = server.bound[0]
-        loop = asyncio.get_running_loop()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            with caplog.at_level(logging.ERROR):
-                for _ in range(3):
-                    await loop.sock_sendto(sock, b"\x00" * 12, (host, port))
-                deadline = loop.time() + 5
-                while snapshot(stats, limits, (0, 0))["internal_errors"] - base < 3:
-                    assert loop.time() < deadline, "crashes not counted"
-                    await asyncio.sleep(0.01)
+        with caplog.at_level(logging.ERROR):
+            udp = await asyncio.to_thread(dns.query.udp, query, host, 3, port)
+            tcp = await asyncio.to_thread(dns.query.tcp, query, host, 3, port)
+    for reply in (udp, tcp):
+        assert reply.rcode() == dns.rcode.SERVFAIL and reply.id == query.id
+        assert reply.question == query.question and not reply.answer
+    assert snapshot(stats, limits, (0, 0))["internal_errors"] - base == 2
+    assert stats.queries[("", 0, 2, "udp")] == 1 and stats.queries[("", 0, 2, "tcp")] == 1
     totals = Totals()
     totals.add(snapshot(stats, limits, (0, 0)))
-    assert totals.stats.internal_errors - base == 3
+    assert totals.stats.internal_errors - base == 2
     assert "internal error answering UDP query" in caplog.text
 
 

@@ -165,6 +165,7 @@ def test_python_twin_gives_the_same_ranges() -> None:
         assert (c.records, c.offsets()) == (p.records, p.offsets())
         if db is loc.city.tree:
             assert c.city() == p.city()
+            assert c.places() == p.places()
         else:
             assert c.asn() == p.asn()
         classes = array("I", range(c.records + 1)).tobytes()

@@ -5,6 +5,7 @@
    $FUZZ_OUT/crash-<harness>-<pid>.bin and exits non-zero.
 
    usage: driver [-seconds S] [-runs N] [-seed X] [-max_len L] SEED_FILE_OR_DIR...
+   (-runs 0: the seeds alone, e.g. to replay a saved finding)
    Each input is copied into a heap block of exactly its size, so a read one past the end
    is an ASan report. */
 #include <dirent.h>
@@ -178,14 +179,15 @@ static void run_one(const uint8_t *p, size_t n) {
 
 int main(int argc, char **argv) {
     double seconds = 10;
-    unsigned long long runs = 0, seed = (unsigned long long)time(NULL);
+    long long runs = -1; /* -runs N: exactly N inputs after the seeds (0: the seeds alone) */
+    unsigned long long seed = (unsigned long long)time(NULL);
     size_t max_len = 4096;
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *slash = strrchr(argv[0], '/');
     harness = slash ? slash + 1 : argv[0];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-        else if (!strcmp(argv[i], "-runs") && i + 1 < argc) runs = strtoull(argv[++i], 0, 10);
+        else if (!strcmp(argv[i], "-runs") && i + 1 < argc) runs = strtoll(argv[++i], 0, 10);
         else if (!strcmp(argv[i], "-seed") && i + 1 < argc) seed = strtoull(argv[++i], 0, 10);
         else if (!strcmp(argv[i], "-max_len") && i + 1 < argc) max_len = strtoul(argv[++i], 0, 10);
         else load(argv[i]);
@@ -199,9 +201,9 @@ int main(int argc, char **argv) {
     uint8_t *buf = malloc(big + 1);
     if (!buf) abort();
     double start = seconds_now(), deadline = start + seconds;
-    unsigned long long done = 0;
-    while ((runs && done < runs) || (!runs && seconds_now() < deadline)) {
-        for (int k = 0; k < 256 && (!runs || done < runs); k++, done++) {
+    long long done = 0;
+    while (runs >= 0 ? done < runs : seconds_now() < deadline) {
+        for (int k = 0; k < 256 && (runs < 0 || done < runs); k++, done++) {
             size_t n;
             if (n_seeds == 0 || below(10) == 0) { /* random bytes */
                 n = below(max_len < 600 ? max_len + 1 : 601);
@@ -218,6 +220,7 @@ int main(int argc, char **argv) {
     }
     free(buf);
     printf("fuzz: %s: %llu seeds, %llu runs in %.1f s (seed %llu), 0 findings\n", harness,
-           (unsigned long long)n_seeds, done + n_seeds, seconds_now() - start, seed);
+           (unsigned long long)n_seeds, (unsigned long long)done + n_seeds,
+           seconds_now() - start, seed);
     return 0;
 }

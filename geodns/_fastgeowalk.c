@@ -132,45 +132,110 @@ static int walk(const gd_db *db, uint32_t root, int rootdepth, int bits, uint32_
     return 0;
 }
 
-static int cmp_u32(const void *a, const void *b)
+static int cmp_pair(const void *a, const void *b)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
-/* The distinct records, sorted; every leaf's tree value becomes its 1-based index. */
+/* An open-addressing map from a record's tree value to a provisional number (first seen
+ * first), grown at half full: one probe per leaf instead of sorting every leaf's value. */
+typedef struct {
+    uint32_t *key, *val;
+    size_t mask, n;
+} recmap;
+
+static int recmap_grow(recmap *m)
+{
+    size_t size = m->mask ? (m->mask + 1) * 2 : 1u << 16;
+    uint32_t *key = calloc(size, sizeof *key), *val = malloc(size * sizeof *val);
+    if (!key || !val) {
+        free(key);
+        free(val);
+        return -1;
+    }
+    for (size_t i = 0; m->mask && i <= m->mask; i++) {
+        if (!m->key[i])
+            continue;
+        size_t at = ((uint64_t)m->key[i] * 0x9E3779B97F4A7C15ull >> 20) & (size - 1);
+        while (key[at])
+            at = (at + 1) & (size - 1);
+        key[at] = m->key[i];
+        val[at] = m->val[i];
+    }
+    free(m->key);
+    free(m->val);
+    m->key = key;
+    m->val = val;
+    m->mask = size - 1;
+    return 0;
+}
+
+/* The provisional number of value v (never 0: a leaf's record value is > node count). */
+static int recmap_get(recmap *m, uint32_t v, uint32_t *out)
+{
+    if ((m->n + 1) * 2 > m->mask + 1 && recmap_grow(m) < 0)
+        return -1;
+    size_t at = ((uint64_t)v * 0x9E3779B97F4A7C15ull >> 20) & m->mask;
+    while (m->key[at] && m->key[at] != v)
+        at = (at + 1) & m->mask;
+    if (!m->key[at]) {
+        m->key[at] = v;
+        m->val[at] = (uint32_t)m->n++;
+    }
+    *out = m->val[at];
+    return 0;
+}
+
+/* The distinct records, sorted by offset; every leaf's tree value becomes its 1-based
+ * index among them. */
 static int index_records(const gd_db *db, gd_walk *w)
 {
-    size_t n = 0, total = w->v4.n + w->v6.n;
-    uint32_t *vals = malloc((total ? total : 1) * sizeof *vals);
-    if (!vals)
-        return -1;
-    for (size_t i = 0; i < w->v4.n; i++)
-        if (w->v4.rec[i])
-            vals[n++] = w->v4.rec[i];
-    for (size_t i = 0; i < w->v6.n; i++)
-        if (w->v6.rec[i] && w->v6.alias[i] == ALIAS_NONE)
-            vals[n++] = w->v6.rec[i];
-    qsort(vals, n, sizeof *vals, cmp_u32);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!u || vals[u - 1] != vals[i])
-            vals[u++] = vals[i];
+    recmap m = {0};
     gd_leaves *fams[2] = {&w->v4, &w->v6};
+    int rc = -1;
+    uint64_t *pairs = NULL;
+    uint32_t *rank = NULL, *vals = NULL;
     for (int f = 0; f < 2; f++) {
         gd_leaves *l = fams[f];
         for (size_t i = 0; i < l->n; i++) {
             if (!l->rec[i] || (f == 1 && l->alias[i] != ALIAS_NONE))
                 continue;
-            uint32_t *hit = bsearch(&l->rec[i], vals, u, sizeof *vals, cmp_u32);
-            l->rec[i] = (uint32_t)(hit - vals) + 1;
+            if (recmap_get(&m, l->rec[i], &l->rec[i]) < 0)
+                goto done;
+            l->rec[i]++; /* provisional number + 1: 0 stays "no data" */
         }
     }
-    for (size_t i = 0; i < u; i++)
-        vals[i] = (uint32_t)((uint64_t)vals[i] - db->nc + db->tree_size);
+    pairs = malloc((m.n ? m.n : 1) * sizeof *pairs);
+    rank = malloc((m.n ? m.n : 1) * sizeof *rank);
+    vals = malloc((m.n ? m.n : 1) * sizeof *vals);
+    if (!pairs || !rank || !vals)
+        goto done;
+    for (size_t i = 0, k = 0; m.mask && i <= m.mask; i++)
+        if (m.key[i])
+            pairs[k++] = (uint64_t)m.key[i] << 32 | m.val[i];
+    qsort(pairs, m.n, sizeof *pairs, cmp_pair);
+    for (size_t i = 0; i < m.n; i++) {
+        rank[(uint32_t)pairs[i]] = (uint32_t)i + 1;
+        vals[i] = (uint32_t)((pairs[i] >> 32) - db->nc + db->tree_size);
+    }
+    for (int f = 0; f < 2; f++) {
+        gd_leaves *l = fams[f];
+        for (size_t i = 0; i < l->n; i++)
+            if (l->rec[i] && (f == 0 || l->alias[i] == ALIAS_NONE))
+                l->rec[i] = rank[l->rec[i] - 1];
+    }
     w->offsets = vals;
-    w->nrec = u;
-    return 0;
+    w->nrec = m.n;
+    vals = NULL;
+    rc = 0;
+done:
+    free(m.key);
+    free(m.val);
+    free(pairs);
+    free(rank);
+    free(vals);
+    return rc;
 }
 
 int gd_walk_tree(const gd_db *db, gd_walk *out, const char **err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,15 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * 6371.0 * math.asin(math.sqrt(a))
+
+
+@functools.lru_cache(maxsize=256)
+def _pool_radians(locations: tuple) -> tuple:
+    """Per pool location (latitude in radians, its cosine, longitude), or None."""
+    return tuple(
+        None if loc is None else (math.radians(loc[0]), math.cos(math.radians(loc[0])), loc[1])
+        for loc in locations
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +52,32 @@ class Latency:
     def classify(self, client, sub) -> tuple[int, ...]:
         """The pools' order by the static rtt table, else distance, else list order: resolve()
         takes the first usable one in it. RTTs measured at run time are not part of it (a
-        zone with measurements is decided per query: geo/compiled.py)."""
+        zone with measurements is decided per query: geo/compiled.py). Called for every
+        distinct location in the database when compiled (~134k), so the distances are
+        haversine_km's arithmetic step for step with each pool's half computed once."""
         facts = client.facts
-        table = self.rtt.get(f"country:{facts.country}") if facts.country else None
-        if table is None and facts.continent:
-            table = self.rtt.get(f"continent:{facts.continent}")
+        table = None
+        if self.rtt:
+            table = self.rtt.get(f"country:{facts.country}") if facts.country else None
+            if table is None and facts.continent:
+                table = self.rtt.get(f"continent:{facts.continent}")
+        lat, lon = facts.lat, facts.lon
+        pools = _pool_radians(tuple(p.location for p in self.members))
+        if lat is not None:
+            p1 = math.radians(lat)
+            c1 = math.cos(p1)
+        sin, radians = math.sin, math.radians
         costs = []
-        for i, pool in enumerate(self.members):
+        for i, (pool, rad) in enumerate(zip(self.members, pools, strict=True)):
             if table is not None and pool.name in table:
                 costs.append(table[pool.name])
-            elif facts.lat is not None and pool.location is not None:
-                costs.append(haversine_km(facts.lat, facts.lon, *pool.location))
+            elif lat is not None and rad is not None:
+                p2, c2, lon2 = rad
+                a = sin((p2 - p1) / 2) ** 2 + c1 * c2 * sin(radians(lon2 - lon) / 2) ** 2
+                costs.append(2 * 6371.0 * math.asin(math.sqrt(a)))
             else:
                 costs.append(float(i) * 1e9)
-        return tuple(sorted(range(len(costs)), key=lambda i: (costs[i], i)))
+        return tuple(sorted(range(len(costs)), key=costs.__getitem__))  # stable: ties by i
 
     def _costs(self, client, health) -> tuple[list[tuple[int, float]], list[str], int]:
         """Per pool (rank, cost) and where the cost came from: a measured RTT (rank 0, the

@@ -102,6 +102,29 @@ class Databases:
         else:
             self.places, self.place_ids = [NO_PLACE], array("I", [0])
         self.asns = [None, *self.asn.asn()] if self.asn is not None else [None]
+        self._projections: dict[tuple[str, ...], tuple[array, list[tuple]]] = {}
+
+    def projection(self, fields: tuple[str, ...]) -> tuple[array, list[tuple]]:
+        """(projection number per place, a place per projection) on these place fields:
+        the distinct inputs a tree reading only them can see. Shared by every tree that
+        reads the same fields (a zone of many geo maps pays the 134k-place loop once)."""
+        found = self._projections.get(fields)
+        if found is not None:
+            return found
+        read = [PLACE_FIELDS.index(f) for f in fields]
+        getter = itemgetter(*read) if read else (lambda place: ())
+        proj: dict[Any, int] = {}
+        reps: list[tuple] = []
+        numbers = array("I")
+        for place in self.places:
+            value = getter(place)
+            number = proj.get(value)
+            if number is None:
+                number = proj[value] = len(reps)
+                reps.append(place)
+            numbers.append(number)
+        found = self._projections[fields] = (numbers, reps)
+        return found
 
     @classmethod
     def of(cls, locator: Any) -> Databases:
@@ -198,18 +221,7 @@ def compile_tree(node: Any, dbs: Databases) -> Compiled | None:
     if not fields and not cidrs:  # decided without the client: one class everywhere
         one = array("I", [0]).tobytes()
         return Compiled((bytes(4), one, bytes(16), one), keys.reps, rtt_zone)
-    read = [i for i, f in enumerate(PLACE_FIELDS) if f in fields]
-    getter = itemgetter(*read) if read else (lambda place: ())
-    proj: dict[Any, int] = {}
-    proj_rep: list[tuple] = []
-    place_proj = array("I")
-    for place in dbs.places:  # distinct places -> distinct projections on the read fields
-        value = getter(place)
-        found = proj.get(value)
-        if found is None:
-            found = proj[value] = len(proj_rep)
-            proj_rep.append(place)
-        place_proj.append(found)
+    place_proj, proj_rep = dbs.projection(tuple(f for f in PLACE_FIELDS if f in fields))
     if not cidrs and not (asns and dbs.asn is not None):
         zero = _ZERO[FAMILY_V4]
         cls = array("I", [keys.of(zero, p, None) for p in proj_rep])

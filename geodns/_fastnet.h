@@ -95,7 +95,7 @@ typedef struct {
 /* One class of a compiled policy tree: its answer with health applied, or Python's. */
 typedef struct {
     uint32_t body_off, body_len; /* the answer records; none: NODATA (the entry's SOA) */
-    int32_t pool;                /* by_pool counter index; -1: none */
+    int32_t pool;                /* the pool's index in its tree's pools (0..255); -1: none */
     uint16_t heads;              /* gn_decisions.heads index */
     uint8_t python;              /* decided per query (failed open, ...): Python's */
 } gn_class;
@@ -103,7 +103,8 @@ typedef struct {
 /* One policy slot: a tree's ranges (GEO's _fastranges.h) and its classes' answers. */
 typedef struct {
     gd_ranges r;
-    uint32_t first, n; /* classes first .. first + n - 1 in gn_decisions.cv */
+    uint32_t first, n; /* classes first .. first + n - 1 in gn_decisions.cv (shared by the
+                          slots of every name with the same tree, TTL and type) */
     uint8_t ready;     /* 0: not compiled (sticky, measured RTTs...): Python's */
 } gn_policy;
 
@@ -172,7 +173,8 @@ size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_ent
 size_t gn_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
                   uint8_t *opt, size_t *tail);
 size_t gn_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at);
-#define GN_PKEY(pool) ((1ull << 63) | (uint64_t)(uint32_t)(pool))
+/* by_pool counter: the slot (its name) and the pool's index in the tree's pools */
+#define GN_PKEY(slot, pool) ((1ull << 63) | (uint64_t)(slot) << 8 | (uint64_t)(pool))
 #define GN_AKEY(action) ((1ull << 62) | (uint64_t)(action)) /* stats.RRL_ACTIONS index */
 
 /* _fastnetlimit.c: handler.py's _limited() on a native reply of `len` bytes in out (its

@@ -94,6 +94,6 @@ size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_ent
     if (at > limit || tail > limit - at || (tail && !(at = gn_add_cookie(q, src, out, at))))
         return 0;
     *ckey = GN_CKEY(e->zone, e->qtype, 0);
-    *pkey = c->pool >= 0 ? GN_PKEY(c->pool) : 0;
+    *pkey = c->pool >= 0 ? GN_PKEY(e->policy, c->pool) : 0;
     return at;
 }

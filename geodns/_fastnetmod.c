@@ -215,7 +215,8 @@ done:
 /* answer(query, source=b"", decisions=None, cookies=None, now=0, rrl=None, clock=0.0)
    -> (reply, (zone index, qtype, rcode), pool, action) or None: what a native thread does
    with this datagram from `source` (4 or 16 packed bytes; None: it goes to the Python
-   handler; reply None: dropped by RRL). pool: the by_pool index counted, or -1; action:
+   handler; reply None: dropped by RRL). pool: the by_pool key counted (slot << 8 | the
+   pool's index in its tree), or -1; action:
    the stats.RRL_ACTIONS index counted, or -1. cookies: a gd_cookies capsule, now: the wall
    clock in seconds for it; rrl: a gd_rrl capsule, clock: the monotonic seconds for it. */
 static PyObject *table_answer(gn_table *t, PyObject *args)
@@ -261,13 +262,39 @@ static PyObject *table_answer(gn_table *t, PyObject *args)
     } else {
         long zone = (long)(ckey >> 32) - 1;
         unsigned qtype = (unsigned)(ckey >> 8) & 0xFFFFFF, rcode = (unsigned)ckey & 0xFF;
-        long pool = pkey ? (long)(uint32_t)pkey : -1, action = akey ? (long)(akey & 3) : -1;
+        long long pool = pkey ? (long long)(pkey & ~(1ull << 63)) : -1;
+        long action = akey ? (long)(akey & 3) : -1;
         PyObject *reply = sent ? PyBytes_FromStringAndSize((char *)out, (Py_ssize_t)sent)
                                : (Py_INCREF(Py_None), Py_None);
-        res = reply ? Py_BuildValue("N(lII)ll", reply, zone, qtype, rcode, pool, action) : NULL;
+        res = reply ? Py_BuildValue("N(lII)Ll", reply, zone, qtype, rcode, pool, action) : NULL;
     }
     free(out);
     return res;
+}
+
+/* seal(): give back what growth reserved (the table is complete; workers fork it). */
+static PyObject *table_seal(gn_table *t, PyObject *unused)
+{
+    if (t->arena.n && t->arena.n < t->arena.cap) {
+        uint8_t *p = realloc(t->arena.p, t->arena.n);
+        if (p != NULL)
+            t->arena.p = p, t->arena.cap = t->arena.n;
+    }
+    gn_set *sets[] = {&t->entries, &t->zones, &t->names, &t->cuts};
+    for (size_t i = 0; i < 4; i++) {
+        gn_set *set = sets[i];
+        if (set->n && set->n < set->cap) {
+            gn_item *it = realloc(set->items, set->n * sizeof *it);
+            if (it != NULL)
+                set->items = it, set->cap = set->n;
+        }
+    }
+    if (t->n_ents && t->n_ents < t->cap_ents) {
+        gn_entry *e = realloc(t->ents, t->n_ents * sizeof *e);
+        if (e != NULL)
+            t->ents = e, t->cap_ents = t->n_ents;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *table_nbytes(gn_table *t, PyObject *unused)
@@ -285,6 +312,7 @@ static PyMethodDef table_methods[] = {
     {"add_entry", (PyCFunction)table_add_entry, METH_VARARGS, "One exact question."},
     {"answer", (PyCFunction)table_answer, METH_VARARGS, "The native reply, or None."},
     {"nbytes", (PyCFunction)table_nbytes, METH_NOARGS, "Bytes the table holds."},
+    {"seal", (PyCFunction)table_seal, METH_NOARGS, "Give back growth reserve."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -84,6 +84,10 @@ static int add_class(gn_decisions *x, PyObject *item)
         goto done;
     }
     c->body_len = (uint32_t)body.len;
+    if (pool < -1 || pool > 255) {
+        PyErr_SetString(PyExc_ValueError, "a pool index of 0..255 or -1");
+        goto done;
+    }
     c->pool = pool;
     c->heads = (uint16_t)hi;
     c->python = (uint8_t)(python ? 1 : 0);
@@ -96,8 +100,8 @@ done:
 }
 
 /* set_policy(slot, start4, cls4, start6, cls6, classes): classes is a list of
-   (heads: 80 bytes, records: bytes (b"": NODATA, the entry's SOA), pool: by_pool index
-   or -1, python: bool) by class. */
+   (heads: 80 bytes, records: bytes (b"": NODATA, the entry's SOA), pool: its index in
+   the tree's pools (0..255) or -1, python: bool) by class. */
 static PyObject *decisions_set_policy(gn_decisions *x, PyObject *args)
 {
     Py_ssize_t slot;
@@ -145,7 +149,22 @@ static PyObject *decisions_set_policy(gn_decisions *x, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* share(slot, other): slot answers as `other` (set) does: the same tree, TTL and type. */
+static PyObject *decisions_share(gn_decisions *x, PyObject *args)
+{
+    Py_ssize_t slot, other;
+    if (!PyArg_ParseTuple(args, "nn", &slot, &other))
+        return NULL;
+    if (slot < 0 || other < 0 || (size_t)slot >= x->n_policies ||
+        (size_t)other >= x->n_policies || x->pv[slot].ready || !x->pv[other].ready)
+        return PyErr_Format(PyExc_ValueError, "slot %zd cannot share %zd", slot, other);
+    x->pv[slot] = x->pv[other];
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef decisions_methods[] = {
+    {"share", (PyCFunction)decisions_share, METH_VARARGS,
+     "A slot answering as another (same tree, TTL, type)."},
     {"set_policy", (PyCFunction)decisions_set_policy, METH_VARARGS,
      "A slot's ranges and its classes' answers."},
     {NULL, NULL, 0, NULL},

@@ -77,6 +77,7 @@ class App:
         log.info("instance %s", conf.instance_name())
         await self.fleet.start()  # joins the bus (a few seconds at most) before we answer
         self.table = self.handler.table = await self._agreed(self.table)
+        native_udp.prepare(self.table, conf)  # flattened once here: workers share its pages
         self.checker = await Checker(self.board, instance=conf.instance_name()).__aenter__()
         members = table_members(self.table)
         self.checker.update(members)
@@ -233,6 +234,7 @@ class App:
             log.error("reload failed: %s", exc)
             return False
         table = await self._agreed(table)
+        await loop.run_in_executor(None, native_udp.prepare, table, self.config)
         old, self.table = self.table, table
         self.handler.table = table
         self.checker.update(table_members(table))

@@ -70,22 +70,18 @@ def resolve(conf: Any) -> tuple[str, str]:
 
 @dataclass(slots=True)
 class Built:
-    """A native table, the zone names its counters index, its policy entries by slot, and
-    the (zone, name, pool) keys its by_pool counters index (grown as decisions name them)."""
+    """A native table, the zone names its counters index, and its policy entries by slot
+    (a by_pool counter names a slot and the pool's index in its tree's pools)."""
 
     table: Any
     zones: list[str]
     policies: list[FastEntry] = field(default_factory=list)
-    pools: list[tuple[str, str, str]] = field(default_factory=list)
-    pool_index: dict[tuple[str, str, str], int] = field(default_factory=dict)
     max_source: tuple[int, int] = (24, 56)
 
-    def pool(self, key: tuple[str, str, str]) -> int:
-        found = self.pool_index.get(key)
-        if found is None:
-            found = self.pool_index[key] = len(self.pools)
-            self.pools.append(key)
-        return found
+    def pool_key(self, key: int) -> tuple[str, str, str]:
+        """The by_pool label of a native pool counter key (slot << 8 | pool index)."""
+        pa = self.policies[(key >> 8) & 0xFFFFFFFF].policy
+        return pa.zone, pa.name, pa.pools[key & 0xFF][1]
 
 
 def _known_types() -> bytes:
@@ -156,18 +152,71 @@ def build(
                 slot = len(built.policies)
                 built.policies.append(entry)
                 native.add_entry(key, POLICY, zone, entry.qtype, b"", entry.body, slot)
+    native.seal()
     return built
 
 
+# The last table flattened where it was built (the supervisor, before it forks workers):
+# a worker forked from it finds it here and shares its pages instead of flattening again.
+_PREPARED: list[tuple[Table, tuple, Built]] = []
+
+
+def _build_settings(
+    payload: int, ecs_enabled: bool, cookies: bool, nsid: bool, max_source: tuple[int, int]
+) -> tuple:
+    return payload, ecs_enabled, cookies, nsid, max_source
+
+
+def prepare(table: Table, conf: Any) -> None:
+    """Flatten `table` with the config's answering settings now, for the workers forked
+    next (only the latest is kept: an older table's workers hold their own copy)."""
+    settings = _build_settings(
+        conf.dns.max_udp_payload,
+        conf.ecs.enabled,
+        conf.cookies.enabled,
+        conf.dns.nsid,
+        (conf.ecs.max_source_v4, conf.ecs.max_source_v6),
+    )
+    built = _prepared(table, settings)
+    if built is None:
+        built = build(
+            table,
+            max_udp_payload=settings[0],
+            ecs_enabled=settings[1],
+            cookies=settings[2],
+            nsid=settings[3],
+            max_source=settings[4],
+        )
+    _PREPARED[:] = [(table, settings, built)]
+
+
+def _prepared(table: Table, settings: tuple) -> Built | None:
+    for held, held_settings, built in _PREPARED:
+        if held is table and held_settings == settings:
+            return built
+    return None
+
+
 def for_handler(handler: Any) -> Built:
-    """The native table for a handler's table and settings (what it would answer with)."""
+    """The native table for a handler's table and settings (what it would answer with):
+    the one prepared before the fork when it matches, else flattened now."""
+    settings = _build_settings(
+        handler.max_udp_payload,
+        handler.ecs_enabled,
+        handler.cookies is not None,
+        handler.identity.nsid,
+        (handler.clients.max_v4, handler.clients.max_v6),
+    )
+    found = _prepared(handler.table, settings)
+    if found is not None:
+        return found
     return build(
         handler.table,
-        max_udp_payload=handler.max_udp_payload,
-        ecs_enabled=handler.ecs_enabled,
-        cookies=handler.cookies is not None,
-        nsid=handler.identity.nsid,
-        max_source=(handler.clients.max_v4, handler.clients.max_v6),
+        max_udp_payload=settings[0],
+        ecs_enabled=settings[1],
+        cookies=settings[2],
+        nsid=settings[3],
+        max_source=settings[4],
     )
 
 
@@ -188,8 +237,8 @@ def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232) -> Any:
 def add_counts(stats: Any, built: Built, counts: dict, seen: dict) -> None:
     """Native answers into a Stats' counters: the growth of each total since `seen`
     (updated), under the labels the Python path counts with: a query key (zone index + 1
-    << 32 | qtype << 8 | rcode) into the UDP query counts, a pool key (1 << 63 | index)
-    into by_pool, an action key (1 << 62 | index) into rrl."""
+    << 32 | qtype << 8 | rcode) into the UDP query counts, a pool key (1 << 63 |
+    (slot << 8 | pool index) into by_pool, an action key (1 << 62 | index) into rrl."""
     queries, by_pool = stats.queries, stats.by_pool
     for key, total in counts.items():
         delta = total - seen.get(key, 0)
@@ -197,7 +246,7 @@ def add_counts(stats: Any, built: Built, counts: dict, seen: dict) -> None:
             continue
         seen[key] = total
         if key >> 63:
-            by_pool[built.pools[key & 0xFFFFFFFF]] += delta
+            by_pool[built.pool_key(key)] += delta
             continue
         if key >> 62:  # an RRL action (slip, badcookie, drop, log_only)
             stats.rrl[RRL_ACTIONS[key & 3]] += delta

@@ -21,24 +21,25 @@ _NODATA = b"".join(heads(True, 0, 0, 1, 0))
 _RNG = random.Random(0)  # deterministic trees draw nothing; resolve() wants one
 
 
-def _classes(built: Built, pa: Any, qtype: int, health: Any) -> list[tuple] | None:
-    """(heads, records, pool index, python) per class of a compiled tree, or None when the
-    tree is decided per query (Python's)."""
+def _classes(pa: Any, qtype: int, health: Any) -> list[tuple] | None:
+    """(heads, records, pool index in pa.pools, python) per class of a compiled tree, or
+    None when the tree is decided per query (Python's)."""
     compiled = pa.compiled
-    if compiled is None or not pa.cacheable:
+    if compiled is None or not pa.cacheable or len(pa.pools) > 256:
         return None
     measured = getattr(health, "measured", None)  # run-time RTTs rank per network (steering)
     if compiled.rtt_zone is not None and measured is not None and measured(compiled.rtt_zone):
         return None
+    index = {name: i for i, (_zone, name) in enumerate(pa.pools)}
     out = []
     for rep in compiled.reps:
         decision = policies.resolve(pa.node, rep, health, _RNG, None)
         if decision.pool is None:
             out.append((_NODATA, b"", -1, False))
             continue
-        pool = built.pool((pa.zone, pa.name, decision.pool.name))
-        if decision.failed_open or decision.max_answers:
-            out.append((_NODATA, b"", pool, True))
+        pool = index.get(decision.pool.name)
+        if pool is None or decision.failed_open or decision.max_answers:
+            out.append((_NODATA, b"", -1, True))
             continue
         ttl = pa.ttl if decision.ttl is None else decision.ttl
         chosen = pa.records(decision.pool, qtype, None, health)
@@ -51,15 +52,24 @@ def _classes(built: Built, pa: Any, qtype: int, health: Any) -> list[tuple] | No
 
 
 def decisions(built: Built, health: Any) -> Any:
-    """A Decisions for every policy entry of `built` under `health` (a HealthView)."""
+    """A Decisions for every policy entry of `built` under `health` (a HealthView): each
+    distinct (tree, TTL, type, compiled ranges, pools) decided once, its other names sharing
+    the answers (a million names over a few trees cost a few decisions)."""
     dec = fastnet().Decisions(len(built.policies))
-    shared: dict[tuple[int, int], list[tuple] | None] = {}  # one per (tree, type)
+    first: dict[tuple, int | None] = {}  # the slot that holds a shared tree's answers
     for slot, entry in enumerate(built.policies):
         pa = entry.policy
-        key = (id(pa), entry.qtype)
-        if key not in shared:
-            shared[key] = _classes(built, pa, entry.qtype, health)
-        classes = shared[key]
-        if classes is not None:
-            dec.set_policy(slot, *pa.compiled.buffers(), classes)
+        key = (id(pa.node), pa.ttl, entry.qtype, id(pa.compiled), pa.pools)
+        found = first.get(key, -1)
+        if found is None:
+            continue  # Python's, as the first name with this tree
+        if found >= 0:
+            dec.share(slot, found)
+            continue
+        classes = _classes(pa, entry.qtype, health)
+        if classes is None:
+            first[key] = None
+            continue
+        dec.set_policy(slot, *pa.compiled.buffers(), classes)
+        first[key] = slot
     return dec

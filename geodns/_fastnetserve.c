@@ -22,22 +22,40 @@
 #include <time.h>
 #include <unistd.h>
 
-static int count(gn_thread *th, uint64_t key)
+/* The counter slot of key in this thread's map (taken now if new), or -1 when there is
+   no room near it. Only this thread writes keys; Python reads them (counts()). */
+static long slot_of(gn_thread *th, uint64_t key)
 {
     size_t at = (size_t)(key * 0x9E3779B97F4A7C15ull >> 40) & (COUNT_SLOTS - 1);
-    for (size_t i = 0; i < COUNT_SLOTS; i++, at = (at + 1) & (COUNT_SLOTS - 1)) {
+    for (size_t i = 0; i < COUNT_PROBES; i++, at = (at + 1) & (COUNT_SLOTS - 1)) {
         uint64_t k = atomic_load_explicit(&th->keys[at], memory_order_acquire);
         if (k == 0) {
             atomic_store_explicit(&th->counts[at], 0, memory_order_relaxed);
             atomic_store_explicit(&th->keys[at], key, memory_order_release);
-            k = key;
+            return (long)at;
         }
-        if (k == key) {
-            atomic_fetch_add_explicit(&th->counts[at], 1, memory_order_relaxed);
-            return 0;
-        }
+        if (k == key)
+            return (long)at;
     }
-    return -1; /* no room: Python answers and counts it */
+    return -1;
+}
+
+static void bump(gn_thread *th, long slot)
+{
+    atomic_fetch_add_explicit(&th->counts[slot], 1, memory_order_relaxed);
+}
+
+/* Count an answer under its query key and (a policy's) pool key, both or neither: 0, or
+   -1 when there is no room (Python answers and counts it). */
+static int count(gn_thread *th, uint64_t ckey, uint64_t pkey)
+{
+    long c = slot_of(th, ckey), p = pkey ? slot_of(th, pkey) : 0;
+    if (c < 0 || p < 0)
+        return -1;
+    bump(th, c);
+    if (pkey)
+        bump(th, p);
+    return 0;
 }
 
 /* Queue one datagram for Python; wake it when the queue was empty. */
@@ -127,7 +145,7 @@ static int serve_batch(gn_thread *th, int fdi)
         size_t len = 0;
         if (t != NULL && source_of(&addrs[i], &src))
             len = gn_answer(t, dec, &src, d, n, out, th->out_cap, &ckey, &pkey);
-        if (len && count(th, ckey) == 0 && (!pkey || count(th, pkey) == 0)) {
+        if (len && count(th, ckey, pkey) == 0) {
             if (s->rrl != NULL) { /* spent from the accounts the Python handler uses too */
                 uint64_t akey = 0;
                 if (mono == 0.0) {
@@ -136,8 +154,9 @@ static int serve_batch(gn_thread *th, int fdi)
                     mono = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
                 }
                 len = gn_limit(t, s->rrl, &src, d, n, out, len, ckey, mono, &akey);
-                if (akey)
-                    count(th, akey); /* full: uncounted, as the answer is already spent */
+                long a = akey ? slot_of(th, akey) : -1;
+                if (a >= 0) /* no room: uncounted (the answer is spent already) */
+                    bump(th, a);
                 if (!len)
                     continue; /* dropped */
             }

@@ -13,7 +13,8 @@
 #define RECV_SIZE 65536 /* any UDP datagram whole */
 #define MAX_FDS 8
 #define MAX_THREADS 16
-#define COUNT_SLOTS 1024
+#define COUNT_SLOTS 65536 /* counter keys per thread: (zone, qtype, rcode), (name, pool), actions */
+#define COUNT_PROBES 64
 #define IDLE UINT64_MAX
 
 typedef struct {

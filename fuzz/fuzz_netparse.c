@@ -4,13 +4,15 @@
    bodies; the name lower-cased and ending in the root label. A reply gn_answer makes from
    a small table (static names, a wildcard, a cut, NXDOMAIN; server cookies on) fits its
    buffer, carries the query's ID and question, and is never larger than the limit it was
-   made for, and so is what rate limiting makes of it. (Policy answers: tests/unit/test_native_diff.py, against the reference.) */
+   made for, and so is what rate limiting makes of it; a policy name with two classes
+   (decided by ECS or either family's source) too. (Their bytes: tests/unit/test_native_diff.py, against the reference.) */
 #include <string.h>
 
 #include "../geodns/_fastnet.h"
 #include "fuzz.h"
 
 static gn_table table;
+static gn_decisions decisions;
 static gd_rrl *rrl;
 static gn_source source = {.family = 4, .addr = {192, 0, 2, 1}, .now = 1800000000};
 
@@ -44,7 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     o->known[0] = 0xFF;
     static gn_zone zone;
     static uint8_t heads[1][80];
-    static gn_entry entry;
+    static gn_entry entry[2];
     static const uint8_t soa[] = {0xC0, 0x00, 0, 6, 0, 1, 0, 0, 0, 60, 0, 6, 1, 'a', 0xC0, 0x00};
     gn_buf_add(&table.arena, ORIGIN, sizeof ORIGIN - 1, &zone.origin_off);
     zone.origin_len = sizeof ORIGIN - 1;
@@ -64,16 +66,38 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     memset(heads, 0x11, sizeof heads);
     table.heads = heads;
     table.n_heads = 1;
-    entry.body_len = 16;
-    gn_buf_add(&table.arena, "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01",
-               16, &entry.body_off);
-    entry.qtype = 1;
-    table.ents = &entry;
-    table.n_ents = 1;
+    static const char rr[] = "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01";
+    entry[0].body_len = 16;
+    gn_buf_add(&table.arena, rr, 16, &entry[0].body_off);
+    entry[0].qtype = 1;
+    entry[1] = entry[0]; /* www: a policy name (slot 0); its body is the NODATA SOA here */
+    entry[1].kind = GN_POLICY;
+    table.ents = entry;
+    table.n_ents = 2;
     if (gn_set_put(&table.entries, &table.arena,
                    (const uint8_t *)"\x06static" ORIGIN "\x00\x01\x00\x01",
-                   sizeof("\x06static" ORIGIN) - 1 + 4, 0, 0) < 0)
+                   sizeof("\x06static" ORIGIN) - 1 + 4, 0, 0) < 0 ||
+        gn_set_put(&table.entries, &table.arena, (const uint8_t *)"\x03www" ORIGIN "\x00\x01\x00\x01",
+                   sizeof("\x03www" ORIGIN) - 1 + 4, 0, 1) < 0)
         fuzz_fail("no memory for the table");
+    name_set(&table.names, NAME("\x03www"), 0);
+    /* decisions: IPv4 0/1 -> class 0 (an answer, pool 0), 128/1 -> class 1 (NODATA), IPv6
+       all class 0 */
+    static const uint32_t start4[2] = {0, 0x80000000u}, cls4[2] = {0, 1}, cls6[1] = {0};
+    static const uint8_t start6[1][16] = {{0}};
+    static gn_policy pv[1];
+    static gn_class cv[2];
+    static uint8_t dheads[1][80];
+    pv[0] = (gn_policy){.r = {start4, cls4, 2, start6, cls6, 1}, .first = 0, .n = 2, .ready = 1};
+    if (!gd_ranges_valid(&pv[0].r))
+        fuzz_fail("bad ranges");
+    gn_buf_add(&decisions.arena, rr, 16, &cv[0].body_off);
+    cv[0].body_len = 16, cv[0].pool = 0;
+    cv[1].pool = -1;
+    memset(dheads, 0x22, sizeof dheads);
+    decisions.pv = pv, decisions.n_policies = 1;
+    decisions.cv = cv, decisions.n_classes = 2;
+    decisions.heads = dheads, decisions.n_heads = 1;
     return 0;
 }
 
@@ -103,11 +127,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t cap = 0; cap <= sizeof out; cap += sizeof out / 2) {
         uint64_t ckey = 0;
         uint64_t pkey = 0;
-        size_t n = gn_answer(&table, NULL, &source, data, size, out, cap, &ckey, &pkey);
+        source.family = (size & 1) ? 4 : 6; /* decisions by either family's source */
+        size_t n = gn_answer(&table, &decisions, &source, data, size, out, cap, &ckey, &pkey);
         if (n == 0) continue;
         gn_query q;
         FUZZ_CHECK(gn_parse(data, size, &q) == 0);
-        FUZZ_CHECK(n <= cap && n <= (q.opt ? 1232u : 512u) && n >= q.qend && pkey == 0);
+        FUZZ_CHECK(n <= cap && n <= (q.opt ? 1232u : 512u) && n >= q.qend);
+        FUZZ_CHECK(pkey == 0 || pkey == GN_PKEY(0, 0));
         FUZZ_CHECK(memcmp(out, data, 2) == 0 && memcmp(out + 12, data + 12, q.qend - 12) == 0);
         FUZZ_CHECK(ckey >> 32 == 1);
         uint64_t akey = 0;

@@ -44,7 +44,13 @@ def queries() -> list[bytes]:
         [ecs[0], cookie8, dns.edns.GenericOption(3, b"")],
     ] + [[e] for e in ecs]
     out = []
-    names = ["static.example.test", "WwW.Geo.Test", "a.b.c.d.e.f.g.example.test", "."]
+    names = [
+        "static.example.test",
+        "WwW.Geo.Test",
+        "a.b.c.d.e.f.g.example.test",
+        ".",
+        "www.example.test",
+    ]
     names.append(".".join(["x" * 63] * 3) + ".test")
     for i, opts in enumerate(extra):
         for name in names:

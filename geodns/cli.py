@@ -144,13 +144,28 @@ def _check_runtime_files(conf: cfg.Config) -> list[str]:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
+    """The version, and which path answers UDP: for --config's dns.fast_path (and what in
+    it needs Python), else for `auto` (whether the extension is built)."""
     from geodns.dns import native
 
     print(f"geodns {__version__}")
-    if native.available():  # what dns.fast_path: auto runs (DESIGN.md "The native fast path")
-        print("fast path: native (geodns._fastnet)")
-    else:
-        print("fast path: python (the geodns._fastnet extension is not built)")
+    path = getattr(args, "config", None)
+    if path is None:
+        if native.available():
+            print("fast path: native (geodns._fastnet)")
+        else:
+            print("fast path: python (the geodns._fastnet extension is not built)")
+        return 0
+    conf = _config_or_say(path)
+    if conf is None:
+        return 1
+    try:
+        chosen, why = native.resolve(conf)
+    except GeoDNSError as exc:
+        print(f"fast path: none, serve would refuse to start: {exc}")
+        return 1
+    native_runs = chosen == native.NATIVE
+    print("fast path: native (geodns._fastnet)" if native_runs else f"fast path: python ({why})")
     return 0
 
 
@@ -218,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--ready", action="store_true", help="ask /readyz instead")
     health.set_defaults(func=cmd_healthcheck)
     version = sub.add_parser("version", help="print the version")
+    version.add_argument("--config", help="say which UDP path this config runs")
     version.set_defaults(func=cmd_version)
     add_explain(sub)
     return parser

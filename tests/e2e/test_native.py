@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dns.edns
@@ -116,3 +118,20 @@ def test_auto_without_the_extension_warns_once_and_answers(tmp_path: Path) -> No
         proc.stop()
     warnings = [line for line in proc.log_lines if "fast path" in line]
     assert len(warnings) == 1 and "WARNING" in warnings[0], warnings
+
+
+@pytest.mark.parametrize("fast_path", ["auto", "python", "native"])
+def test_version_says_which_path_a_config_runs(tmp_path: Path, fast_path: str) -> None:
+    conf = write_config(tmp_path, CORE_ZONES, dns={"fast_path": fast_path})
+    done = subprocess.run(
+        [sys.executable, "-m", "geodns", "version", "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "GEODNS_NO_NATIVE": ""},
+    )
+    line = done.stdout.splitlines()[1]
+    if fast_path == "python" or not native.available():
+        assert line.startswith("fast path: python ("), line
+    else:
+        assert line == "fast path: native (geodns._fastnet)", line

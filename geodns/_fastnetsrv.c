@@ -233,6 +233,7 @@ static PyObject *server_drain(gn_server *s, PyObject *unused)
    index + 1 << 32 | qtype << 8 | rcode) or GN_PKEY (1 << 63 | by_pool index). */
 static PyObject *server_counts(gn_server *s, PyObject *unused)
 {
+    gn_reclaim(s); /* called every few seconds: retired tables go even with nothing handed */
     PyObject *out = PyDict_New();
     for (int i = 0; out != NULL && i < s->nthreads; i++) {
         gn_thread *th = &s->th[i];

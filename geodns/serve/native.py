@@ -79,9 +79,8 @@ class NativeUdp:
         for data, addr, index in self.server.drain():
             try:
                 resp = handle(data, addr[0], UDP_SIZE, count)
-            except Exception:
-                errors.report(f"UDP query from {addr[0]}")
-                continue
+            except Exception:  # as UdpProtocol: logged, counted, answered SERVFAIL
+                resp = errors.failed(f"UDP query from {addr[0]}", data, count)
             if resp is None:
                 continue
             try:

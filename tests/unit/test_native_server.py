@@ -4,6 +4,7 @@ with its source, count what they answer, and stop cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import select
 import socket
@@ -11,9 +12,15 @@ import struct
 import threading
 import time
 
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 
 from geodns.dns import native, nativepolicy
+from geodns.dns.stats import Stats
+from geodns.serve.native import NativeUdp
+from geodns.serve.protocols import DnsServer, TcpLimits
 from tests.unit.test_native_diff import DOWN, Down, handler, wire_name
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="geodns._fastnet not built")
@@ -97,3 +104,28 @@ def test_stop_is_prompt_and_idempotent() -> None:
     assert not server.running and time.monotonic() - started < 1.0
     with pytest.raises(RuntimeError):
         native.server([sock.fileno()]).start()  # no table yet
+
+
+async def test_handed_query_crash_answered_servfail() -> None:
+    """Behind native threads, a query they hand over whose handling raises is answered
+    SERVFAIL and counted, as over UdpProtocol; one they answer never reaches the handler."""
+    h = handler()
+    built = native.for_handler(h)
+    calls = []
+
+    def broken(data: bytes, host: str, size: int, count) -> bytes:
+        calls.append(data)
+        raise RuntimeError("boom")
+
+    stats = Stats()
+    server = DnsServer(broken, [("127.0.0.1", 0)], stats, TcpLimits())
+    server.native = lambda socks: NativeUdp(built, socks, broken, stats.udp, stats)
+    async with server:
+        host, port = server.bound[0]
+        static = dns.message.make_query("static.example.test", "A")
+        handed = dns.message.make_query("alias.example.test", "A")
+        ok = await asyncio.to_thread(dns.query.udp, static, host, 3, port)
+        failed = await asyncio.to_thread(dns.query.udp, handed, host, 3, port)
+    assert ok.rcode() == dns.rcode.NOERROR and len(calls) == 1
+    assert failed.rcode() == dns.rcode.SERVFAIL and failed.id == handed.id
+    assert stats.queries[("", 0, 2, "udp")] == 1

@@ -20,8 +20,8 @@ their static rtt table and distance; a zone with RTTs measured at run time (stee
 decided per query while it has them (`Compiled.rtt_zone`).
 
 The walk, decode and merges run in geodns._fastgeo (C). Without it (no compiler, or
-GEODNS_NO_NATIVE=1) geo/pyranges.py does the same in Python: identical ranges, but about a
-minute for GeoLite2-City (a test fixture: milliseconds).
+GEODNS_NO_NATIVE=1) geo/pyranges.py does the same in Python: identical ranges, but ~20 s
+for GeoLite2-City and the example zones (a test fixture: milliseconds).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 reference in tests): the same Tree / overlay / remap / Ranges, the same arrays.
 
 Slow where the C one is not: the walk reads every node through geo/mmdb.py and decodes
-every record in Python (about a minute for GeoLite2-City; a test fixture: milliseconds).
+every record in Python (about 20 s for GeoLite2-City; a test fixture: milliseconds).
 """
 
 from __future__ import annotations

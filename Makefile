@@ -32,13 +32,16 @@ test-tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils knot-dnsutils \
 	  nats-server prometheus >/dev/null; } || true
 
-# Every test, then the end-to-end tests again with two worker processes per server, then
+# Every test (UDP answered by the native fast path where the extension built: fast_path
+# auto), then the end-to-end tests again with two worker processes per server, and again on
+# the Python fast path (the reference, and what a machine without a compiler runs), then
 # the image built and run hardened (about 2 minutes from scratch, 20 s with a cached base).
 test: install test-tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 	GEODNS_TEST_WORKERS=2 $(PY) -m pytest -q tests/e2e
+	GEODNS_TEST_FAST_PATH=python $(PY) -m pytest -q tests/e2e
 	$(MAKE) container-test
 
 lint:

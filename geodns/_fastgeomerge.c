@@ -1,6 +1,7 @@
 /* Ranges from leaves: classify (record -> class), overlay (two partitions -> pairs), each
  * merging neighbours of equal class as it goes. No Python API. */
 #include "_fastgeo.h"
+#include "_fastranges.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,15 +47,7 @@ int gd_classify4(const gd_walk *w, const uint32_t *cls, size_t ncls, gd_out *o)
     return 0;
 }
 
-typedef unsigned __int128 u128;
-
-static u128 load128(const uint8_t a[16])
-{
-    u128 v = 0;
-    for (int i = 0; i < 16; i++)
-        v = (v << 8) | a[i];
-    return v;
-}
+typedef gd_u128 u128;
 
 static void store128(uint8_t out[16], u128 v)
 {
@@ -74,7 +67,7 @@ int gd_classify6(const gd_walk *w, const uint32_t *cls, size_t ncls, const gd_ou
             continue;
         }
         /* the IPv4 subtree seen from `depth`: the merged IPv4 ranges shifted under it */
-        u128 base = load128(w->v6.start6[i]);
+        u128 base = gd_load128(w->v6.start6[i]);
         for (size_t j = 0; j < o4->n; j++) {
             uint8_t start[16];
             uint32_t s4;
@@ -95,7 +88,7 @@ static u128 at(int width, const uint8_t *s, size_t i)
         memcpy(&v, s + 4 * i, 4);
         return v;
     }
-    return load128(s + 16 * i);
+    return gd_load128(s + 16 * i);
 }
 
 int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na,

@@ -3,15 +3,7 @@
 
 #include <string.h>
 
-typedef unsigned __int128 u128;
-
-static u128 load128(const uint8_t a[16])
-{
-    u128 v = 0;
-    for (int i = 0; i < 16; i++)
-        v = (v << 8) | a[i];
-    return v;
-}
+typedef gd_u128 u128;
 
 /* The smallest p in [0, bits] with addr/p inside [lo, hi]; valid p are upward-closed
  * (a longer prefix of addr is a subset), and p == bits always fits since lo <= addr <= hi. */
@@ -73,9 +65,9 @@ uint32_t gd_find6(const gd_ranges *r, const uint8_t addr[16], int *scope)
             b = m;
     }
     if (scope) {
-        u128 lo = load128(r->start6[a]);
-        u128 hi = a + 1 < r->n6 ? load128(r->start6[a + 1]) - 1 : ~(u128)0;
-        *scope = widest128(load128(addr), lo, hi);
+        u128 lo = gd_load128(r->start6[a]);
+        u128 hi = a + 1 < r->n6 ? gd_load128(r->start6[a + 1]) - 1 : ~(u128)0;
+        *scope = widest128(gd_load128(addr), lo, hi);
     }
     return r->cls6[a];
 }

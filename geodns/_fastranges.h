@@ -17,6 +17,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A 16-byte network-order address as one 128-bit number (what the IPv6 arithmetic of the
+   lookup and of the merge both need). */
+typedef unsigned __int128 gd_u128;
+static inline gd_u128 gd_load128(const uint8_t a[16])
+{
+    gd_u128 v = 0;
+    for (int i = 0; i < 16; i++)
+        v = (v << 8) | a[i];
+    return v;
+}
+
 typedef struct {
     const uint32_t *start4; const uint32_t *cls4; size_t n4;        /* host byte order */
     const uint8_t (*start6)[16]; const uint32_t *cls6; size_t n6;   /* network byte order */

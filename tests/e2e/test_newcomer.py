@@ -231,11 +231,14 @@ def test_quick_start_uses_a_venv_where_pip_refuses(tmp_path: Path) -> None:
     if not _externally_managed(SYSTEM_PYTHON):
         pytest.skip(f"{SYSTEM_PYTHON} is not an externally managed (PEP 668) Python here")
     shutil.copy(REPO / "Makefile", tmp_path)
+    # As a newcomer types it, not as a sub-make of `make test` (no inherited MAKEFLAGS).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     plan = subprocess.run(
-        ["make", "-n", "run", "test", f"PYTHON={SYSTEM_PYTHON}"],
+        ["make", "--no-print-directory", "-n", "run", "test", f"PYTHON={SYSTEM_PYTHON}"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=env,
     ).stdout
     assert f"{SYSTEM_PYTHON} -m venv .venv" in plan
     assert ".venv/bin/python -m pip install -q -e '.[test,demo]'" in plan
@@ -244,10 +247,11 @@ def test_quick_start_uses_a_venv_where_pip_refuses(tmp_path: Path) -> None:
     here = sysconfig.get_paths()["stdlib"]
     if not Path(here, "EXTERNALLY-MANAGED").exists():  # the Python running these tests
         plan = subprocess.run(
-            ["make", "-n", "install", f"PYTHON={sys.executable}"],
+            ["make", "--no-print-directory", "-n", "install", f"PYTHON={sys.executable}"],
             capture_output=True,
             text=True,
             cwd=tmp_path,
+            env=env,
         ).stdout
         assert plan.strip() == f"{sys.executable} -m pip install -q -e '.[test,demo]'"
 

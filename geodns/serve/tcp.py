@@ -208,21 +208,28 @@ class TcpProtocol(asyncio.Protocol):
             return
         buf = self.buffer
         fresh = not buf  # this chunk starts a message
-        buf += data
-        out = []
-        while len(buf) >= 2:
-            size = buf[0] << 8 | buf[1]
-            if len(buf) < 2 + size:
+        if buf:  # a message began in an earlier chunk: read on from the joined bytes
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+        # Messages are sliced straight from the chunk: a pipelining client's chunk of whole
+        # messages is never copied into the buffer and out again.
+        end, pos, out = len(data), 0, []
+        while end - pos >= 2:
+            stop = pos + 2 + (data[pos] << 8 | data[pos + 1])
+            if stop > end:
                 break
-            message = bytes(buf[2 : 2 + size])
-            del buf[: 2 + size]
+            message = data[pos + 2 : stop]
+            pos = stop
             fresh, self.first = True, False
             try:
                 resp = self.handle(message, self.peer, TCP_SIZE, self.count)
             except Exception:
                 resp = errors.failed(f"TCP query from {self.peer}", message, self.count)
             if resp is not None:
-                out.append(len(resp).to_bytes(2, "big") + resp)
+                out += (len(resp).to_bytes(2, "big"), resp)
+        if pos < end:
+            buf += data[pos:]
         if out:
             self.transport.write(b"".join(out))  # type: ignore[union-attr]
         if not buf:

@@ -11,7 +11,7 @@
 #   RUNS=5 SECS=15 MIXES="plain capacity plain-sticky capacity-sticky" bench/steer.sh
 # Environment: RUNS (3; the median is kept), SECS (10), CLIENTS (8), OUTSTANDING (100),
 # MIXES, PORT (53250; HTTP +100, the Prometheus stand-in +200), WORKERS (dns.workers, 1),
-# FLIP=1 (the loaded pool's load alternates 0.8/0.85 at every poll: a factor change, pushed
+# FAST_PATH (dns.fast_path, auto), FLIP=1 (the loaded pool's load alternates 0.8/0.85 at every poll: a factor change, pushed
 # to the workers, every POLL), POLL (prometheus.interval, 1s), SERVER_CPU (0), LOAD_CPU (1).
 # The -sticky mixes add ECS (a /24 per query from a fixed list of 1,000, as resolvers do).
 set -euo pipefail
@@ -72,7 +72,7 @@ records:
   capacity-sticky: {weighted: {ca: 1, cb: 1}, sticky: true}
 YAML
 cat >"$work/geodns.yaml" <<YAML
-dns: {listen: ["127.0.0.1:$PORT"], workers: $WORKERS}
+dns: {listen: ["127.0.0.1:$PORT"], workers: $WORKERS, fast_path: ${FAST_PATH:-auto}}
 http: {listen: "127.0.0.1:$((PORT + 100))"}
 zones_dir: $work/zones
 reload: {watch: false}

@@ -12,7 +12,8 @@
 # Environment: RUNS (3; the median is kept), SECS (10), CLIENTS (8), OUTSTANDING (100),
 # MIXES, PORT (53250; HTTP +100, the Prometheus stand-in +200), WORKERS (dns.workers, 1),
 # FAST_PATH (dns.fast_path, auto), FLIP=1 (the loaded pool's load alternates 0.8/0.85 at
-# every poll: a factor change, pushed to the workers, every POLL), POLL (prometheus.interval, 1s), SERVER_CPU (0), LOAD_CPU (1).
+# every poll: a factor change, pushed to the workers, every POLL), POLL (prometheus.interval,
+# 1s), SERVER_CPU (0), LOAD_CPU (1).
 # The -sticky mixes add ECS (a /24 per query from a fixed list of 1,000, as resolvers do).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

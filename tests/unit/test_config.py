@@ -38,6 +38,11 @@ def test_defaults_and_relative_paths(tmp_path) -> None:
         ("reload:\n  poll_interval: soon\n", 2, "duration"),
         ("zones: x\n", 1, "unknown key 'zones'"),
         ("dns: {}\ndns: {}\n", 2, "duplicate key 'dns'"),
+        ("dns:\n  fast_path: turbo\n", 2, "one of auto, native, python"),
+        ("prometheus:\n  url: 7\n", 2, "prometheus.url: must be a string"),
+        ("prometheus:\n  url: ftp://x\n", 2, "http:// or https:// URL"),
+        ("prometheus:\n  stale_after: soon\n", 2, "duration"),
+        ("rtt:\n  half_life: soon\n", 2, "duration"),
     ],
 )
 def test_mistakes(tmp_path, text, line, message) -> None:

@@ -45,6 +45,23 @@ def test_message_split_across_segments(core_server: ServerThread) -> None:
     assert reply.answer
 
 
+def test_segments_cutting_messages_anywhere(core_server: ServerThread) -> None:
+    """A segment holding a whole message and the head of the next, then one holding that
+    message's tail and another whole one: each is answered once, in order (the server
+    slices messages straight from a segment and keeps only a partial tail)."""
+    queries = [dns.message.make_query(f"{n}.example.test", "A") for n in ("static", "mail", "ns1")]
+    first, second, third = (frame(q) for q in queries)
+    cut = len(second) // 2
+    with socket.create_connection(core_server.where(4), timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(first + second[:cut])
+        replies = [read_reply(s)]  # the first is answered before the rest is sent
+        s.sendall(second[cut:] + third)
+        replies += [read_reply(s), read_reply(s)]
+    assert [r.id for r in replies] == [q.id for q in queries]
+    assert all(r.answer for r in replies)
+
+
 def test_several_queries_one_by_one(core_server: ServerThread) -> None:
     with socket.create_connection(core_server.where(4), timeout=5) as s:
         for _ in range(50):

@@ -10,6 +10,7 @@
 
 #include "../geodns/_fastgeo.h"
 #include "fuzz.h"
+#include "fuzz_db.h"
 
 PyObject *gd_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind);
 PyObject *gd_places(const gd_db *db, const uint32_t *offsets, size_t n);
@@ -29,16 +30,8 @@ static void drop(PyObject *o) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 6) return 0;
-    static const int sizes[3] = {24, 28, 32};
     gd_db db;
-    memset(&db, 0, sizeof db);
-    memcpy(&db.nc, data, 4);
-    db.rs = sizes[data[4] % 3];
-    db.ipv = data[5] & 1 ? 6 : 4;
-    db.buf = data + 6;
-    db.len = size - 6;
-    db.tree_size = (size_t)db.nc * (size_t)db.rs / 4;
+    if (fuzz_db(data, size, &db) < 0) return 0;
     gd_walk w;
     const char *err = NULL;
     if (gd_walk_tree(&db, &w, &err) < 0) return 0;

@@ -9,6 +9,7 @@
 #include "../geodns/_fastgeo.h"
 #include "../geodns/_fastranges.h"
 #include "fuzz.h"
+#include "fuzz_db.h"
 
 static void look(const gd_out *o4, const gd_out *o6) {
     gd_ranges r = {(const uint32_t *)o4->start, o4->cls, o4->n,
@@ -24,16 +25,8 @@ static void look(const gd_out *o4, const gd_out *o6) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 6) return 0;
-    static const int sizes[3] = {24, 28, 32};
     gd_db db;
-    memset(&db, 0, sizeof db);
-    memcpy(&db.nc, data, 4);
-    db.rs = sizes[data[4] % 3];
-    db.ipv = data[5] & 1 ? 6 : 4;
-    db.buf = data + 6;
-    db.len = size - 6;
-    db.tree_size = (size_t)db.nc * (size_t)db.rs / 4;
+    if (fuzz_db(data, size, &db) < 0) return 0;
     gd_walk w;
     const char *err = NULL;
     if (gd_walk_tree(&db, &w, &err) < 0) {

@@ -13,6 +13,7 @@ from typing import Any
 
 from geodns import __version__
 from geodns import config as cfg
+from geodns.dnssec.tool import add_dnssec
 from geodns.errors import ConfigError, GeoDNSError, LoadError
 from geodns.ops import logs
 
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     version.add_argument("--config", help="say which UDP path this config runs")
     version.set_defaults(func=cmd_version)
     add_explain(sub)
+    add_dnssec(sub)
     return parser
 
 

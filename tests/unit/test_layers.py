@@ -22,7 +22,7 @@ TIERS: list[tuple[str, ...]] = [
     ("ops", "fleet", "steer"),
     ("dns", "config"),
     ("geo", "zones", "table"),
-    ("health", "policies", "wire"),
+    ("health", "policies", "wire", "dnssec"),
     ("model", "names", "errors"),
 ]
 TIER = {room: depth for depth, rooms in enumerate(TIERS) for room in rooms}

@@ -1,0 +1,1 @@
+"""DNSSEC: BIND-format keys, their timing, deterministic week-aligned RRSIGs and DS records."""

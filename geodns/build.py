@@ -12,6 +12,7 @@ from geodns.dns.handler import Handler
 from geodns.dns.identity import Identity
 from geodns.dns.rrl import RateLimiter
 from geodns.dns.stats import Stats
+from geodns.dnssec import load as dnssec_load
 from geodns.geo import compiled
 from geodns.geo.ecs import ClientFactory
 from geodns.geo.locator import Locator
@@ -73,7 +74,8 @@ def build_table(
     """
     loader = ZoneLoader() if zones is None else zones
     with teardown.gc_paused():
-        table = compile_table(loader.load_dir(conf.zones_dir))
+        zones = loader.load_dir(conf.zones_dir)
+        table = compile_table(zones, dnssec_load.signers(zones, conf.dnssec.key_dir))
         if locator is not None:
             compiled.install(table, compiled.compile_table(table, locator))
         return table

@@ -13,6 +13,7 @@ from typing import Any
 
 from geodns import __version__
 from geodns import config as cfg
+from geodns.dnssec import load as dnssec_load
 from geodns.dnssec.tool import add_dnssec
 from geodns.errors import ConfigError, GeoDNSError, LoadError
 from geodns.ops import logs
@@ -110,7 +111,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 zones = load.load_paths(list(args.zones))
             else:
                 zones = load.load_dir(conf.zones_dir)
-            compile_table(zones)
+            compile_table(zones, dnssec_load.signers(zones, conf.dnssec.key_dir if conf else None))
         except LoadError as exc:
             problems.extend(str(p) for p in exc.problems)
     if conf is not None and not args.zones:

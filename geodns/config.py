@@ -136,6 +136,13 @@ class FleetConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DnssecConfig:
+    """Online signing: a zone with key files for it in key_dir is signed (docs/dnssec.md)."""
+
+    key_dir: str | None = None  # BIND-format K<zone>+<alg>+<tag> files; None: per zone only
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -152,6 +159,7 @@ class Config:
     state_dir: str | None = None  # drains and last verdicts kept across restarts
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)  # pool capacity
     rtt: RttConfig = field(default_factory=RttConfig)  # measured RTTs: smoothing, expiry
+    dnssec: DnssecConfig = field(default_factory=DnssecConfig)
 
     def instance_name(self) -> str:
         """`instance`, or the hostname when it is not set."""
@@ -170,6 +178,7 @@ _SECTIONS = {
     "fleet": FleetConfig,
     "prometheus": PrometheusConfig,
     "rtt": RttConfig,
+    "dnssec": DnssecConfig,
 }
 _DURATION_KEYS = {
     *("window", "tcp_idle_timeout", "tcp_message_timeout", "shutdown_grace", "poll_interval"),
@@ -341,6 +350,8 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
     sections["cookies"] = _cookies(sections.get("cookies"), base, raw, top, problems)
     fleet = sections.get("fleet", FleetConfig())
     sections["fleet"] = replace(fleet, credentials=_rel(base, fleet.credentials))
+    dnssec = sections.get("dnssec", DnssecConfig())
+    sections["dnssec"] = replace(dnssec, key_dir=_rel(base, dnssec.key_dir))
     state_dir, instance = _rel(base, tops["state_dir"]), tops["instance"]
     return Config(
         **sections,

@@ -196,3 +196,4 @@ class Zone:
     pools: dict[str, Pool]
     content_hash: str = ""
     serial_auto: bool = False  # `serial: auto`: the fleet may agree on another serial
+    dnssec_keys: str | None = None  # `dnssec: {keys: DIR}`: sign with the keys there

@@ -176,6 +176,7 @@ class ZoneTable:
     soa_answer: bytes  # SOA RR owned by the question name (for SOA queries at the apex)
     soa_negative: w.Compressed  # the SOA of negative answers: .at(where the origin starts)
     has_wildcards: bool
+    signer: Any = None  # dnssec.zone.ZoneSigner when the zone is signed (DO answers)
 
     def find_cut(self, name: bytes) -> bytes | None:
         for cut in self.cuts:
@@ -216,6 +217,7 @@ class Table:
     zones: dict[bytes, ZoneTable] = field(default_factory=dict)
     fast: list[dict[bytes, FastEntry]] = field(default_factory=_shards)
     max_zone_labels: int = 0
+    signed: frozenset[bytes] = frozenset()  # origins of signed zones: DO queries go slow
 
     def fast_get(self, key: bytes) -> FastEntry | None:
         """The fast entry for a question (lower-case name, type, class); the hot path inlines it."""
@@ -251,7 +253,17 @@ def _names_with_ents(origin: bytes, names: Iterable[bytes]) -> set[bytes]:
     return out
 
 
-def compile_zone(zone: Zone, table: Table) -> ZoneTable:
+def _with_keys(zone: Zone, signer: Any) -> dict[bytes, dict[int, RRSet]]:
+    """The zone's RRsets plus the apex DNSKEY (and CDS/CDNSKEY) its signer publishes."""
+    rrsets = dict(zone.rrsets)
+    apex = dict(rrsets.get(zone.origin, {}))
+    for rtype, rdatas in signer.apex_sets().items():
+        apex[rtype] = RRSet(rtype, zone.ttl, tuple(rdatas), ())
+    rrsets[zone.origin] = apex
+    return rrsets
+
+
+def compile_zone(zone: Zone, table: Table, signer: Any = None) -> ZoneTable:
     """Pre-encode one zone's answers into the table's fast map and return its slow-path view."""
     origin = zone.origin
     neg_ttl = min(zone.soa_ttl, zone.soa_minimum)
@@ -259,13 +271,14 @@ def compile_zone(zone: Zone, table: Table) -> ZoneTable:
     zt = ZoneTable(
         zone=zone,
         origin=origin,
-        rrsets=zone.rrsets,
+        rrsets=zone.rrsets if signer is None else _with_keys(zone, signer),
         policies={},
         names=_names_with_ents(origin, list(zone.rrsets) + list(zone.policies)),
         cuts=tuple(n for n, s in zone.rrsets.items() if n != origin and w.T_NS in s),
         soa_answer=w.soa_record(origin, zone.soa_ttl, soa_rdata).at(12),
         soa_negative=w.soa_record(origin, neg_ttl, soa_rdata),
         has_wildcards=any(n.startswith(b"\x01*") for n in zone.rrsets),
+        signer=signer,
     )
     flags: dict[int, tuple] = {}  # identical policy blocks share one node
     for owner, node in zone.policies.items():
@@ -325,11 +338,14 @@ def _fill_fast(zt: ZoneTable, table: Table) -> None:
         put(owner + aaaa_tail, FastEntry(POLICY, (), soa, pa, origin_text, w.T_AAAA))
 
 
-def compile_table(zones: Iterable[Zone]) -> Table:
-    """Build a whole new table; the caller swaps it in only if this returns."""
+def compile_table(zones: Iterable[Zone], signers: dict[bytes, Any] | None = None) -> Table:
+    """Build a whole new table; the caller swaps it in only if this returns. `signers`:
+    the signer of each signed zone by origin (build.py loads their keys)."""
     table = Table()
+    signers = signers or {}
     for zone in zones:
-        table.zones[zone.origin] = compile_zone(zone, table)
+        table.zones[zone.origin] = compile_zone(zone, table, signers.get(zone.origin))
+    table.signed = frozenset(signers) & frozenset(table.zones)
     return table
 
 

@@ -23,6 +23,7 @@ from geodns.dns.cookies import ServerCookies, well_formed
 from geodns.dns.fast import AR0, AR1, OPT_ROOT, FastPath
 from geodns.dns.identity import CLASS_CH, Identity
 from geodns.dns.rrl import ANSWER, DROP, ERROR, LOG_ONLY, NXDOMAIN, OK, RateLimiter
+from geodns.dns.signed import T_NXNAME, sign_reply
 from geodns.dns.stats import Count, Stats, qtype_label
 from geodns.geo import ecs
 from geodns.model import AllUp, Client, HealthView
@@ -106,6 +107,8 @@ class Handler(FastPath):
         variant = FAST_FLAGS.get(data[2:4])
         if variant is not None and data[4:10] == _QD1:
             end = data.find(b"\x00", 12) + 5
+            if self.table.signed and data[10:12] == AR1 and data[end + 7 : end + 8] >= b"\x80":
+                return self.slow(data, host, max_size, count)  # DO: signed answers are slow
             question = data[12:end]
             entry = self.table.fast[hash(question) & FAST_MASK].get(question)
             ar = data[10:12]
@@ -240,6 +243,8 @@ class Handler(FastPath):
             reply = Reply(rcode=w.RCODE_BADVERS, aa=False)
             return assemble.reply(q, reply, max_size, self.opts, body, 0)
         reply = self._resolve(q, host, body, outcome)
+        if edns is not None and edns.flags & w.EDNS_DO and self.table.signed:
+            reply = self._signed(q, reply)
         scope = reply.scope if body is None else ecs.scope(reply.scope, self.clients.source(body))
         count(reply.zone, qtype_label(q.qtype), reply.rcode)
         if outcome is not None:
@@ -248,6 +253,13 @@ class Handler(FastPath):
         if edns is not None and edns.nsid and self.identity.nsid:
             ours = self.identity.nsid_option() + ours
         return assemble.reply(q, reply, max_size, self.opts, body, scope, ours)
+
+    def _signed(self, q: w.Query, reply: Reply) -> Reply:
+        """RRSIGs and compact denial for a DO query in a signed zone (dns/signed.py)."""
+        zt = self.table.find_zone(q.qname)
+        if zt is None or zt.signer is None or reply.rcode not in (0, w.RCODE_NXDOMAIN):
+            return reply
+        return sign_reply(q, reply, zt, zt.signer)
 
     def _resolve(self, q: w.Query, host: str, body: bytes | None, outcome: Outcome | None) -> Reply:
         if q.qclass == CLASS_CH:
@@ -259,6 +271,8 @@ class Handler(FastPath):
             return Reply(rcode=w.RCODE_REFUSED, aa=False)
         if q.qtype in (w.T_AXFR, w.T_IXFR):
             return Reply(rcode=w.RCODE_REFUSED, aa=False, zone=zt.zone.origin_text)
+        if q.qtype == T_NXNAME:  # RFC 9824 §3.5: a meta-type no one may ask for
+            return Reply(rcode=w.RCODE_FORMERR, aa=False, zone=zt.zone.origin_text)
         if q.qtype == w.T_OPT or 128 <= q.qtype <= 254:
             return Reply(rcode=w.RCODE_NOTIMP, aa=False, zone=zt.zone.origin_text)
 

@@ -5,6 +5,7 @@ Only parsing lives here; zones/load.py lists, reads and decides which files need
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any
 
@@ -16,7 +17,7 @@ from geodns.zones import sections, teardown, yamlio
 from geodns.zones.check import check_zone
 from geodns.zones.state import FileState, as_int, at
 
-TOP_KEYS = ("zone", "ttl", "soa", "ns", "checks", "pools", "records")
+TOP_KEYS = ("zone", "ttl", "soa", "ns", "checks", "pools", "records", "dnssec")
 SOA_KEYS = ("mname", "rname", "serial", "refresh", "retry", "expire", "minimum")
 
 
@@ -92,6 +93,17 @@ def _apex_ns(ld: FileState, raw: yamlio.LineDict) -> list[bytes]:
     return found
 
 
+def _dnssec(ld: FileState, raw: yamlio.LineDict, path: str) -> str | None:
+    """`dnssec: {keys: DIR}`: the key directory, relative to the zone file's folder."""
+    if "dnssec" not in raw:
+        return None
+    spec, where = raw["dnssec"], raw.at("dnssec")
+    if not isinstance(spec, dict) or set(spec) - {"keys"} or not isinstance(spec.get("keys"), str):
+        ld.add(where, "dnssec: must be a mapping with one key, keys: <key directory>")
+        return None
+    return os.path.join(os.path.dirname(os.path.abspath(path)), spec["keys"])
+
+
 def _apex_rrset(ld: FileState, ns_names: list[bytes]) -> RRSet:
     texts = tuple(names.wire_to_text(n) for n in ns_names)
     targets = tuple(n.lower() for n in ns_names)
@@ -114,6 +126,7 @@ def load_text(text: str, path: str, *, auto_serial: int = 1, digest: str = "") -
     ns_names = _apex_ns(ld, raw)
     soa_prefix, soa_values, serial = _soa(ld, raw, ns_names)
     pools = sections.pools(ld, raw)
+    dnssec_keys = _dnssec(ld, raw, path)
     zone: dict[str, dict] = {"rrsets": {}, "policies": {}, "policy_ttls": {}}
     if ns_names:
         zone["rrsets"].setdefault(ld.origin, {})[w.T_NS] = _apex_rrset(ld, ns_names)
@@ -140,4 +153,5 @@ def load_text(text: str, path: str, *, auto_serial: int = 1, digest: str = "") -
         pools=pools,
         content_hash=digest,
         serial_auto=auto,
+        dnssec_keys=dnssec_keys,
     )

@@ -170,6 +170,7 @@ def file_stem(key: Key) -> str:
 def write_key(key: Key, directory: str | Path) -> Path:
     """Write `.key` and `.private` as BIND does; the private file is mode 0600."""
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     stem = str(directory / file_stem(key))  # not Path.with_suffix: ".+013+12345" is a suffix
     zone = key.zone if key.zone.endswith(".") else key.zone + "."
     kind = "key-signing" if key.is_ksk else "zone-signing"

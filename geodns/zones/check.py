@@ -58,11 +58,16 @@ def check_zone(
 def _check_delegations(origin, rrsets, policies, where_of, add) -> None:
     fallback = Where("?", 0)
     cuts = _cuts(origin, rrsets)
+    for name, sets in rrsets.items():
+        if w.T_DS in sets and name not in cuts:
+            add(
+                where_of.get(name, fallback), f"{names.wire_to_text(name)}: DS only at a delegation"
+            )
     for cut in cuts:
         at = where_of.get(cut, fallback)
-        other = set(rrsets[cut]) - {w.T_NS}
+        other = set(rrsets[cut]) - {w.T_NS, w.T_DS}
         if other or cut in policies:
-            add(at, f"{names.wire_to_text(cut)}: a delegation point may hold only NS records")
+            add(at, f"{names.wire_to_text(cut)}: a delegation point may hold only NS and DS")
         for target in rrsets[cut][w.T_NS].targets:  # type: ignore[attr-defined]
             in_cut = target == cut or names.is_below(target, cut)
             has_addr = any(t in rrsets.get(target, {}) for t in ADDRESS_TYPES)

@@ -134,6 +134,22 @@ def _caa(ctx: RecordContext, value: Any, at: Where) -> tuple[bytes, str, bytes] 
     return w.rdata_caa(int(flags), tag, val), f'{flags} {tag} "{val}"', b""
 
 
+def _ds(ctx: RecordContext, value: Any, at: Where) -> tuple[bytes, str, bytes] | None:
+    """`keytag algorithm digest-type hex-digest` (a signed child's delegation, RFC 4034 §5)."""
+    parts = str(value).split() if isinstance(value, (str, int)) else []
+    nums = [int(p) for p in parts[:3] if p.isdigit()]
+    hexdigest = "".join(parts[3:])
+    try:
+        digest = bytes.fromhex(hexdigest)
+    except ValueError:
+        digest = b""
+    if len(parts) < 4 or len(nums) != 3 or nums[0] > 65535 or max(nums[1:]) > 255 or not digest:
+        ctx.add(at, f"DS: {value!r} must be 'keytag algorithm digest-type hex-digest'")
+        return None
+    text = f"{nums[0]} {nums[1]} {nums[2]} {digest.hex().upper()}"
+    return struct.pack("!HBB", *nums) + digest, text, b""
+
+
 PARSERS: dict[str, Callable[[RecordContext, Any, Where], Any]] = {
     "A": _a,
     "AAAA": _aaaa,
@@ -144,6 +160,7 @@ PARSERS: dict[str, Callable[[RecordContext, Any, Where], Any]] = {
     "SRV": _srv,
     "TXT": _txt,
     "CAA": _caa,
+    "DS": _ds,
 }
 
 

@@ -12,7 +12,7 @@ from geodns.zones import checkspec, yamlio
 from geodns.zones.records import RecordContext, parse_rrset
 from geodns.zones.state import FileState, at
 
-STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR")
+STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR", "DS")
 POOL_KEYS = ("addresses", "location", "check", "min_healthy", "capacity")
 
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from geodns.build import (
     table_members,
 )
 from geodns.dns.stats import Stats
+from geodns.dnssec import zone as dnssec_zone
 from geodns.errors import GeoDNSError, GeoIPError, ZoneError
 from geodns.fleet.coordinator import Fleet
 from geodns.fleet.votes import generation
@@ -347,8 +349,10 @@ class App:
         with contextlib.suppress(OSError):
             paths = load.zone_files(self.config.zones_dir)
         snap = {}
+        signers = _signers(self.table)
         for path in [
             *paths,
+            *dnssec_zone.key_files(signers),
             self.config.zones_dir,
             *([self.config.source] if self.config.source else []),
         ]:
@@ -356,6 +360,15 @@ class App:
                 st = os.stat(path)
                 snap[path] = (st.st_mtime, st.st_size)
         return snap
+
+    def _key_event_due(self) -> bool:
+        """A key's Publish/Activate/Inactive/Delete time has passed since the table was
+        built: the DNSKEY set and the signing keys change, so rebuild (rollovers)."""
+        signers = _signers(self.table)
+        if not signers:
+            return False
+        due = dnssec_zone.next_key_event(signers, signers[0].built)
+        return due is not None and due <= time.time()
 
     async def _watch(self) -> None:
         """Poll zone files (no extra dependency, works on every filesystem and in containers).
@@ -369,7 +382,14 @@ class App:
                 self._watch_state = snap
                 log.info("zone files changed: reloading")
                 await self.reload()
+            elif self._key_event_due():
+                log.info("a DNSSEC key timing event is due: reloading")
+                await self.reload()
             await self.reload_geoip()
+
+
+def _signers(table: Table) -> list:
+    return [zt.signer for zt in table.zones.values() if zt.signer is not None]
 
 
 def first_round_timeout(members: dict, checker: Checker) -> float:

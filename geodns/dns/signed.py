@@ -95,6 +95,8 @@ def types_at(zt: ZoneTable, name: bytes) -> set[int]:
     if node is None:
         return set()
     found = set(zt.rrsets.get(node, {}))
+    if node == zt.origin:
+        found.add(w.T_SOA)  # kept beside the RRsets, not among them
     pa = zt.policies.get(node)
     if pa is not None:
         for pool in policies.walk_pools(pa.node):
@@ -160,7 +162,10 @@ def _denial(out: Reply, q: w.Query, zt: ZoneTable, signer: Any, name: bytes) -> 
         co = q.edns is not None and q.edns.flags & EDNS_CO
         out.rcode = w.RCODE_NXDOMAIN if co else w.RCODE_NOERROR
     elif out.rcode == w.RCODE_NOERROR:
-        _nsec(out, zt, signer, q.qname.lower(), name, types_at(zt, name))
+        # a policy name whose chosen pool lacks the family has no such record for this
+        # client: the NSEC must not claim it (validators reject STYPE in the bitmap)
+        types = types_at(zt, name) - {q.qtype, w.T_CNAME}
+        _nsec(out, zt, signer, q.qname.lower(), name, types)
 
 
 def _referral(out, reply, zt, signer, qname, authority) -> None:

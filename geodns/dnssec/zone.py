@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from geodns.dnssec import keyset, sign
 from geodns.dnssec.keyfile import Key
@@ -29,7 +30,8 @@ class ZoneSigner:
         self.keys = keys
         self.directory = directory
         self.clock = clock
-        self.state = keyset.require_signing(keys, zone, directory, int(clock()))
+        self.built = int(clock())  # the state below holds until the next key event
+        self.state = keyset.require_signing(keys, zone, directory, self.built)
         self.cache: dict[tuple, bytes] = {}
         self.signed = 0  # signatures made (each one a cache miss)
 
@@ -63,6 +65,21 @@ class ZoneSigner:
     def expires_in(self) -> float:
         """Seconds until the signatures served now expire (for the expiry metric)."""
         return self.window()[1] - self.clock()
+
+
+def key_files(signers: list[ZoneSigner]) -> list[str]:
+    """The key files (and their folders) a reload watcher should look at."""
+    out: list[str] = []
+    for signer in signers:
+        out.append(signer.directory)
+        out += sorted(str(p) for p in Path(signer.directory).glob("K*.*"))
+    return out
+
+
+def next_key_event(signers: list[ZoneSigner], now: float) -> int | None:
+    """When the first key timing event after `now` falls (then the answers are rebuilt)."""
+    events = [keyset.next_event(s.keys, int(now)) for s in signers]
+    return min((e[0] for e in events if e is not None), default=None)
 
 
 def load(zone: str, directory: str, clock: Callable[[], float] = time.time) -> ZoneSigner:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+import time
 from typing import Any
 
 import dnslib
@@ -155,6 +156,26 @@ def explain(handler: Handler, name: str, qtype: str, client: str, ecs: str | Non
         "ttl": msg.rr[0].ttl if msg.rr else None,
         "ecs_scope": ecs_scope,
         "ecs_scope_why": scope_why if ecs is not None else "no ECS in the query",
+        "dnssec": _signing(handler, name),
+    }
+
+
+def _signing(handler: Handler, name: str) -> dict[str, Any] | None:
+    """Which keys sign this name's answers (for DO queries) and their validity window."""
+    try:
+        zt = handler.table.find_zone(
+            names.name_to_wire(name if name.endswith(".") else name + ".").lower()
+        )
+    except ValueError:
+        return None
+    if zt is None or zt.signer is None:
+        return None
+    inception, expiration = zt.signer.window()
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    return {
+        "keys": [f"{k.tag} alg {k.algorithm}" for k in zt.signer.state.zsks],
+        "inception": time.strftime(stamp, time.gmtime(inception)),
+        "expiration": time.strftime(stamp, time.gmtime(expiration)),
     }
 
 
@@ -187,4 +208,10 @@ def render(report: dict) -> str:
     for rr in report["answer"] or ["(no records)"]:
         lines.append(f"answer  {rr}")
     lines.append(f"scope   {report['ecs_scope_why']}")
+    signing = report.get("dnssec")
+    if signing:
+        keys = ", ".join(signing["keys"])
+        lines.append(
+            f"dnssec  signed (DO) by {keys}, {signing['inception']} .. {signing['expiration']}"
+        )
     return "\n".join(lines)

@@ -188,6 +188,15 @@ def _reloads(app: Sources) -> Iterator[Metric]:
     for zone, value in app.table.serials().items():
         serial.add_metric([zone], value)
     yield serial
+    expiry = GaugeMetricFamily(
+        "geodns_dnssec_signature_expiry_seconds",
+        "Seconds until the RRSIGs served now expire, per signed zone (re-signed weekly)",
+        labels=["zone"],
+    )
+    for zt in app.table.zones.values():
+        if zt.signer is not None:
+            expiry.add_metric([zt.zone.origin_text], zt.signer.expires_in())
+    yield expiry
     yield single(
         "geodns_geoip_reload_failures",
         "Changed GeoIP files refused (corrupt or unreadable); the old data serves on",

@@ -56,7 +56,8 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThr
 
 
 def _anchor(keys: Path) -> str:
-    line = next(p for p in keys.glob("*.key")).read_text().splitlines()[-1].split()
+    lines = [p.read_text().splitlines()[-1] for p in sorted(keys.glob("*.key"))]
+    line = next(x for x in lines if " DNSKEY 257 " in x).split()  # the KSK (SEP) anchors
     flags, proto, alg, b64 = line[3], line[4], line[5], "".join(line[6:])
     return f'trust-anchors {{\n  {ZONE} static-key {flags} {proto} {alg} "{b64}";\n}};\n'
 

@@ -222,3 +222,50 @@ def test_unbound_refuses_answers_signed_by_a_key_it_does_not_trust(signed_server
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+FAILOVER_ZONE = """zone: {zone}
+ttl: 5
+dnssec: {{keys: ../keys}}
+ns: [ns1.{zone}]
+pools:
+  primary:
+    addresses: [192.0.2.1]
+    check: {{type: tcp, port: {p1}, target: "127.0.0.1:{p1}", interval: 0.3s, timeout: 0.3s,
+             fall: 1, rise: 1}}
+  backup:
+    addresses: [192.0.2.2]
+    check: {{type: tcp, port: {p2}, target: "127.0.0.1:{p2}", interval: 0.3s, timeout: 0.3s}}
+records:
+  ns1: {{A: 192.0.2.53}}
+  svc: {{failover: [primary, backup]}}
+"""
+
+
+@pytest.mark.skipif(not HAS_BIND, reason="delv (bind9-dnsutils) not installed")
+def test_failover_answer_validates_after_the_primary_goes_down(tmp_path: Path) -> None:
+    import socket
+
+    primary = socket.create_server(("127.0.0.1", 0))
+    backup = socket.create_server(("127.0.0.1", 0))
+    keyfile.write_key(keyfile.generate(ZONE), tmp_path / "keys")
+    (tmp_path / "zones").mkdir()
+    text = FAILOVER_ZONE.format(zone=ZONE, p1=primary.getsockname()[1], p2=backup.getsockname()[1])
+    (tmp_path / "zones" / "z.yaml").write_text(text)
+    conf = write_config(tmp_path, tmp_path / "zones", dns={"listen": ["127.0.0.1:0"]})
+    server = ServerThread(conf).start()
+    try:
+        out = delv((server, tmp_path), f"svc.{ZONE}", "A")
+        assert "; fully validated" in out and "192.0.2.1" in out, out
+        primary.close()
+        deadline = time.monotonic() + 10  # a health interval or two, with slack
+        while True:
+            out = delv((server, tmp_path), f"svc.{ZONE}", "A")
+            if "192.0.2.2" in out:
+                break
+            assert time.monotonic() < deadline, out
+            time.sleep(0.2)
+        assert "; fully validated" in out, out
+    finally:
+        server.stop()
+        backup.close()

@@ -15,7 +15,7 @@ TIERS: list[tuple[str, ...]] = [
     ("cli", "__main__"),
     ("app",),
     ("serve",),
-    ("build",),
+    ("build", "zonediff"),
     # fleet/ sits beside ops: like the API and metrics it reads the board and the config
     # and is composed by app; the API reads it (a peer), and nothing that answers needs it.
     # steer/ too: the capacity poller and RTT store feed the board beside the fleet.

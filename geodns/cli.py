@@ -1,4 +1,4 @@
-"""The command line: serve, check, explain, version."""
+"""The command line: serve, check, explain, version, diff, lint."""
 
 from __future__ import annotations
 
@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(func=cmd_version)
     add_explain(sub)
     add_dnssec(sub)
+    from geodns.zonediff.command import add_parsers as add_zonediff
+
+    add_zonediff(sub)  # diff, lint
     return parser
 
 

@@ -44,8 +44,6 @@ def zone_paths(path: str) -> list[str]:
 def read_side(path: str) -> tuple[dict[str, dict], list[Zone]]:
     """(origin -> document, Zones) of a zone file or directory; ZoneError on any problem."""
     paths = zone_paths(path)
-    if not Path(path).exists():
-        raise ZoneError([Problem(Where(path), "no such file or directory")])
     zones = load.load_paths(paths)
     compile_table(zones)
     docs: dict[str, dict] = {}

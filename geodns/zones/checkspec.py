@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol
 
 from geodns.errors import Where
@@ -23,6 +24,7 @@ CHECK_KEYS = (
     "target",
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(CheckSpec)}  # what an unset key is
 
 
 class _Reporter(Protocol):
@@ -54,7 +56,7 @@ def parse(raw: Any, where: Where, out: _Reporter) -> CheckSpec | None:
         key = exc.args[1] if len(exc.args) > 1 else "type"
         out.add(_at(raw, key, where), f"check: {exc.args[0]}")
         return None
-    if values["timeout"] > values["interval"]:
+    if values.get("timeout", _DEFAULTS["timeout"]) > values.get("interval", _DEFAULTS["interval"]):
         out.add(_at(raw, "timeout", where), "check: timeout must not exceed interval")
         bad = True
     return None if bad else CheckSpec(**values)

@@ -110,3 +110,15 @@ def test_with_serial_rewrites_the_soa() -> None:
     zone = load.with_serial(zonefile.load_text(HEAD, "z.yaml"), 2024010107)
     assert zone.serial == 2024010107
     assert struct.unpack("!5I", zone.soa_rdata[-20:])[0] == 2024010107
+
+
+def test_a_check_without_timings_gets_the_defaults() -> None:
+    """An inline check of type and port only loads (it raised KeyError: 'timeout'), and
+    a timeout above the default interval is still refused."""
+    pool = "pools: {a: {addresses: [192.0.2.1], check: {type: tcp, port: 80%s}}}\n"
+    head = "zone: c.example.\nns: [ns1.c.example.]\n"
+    zone = zonefile.load_text(head + pool % "", "c.yaml")
+    check = zone.pools["a"].check
+    assert (check.type, check.port, check.interval, check.timeout) == ("tcp", 80, 5.0, 2.0)
+    with pytest.raises(ZoneError, match="timeout must not exceed interval"):
+        zonefile.load_text(head + pool % ", timeout: 9s", "c.yaml")

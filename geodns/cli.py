@@ -1,4 +1,4 @@
-"""The command line: serve, check, explain, version, diff, lint."""
+"""The command line: serve, check, explain, import, version, diff, lint."""
 
 from __future__ import annotations
 
@@ -219,6 +219,24 @@ def add_explain(sub: Any) -> None:
     parser.set_defaults(func=cmd_explain)
 
 
+def add_import(sub: Any) -> None:
+    """`geodns import FORMAT FILE`: the logic is geodns/importers/, registered here."""
+    parser = sub.add_parser("import", help="another DNS service's export -> a zone document")
+    parser.add_argument("format", choices=("azure-tm", "bind", "clouddns", "route53"))
+    parser.add_argument("file")
+    parser.add_argument("--zone", help="the zone name (when the file does not say it)")
+    parser.add_argument("--health", help="route53: list-health-checks JSON")
+    parser.add_argument("--cidr", help="route53: list-cidr-blocks JSON of the CIDR collection")
+    parser.set_defaults(func=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Exit 0 when everything was mapped, 2 when some items were left out, 1 on an error."""
+    from geodns.importers import main
+
+    return main(args.format, args.file, args.zone, health=args.health, cidr=args.cidr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geodns", description=__doc__)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -242,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     from geodns.zonediff.command import add_parsers as add_zonediff
 
     add_zonediff(sub)  # diff, lint
+    add_import(sub)
     return parser
 
 

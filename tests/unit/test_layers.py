@@ -19,7 +19,8 @@ TIERS: list[tuple[str, ...]] = [
     # fleet/ sits beside ops: like the API and metrics it reads the board and the config
     # and is composed by app; the API reads it (a peer), and nothing that answers needs it.
     # steer/ too: the capacity poller and RTT store feed the board beside the fleet.
-    ("ops", "fleet", "steer"),
+    # importers/ read other services' exports into zone documents for the CLI.
+    ("ops", "fleet", "steer", "importers"),
     ("dns", "config"),
     ("geo", "zones", "table"),
     ("health", "policies", "wire", "dnssec"),

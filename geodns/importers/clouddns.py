@@ -1,0 +1,207 @@
+"""Google Cloud DNS record sets (`gcloud dns record-sets export`/`list --format=json`, or the
+API's `rrsets` list) -> a zone document.
+
+A `routingPolicy` becomes a policy node: `geo` items are keyed by Google Cloud region and
+Cloud DNS answers from the nearest one, so they become `latency` with each pool placed at
+its region; `wrr` -> weighted; `primaryBackup` -> failover from the primary targets to the
+backup geo items. Internal load balancer targets are answered and probed (TCP to the
+balancer's address and port); external endpoints are probed by a Compute health check
+resource that the export does not hold, so that check is reported.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import lcm
+from typing import Any
+
+import dns.exception
+import yaml
+
+from geodns.importers import regions
+from geodns.importers.report import (
+    STATIC,
+    ImportFailed,
+    Report,
+    ZoneDoc,
+    absolute,
+    parse_rdata,
+    rdata_text,
+    soa_fields,
+)
+
+OPTIONS: tuple[str, ...] = ()
+KNOWN = {"name", "type", "ttl", "rrdatas", "kind", "routingPolicy", "signatureRrdatas"}
+POLICY_KEYS = {"geo", "wrr", "primaryBackup", "healthCheck", "kind"}
+
+
+def _load(path: str) -> list[dict]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            docs = [d for d in yaml.safe_load_all(fh) if d is not None]  # JSON is YAML too
+    except (OSError, yaml.YAMLError) as exc:
+        raise ImportFailed(f"{path}: {exc}") from exc
+    items: list[Any] = []
+    for d in docs:
+        items.extend(d if isinstance(d, list) else d.get("rrsets", [d]))
+    if not all(isinstance(i, dict) and "name" in i and "type" in i for i in items):
+        raise ImportFailed(f"{path}: expected Cloud DNS record sets (name, type, rrdatas)")
+    return items
+
+
+def read(path: str, zone: str | None, report: Report) -> ZoneDoc:
+    items = _load(path)
+    if zone is None:
+        soa = [i["name"] for i in items if i["type"] == "SOA"]
+        if not soa:
+            raise ImportFailed(f"{path}: no SOA record set to name the zone: give --zone NAME")
+        zone = soa[0]
+    doc = ZoneDoc(absolute(zone))
+    for item in items:
+        where = f"{item['name']} {item['type']}"
+        for key in sorted(set(item) - KNOWN):
+            report.skip(where, f"field {key} not understood")
+        if item.get("signatureRrdatas"):
+            report.note(where, "signatures dropped: geodns signs the zones it serves itself")
+        label = doc.label(absolute(item["name"]))
+        if label is None:
+            report.skip(where, f"outside the zone {doc.zone}")
+        elif "routingPolicy" in item:
+            _routed(doc, label, item, where, report)
+        else:
+            _static(doc, label, item, where, report)
+    return doc
+
+
+def _rdatas(doc: ZoneDoc, kind: str, texts: list[str], where: str, report: Report) -> list:
+    out = []
+    for text in texts:
+        try:
+            out.append(parse_rdata(kind, text, doc.origin))
+        except (dns.exception.DNSException, ValueError) as exc:
+            report.skip(where, f"value {text!r}: {exc}")
+    return out
+
+
+def _static(doc: ZoneDoc, label: str, item: dict, where: str, report: Report) -> None:
+    kind = item["type"]
+    rdatas = _rdatas(doc, kind, item.get("rrdatas", []), where, report)
+    if label == "@" and kind == "SOA" and rdatas:
+        doc.soa = soa_fields(rdatas[0])
+    elif label == "@" and kind == "NS":
+        doc.ns = [rd.target.to_text() for rd in rdatas]
+    elif kind not in STATIC:
+        report.skip(where, f"geodns does not serve {kind} records")
+    elif rdatas:
+        texts = [t for t in (rdata_text(rd) for rd in rdatas) if t is not None]
+        if len(texts) < len(rdatas):
+            report.skip(where, "a value geodns's zone file cannot hold")
+        doc.add_static(label, kind, texts, item.get("ttl", 300))
+
+
+def _routed(doc: ZoneDoc, label: str, item: dict, where: str, report: Report) -> None:
+    policy = item["routingPolicy"]
+    if item["type"] not in ("A", "AAAA"):
+        report.skip(where, "geodns routes A and AAAA only (a policy answers them)")
+        return
+    if label in doc.records and any(k in doc.records[label] for k in ("latency", "weighted")):
+        report.skip(where, "a second routed type at this name: merge it by hand")
+        return
+    for key in sorted(set(policy) - POLICY_KEYS):
+        report.skip(where, f"routingPolicy.{key} not understood")
+    if policy.get("healthCheck"):
+        report.skip(where, f"healthCheck {policy['healthCheck']}: a Compute resource not here")
+    ctx = _Ctx(doc, label, item["type"], where, report)
+    node = None
+    if "geo" in policy:
+        node = ctx.geo(policy["geo"])
+    elif "wrr" in policy:
+        node = ctx.wrr(policy["wrr"])
+    elif "primaryBackup" in policy:
+        node = ctx.primary_backup(policy["primaryBackup"])
+    if node:
+        doc.add_policy(label, node, item.get("ttl"))
+    else:
+        report.skip(where, "no routing this importer can map (geo, wrr, primaryBackup)")
+
+
+class _Ctx:
+    def __init__(self, doc: ZoneDoc, label: str, kind: str, where: str, report: Report) -> None:
+        self.doc, self.label, self.kind, self.where, self.report = doc, label, kind, where, report
+        self.base = "apex" if label == "@" else label
+
+    def pool(self, hint: str, rrdatas: list[str], targets: dict | None, place=None) -> str | None:
+        """A pool answering the item's rrdatas and health-checked targets."""
+        addrs = [
+            rd.address for rd in _rdatas(self.doc, self.kind, rrdatas, self.where, self.report)
+        ]
+        body: dict[str, Any] = {}
+        check = None
+        for ilb in (targets or {}).get("internalLoadBalancers", []):
+            addrs.append(ilb["ipAddress"])
+            check = self._ilb_check(ilb, check)
+        for ext in (targets or {}).get("externalEndpoints", []):
+            addrs.append(ext)
+            self.report.skip(self.where, f"external endpoint {ext}: its health check is elsewhere")
+        addrs = [a for a in dict.fromkeys(addrs) if (":" in a) == (self.kind == "AAAA")]
+        if not addrs:
+            return None
+        body["addresses"] = addrs
+        if place:
+            body["location"] = place
+        if check:
+            body["check"] = check
+        return self.doc.pool(f"{self.base}-{hint}", body)
+
+    def _ilb_check(self, ilb: dict, have: dict | None) -> dict | None:
+        if str(ilb.get("ipProtocol", "tcp")).lower() != "tcp":
+            self.report.skip(self.where, f"load balancer {ilb.get('ipAddress')}: UDP not probed")
+            return have
+        port = int(ilb.get("port", 80))
+        check = {"type": "tcp", "port": port, "interval": "5s", "timeout": "2s"}
+        if have and have != check:
+            self.report.skip(self.where, "load balancers on different ports: the first one probed")
+            return have
+        return check
+
+    def geo(self, geo: dict) -> dict | None:
+        if geo.get("enableFencing"):
+            self.report.skip(
+                self.where,
+                "enableFencing: Cloud DNS answers the nearest region even when all of it is "
+                "down; geodns's latency moves to the next nearest healthy pool",
+            )
+        chosen = []
+        for item in geo.get("items", []):
+            loc = item.get("location", "?")
+            place = regions.location(regions.GCP, loc)
+            if place is None:
+                self.report.skip(self.where, f"region {loc!r} is not in geodns's region table")
+                continue
+            pool = self.pool(loc, item.get("rrdatas", []), item.get("healthCheckedTargets"), place)
+            if pool:
+                chosen.append(pool)
+        return {"latency": chosen} if chosen else None
+
+    def wrr(self, wrr: dict) -> dict | None:
+        items = wrr.get("items", [])
+        shares = [Fraction(str(i.get("weight", 0))).limit_denominator(1000) for i in items]
+        scale = lcm(*(s.denominator for s in shares)) if shares else 1
+        weights = {}
+        for n, (item, share) in enumerate(zip(items, shares, strict=True)):
+            pool = self.pool(f"w{n + 1}", item.get("rrdatas", []), item.get("healthCheckedTargets"))
+            if pool:
+                weights[pool] = int(share * scale)
+        if weights and not any(weights.values()):
+            weights = dict.fromkeys(weights, 1)
+        return {"weighted": weights} if weights else None
+
+    def primary_backup(self, pb: dict) -> dict | None:
+        primary = self.pool("primary", [], pb.get("primaryTargets"))
+        backup = self.geo(pb.get("backupGeoTargets") or {})
+        if pb.get("trickleTraffic"):
+            self.report.skip(
+                self.where, f"trickleTraffic {pb['trickleTraffic']}: geodns sends none to backup"
+            )
+        chosen = [c for c in (primary, backup) if c]
+        return {"failover": chosen} if chosen else None

@@ -11,8 +11,8 @@ import os
 
 import dns.exception
 import dns.name
-import dns.rdatatype
 import dns.rdataclass
+import dns.rdatatype
 import dns.tokenizer
 import dns.zone
 import dns.zonefile

@@ -115,7 +115,7 @@ class ZoneDoc:
                     report.note(label, f"TTLs {others} become {ttl} (one TTL per name)")
                 if ttl != zone_ttl:
                     out = {"ttl": ttl, **out}
-            records[label] = {k: _one(v) for k, v in out.items()}
+            records[label] = {k: _one(v) if k in STATIC else v for k, v in out.items()}
         if not self.ns:
             self.ns = [f"ns1.{self.zone}"]
             report.note("ns", f"no name servers in the input: {self.ns[0]} is a placeholder")
@@ -127,7 +127,23 @@ class ZoneDoc:
             if getattr(self, key):
                 doc[key] = getattr(self, key)
         doc["records"] = records
-        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+        return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block mappings, flow lists of plain values ([200, 201]), and no &anchors (a shared
+    list is written out wherever it stands, as a person would write the file)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flat = all(isinstance(v, (str, int, float)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_Dumper.add_representer(list, _list)
 
 
 def _one(value: Any) -> Any:
@@ -163,7 +179,7 @@ def rdata_text(rd: dns.rdata.Rdata) -> str | None:
 
 def parse_rdata(rtype: str, text: str, origin: dns.name.Name) -> dns.rdata.Rdata:
     """A provider's presentation-format value (quoted TXT, relative names) as dnspython reads it."""
-    return dns.rdata.from_text(dns.rdataclass.IN, rtype, text, origin=origin)
+    return dns.rdata.from_text(dns.rdataclass.IN, rtype, text, origin=origin, relativize=False)
 
 
 def soa_fields(rd: Any) -> dict[str, Any]:

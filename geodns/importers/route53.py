@@ -10,6 +10,7 @@ resources whose addresses this file does not hold: reported, never guessed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import dns.exception
@@ -85,13 +86,19 @@ class _Ctx:
         self.doc, self.report, self.health, self.cidr = doc, report, health, cidr
 
 
+def _name(text: str) -> dns.name.Name:
+    """Route 53 writes characters outside a-z0-9-_ as three-digit OCTAL escapes (`\\052` is
+    `*`), where the DNS presentation format reads three digits as decimal."""
+    return absolute(re.sub(r"\\([0-7]{3})", lambda m: f"\\{int(m.group(1), 8):03d}", text))
+
+
 def _origin(sets: list[dict], zone: str | None, path: str) -> dns.name.Name:
     if zone:
         return absolute(zone)
     soa = [s["Name"] for s in sets if s.get("Type") == "SOA"]
     if not soa:
         raise ImportFailed(f"{path}: no SOA record set to name the zone: give --zone NAME")
-    return absolute(soa[0])
+    return _name(soa[0])
 
 
 def _where(rrset: dict) -> str:
@@ -111,7 +118,7 @@ def _values(ctx: _Ctx, rrset: dict, where: str) -> list[Any]:
 
 def _static(ctx: _Ctx, rrset: dict, where: str) -> None:
     doc, kind = ctx.doc, rrset.get("Type")
-    label = doc.label(absolute(rrset["Name"]))
+    label = doc.label(_name(rrset["Name"]))
     if label is None:
         ctx.report.skip(where, f"outside the zone {doc.zone}")
         return
@@ -137,7 +144,7 @@ def _routing(rrset: dict) -> str | None:
 
 def _routed(ctx: _Ctx, name: str, group: list[dict]) -> None:
     """One name's routed sets -> pools (per SetIdentifier) and one policy node."""
-    label = ctx.doc.label(absolute(name))
+    label = ctx.doc.label(_name(name))
     kinds = {_routing(s) for s in group if s["Type"] in ("A", "AAAA")}
     for rrset in group:
         if rrset["Type"] not in ("A", "AAAA"):

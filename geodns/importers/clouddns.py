@@ -57,6 +57,7 @@ def read(path: str, zone: str | None, report: Report) -> ZoneDoc:
             raise ImportFailed(f"{path}: no SOA record set to name the zone: give --zone NAME")
         zone = soa[0]
     doc = ZoneDoc(absolute(zone))
+    placed: dict[tuple[str, str], str] = {}  # (name, region) -> pool: A and AAAA meet there
     for item in items:
         where = f"{item['name']} {item['type']}"
         for key in sorted(set(item) - KNOWN):
@@ -67,7 +68,7 @@ def read(path: str, zone: str | None, report: Report) -> ZoneDoc:
         if label is None:
             report.skip(where, f"outside the zone {doc.zone}")
         elif "routingPolicy" in item:
-            _routed(doc, label, item, where, report)
+            _routed(doc, label, item, where, report, placed)
         else:
             _static(doc, label, item, where, report)
     return doc
@@ -99,19 +100,23 @@ def _static(doc: ZoneDoc, label: str, item: dict, where: str, report: Report) ->
         doc.add_static(label, kind, texts, item.get("ttl", 300))
 
 
-def _routed(doc: ZoneDoc, label: str, item: dict, where: str, report: Report) -> None:
+def _routed(doc: ZoneDoc, label: str, item: dict, where: str, report: Report, placed) -> None:
     policy = item["routingPolicy"]
     if item["type"] not in ("A", "AAAA"):
         report.skip(where, "geodns routes A and AAAA only (a policy answers them)")
         return
-    if label in doc.records and any(k in doc.records[label] for k in ("latency", "weighted")):
-        report.skip(where, "a second routed type at this name: merge it by hand")
-        return
+    have = doc.records.get(label, {})
+    if any(k in have for k in ("latency", "weighted", "failover")):
+        regions = {i.get("location") for i in (policy.get("geo") or {}).get("items", [])}
+        before = {loc for (name, loc) in placed if name == label}
+        if not ("latency" in have and set(policy) <= {"geo", "kind"} and regions == before):
+            report.skip(where, "A and AAAA routed differently at one name: merge them by hand")
+            return
     for key in sorted(set(policy) - POLICY_KEYS):
         report.skip(where, f"routingPolicy.{key} not understood")
     if policy.get("healthCheck"):
         report.skip(where, f"healthCheck {policy['healthCheck']}: a Compute resource not here")
-    ctx = _Ctx(doc, label, item["type"], where, report)
+    ctx = _Ctx(doc, label, item["type"], where, report, placed)
     node = None
     if "geo" in policy:
         node = ctx.geo(policy["geo"])
@@ -119,6 +124,8 @@ def _routed(doc: ZoneDoc, label: str, item: dict, where: str, report: Report) ->
         node = ctx.wrr(policy["wrr"])
     elif "primaryBackup" in policy:
         node = ctx.primary_backup(policy["primaryBackup"])
+    if node and "latency" in have:  # the other family's geo items: one pool per region
+        node = {"latency": list(dict.fromkeys([*have["latency"], *node["latency"]]))}
     if node:
         doc.add_policy(label, node, item.get("ttl"))
     else:
@@ -126,8 +133,9 @@ def _routed(doc: ZoneDoc, label: str, item: dict, where: str, report: Report) ->
 
 
 class _Ctx:
-    def __init__(self, doc: ZoneDoc, label: str, kind: str, where: str, report: Report) -> None:
+    def __init__(self, doc: ZoneDoc, label: str, kind: str, where: str, report: Report, placed):
         self.doc, self.label, self.kind, self.where, self.report = doc, label, kind, where, report
+        self.placed = placed
         self.base = "apex" if label == "@" else label
 
     def pool(self, hint: str, rrdatas: list[str], targets: dict | None, place=None) -> str | None:
@@ -146,12 +154,19 @@ class _Ctx:
         addrs = [a for a in dict.fromkeys(addrs) if (":" in a) == (self.kind == "AAAA")]
         if not addrs:
             return None
+        known = self.placed.get((self.label, hint)) if place else None
+        if known is not None:  # this region's pool holds the other family already
+            self.doc.pools[known]["addresses"].extend(addrs)
+            return known
         body["addresses"] = addrs
         if place:
             body["location"] = place
         if check:
             body["check"] = check
-        return self.doc.pool(f"{self.base}-{hint}", body)
+        name = self.doc.pool(f"{self.base}-{hint}", body)
+        if place:
+            self.placed[(self.label, hint)] = name
+        return name
 
     def _ilb_check(self, ilb: dict, have: dict | None) -> dict | None:
         if str(ilb.get("ipProtocol", "tcp")).lower() != "tcp":

@@ -156,8 +156,14 @@ def _routed(ctx: _Ctx, name: str, group: list[dict]) -> None:
                 ctx.report.skip(_where(rrset), f"{why}: one name takes one routing kind here")
         return
     kind = kinds.pop()
+    idents = {t: {s["SetIdentifier"] for s in group if s["Type"] == t} for t in ("A", "AAAA")}
+    families = ("A", "AAAA")
+    if all(idents.values()) and idents["A"] != idents["AAAA"]:
+        families = ("A",)  # a pool answers both: the AAAA sets must sit in the same places
+        for rrset in (s for s in group if s["Type"] == "AAAA"):
+            ctx.report.skip(_where(rrset), "AAAA sets differ from the A sets: one pool holds both")
     members: dict[str, dict] = {}
-    for rrset in (s for s in group if s["Type"] in ("A", "AAAA")):
+    for rrset in (s for s in group if s["Type"] in families):
         member = members.setdefault(rrset["SetIdentifier"], {"sets": [], "addresses": []})
         member["sets"].append(rrset)
         rdatas = _values(ctx, rrset, _where(rrset))

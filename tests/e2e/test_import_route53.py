@@ -62,9 +62,10 @@ def test_what_is_left_out_is_listed_and_the_exit_code_says_so(imported, tmp_path
         "www.example.com. TXT [europe]",
         "type CALCULATED",
         "Bias 25",
+        "dual.example.com. AAAA [one]: AAAA sets differ from the A sets",
     ):
         assert what in left
-    assert len(imported.unmapped()) == 6, left
+    assert len(imported.unmapped()) == 7, left
     path = tmp_path / "example.com.yaml"
     path.write_text(imported.text)
     (zone,) = load.load_paths([str(path)])
@@ -114,7 +115,9 @@ GEO = [
     ("www", "A", "103.4.96.1", {DEFAULT}),  # SG: Asia but not JP, no AS record
     ("www", "AAAA", "2001:67c:2e8::1", {"2001:db8:1::10"}),  # NL over IPv6
     ("www", "AAAA", "81.2.69.160", {"2001:db8:1::10"}),
-    ("www", "AAAA", "8.8.8.8", set()),  # NA has no AAAA record: no answer
+    ("www", "AAAA", "8.8.8.8", {"2001:db8:2::10"}),  # NA's AAAA set
+    ("www", "AAAA", "128.32.0.1", {"2001:db8:2::20"}),  # US-CA's AAAA set
+    ("www", "AAAA", "200.160.2.3", {"2001:db8:ff::200"}),  # "*"'s AAAA set
     # latency: the region with the least latency from the client (nearest here)
     ("api", "A", "81.2.69.160", {EUC1}),  # London -> Frankfurt
     ("api", "A", "85.214.0.1", {EUC1}),  # Berlin

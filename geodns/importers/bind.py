@@ -23,8 +23,8 @@ from geodns.importers.report import (
     ImportFailed,
     Report,
     ZoneDoc,
-    rdata_text,
     soa_fields,
+    texts,
 )
 
 OPTIONS: tuple[str, ...] = ()
@@ -93,12 +93,6 @@ def _rdataset(doc: ZoneDoc, name: dns.name.Name, rdataset, report: Report) -> No
         why = "a child's DS is served by its parent's signer" if kind == "DS" else ""
         report.skip(where, why or f"geodns does not serve {kind} records")
         return
-    values = []
-    for rd in rdataset:
-        text = rdata_text(rd)
-        if text is None:
-            report.skip(where, f"{rd.to_text()!r} cannot be written in a zone file")
-        else:
-            values.append(text)
+    values = texts(list(rdataset), where, report)
     if values:
         doc.add_static(label, kind, values, rdataset.ttl)

@@ -26,8 +26,8 @@ from geodns.importers.report import (
     ZoneDoc,
     absolute,
     parse_rdata,
-    rdata_text,
     soa_fields,
+    texts,
 )
 
 OPTIONS: tuple[str, ...] = ()
@@ -94,10 +94,9 @@ def _static(doc: ZoneDoc, label: str, item: dict, where: str, report: Report) ->
     elif kind not in STATIC:
         report.skip(where, f"geodns does not serve {kind} records")
     elif rdatas:
-        texts = [t for t in (rdata_text(rd) for rd in rdatas) if t is not None]
-        if len(texts) < len(rdatas):
-            report.skip(where, "a value geodns's zone file cannot hold")
-        doc.add_static(label, kind, texts, item.get("ttl", 300))
+        values = texts(rdatas, where, report)
+        if values:
+            doc.add_static(label, kind, values, item.get("ttl", 300))
 
 
 def _routed(doc: ZoneDoc, label: str, item: dict, where: str, report: Report, placed) -> None:

@@ -116,6 +116,8 @@ class ZoneDoc:
                 if ttl != zone_ttl:
                     out = {"ttl": ttl, **out}
             records[label] = {k: _one(v) if k in STATIC else v for k, v in out.items()}
+        used = set(_names(list(self.records.values())))
+        self.pools = {k: v for k, v in self.pools.items() if k in used}  # a skipped rule's pool
         if not self.ns:
             self.ns = [f"ns1.{self.zone}"]
             report.note("ns", f"no name servers in the input: {self.ns[0]} is a placeholder")
@@ -128,6 +130,20 @@ class ZoneDoc:
                 doc[key] = getattr(self, key)
         doc["records"] = records
         return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _names(node: Any):
+    """Every string in the records' policy nodes: the pools they name (and more, harmlessly)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key not in STATIC:
+                yield from _names(key)
+                yield from _names(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _names(item)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -175,6 +191,21 @@ def rdata_text(rd: dns.rdata.Rdata) -> str | None:
         value = rd.value.decode(errors="replace")
         return None if '"' in value else f'{rd.flags} {rd.tag.decode()} "{value}"'
     return None
+
+
+def texts(rdatas: list, where: str, report: Report) -> list[str]:
+    """The values of one record set for the zone file; what cannot be written is listed,
+    and a TXT of several strings is noted (geodns serves one, split every 255 octets)."""
+    out = []
+    for rd in rdatas:
+        text = rdata_text(rd)
+        if text is None:
+            report.skip(where, f"{rd.to_text()!r} cannot be written in a zone file")
+            continue
+        if getattr(rd, "strings", None) and len(rd.strings) > 1:
+            report.note(where, f"TXT strings joined into one: {rd.to_text()}")
+        out.append(text)
+    return out
 
 
 def parse_rdata(rtype: str, text: str, origin: dns.name.Name) -> dns.rdata.Rdata:

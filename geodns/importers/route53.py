@@ -25,8 +25,8 @@ from geodns.importers.report import (
     ZoneDoc,
     absolute,
     parse_rdata,
-    rdata_text,
     soa_fields,
+    texts,
 )
 from geodns.policies.iso import CONTINENTS, COUNTRIES, is_subdivision
 
@@ -130,11 +130,9 @@ def _static(ctx: _Ctx, rrset: dict, where: str) -> None:
     elif kind not in STATIC:
         ctx.report.skip(where, f"geodns does not serve {kind} records")
     else:
-        texts = [t for t in (rdata_text(rd) for rd in rdatas) if t is not None]
-        if len(texts) < len(rdatas):
-            ctx.report.skip(where, "a value geodns's zone file cannot hold")
-        if texts:
-            doc.add_static(label, kind, texts, rrset.get("TTL", 300))
+        values = texts(rdatas, where, ctx.report)
+        if values:
+            doc.add_static(label, kind, values, rrset.get("TTL", 300))
 
 
 def _routing(rrset: dict) -> str | None:

@@ -12,6 +12,7 @@ Endpoints that are Azure resources or host names carry no address here: reported
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from geodns.importers import awschecks, regions
@@ -74,6 +75,14 @@ def _settings(obj: dict) -> dict:
     return obj.get("properties") or {k: v for k, v in obj.items() if k not in ("id", "name")}
 
 
+def _child_name(resource_id: object) -> str:
+    """A nested profile's name from its resource id, or from an ARM template's expression
+    `[resourceId('Microsoft.Network/trafficManagerProfiles', 'child')]`."""
+    text = str(resource_id or "")
+    quoted = re.findall(r"'([^']*)'", text) if text.startswith("[") else []
+    return (quoted[-1] if quoted else text.rsplit("/", 1)[-1]).lower()
+
+
 def _profiles(path: str) -> list[dict]:
     raw = awschecks.load_json(path)
     items = raw.get("resources", raw.get("value", [raw])) if isinstance(raw, dict) else raw
@@ -93,7 +102,7 @@ def read(path: str, zone: str | None, report: Report) -> ZoneDoc:
     profiles = _profiles(path)
     by_name = {p.get("name", "").lower(): p for p in profiles}
     nested = {
-        str(_settings(e).get("targetResourceId", "")).rsplit("/", 1)[-1].lower()
+        _child_name(_settings(e).get("targetResourceId"))
         for p in profiles
         for e in _settings(p).get("endpoints", [])
         if "nestedendpoints" in str(e.get("type", "")).lower()
@@ -171,7 +180,7 @@ class _Walker:
         return self.doc.pool(f"{self.label}-{endpoint.get('name', 'endpoint')}", body)
 
     def nested(self, s: dict, where: str, depth: int) -> dict | None:
-        child = self.by_name.get(str(s.get("targetResourceId", "")).rsplit("/", 1)[-1].lower())
+        child = self.by_name.get(_child_name(s.get("targetResourceId")))
         if child is None:
             self.report.skip(where, f"nested profile {s.get('targetResourceId')}: not in the file")
             return None

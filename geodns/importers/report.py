@@ -62,6 +62,7 @@ class ZoneDoc:
     pools: dict[str, dict] = field(default_factory=dict)
     records: dict[str, dict] = field(default_factory=dict)
     ttls: dict[str, Counter] = field(default_factory=dict)  # name -> TTLs of its sets
+    policy_ttls: dict[str, int] = field(default_factory=dict)  # a steered name's own TTL
 
     @property
     def zone(self) -> str:
@@ -88,6 +89,7 @@ class ZoneDoc:
         self.node(label).update(node)
         if ttl is not None:
             self.ttls.setdefault(label, Counter())[ttl] += 1
+            self.policy_ttls[label] = ttl
 
     def pool(self, hint: str, body: dict) -> str:
         """Add a pool under a clean, unique name made from `hint`; returns the name."""
@@ -109,7 +111,8 @@ class ZoneDoc:
             counts = self.ttls.get(label)
             out = dict(body)
             if counts:
-                ttl = counts.most_common(1)[0][0]
+                # a steered answer's TTL decides the name's: it bounds how fast it moves
+                ttl = self.policy_ttls.get(label, counts.most_common(1)[0][0])
                 if len(counts) > 1:
                     others = ", ".join(str(t) for t in sorted(counts) if t != ttl)
                     report.note(label, f"TTLs {others} become {ttl} (one TTL per name)")

@@ -172,7 +172,8 @@ def _routed(ctx: _Ctx, name: str, group: list[dict]) -> None:
     pools = {ident: _pool(ctx, label, ident, m) for ident, m in members.items()}
     node = BUILDERS[kind](ctx, {i: m["sets"][0] for i, m in members.items()}, pools)
     if node:
-        ctx.doc.add_policy(label, node, group[0].get("TTL"))
+        ttl = next(s.get("TTL") for s in group if s["Type"] in ("A", "AAAA"))
+        ctx.doc.add_policy(label, node, ttl)
 
 
 def _pool(ctx: _Ctx, label: str, ident: str, member: dict) -> str | None:

@@ -273,3 +273,13 @@ def test_azure_unknown_method_and_min_child_endpoints(tmp_path) -> None:
     assert "minChildEndpoints 2" in left
     assert "routing method 'Fastest' not understood" in left
     assert "field newSetting not understood" in left
+
+
+def test_a_steered_names_ttl_wins_and_the_rest_is_noted(tmp_path) -> None:
+    """One TTL per name: the policy's (it bounds how fast answers move), the others noted."""
+    txt = {"Name": f"www.{ZONE}", "Type": "TXT", "TTL": 300, "ResourceRecords": [{"Value": '"t"'}]}
+    mx = {**txt, "Type": "MX", "ResourceRecords": [{"Value": "10 mx.example.com."}]}
+    doc, report = r53(tmp_path, [txt, mx, a("www", "192.0.2.1", SetIdentifier="a", Weight=1)])
+    assert doc["records"]["www"]["ttl"] == 60
+    assert report.notes[0] == "note: www: TTLs 300 become 60 (one TTL per name)"
+    assert report.exit_code == 0

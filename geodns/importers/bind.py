@@ -90,8 +90,7 @@ def _rdataset(doc: ZoneDoc, name: dns.name.Name, rdataset, report: Report) -> No
         doc.ns = [rd.target.to_text() for rd in rdataset]
         return
     if kind not in STATIC:
-        why = "a child's DS is served by its parent's signer" if kind == "DS" else ""
-        report.skip(where, why or f"geodns does not serve {kind} records")
+        report.skip(where, f"geodns does not serve {kind} records")
         return
     values = texts(list(rdataset), where, report)
     if values:

@@ -20,7 +20,7 @@ import yaml
 
 # The static types a zone file holds (zones/sections.py STATIC_TYPES); the apex SOA and NS
 # go to `soa:` and `ns:`.
-STATIC = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR")
+STATIC = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR", "DS")
 # Records geodns makes itself when a zone sets `dnssec:` (or that only a signer makes).
 DNSSEC = ("RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNSKEY", "CDS", "CDNSKEY")
 MAX_MULTIVALUE = 8  # Route 53 answers up to 8 healthy multivalue records
@@ -190,6 +190,8 @@ def rdata_text(rd: dns.rdata.Rdata) -> str | None:
             return b"".join(rd.strings).decode()
         except UnicodeDecodeError:
             return None
+    if kind == "DS":  # a signed child's delegation
+        return f"{rd.key_tag} {rd.algorithm} {rd.digest_type} {rd.digest.hex().upper()}"
     if kind == "CAA":
         value = rd.value.decode(errors="replace")
         return None if '"' in value else f'{rd.flags} {rd.tag.decode()} "{value}"'

@@ -54,7 +54,6 @@ def test_left_out_and_dropped_records_are_listed(imported) -> None:
     assert imported.unmapped() == [
         "not mapped: example.com.zone:27: a name outside the zone example.com.",
         "not mapped: host.example.com. SSHFP: geodns does not serve SSHFP records",
-        "not mapped: lab.example.com. DS: a child's DS is served by its parent's signer",
     ]
     for dnssec in ("DNSKEY", "RRSIG"):
         assert f"note: example.com. {dnssec}: dropped: geodns signs" in imported.stderr
@@ -85,6 +84,7 @@ TABLE = [
     ("_sip._tcp.example.com.", "SRV", {"10 60 5060 sip.example.com."}, 3600),
     ("example.com.", "CAA", {'0 issue "letsencrypt.org"'}, 3600),
 ]
+DS = "12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
 
 
 @pytest.mark.parametrize(("name", "rtype", "data", "ttl"), TABLE)
@@ -93,6 +93,12 @@ def test_hand_table(server: ServerThread, name, rtype, data, ttl) -> None:
     (rrset,) = reply.answer
     assert {rd.to_text() for rd in rrset} == data
     assert rrset.ttl == ttl
+
+
+def test_the_delegations_ds_is_served(server: ServerThread) -> None:
+    """DS sits at the delegation point, answered by the parent (RFC 4035 §3.1.4.1)."""
+    (rrset,) = ask(server, "lab.example.com.", "DS").answer
+    assert {rd.to_text().upper() for rd in rrset} == {DS}
 
 
 def test_generate_beyond_its_range_is_nxdomain(server: ServerThread) -> None:

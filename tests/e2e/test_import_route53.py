@@ -12,12 +12,17 @@ state; 1.0.16.1 = JP; 200.160.2.3 = BR; 203.2.218.1 = AU, Sydney).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 
+import dns.edns
+import dns.message
 import pytest
 
 from geodns.zones import load
-from tests.e2e.importkit import FIXTURES, Explainer, needs_geolite2, run_import
+from tests.e2e.importkit import FIXTURES, GEOLITE2, Explainer, needs_geolite2, run_import
+from tests.servers import ServerThread, write_config
 
 SRC = FIXTURES / "route53"
 pytestmark = needs_geolite2
@@ -195,3 +200,28 @@ def test_multivalue_answers_up_to_eight_healthy_records(zone: Explainer) -> None
 )
 def test_known_gap_latency_is_distance(zone: Explainer) -> None:
     assert zone.answer("api.example.com.", "A", "196.216.2.1") == {EUC1}
+
+
+def test_geodns_check_passes_and_a_real_server_answers_by_ecs(imported, tmp_path) -> None:
+    """The printed zone as a user runs it: `geodns check FILE`, then served and asked by
+    resolvers with ECS (the address a resolver forwards), as in the geo table above."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "example.com.yaml").write_text(imported.text)
+    check = subprocess.run(
+        [sys.executable, "-m", "geodns", "check", str(zones / "example.com.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stderr
+    conf = write_config(tmp_path, zones, dns={"listen": ["127.0.0.1:0"]}, geoip={"city": GEOLITE2})
+    server = ServerThread(conf).start()
+    try:
+        for subnet, expected in (("81.2.69.0/24", EU), ("128.32.0.0/16", CA), ("8.8.8.0/24", NA)):
+            q = dns.message.make_query(
+                "www.example.com", "A", use_edns=0, options=[dns.edns.ECSOption.from_text(subnet)]
+            )
+            assert {rd.address for rrset in server.udp(q).answer for rd in rrset} == {expected}
+    finally:
+        server.stop()

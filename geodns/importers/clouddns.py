@@ -33,6 +33,10 @@ from geodns.importers.report import (
 OPTIONS: tuple[str, ...] = ()
 KNOWN = {"name", "type", "ttl", "rrdatas", "kind", "routingPolicy", "signatureRrdatas"}
 POLICY_KEYS = {"geo", "wrr", "primaryBackup", "healthCheck", "kind"}
+ITEM_KEYS = {"location", "weight", "rrdatas", "healthCheckedTargets", "signatureRrdatas", "kind"}
+TARGET_KEYS = {"internalLoadBalancers", "externalEndpoints"}
+ILB_KEYS = {"ipAddress", "port", "ipProtocol", "loadBalancerType", "networkUrl", "project"}
+ILB_KEYS |= {"region", "kind"}
 
 
 def _load(path: str) -> list[dict]:
@@ -144,7 +148,9 @@ class _Ctx:
         ]
         body: dict[str, Any] = {}
         check = None
+        self.unknown(targets or {}, TARGET_KEYS, "healthCheckedTargets")
         for ilb in (targets or {}).get("internalLoadBalancers", []):
+            self.unknown(ilb, ILB_KEYS, "internalLoadBalancers")
             addrs.append(ilb["ipAddress"])
             check = self._ilb_check(ilb, check)
         for ext in (targets or {}).get("externalEndpoints", []):
@@ -167,6 +173,10 @@ class _Ctx:
             self.placed[(self.label, hint)] = name
         return name
 
+    def unknown(self, obj: dict, known: set[str], what: str) -> None:
+        for key in sorted(set(obj) - known):
+            self.report.skip(self.where, f"{what}.{key} not understood")
+
     def _ilb_check(self, ilb: dict, have: dict | None) -> dict | None:
         if str(ilb.get("ipProtocol", "tcp")).lower() != "tcp":
             self.report.skip(self.where, f"load balancer {ilb.get('ipAddress')}: UDP not probed")
@@ -187,6 +197,7 @@ class _Ctx:
             )
         chosen = []
         for item in geo.get("items", []):
+            self.unknown(item, ITEM_KEYS, "geo item")
             loc = item.get("location", "?")
             place = regions.location(regions.GCP, loc)
             if place is None:
@@ -203,6 +214,7 @@ class _Ctx:
         scale = lcm(*(s.denominator for s in shares)) if shares else 1
         weights = {}
         for n, (item, share) in enumerate(zip(items, shares, strict=True)):
+            self.unknown(item, ITEM_KEYS, "wrr item")
             pool = self.pool(f"w{n + 1}", item.get("rrdatas", []), item.get("healthCheckedTargets"))
             if pool:
                 weights[pool] = int(share * scale)

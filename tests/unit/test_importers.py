@@ -220,7 +220,7 @@ def test_clouddns_udp_load_balancer_and_unknown_region(tmp_path) -> None:
                             "location": "us-east1",
                             "healthCheckedTargets": {"internalLoadBalancers": [ilb]},
                         },
-                        {"location": "mars-north1", "rrdatas": ["192.0.2.9"]},
+                        {"location": "mars-north1", "rrdatas": ["192.0.2.9"], "bogus": 1},
                     ]
                 }
             },
@@ -231,6 +231,7 @@ def test_clouddns_udp_load_balancer_and_unknown_region(tmp_path) -> None:
     assert "check" not in doc["pools"]["x-us-east1"]
     assert any("UDP not probed" in line for line in report.unmapped)
     assert any("'mars-north1' is not in geodns's region table" in u for u in report.unmapped)
+    assert any("geo item.bogus not understood" in u for u in report.unmapped)
 
 
 def test_azure_unknown_method_and_min_child_endpoints(tmp_path) -> None:

@@ -226,7 +226,12 @@ def add_import(sub: Any) -> None:
     parser.add_argument("file")
     parser.add_argument("--zone", help="the zone name (when the file does not say it)")
     parser.add_argument("--health", help="route53: list-health-checks JSON")
-    parser.add_argument("--cidr", help="route53: list-cidr-blocks JSON of the CIDR collection")
+    parser.add_argument(
+        "--cidr",
+        action="append",
+        metavar="[ID=]FILE",
+        help="route53: list-cidr-blocks JSON of a CIDR collection (ID= when several)",
+    )
     parser.set_defaults(func=cmd_import)
 
 

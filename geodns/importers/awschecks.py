@@ -60,21 +60,24 @@ def load_health(path: str | None) -> dict[str, dict]:
     return {hc["Id"]: hc.get("HealthCheckConfig", {}) for hc in items if "Id" in hc}
 
 
-def load_cidr(path: str | None) -> dict[str, list[str]]:
-    """Location name -> its networks, from list-cidr-blocks' JSON (CidrBlocks: [...])."""
-    if path is None:
-        return {}
-    raw = load_json(path)
-    items = raw.get("CidrBlocks") if isinstance(raw, dict) else raw
-    if not isinstance(items, list):
-        raise ImportFailed(f"{path}: expected list-cidr-blocks output (CidrBlocks: [...])")
-    out: dict[str, list[str]] = {}
-    for item in items:
-        try:
-            net = str(ipaddress.ip_network(item["CidrBlock"], strict=False))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ImportFailed(f"{path}: bad CIDR block {item!r}") from exc
-        out.setdefault(item.get("LocationName", ""), []).append(net)
+def load_cidr(paths: list[str] | None) -> dict[str | None, dict[str, list[str]]]:
+    """Collection id (None: any) -> location name -> its networks, from list-cidr-blocks'
+    JSON (CidrBlocks: [...]). That output names no collection: give `ID=FILE` when the
+    zone routes by more than one."""
+    out: dict[str | None, dict[str, list[str]]] = {}
+    for given in paths or []:
+        ident, _, path = given.rpartition("=") if "=" in given else (None, "", given)
+        raw = load_json(path)
+        items = raw.get("CidrBlocks") if isinstance(raw, dict) else raw
+        if not isinstance(items, list):
+            raise ImportFailed(f"{path}: expected list-cidr-blocks output (CidrBlocks: [...])")
+        locations = out.setdefault(ident or None, {})
+        for item in items:
+            try:
+                net = str(ipaddress.ip_network(item["CidrBlock"], strict=False))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ImportFailed(f"{path}: bad CIDR block {item!r}") from exc
+            locations.setdefault(item.get("LocationName", ""), []).append(net)
     return out
 
 

@@ -49,7 +49,7 @@ def read(
     zone: str | None,
     report: Report,
     health: str | None = None,
-    cidr: str | None = None,
+    cidr: list[str] | None = None,
 ) -> ZoneDoc:
     raw = awschecks.load_json(path)
     sets = raw.get("ResourceRecordSets") if isinstance(raw, dict) else raw
@@ -62,6 +62,9 @@ def read(
             report.skip(path, "IsTruncated: the listing is one page; pass the whole listing")
     doc = ZoneDoc(_origin(sets, zone, path))
     ctx = _Ctx(doc, report, awschecks.load_health(health), awschecks.load_cidr(cidr))
+    ctx.collections = {
+        s["CidrRoutingConfig"].get("CollectionId") for s in sets if "CidrRoutingConfig" in s
+    }
     routed: dict[str, list[dict]] = {}
     for rrset in sets:
         where = _where(rrset)
@@ -84,6 +87,7 @@ def read(
 class _Ctx:
     def __init__(self, doc: ZoneDoc, report: Report, health: dict, cidr: dict) -> None:
         self.doc, self.report, self.health, self.cidr = doc, report, health, cidr
+        self.collections: set[str | None] = set()
 
 
 def _name(text: str) -> dns.name.Name:
@@ -270,17 +274,31 @@ def _failover(ctx: _Ctx, sets: dict[str, dict], pools: dict) -> dict | None:
 def _cidr(ctx: _Ctx, sets: dict[str, dict], pools: dict) -> dict | None:
     rules = {}
     for ident, rrset in sets.items():
-        loc = rrset["CidrRoutingConfig"].get("LocationName")
+        config = rrset["CidrRoutingConfig"]
+        loc = config.get("LocationName")
         if not pools[ident]:
             continue
         if loc == "*":
             rules["default"] = pools[ident]
-        elif loc in ctx.cidr:
-            rules.update({f"cidr:{net}": pools[ident] for net in ctx.cidr[loc]})
+            continue
+        blocks = _collection(ctx, config.get("CollectionId"))
+        if blocks is not None and loc in blocks:
+            rules.update({f"cidr:{net}": pools[ident] for net in blocks[loc]})
         else:
-            why = "not in --cidr's file" if ctx.cidr else "pass --cidr (list-cidr-blocks)"
+            coll = config.get("CollectionId")
+            why = "not in --cidr's file" if blocks is not None else "pass --cidr (list-cidr-blocks)"
+            if blocks is None and ctx.cidr:
+                why = f"several collections here: give --cidr {coll}=FILE"
             ctx.report.skip(_where(rrset), f"CIDR location {loc!r}: {why}")
     return {"geo": rules} if rules else None
+
+
+def _collection(ctx: _Ctx, ident: str | None) -> dict[str, list[str]] | None:
+    """A collection's locations: given as ID=FILE, or a plain FILE when the zone routes by
+    that one collection only (list-cidr-blocks' output does not say whose blocks they are)."""
+    if ident in ctx.cidr:
+        return ctx.cidr[ident]
+    return ctx.cidr.get(None) if len(ctx.collections) == 1 else None
 
 
 def _multivalue(ctx: _Ctx, label: str, members: dict[str, dict]) -> None:

@@ -284,3 +284,31 @@ def test_a_steered_names_ttl_wins_and_the_rest_is_noted(tmp_path) -> None:
     assert doc["records"]["www"]["ttl"] == 60
     assert report.notes[0] == "note: www: TTLs 300 become 60 (one TTL per name)"
     assert report.exit_code == 0
+
+
+def test_route53_cidr_collections_are_told_apart(tmp_path) -> None:
+    """list-cidr-blocks' output names no collection: a plain FILE serves a zone routing by
+    one collection; with two, each FILE needs its ID= (else the sets are listed)."""
+
+    def cidr(name: str, coll: str) -> dict:
+        return a(
+            name,
+            "192.0.2.1",
+            SetIdentifier="in",
+            CidrRoutingConfig={"CollectionId": coll, "LocationName": "hq"},
+        )
+
+    blocks = {"CidrBlocks": [{"CidrBlock": "81.2.69.0/24", "LocationName": "hq"}]}
+    other = {"CidrBlocks": [{"CidrBlock": "1.0.16.0/20", "LocationName": "hq"}]}
+    records = write(
+        tmp_path, "r.json", {"ResourceRecordSets": [SOA, cidr("x", "c1"), cidr("y", "c2")]}
+    )
+    one, two = write(tmp_path, "c1.json", blocks), write(tmp_path, "c2.json", other)
+    _, report = convert("route53", str(records), cidr=[str(one)])
+    assert len(report.unmapped) == 2
+    assert "several collections here: give --cidr c1=FILE" in report.unmapped[0]
+    text, report = convert("route53", str(records), cidr=[f"c1={one}", f"c2={two}"])
+    doc = loads(tmp_path, text)
+    assert report.unmapped == []
+    assert doc["records"]["x"]["geo"] == {"cidr:81.2.69.0/24": "x-in"}
+    assert doc["records"]["y"]["geo"] == {"cidr:1.0.16.0/20": "y-in"}

@@ -223,7 +223,7 @@ def add_import(sub: Any) -> None:
     """`geodns import FORMAT FILE`: the logic is geodns/importers/, registered here."""
     parser = sub.add_parser("import", help="another DNS service's export -> a zone document")
     parser.add_argument("format", choices=("azure-tm", "bind", "clouddns", "route53"))
-    parser.add_argument("file")
+    parser.add_argument("file", help="the export; - reads standard input (not for bind)")
     parser.add_argument("--zone", help="the zone name (when the file does not say it)")
     parser.add_argument("--health", help="route53: list-health-checks JSON")
     parser.add_argument(

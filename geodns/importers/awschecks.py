@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import sys
 from typing import Any
 
 from geodns.importers.report import ImportFailed, Report
@@ -42,7 +43,10 @@ KNOWN = {
 
 
 def load_json(path: str) -> Any:
+    """A JSON file, or standard input for `-` (`aws ... | geodns import route53 -`)."""
     try:
+        if path == "-":
+            return json.load(sys.stdin)
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except (OSError, ValueError) as exc:

@@ -11,6 +11,8 @@ resource that the export does not hold, so that check is reported.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from fractions import Fraction
 from math import lcm
 from typing import Any
@@ -41,7 +43,9 @@ ILB_KEYS |= {"region", "kind"}
 
 def _load(path: str) -> list[dict]:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with (
+            contextlib.nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8") as fh
+        ):
             docs = [d for d in yaml.safe_load_all(fh) if d is not None]  # JSON is YAML too
     except (OSError, yaml.YAMLError) as exc:
         raise ImportFailed(f"{path}: {exc}") from exc

@@ -225,3 +225,26 @@ def test_geodns_check_passes_and_a_real_server_answers_by_ecs(imported, tmp_path
             assert {rd.address for rrset in server.udp(q).answer for rd in rrset} == {expected}
     finally:
         server.stop()
+
+
+def test_standard_input_as_a_pipe_from_the_aws_cli(imported) -> None:
+    """`aws route53 list-resource-record-sets ... | geodns import route53 -`: the same zone."""
+    piped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geodns",
+            "import",
+            "route53",
+            "-",
+            "--health",
+            str(SRC / "health-checks.json"),
+            "--cidr",
+            str(SRC / "cidr-blocks.json"),
+        ],
+        input=(SRC / "records.json").read_text(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (piped.returncode, piped.stdout) == (2, imported.text)

@@ -16,7 +16,7 @@ from typing import Any
 import dns.exception
 import dns.name
 
-from geodns.importers import awschecks, regions
+from geodns.importers import awschecks, r53nodes, regions
 from geodns.importers.report import (
     MAX_MULTIVALUE,
     STATIC,
@@ -28,7 +28,6 @@ from geodns.importers.report import (
     soa_fields,
     texts,
 )
-from geodns.policies.iso import CONTINENTS, COUNTRIES, is_subdivision
 
 KNOWN = {"Name", "Type", "TTL", "ResourceRecords", "SetIdentifier", "HealthCheckId"}
 ROUTING = (
@@ -105,9 +104,7 @@ def _origin(sets: list[dict], zone: str | None, path: str) -> dns.name.Name:
     return _name(soa[0])
 
 
-def _where(rrset: dict) -> str:
-    ident = f" [{rrset['SetIdentifier']}]" if "SetIdentifier" in rrset else ""
-    return f"{rrset.get('Name')} {rrset.get('Type')}{ident}"
+_where = r53nodes.where
 
 
 def _values(ctx: _Ctx, rrset: dict, where: str) -> list[Any]:
@@ -174,7 +171,7 @@ def _routed(ctx: _Ctx, name: str, group: list[dict]) -> None:
         _multivalue(ctx, label, members)
         return
     pools = {ident: _pool(ctx, label, ident, m) for ident, m in members.items()}
-    node = BUILDERS[kind](ctx, {i: m["sets"][0] for i, m in members.items()}, pools)
+    node = r53nodes.BUILDERS[kind](ctx, {i: m["sets"][0] for i, m in members.items()}, pools)
     if node:
         ttl = next(s.get("TTL") for s in group if s["Type"] in ("A", "AAAA"))
         ctx.doc.add_policy(label, node, ttl)
@@ -225,82 +222,6 @@ def _place(ctx: _Ctx, rrset: dict) -> dict | None:
     return place
 
 
-def _geo_key(ctx: _Ctx, rrset: dict) -> str | None:
-    loc = rrset["GeoLocation"]
-    cont, country, sub = (
-        loc.get("ContinentCode"),
-        loc.get("CountryCode"),
-        loc.get("SubdivisionCode"),
-    )
-    if country == "*":
-        return "default"
-    if cont in CONTINENTS and not country:
-        return f"continent:{cont}"
-    if country in COUNTRIES and sub and is_subdivision(f"{country}-{sub}"):
-        return f"subdivision:{country}-{sub}"
-    if country in COUNTRIES and not sub:
-        return f"country:{country}"
-    ctx.report.skip(_where(rrset), f"geolocation {loc}: not a place geodns's GeoIP data names")
-    return None
-
-
-def _geo(ctx: _Ctx, sets: dict[str, dict], pools: dict) -> dict | None:
-    rules = {}
-    for ident, rrset in sets.items():
-        key = _geo_key(ctx, rrset)
-        if key and pools[ident]:
-            rules[key] = pools[ident]
-    return {"geo": rules} if rules else None
-
-
-def _latency(ctx: _Ctx, sets: dict[str, dict], pools: dict) -> dict | None:
-    chosen = [pools[i] for i in sets if pools[i] and "location" in ctx.doc.pools[pools[i]]]
-    return {"latency": chosen} if chosen else None
-
-
-def _weighted(ctx: _Ctx, sets: dict[str, dict], pools: dict) -> dict | None:
-    weights = {pools[i]: int(s["Weight"]) for i, s in sets.items() if pools[i]}
-    if weights and not any(weights.values()):  # Route 53: all zero -> equal shares
-        weights = dict.fromkeys(weights, 1)
-    return {"weighted": weights} if weights else None
-
-
-def _failover(ctx: _Ctx, sets: dict[str, dict], pools: dict) -> dict | None:
-    order = sorted(sets, key=lambda i: 0 if sets[i]["Failover"] == "PRIMARY" else 1)
-    chosen = [pools[i] for i in order if pools[i]]
-    return {"failover": chosen} if chosen else None
-
-
-def _cidr(ctx: _Ctx, sets: dict[str, dict], pools: dict) -> dict | None:
-    rules = {}
-    for ident, rrset in sets.items():
-        config = rrset["CidrRoutingConfig"]
-        loc = config.get("LocationName")
-        if not pools[ident]:
-            continue
-        if loc == "*":
-            rules["default"] = pools[ident]
-            continue
-        blocks = _collection(ctx, config.get("CollectionId"))
-        if blocks is not None and loc in blocks:
-            rules.update({f"cidr:{net}": pools[ident] for net in blocks[loc]})
-        else:
-            coll = config.get("CollectionId")
-            why = "not in --cidr's file" if blocks is not None else "pass --cidr (list-cidr-blocks)"
-            if blocks is None and ctx.cidr:
-                why = f"several collections here: give --cidr {coll}=FILE"
-            ctx.report.skip(_where(rrset), f"CIDR location {loc!r}: {why}")
-    return {"geo": rules} if rules else None
-
-
-def _collection(ctx: _Ctx, ident: str | None) -> dict[str, list[str]] | None:
-    """A collection's locations: given as ID=FILE, or a plain FILE when the zone routes by
-    that one collection only (list-cidr-blocks' output does not say whose blocks they are)."""
-    if ident in ctx.cidr:
-        return ctx.cidr[ident]
-    return ctx.cidr.get(None) if len(ctx.collections) == 1 else None
-
-
 def _multivalue(ctx: _Ctx, label: str, members: dict[str, dict]) -> None:
     """Every value in one pool (each address its own member), answering up to 8 healthy."""
     addresses = [a for m in members.values() for a in m["addresses"]]
@@ -321,13 +242,3 @@ def _multivalue(ctx: _Ctx, label: str, members: dict[str, dict]) -> None:
     pool = ctx.doc.pool(f"{'apex' if label == '@' else label}-multivalue", body)
     ttl = next(iter(members.values()))["sets"][0].get("TTL")
     ctx.doc.add_policy(label, {"failover": [pool], "max_answers": MAX_MULTIVALUE}, ttl)
-
-
-BUILDERS = {
-    "GeoLocation": _geo,
-    "Region": _latency,
-    "GeoProximityLocation": _latency,
-    "Weight": _weighted,
-    "Failover": _failover,
-    "CidrRoutingConfig": _cidr,
-}

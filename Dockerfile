@@ -8,23 +8,32 @@
 #   --build-arg BASE=localhost/geodns-base:bookworm
 ARG BASE=docker.io/library/python:3.11-slim
 
-# Build stage: the venv and the demo database; nothing of it but /opt/geodns and the .mmdb
-# reaches the image (no wheel directory, no pip, no compiler).
+# Build stage: the venv (with the C extension) and the demo database; nothing of it but
+# /opt/geodns and the .mmdb reaches the image (no wheel directory, no pip, no compiler).
 FROM ${BASE} AS build
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 GEODNS_NATIVE=required
+# A compiler, and the Python headers where the base lacks them (python:3.11-slim has them in
+# /usr/local/include; the debootstrapped Debian base needs python3-dev). Build stage only.
+RUN pkgs="gcc libc6-dev"; \
+    [ -f "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] \
+      || pkgs="$pkgs python3-dev"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends $pkgs >/dev/null && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /tmp/tools && python3 -m venv --without-pip /opt/geodns
 RUN /tmp/tools/bin/pip install -q --use-pep517 --no-deps --target /tmp/demo \
       'maxminddb-geolite2>=2018.703' \
     && mkdir -p /out/GeoIP \
     && cp /tmp/demo/_maxminddb_geolite2/GeoLite2-City.mmdb /out/GeoIP/GeoLite2-City.mmdb
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY geodns ./geodns
 # pycountry's locales are 22 MB of country-name translations; geodns reads only its codes.
+# GEODNS_NATIVE=required: a failed compile fails the build; the grep fails it when the
+# extension built but does not load.
 RUN /tmp/tools/bin/pip --python /opt/geodns/bin/python install -q --compile . \
     && rm -rf /opt/geodns/lib/python3*/site-packages/pycountry/locales \
-    && /opt/geodns/bin/geodns version
+    && /opt/geodns/bin/geodns version | tee /dev/stderr | grep -q '^fast path: native'
 
 FROM ${BASE}
 COPY --from=build /opt/geodns /opt/geodns

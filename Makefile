@@ -12,6 +12,9 @@ BIN := $(dir $(PY))
 
 .PHONY: install run test lint bench fuzz container-test container-tools
 
+# The C extension must build here (setup.py: GEODNS_NATIVE); `GEODNS_NATIVE=optional make`
+# installs without it on a machine with no compiler.
+install: export GEODNS_NATIVE ?= required
 install: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/bin/python)
 	$(PY) -m pip install -q -e '.[test,demo]'
 

@@ -1,8 +1,13 @@
-"""The optional C extensions (DESIGN.md, "The native fast path").
+"""The C extensions (DESIGN.md, "The native fast path").
 
 Everything else is declared in pyproject.toml; setuptools needs this file only for
-`ext_modules`. Each extension is `optional`: on a machine without a compiler or the Python
-headers the build prints a warning and the package installs and runs the Python path.
+`ext_modules`. GEODNS_NATIVE says what a failed compile means:
+
+  required  the build fails (CI, the image: a build without the C must not pass as one)
+  optional  the default for a user's `pip install`: one warning, the package installs without
+            the .so and answers on the Python path
+  off       no extension is built
+
 Sources are picked by file-name prefix, so a new C file joins its module by its name alone:
 
   geodns._fastgeo    _fastgeo*.c  + _fastranges*.c                 compiled GeoIP (MMDB walk)
@@ -11,6 +16,7 @@ Sources are picked by file-name prefix, so a new C file joins its module by its 
 """
 
 import os
+import sys
 from glob import glob
 
 from setuptools import Extension, setup
@@ -18,6 +24,15 @@ from setuptools.command.build_ext import build_ext
 
 ABUSE = ["_fastcookie", "_fastrrl", "_fastsip"]
 FLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-D_GNU_SOURCE"]
+MODES = ("required", "optional", "off")
+
+
+def native_mode() -> str:
+    """GEODNS_NATIVE, checked: a typo must not quietly become `optional`."""
+    mode = os.environ.get("GEODNS_NATIVE", "optional").strip().lower() or "optional"
+    if mode not in MODES:
+        sys.exit(f"GEODNS_NATIVE={mode!r}: want one of {', '.join(MODES)}")
+    return mode
 
 
 def sources(*prefixes: str) -> list[str]:
@@ -31,14 +46,35 @@ def extension(name: str, *prefixes: str) -> Extension:
         sources=sources(*prefixes),
         depends=sorted(glob("geodns/_fast*.h")),
         extra_compile_args=FLAGS,
-        optional=True,
     )
 
 
 class BuildExt(build_ext):
     """Builds in place by a new file, never by overwriting: a running geodns (or test server)
     maps the old .so, and rewriting that inode under it crashes it (SIGBUS); unlinking first
-    leaves the old inode to whoever has it mapped."""
+    leaves the old inode to whoever has it mapped. Under GEODNS_NATIVE=optional a failed
+    compile is one warning at the end, not an error."""
+
+    def run(self) -> None:
+        self.failed: list[str] = []
+        super().run()
+        if self.failed:
+            bar = "=" * 78
+            print(
+                f"\n{bar}\nWARNING: geodns's C extension was not built ({', '.join(self.failed)})."
+                "\ngeodns will answer on the slower Python path. Install a C compiler and the"
+                "\nPython headers (Debian: apt-get install gcc libc6-dev python3-dev) and"
+                "\nreinstall; GEODNS_NATIVE=required makes this an error.\n" + bar,
+                file=sys.stderr,
+            )
+
+    def build_extension(self, ext: Extension) -> None:
+        if native_mode() == "required":
+            return super().build_extension(ext)
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # any compiler/linker failure: CompileError, LinkError, OSError
+            self.failed.append(f"{ext.name}: {exc}".splitlines()[0])
 
     def copy_file(self, infile, outfile, *args, **kwargs):  # type: ignore[no-untyped-def]
         target = outfile
@@ -54,4 +90,6 @@ modules = [
     extension("_fastabuse", "_fastabuse", *ABUSE),
     extension("_fastnet", "_fastnet", "_fastranges", *ABUSE),
 ]
+if native_mode() == "off":
+    modules = []
 setup(ext_modules=[m for m in modules if m.sources], cmdclass={"build_ext": BuildExt})

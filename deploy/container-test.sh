@@ -137,6 +137,15 @@ build() {
   if grep -q '/wheels' <<<"$($ENGINE history --no-trunc "$IMAGE")"; then
     fail "a /wheels layer is left in the image"
   fi
+  local version
+  version=$($ENGINE run --rm "${ENGINE_OPTS[@]}" "$IMAGE" version 2>&1) || fail "geodns version: $version"
+  grep -q '^fast path: native' <<<"$version" ||
+    fail "the image answers on the Python path: $(paste -sd' ' - <<<"$version")"
+  printf '   %s\n' "$(grep '^fast path' <<<"$version")"
+  if $ENGINE run --rm "${ENGINE_OPTS[@]}" --entrypoint /bin/sh "$IMAGE" -c \
+    'command -v gcc cc >/dev/null'; then
+    fail "a compiler is left in the final image"
+  fi
 }
 
 run_hardened() {

@@ -59,7 +59,7 @@ bench:
 # threads share under TSan. A finding exits non-zero with its input in build/fuzz/.
 FUZZ_SECONDS ?= 60
 fuzz:
-	sh fuzz/run.sh $(FUZZ_SECONDS)
+	PYTHON=$(PY) sh fuzz/run.sh $(FUZZ_SECONDS)
 
 # Build localhost/geodns:latest and run it hardened with nothing mounted: dig over UDP and
 # TCP, scrape, SIGTERM (deploy/container-test.sh). Needs podman (or a running docker) and,

@@ -8,21 +8,18 @@ Everything else is declared in pyproject.toml; setuptools needs this file only f
             the .so and answers on the Python path
   off       no extension is built
 
-Sources are picked by file-name prefix, so a new C file joins its module by its name alone:
-
-  geodns._fastgeo    _fastgeo*.c  + _fastranges*.c                 compiled GeoIP (MMDB walk)
-  geodns._fastabuse  _fastabuse*.c + the abuse sources below        cookies/RRL, test wrappers
-  geodns._fastnet    _fastnet*.c  + ranges + abuse sources          native UDP serving
+Sources: the per-component lists of csrc/sources.py (fuzz/run.sh reads them too).
 """
 
 import os
 import sys
-from glob import glob
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-ABUSE = ["_fastcookie", "_fastrrl", "_fastsip"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc"))
+import sources  # csrc/sources.py: not a package, never in the wheel
+
 FLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-D_GNU_SOURCE"]
 MODES = ("required", "optional", "off")
 
@@ -35,16 +32,12 @@ def native_mode() -> str:
     return mode
 
 
-def sources(*prefixes: str) -> list[str]:
-    """The module's C files, by prefix, sorted so that builds are reproducible."""
-    return sorted(f for p in prefixes for f in glob(f"geodns/{p}*.c"))
-
-
-def extension(name: str, *prefixes: str) -> Extension:
+def extension(name: str, *parts: str) -> Extension:
     return Extension(
         f"geodns.{name}",
-        sources=sources(*prefixes),
-        depends=sorted(glob("geodns/_fast*.h")),
+        sources=sources.files(*parts),
+        depends=sources.headers(),
+        include_dirs=["csrc"],
         extra_compile_args=FLAGS,
     )
 
@@ -85,11 +78,16 @@ class BuildExt(build_ext):
         return super().copy_file(infile, outfile, *args, **kwargs)
 
 
+ABUSE = ["common/siphash.c", "cookies", "rrl/rrl.c", "rrl/slip.c"]
 modules = [
-    extension("_fastgeo", "_fastgeo", "_fastranges"),
-    extension("_fastabuse", "_fastabuse", *ABUSE),
-    extension("_fastnet", "_fastnet", "_fastranges", *ABUSE),
+    extension("_fastgeo", "geo", "py/geo.c", "py/geodata.c"),
+    extension("_fastabuse", *ABUSE, "py/abuse.c", "py/limiter.c"),
+    extension(
+        "_fastnet",
+        *["common", "wire", "answer", "rrl", "cookies", "geo/ranges.c", "serve"],
+        *["py/table.c", "py/decisions.c", "py/server.c"],
+    ),
 ]
 if native_mode() == "off":
     modules = []
-setup(ext_modules=[m for m in modules if m.sources], cmdclass={"build_ext": BuildExt})
+setup(ext_modules=modules, cmdclass={"build_ext": BuildExt})

@@ -1,15 +1,15 @@
 /* What the native cookie and RRL code costs per call (ns), for bench/RESULTS.md and the
    issue 14 budget (gdnsd answers in about 3 us of CPU per query).
-   build: gcc -std=c11 -O2 -D_GNU_SOURCE -o /tmp/abuse_cost bench/abuse_cost.c \
-            geodns/_fastsip.c geodns/_fastcookie.c geodns/_fastrrl.c
+   build: gcc -std=c11 -O2 -D_GNU_SOURCE -Icsrc -o /tmp/abuse_cost bench/abuse_cost.c \
+            csrc/common/siphash.c csrc/cookies/cookies.c csrc/rrl/rrl.c
    run:   /tmp/abuse_cost */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "../geodns/_fastcookie.h"
-#include "../geodns/_fastrrl.h"
-#include "../geodns/_fastsip.h"
+#include "cookies/cookies.h"
+#include "rrl/rrl.h"
+#include "common/siphash.h"
 
 #ifndef N
 #define N 4000000

@@ -1,12 +1,12 @@
-/* Fuzz the native server cookies (geodns/_fastcookie.c, _fastsip.c): any COOKIE option body
+/* Fuzz the native server cookies (csrc/cookies/cookies.c, csrc/common/siphash.c): any COOKIE option body
    from any address at any time. Input: secret (16) | flags (1) | address (16) | now (8) |
    body (the rest). Checks what cookies.py guarantees: a well-formed body gets our option
    with its client cookie echoed and a server cookie that validates now; anything else is
    left to the caller untouched. */
 #include <string.h>
 
-#include "../geodns/_fastcookie.h"
-#include "../geodns/_fastsip.h"
+#include "cookies/cookies.h"
+#include "common/siphash.h"
 #include "fuzz.h"
 
 static gd_cookies *shared; /* one memo across inputs, so takeovers and reuse happen */

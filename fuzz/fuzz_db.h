@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "../geodns/_fastgeo.h"
+#include "geo/geo.h"
 
 /* 0 and *db filled, or -1 when the input is too short to say anything. */
 static inline int fuzz_db(const uint8_t *data, size_t size, gd_db *db) {

@@ -1,4 +1,4 @@
-/* Fuzz the MMDB data-section decoder (geodns/_fastgeodata.c, helper GEO's) with hostile
+/* Fuzz the MMDB data-section decoder (csrc/py/geodata.c, helper GEO's) with hostile
    databases: the walk (as fuzz_mmdb.c), then every record it found decoded as a city, as
    an ASN and as places, and records at offsets the input picks (inside the data section
    or not). The decoder builds Python objects, so this harness embeds the interpreter
@@ -8,7 +8,7 @@
 #include <Python.h>
 #include <string.h>
 
-#include "../geodns/_fastgeo.h"
+#include "geo/geo.h"
 #include "fuzz.h"
 #include "fuzz_db.h"
 

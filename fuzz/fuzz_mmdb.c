@@ -1,13 +1,13 @@
-/* Fuzz the MMDB search-tree walk and the range merges (geodns/_fastgeowalk.c,
-   _fastgeomerge.c, helper GEO's) with hostile databases. Input: node count (4, little
+/* Fuzz the MMDB search-tree walk and the range merges (csrc/geo/walk.c,
+   csrc/geo/merge.c, helper GEO's) with hostile databases. Input: node count (4, little
    endian) | record size (1: 24, 28 or 32) | ip_version (1) | the database bytes (the search
    tree first, as the metadata would say). fuzz/seeds.py makes seeds from the test fixtures
    with their real metadata. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../geodns/_fastgeo.h"
-#include "../geodns/_fastranges.h"
+#include "geo/geo.h"
+#include "geo/ranges.h"
 #include "fuzz.h"
 #include "fuzz_db.h"
 

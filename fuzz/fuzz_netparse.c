@@ -1,5 +1,5 @@
-/* Fuzz the native query parser and reply assembly (geodns/_fastnetparse.c,
-   _fastnetreply.c, _fastnettable.c; helper NET's): any datagram. A query the parser
+/* Fuzz the native query parser and reply assembly (csrc/wire/parse.c,
+   csrc/answer/reply.c, csrc/common/arena.c; helper NET's): any datagram. A query the parser
    accepts must point only inside the packet: the question, the ECS and COOKIE option
    bodies; the name lower-cased and ending in the root label. A reply gn_answer makes from
    a small table (static names, a wildcard, a cut, NXDOMAIN; server cookies on) fits its
@@ -8,7 +8,7 @@
    (decided by ECS or either family's source) too. (Their bytes: tests/unit/test_native_diff.py, against the reference.) */
 #include <string.h>
 
-#include "../geodns/_fastnet.h"
+#include "answer/answer.h"
 #include "fuzz.h"
 
 static gn_table table;

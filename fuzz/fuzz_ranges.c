@@ -1,9 +1,9 @@
-/* Fuzz the compiled GeoIP range lookup (geodns/_fastranges.c, helper GEO's): gd_ranges_valid
+/* Fuzz the compiled GeoIP range lookup (csrc/geo/ranges.c, helper GEO's): gd_ranges_valid
    on raw arrays, and gd_find4/gd_find6 on valid ones against a linear search. Input: counts
    (2) | IPv4 start steps (4 each) | IPv6 start steps (16 each) | addresses to look up. */
 #include <string.h>
 
-#include "../geodns/_fastranges.h"
+#include "geo/ranges.h"
 #include "fuzz.h"
 
 typedef unsigned __int128 u128;

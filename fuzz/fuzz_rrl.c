@@ -1,4 +1,4 @@
-/* Fuzz the native RRL table (geodns/_fastrrl.c): any settings, any sequence of sources,
+/* Fuzz the native RRL table (csrc/rrl/rrl.c): any settings, any sequence of sources,
    kinds, names (up to 64 KiB, past the stack buffer) and clock steps, in tables of 1 to 128
    slots so keys collide and take slots over. Input: settings (12 bytes) | exempt network
    (18) | operations: family (1) | address (16) | kind (1) | name length (2) | name | step
@@ -6,7 +6,7 @@
    an exempt source is always OK, log_only never slips or drops, slip 0 never slips. */
 #include <string.h>
 
-#include "../geodns/_fastrrl.h"
+#include "rrl/rrl.h"
 #include "fuzz.h"
 
 typedef struct {

@@ -1,11 +1,11 @@
-/* Fuzz the helpers around an RRL verdict (geodns/_fastrrlreply.c): any reply's account and
+/* Fuzz the helpers around an RRL verdict (csrc/rrl/slip.c): any reply's account and
    any (query, reply) pair's slip, into a buffer of exactly the size it needs and into one
    byte less. Input: split (2, big endian) | query | reply | cookie option (the rest, when
    the split leaves any past a 2-byte reply-length field). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../geodns/_fastrrl.h"
+#include "rrl/rrl.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

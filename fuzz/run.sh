@@ -7,13 +7,16 @@
 # cookie tables NET's threads share are hammered from 4 threads under ThreadSanitizer.
 #
 #   fuzz/run.sh [SECONDS] [HARNESS...]      e.g. fuzz/run.sh 5 cookie netparse
-# Environment: CC (gcc), PYTHON (python3), FUZZ_OUT, FUZZ_SEED (a fixed seed: reproducible).
+# Environment: CC (gcc), PYTHON (the interpreter the tests run with: its headers and libpython
+# build the harnesses; default .venv/bin/python, never a bare python3 that may be another
+# Python), FUZZ_OUT, FUZZ_SEED (a fixed seed: reproducible).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 SECONDS_EACH=${1:-60}
 [ $# -gt 0 ] && shift
 CC=${CC:-gcc}
-PYTHON=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; fi
+[ -n "${PYTHON:-}" ] || { echo "fuzz: set PYTHON to the interpreter the tests run with"; exit 2; }
 OUT=${FUZZ_OUT:-build/fuzz}
 mkdir -p "$OUT" || exit 2
 OUT=$(cd "$OUT" && pwd)
@@ -24,19 +27,10 @@ FLAGS="-std=c11 -g -O1 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE
  -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 PYINC=$($PYTHON -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 
-# harness: the geodns/ sources it needs (the harness is fuzz/fuzz_<name>.c)
+# harness: the csrc/ sources it needs (the harness is fuzz/fuzz_<name>.c), from the
+# per-component lists setup.py builds the extension from
 sources() {
-    case $1 in
-    cookie) echo _fastsip.c _fastcookie.c ;;
-    rrl) echo _fastsip.c _fastrrl.c ;;
-    ranges) echo _fastranges.c ;;
-    mmdb) echo _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
-    netparse) echo _fastnetparse.c _fastnetreply.c _fastnettable.c _fastnetdecide.c \
-        _fastnetlimit.c _fastranges.c _fastcookie.c _fastsip.c _fastrrl.c ;;
-    geodata) echo _fastgeodata.c _fastgeowalk.c _fastgeomerge.c _fastranges.c ;;
-    rrlreply) echo _fastrrlreply.c ;;
-    *) return 1 ;;
-    esac
+    $PYTHON csrc/sources.py fuzz "$1" 2>/dev/null
 }
 # what a harness links beyond its sources: the decoder builds Python objects, so its
 # harness embeds the interpreter
@@ -64,14 +58,14 @@ for h in $HARNESSES; do
     files=""
     missing=""
     for s in $src; do
-        if [ -f "geodns/$s" ]; then files="$files geodns/$s"; else missing="$missing $s"; fi
+        if [ -f "$s" ]; then files="$files $s"; else missing="$missing $s"; fi
     done
     if [ -n "$missing" ]; then
         echo "fuzz: $h: skipped, not in the tree yet:$missing"
         continue
     fi
     # shellcheck disable=SC2086
-    if ! $CC $FLAGS -I"$PYINC" -o "$OUT/fuzz_$h" fuzz/driver.c "fuzz/fuzz_$h.c" $files \
+    if ! $CC $FLAGS -Icsrc -I"$PYINC" -o "$OUT/fuzz_$h" fuzz/driver.c "fuzz/fuzz_$h.c" $files \
         $(libs "$h") 2>"$OUT/build-$h.log"; then
         echo "fuzz: $h: BUILD FAILED"; cat "$OUT/build-$h.log"; status=1; continue
     fi
@@ -86,8 +80,9 @@ for h in $HARNESSES; do
 done
 # The tables NET's threads share, under ThreadSanitizer (unless only harnesses were named).
 if [ $# -eq 0 ]; then
-    if $CC -std=c11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -fsanitize=thread -o "$OUT/stress_threads" \
-        fuzz/stress_threads.c geodns/_fastrrl.c geodns/_fastcookie.c geodns/_fastsip.c \
+    # shellcheck disable=SC2046
+    if $CC -std=c11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -fsanitize=thread -Icsrc -I"$PYINC" \
+        -o "$OUT/stress_threads" fuzz/stress_threads.c $(sources stress_threads) \
         -lpthread 2>"$OUT/build-stress.log"; then
         TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" "$OUT/stress_threads" 4 ||
             { echo "fuzz: stress_threads: FAILED"; status=1; }

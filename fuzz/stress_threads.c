@@ -1,4 +1,4 @@
-/* The shared tables under concurrent native threads (geodns/_fastrrl.c, _fastcookie.c):
+/* The shared tables under concurrent native threads (csrc/rrl/rrl.c, csrc/cookies/cookies.c):
    built by fuzz/run.sh with ThreadSanitizer. One RRL account at a frozen clock must answer
    exactly `rate` responses in all, whichever threads spend them (a per-thread or racy table
    would answer more); a flood of other keys in the other slots of a small table (each
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../geodns/_fastcookie.h"
-#include "../geodns/_fastrrl.h"
+#include "cookies/cookies.h"
+#include "rrl/rrl.h"
 
 #define RATE 1000
 

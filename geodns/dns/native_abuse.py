@@ -34,7 +34,7 @@ def available() -> bool:
 
 
 class NativeRateLimiter:
-    """rrl.RateLimiter's interface on a gd_rrl table (geodns/_fastrrl.h)."""
+    """rrl.RateLimiter's interface on a gd_rrl table (csrc/rrl/rrl.h)."""
 
     __slots__ = ("last_log", "log_only", "table")
 
@@ -97,7 +97,7 @@ class NativeRateLimiter:
 
 
 class NativeServerCookies(ServerCookies):
-    """ServerCookies whose memo is the worker's gd_cookies table (geodns/_fastcookie.h),
+    """ServerCookies whose memo is the worker's gd_cookies table (csrc/cookies/cookies.h),
     shared with the native threads. Counts go to the handler's stats as before; the native
     threads count in the table (`native_counts()`), and cookies_total is the sum."""
 

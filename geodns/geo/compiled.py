@@ -60,7 +60,7 @@ _WIDTH = {FAMILY_V4: 4, FAMILY_V6: 16}
 
 class Compiled:
     """One policy tree compiled: `find(packed)` -> (class, scope), `buffers()` for the
-    native path (the _fastranges.h layout), `client(cls)` to resolve a class."""
+    native path (the csrc/geo/ranges.h layout), `client(cls)` to resolve a class."""
 
     __slots__ = ("_buffers", "classes", "find", "ranges", "reps", "rtt_zone")
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,8 @@ def out(tmp_path: Path) -> Path:
 
 
 def test_every_native_harness_runs_clean_under_asan_and_ubsan(out: Path) -> None:
-    env = dict(os.environ, FUZZ_OUT=str(out / "fuzz"))
+    # the harnesses build against this interpreter's headers and libpython (fuzz/run.sh)
+    env = dict(os.environ, FUZZ_OUT=str(out / "fuzz"), PYTHON=sys.executable)
     run = subprocess.run(
         [str(FUZZ / "run.sh"), str(SECONDS_EACH)],
         cwd=ROOT,

@@ -1,15 +1,15 @@
-/* DNS COOKIE server side, as geodns/dns/cookies.py: see _fastcookie.h for the contract.
+/* DNS COOKIE server side, as geodns/dns/cookies.py: see csrc/cookies/cookies.h for the contract.
    The memo keeps, per (client cookie, client address) slot, the server cookie made for it
    and when, so a resolver that sends the same client cookie gets the same server cookie
    for FRESH_FOR seconds, as the Python memo does; a new pair takes its slot over. */
-#include "_fastcookie.h"
+#include "cookies/cookies.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "_fastsip.h"
-#include "_fastspin.h"
+#include "common/siphash.h"
+#include "common/spin.h"
 
 typedef struct {
     atomic_flag lock;

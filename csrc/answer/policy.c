@@ -1,8 +1,8 @@
 /* Policy names on the native path: the reply for a query to a policy name from the
-   Decisions (_fastnetpolicy.c): its client's class (the ECS address cut to the source prefix
+   Decisions (csrc/py/decisions.c): its client's class (the ECS address cut to the source prefix
    we act on, else the packet source), the class's pieces, the ECS echo with the merged
    range's scope capped by that prefix. Exactly what dns/fast.py and dns/answer.py give. */
-#include "_fastnet.h"
+#include "answer/answer.h"
 
 #include <stdlib.h>
 #include <string.h>

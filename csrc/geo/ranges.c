@@ -1,5 +1,5 @@
-/* Binary search over compiled GeoIP ranges (see _fastranges.h): one job, no Python API. */
-#include "_fastranges.h"
+/* Binary search over compiled GeoIP ranges (see csrc/geo/ranges.h): one job, no Python API. */
+#include "geo/ranges.h"
 
 #include <string.h>
 

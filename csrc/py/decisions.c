@@ -1,7 +1,7 @@
 /* The Decisions type: a compiled tree's ranges and each class's answer under one health
-   state, built by geodns/dns/nativepolicy.py, read by _fastnetdecide.c. */
+   state, built by geodns/dns/nativepolicy.py, read by csrc/answer/policy.c. */
 #define PY_SSIZE_T_CLEAN
-#include "_fastnet.h"
+#include "answer/answer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +123,7 @@ static PyObject *decisions_set_policy(gn_decisions *x, PyObject *args)
     if (PyBytes_GET_SIZE(s4) != PyBytes_GET_SIZE(c4) ||
         PyBytes_GET_SIZE(s6) != 4 * PyBytes_GET_SIZE(c6) || PyBytes_GET_SIZE(c4) % 4 ||
         PyBytes_GET_SIZE(c6) % 4 || !gd_ranges_valid(&r))
-        return PyErr_Format(PyExc_ValueError, "ranges not in the _fastranges.h layout");
+        return PyErr_Format(PyExc_ValueError, "ranges not in the csrc/geo/ranges.h layout");
     size_t first = x->n_classes;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(classes); i++)
         if (add_class(x, PyList_GET_ITEM(classes, i)) < 0)

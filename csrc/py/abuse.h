@@ -10,7 +10,7 @@
    family 4 or 6 and addr (4 or 16 bytes); -1 with ValueError set when it is not one. */
 int gd_parse_host(PyObject *host, int *family, uint8_t addr[16]);
 
-/* The RateLimiter type (_fastabuse_rrl.c); added to the module by PyInit. */
+/* The RateLimiter type (csrc/py/limiter.c); added to the module by PyInit. */
 extern PyTypeObject gd_RateLimiterType;
 
 #endif

@@ -1,7 +1,7 @@
 /* The module and its Table type: what geodns/dns/native.py fills from a compiled Table,
    and answer(), the entry point the differential tests call without sockets. */
 #define PY_SSIZE_T_CLEAN
-#include "_fastnet.h"
+#include "answer/answer.h"
 
 #include <stdlib.h>
 #include <string.h>

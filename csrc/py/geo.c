@@ -5,13 +5,13 @@
  *   routing fields (.city(), .asn()), and .classify(classes) -> merged range arrays.
  * overlay() / remap(): combine two partitions, rename classes, merging as they go.
  * Ranges(start4, cls4, start6, cls6): .find(packed) -> (class, scope) through gd_find4/6.
- * The arrays are the bytes layout of _fastranges.h; the database is read from the buffer
+ * The arrays are the bytes layout of csrc/geo/ranges.h; the database is read from the buffer
  * the Python side holds (its sealed snapshot map), never from a path. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "_fastgeo.h"
-#include "_fastranges.h"
+#include "geo/geo.h"
+#include "geo/ranges.h"
 
 #include <stdlib.h>
 
@@ -344,7 +344,7 @@ static PyTypeObject RangesType = {
     .tp_basicsize = sizeof(RangesObject),
     .tp_dealloc = (destructor)ranges_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Merged ranges (the _fastranges.h layout) with gd_find4/gd_find6.",
+    .tp_doc = "Merged ranges (the csrc/geo/ranges.h layout) with gd_find4/gd_find6.",
     .tp_methods = ranges_methods,
     .tp_new = ranges_new,
 };

@@ -1,9 +1,9 @@
-/* The Server object of geodns._fastnet, shared by its threads (_fastnetserve.c) and its
-   Python methods (_fastnetsrv.c). */
+/* The Server object of geodns._fastnet, shared by its threads (csrc/serve/udp.c) and its
+   Python methods (csrc/py/server.c). */
 #ifndef GN_FASTNETSRV_H
 #define GN_FASTNETSRV_H
 
-#include "_fastnet.h"
+#include "answer/answer.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

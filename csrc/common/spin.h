@@ -1,4 +1,4 @@
-/* The spin lock of the native abuse tables (_fastrrl.c, _fastcookie.c): held for a few
+/* The spin lock of the native abuse tables (csrc/rrl/rrl.c, csrc/cookies/cookies.c): held for a few
    dozen instructions, so spinning beats sleeping; but a holder the scheduler took off its
    CPU would make others spin a whole time slice, so after a while a waiter yields. */
 #ifndef GD_FASTSPIN_H

@@ -2,7 +2,7 @@
    paper's description (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012).
    Checked against the paper's 64 reference vectors and the siphashc package
    (tests/unit/test_fast_abuse.py). */
-#include "_fastsip.h"
+#include "common/siphash.h"
 
 static inline uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 

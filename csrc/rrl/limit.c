@@ -1,9 +1,9 @@
 /* Response rate limiting on native replies: what handler.py's _limited() does with the
-   reply the fast path made, on the worker's gd_rrl table (ABUSE's _fastrrl.h, shared with
+   reply the fast path made, on the worker's gd_rrl table (ABUSE's csrc/rrl/rrl.h, shared with
    the Python handler): queries with a valid server cookie are never limited; an answer is
    accounted by its question (lower-cased), NXDOMAIN by its zone; a slip is assemble.limited
    (BADCOOKIE with a fresh cookie when the query had a COOKIE, else TC and no records). */
-#include "_fastnet.h"
+#include "answer/answer.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Compiled GeoIP, internal to geodns._fastgeo: the MMDB search-tree walk, the data-section
- * decoder and the range merges share these declarations (see _fastranges.h for the ranges
+ * decoder and the range merges share these declarations (see csrc/geo/ranges.h for the ranges
  * themselves). Every read of the database is bounds-checked against its mapped size. */
 #ifndef GEODNS_FASTGEO_H
 #define GEODNS_FASTGEO_H

@@ -1,6 +1,6 @@
 /* The MMDB search-tree walk: every leaf network of each family, in address order, with its
  * data record; adjacent leaves with the same record merged. No Python API. */
-#include "_fastgeo.h"
+#include "geo/geo.h"
 
 #include <stdlib.h>
 #include <string.h>

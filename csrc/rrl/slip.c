@@ -4,7 +4,7 @@
    replies (tests/unit/test_fast_abuse_reply.py). */
 #include <string.h>
 
-#include "_fastrrl.h"
+#include "rrl/rrl.h"
 
 /* wire._read_qname + 4 (question_end): offset past the question, or 0 when unreadable */
 static size_t question_end(const uint8_t *d, size_t n) {

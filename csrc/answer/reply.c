@@ -1,6 +1,6 @@
 /* Reply assembly: the very bytes dns/fast.py joins (ID + head + question + body + OPT),
    for static names and NXDOMAIN; 0 hands the query to Python. */
-#include "_fastnet.h"
+#include "answer/answer.h"
 
 #include <string.h>
 

@@ -1,13 +1,13 @@
-/* geodns._fastabuse.RateLimiter: a gd_rrl (_fastrrl.h) with rrl.RateLimiter's constructor
+/* geodns._fastabuse.RateLimiter: a gd_rrl (csrc/rrl/rrl.h) with rrl.RateLimiter's constructor
    and verdict(host, kind, name), so tests compare the two and a worker's Python handler can
    spend from the same accounts as its native threads (capsule()). */
-#include "_fastabuse.h"
+#include "py/abuse.h"
 
 #include <arpa/inet.h>
 #include <string.h>
 #include <time.h>
 
-#include "_fastrrl.h"
+#include "rrl/rrl.h"
 
 typedef struct {
     PyObject_HEAD gd_rrl *r;
@@ -179,7 +179,7 @@ PyTypeObject gd_RateLimiterType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastabuse.RateLimiter",
     .tp_basicsize = sizeof(RrlObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A worker's native RRL table (_fastrrl.h) with rrl.RateLimiter's interface.",
+    .tp_doc = "A worker's native RRL table (csrc/rrl/rrl.h) with rrl.RateLimiter's interface.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Rrl_init,
     .tp_dealloc = (destructor)Rrl_dealloc,

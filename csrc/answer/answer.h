@@ -2,7 +2,7 @@
 
    The Python side (geodns/dns/native.py) builds a gn_table from the compiled Table: exact
    questions -> pre-encoded static answers, zones -> what a negative answer needs. Native
-   threads (_fastnetserve.c) answer what the table holds and hand everything else to the
+   threads (csrc/serve/udp.c) answer what the table holds and hand everything else to the
    Python handler, which stays the reference: a reply made here is byte for byte the one
    Handler.handle gives for the same query and source. Nothing in this header touches the
    Python API except the object structs; the answer path runs without the GIL. */
@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "_fastcookie.h"
-#include "_fastranges.h"
-#include "_fastrrl.h"
+#include "cookies/cookies.h"
+#include "geo/ranges.h"
+#include "rrl/rrl.h"
 
 #define GN_UDP_SIZE 512   /* what a datagram carries whatever the query says */
 #define GN_MAX_NAME 255   /* a wire name's longest */
@@ -100,7 +100,7 @@ typedef struct {
     uint8_t python;              /* decided per query (failed open, ...): Python's */
 } gn_class;
 
-/* One policy slot: a tree's ranges (GEO's _fastranges.h) and its classes' answers. */
+/* One policy slot: a tree's ranges (GEO's csrc/geo/ranges.h) and its classes' answers. */
 typedef struct {
     gd_ranges r;
     uint32_t first, n; /* classes first .. first + n - 1 in gn_decisions.cv (shared by the
@@ -138,11 +138,11 @@ typedef struct {
     int nsid;
 } gn_query;
 
-/* _fastnetparse.c */
+/* csrc/wire/parse.c */
 int gn_parse(const uint8_t *d, size_t n, gn_query *q);
 int gn_ecs_valid(const uint8_t *b, size_t len);
 
-/* _fastnettable.c */
+/* csrc/common/arena.c */
 uint64_t gn_hash(const uint8_t *p, size_t n, uint32_t tag);
 int gn_buf_add(gn_buf *b, const void *p, size_t n, uint32_t *off);
 void gn_buf_free(gn_buf *b);
@@ -152,7 +152,7 @@ const gn_item *gn_set_get(const gn_set *s, const gn_buf *a, const uint8_t *p, si
 void gn_set_free(gn_set *s);
 size_t gn_set_bytes(const gn_set *s);
 
-/* _fastnetreply.c: the reply for d[0..n) in out (cap bytes), its length, or 0 when the
+/* csrc/answer/reply.c: the reply for d[0..n) in out (cap bytes), its length, or 0 when the
    query is Python's. *ckey: the counter key of the answer (zone, qtype, rcode). */
 /* Who sent a query, and what answering it may use besides the tables. */
 typedef struct {
@@ -166,7 +166,7 @@ typedef struct {
 size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src,
                  const uint8_t *d, size_t n, uint8_t *out, size_t cap, uint64_t *ckey,
                  uint64_t *pkey);
-/* _fastnetpolicy.c: a POLICY entry's reply (0: Python's) */
+/* csrc/py/decisions.c: a POLICY entry's reply (0: Python's) */
 size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e,
                         gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
                         size_t cap, uint64_t *ckey, uint64_t *pkey);
@@ -177,16 +177,16 @@ size_t gn_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at)
 #define GN_PKEY(slot, pool) ((1ull << 63) | (uint64_t)(slot) << 8 | (uint64_t)(pool))
 #define GN_AKEY(action) ((1ull << 62) | (uint64_t)(action)) /* stats.RRL_ACTIONS index */
 
-/* _fastnetlimit.c: handler.py's _limited() on a native reply of `len` bytes in out (its
+/* csrc/rrl/limit.c: handler.py's _limited() on a native reply of `len` bytes in out (its
    counter key ckey): the new length (0: dropped), *akey the RRL action counted or 0. */
 size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d,
                 size_t n, uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey);
 #define GN_CKEY(zone, qtype, rcode) \
     ((((uint64_t)(zone) + 1) << 32) | ((uint64_t)(qtype) << 8) | (uint64_t)(rcode))
 
-/* _fastnetserve.c */
+/* csrc/serve/udp.c */
 extern PyTypeObject gn_server_type;
-/* _fastnetmod.c */
+/* csrc/py/table.c */
 extern PyTypeObject gn_table_type;
 extern PyTypeObject gn_decisions_type;
 

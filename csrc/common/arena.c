@@ -1,7 +1,7 @@
 /* The flat table's storage: a byte arena and open-addressing sets over it. Built once by
    the Python side (holding the GIL), then read-only: the serving threads look up without
    locks. */
-#include "_fastnet.h"
+#include "answer/answer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
-/* Response rate limiting, as geodns/dns/rrl.py: see _fastrrl.h for the contract. The
+/* Response rate limiting, as geodns/dns/rrl.py: see csrc/rrl/rrl.h for the contract. The
    arithmetic is rrl.py's, step for step in doubles, so both give the same verdicts for the
    same sequence of (account, time); only which keys share a slot differs (Python's hash()
    there, a keyed SipHash here). */
-#include "_fastrrl.h"
+#include "rrl/rrl.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -10,8 +10,8 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "_fastsip.h"
-#include "_fastspin.h"
+#include "common/siphash.h"
+#include "common/spin.h"
 
 typedef struct {
     uint64_t hash; /* the key's full hash; 0 = never used */

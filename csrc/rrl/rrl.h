@@ -67,7 +67,7 @@ size_t gd_rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const u
                    size_t namelen);
 size_t gd_rrl_table_bytes(const gd_rrl *r);
 
-/* ---- around a verdict (_fastrrlreply.c): what handler.py does, byte for byte ---- */
+/* ---- around a verdict (csrc/rrl/slip.c): what handler.py does, byte for byte ---- */
 
 #define GD_RRL_QUESTION_MAX 260 /* a question: name (<= 255) + type + class */
 

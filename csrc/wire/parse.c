@@ -1,7 +1,7 @@
 /* The bounds-checked query parser of the native path: the same conditions under which
    Handler.handle's fast path answers (dns/fast.py), and the one EDNS option walk
    (wire.find_options). Anything else returns -1: the query goes to Python. */
-#include "_fastnet.h"
+#include "answer/answer.h"
 
 #include <string.h>
 

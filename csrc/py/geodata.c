@@ -4,7 +4,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "_fastgeo.h"
+#include "geo/geo.h"
 
 #include <string.h>
 

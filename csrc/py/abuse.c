@@ -1,15 +1,15 @@
 /* geodns._fastabuse: thin Python wrappers around the native SipHash, cookie and RRL code
-   (_fastsip.c, _fastcookie.c, _fastrrl.c), so tests can compare them with the Python
+   (csrc/common/siphash.c, csrc/cookies/cookies.c, csrc/rrl/rrl.c), so tests can compare them with the Python
    modules on many inputs, and so a worker's Python handler can share the very tables its
    native threads use (capsule(): a "gd_cookies" / "gd_rrl" pointer for geodns._fastnet). */
-#include "_fastabuse.h"
+#include "py/abuse.h"
 
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "_fastcookie.h"
-#include "_fastrrl.h"
-#include "_fastsip.h"
+#include "cookies/cookies.h"
+#include "rrl/rrl.h"
+#include "common/siphash.h"
 
 int gd_parse_host(PyObject *host, int *family, uint8_t addr[16]) {
     Py_ssize_t n;
@@ -212,7 +212,7 @@ static PyTypeObject CookiesType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastabuse.Cookies",
     .tp_basicsize = sizeof(CookiesObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A worker's native server-cookie state (_fastcookie.h).",
+    .tp_doc = "A worker's native server-cookie state (csrc/cookies/cookies.h).",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Cookies_init,
     .tp_dealloc = (destructor)Cookies_dealloc,

@@ -1,7 +1,7 @@
 /* Ranges from leaves: classify (record -> class), overlay (two partitions -> pairs), each
  * merging neighbours of equal class as it goes. No Python API. */
-#include "_fastgeo.h"
-#include "_fastranges.h"
+#include "geo/geo.h"
+#include "geo/ranges.h"
 
 #include <stdlib.h>
 #include <string.h>

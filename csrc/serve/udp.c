@@ -7,7 +7,7 @@
    table is released once every thread is idle or has read a later epoch; the read path
    takes no lock. */
 #define PY_SSIZE_T_CLEAN
-#include "_fastnetsrv.h"
+#include "serve/server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -2,7 +2,7 @@
    stops the native threads, swaps their table, and gives Python the datagrams they hand
    over (drain) and their counters. */
 #define PY_SSIZE_T_CLEAN
-#include "_fastnetsrv.h"
+#include "serve/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,0 +1,63 @@
+"""The C of geodns's extension, by component: the one list setup.py builds from and
+fuzz/run.sh builds its harnesses from (`python csrc/sources.py fuzz HARNESS`)."""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# component -> its C files (paths under csrc/); headers live beside them
+COMPONENTS: dict[str, list[str]] = {
+    "common": ["common/siphash.c", "common/arena.c"],
+    "wire": ["wire/parse.c"],
+    "answer": ["answer/reply.c", "answer/policy.c"],
+    "rrl": ["rrl/rrl.c", "rrl/slip.c", "rrl/limit.c"],
+    "cookies": ["cookies/cookies.c"],
+    "geo": ["geo/walk.c", "geo/merge.c", "geo/ranges.c"],
+    "serve": ["serve/udp.c"],
+    "py": [
+        "py/table.c",
+        "py/decisions.c",
+        "py/server.c",
+        "py/abuse.c",
+        "py/limiter.c",
+        "py/geo.c",
+        "py/geodata.c",
+    ],
+}
+
+# fuzz harness (fuzz/fuzz_<name>.c) -> what it links: components, or single files
+FUZZ: dict[str, list[str]] = {
+    "cookie": ["common", "cookies"],
+    "rrl": ["common", "wire", "rrl"],
+    "rrlreply": ["common", "wire", "rrl"],
+    "ranges": ["geo"],
+    "mmdb": ["geo"],
+    "netparse": ["common", "wire", "answer", "rrl", "cookies", "geo"],
+    "geodata": ["geo", "py/geodata.c"],
+    "stress_threads": ["common", "wire", "rrl", "cookies"],
+}
+
+
+def files(*parts: str) -> list[str]:
+    """Paths (relative to the repository) of the named components and single files."""
+    out: list[str] = []
+    for part in parts:
+        for f in COMPONENTS.get(part, [part]):
+            path = f"csrc/{f}"
+            if path not in out:
+                out.append(path)
+    return out
+
+
+def headers() -> list[str]:
+    return sorted(f"csrc/{p.relative_to(HERE)}" for p in HERE.rglob("*.h"))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "fuzz" and sys.argv[2] in FUZZ:
+        print(" ".join(files(*FUZZ[sys.argv[2]])))
+    elif len(sys.argv) == 3 and sys.argv[1] == "component" and sys.argv[2] in COMPONENTS:
+        print(" ".join(files(sys.argv[2])))
+    else:
+        sys.exit(f"usage: {sys.argv[0]} fuzz {{{','.join(FUZZ)}}} | component NAME")

@@ -1,4 +1,4 @@
-"""The C extensions (DESIGN.md, "The native fast path").
+"""The C extension geodns._native (DESIGN.md, "The native fast path").
 
 Everything else is declared in pyproject.toml; setuptools needs this file only for
 `ext_modules`. GEODNS_NATIVE says what a failed compile means:
@@ -20,7 +20,9 @@ from setuptools.command.build_ext import build_ext
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc"))
 import sources  # csrc/sources.py: not a package, never in the wheel
 
+# hidden: only PyInit__native leaves the .so (PyMODINIT_FUNC exports it)
 FLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-D_GNU_SOURCE"]
+FLAGS += ["-fvisibility=hidden"]
 MODES = ("required", "optional", "off")
 
 
@@ -78,16 +80,7 @@ class BuildExt(build_ext):
         return super().copy_file(infile, outfile, *args, **kwargs)
 
 
-ABUSE = ["common/siphash.c", "cookies", "rrl/rrl.c", "rrl/slip.c"]
-modules = [
-    extension("_fastgeo", "geo", "py/geo.c", "py/geodata.c"),
-    extension("_fastabuse", *ABUSE, "py/abuse.c", "py/limiter.c"),
-    extension(
-        "_fastnet",
-        *["common", "wire", "answer", "rrl", "cookies", "geo/ranges.c", "serve"],
-        *["py/table.c", "py/decisions.c", "py/server.c"],
-    ),
-]
+modules = [extension("_native", *sources.EXTENSION)]
 if native_mode() == "off":
     modules = []
 setup(ext_modules=modules, cmdclass={"build_ext": BuildExt})

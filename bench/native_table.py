@@ -1,5 +1,5 @@
 """What flattening a zone set for the native path costs: load + compile, the GeoIP compile,
-the native table (geodns._fastnet.Table, dns/native.py) and the policy decisions
+the native table (geodns._native.Table, dns/native.py) and the policy decisions
 (dns/nativepolicy.py), each timed, with the bytes the table holds and the peak RSS.
 
     python3 bench/genzone.py 1000000 /tmp/z && python3 bench/native_table.py /tmp/z

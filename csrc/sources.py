@@ -8,8 +8,9 @@ HERE = Path(__file__).resolve().parent
 
 # component -> its C files (paths under csrc/); headers live beside them
 COMPONENTS: dict[str, list[str]] = {
+    "module": ["module.c"],
     "common": ["common/siphash.c", "common/arena.c"],
-    "wire": ["wire/parse.c"],
+    "wire": ["wire/parse.c", "wire/opt.c"],
     "answer": ["answer/reply.c", "answer/policy.c"],
     "rrl": ["rrl/rrl.c", "rrl/slip.c", "rrl/limit.c"],
     "cookies": ["cookies/cookies.c"],
@@ -26,11 +27,14 @@ COMPONENTS: dict[str, list[str]] = {
     ],
 }
 
+# the extension geodns._native: every component
+EXTENSION = list(COMPONENTS)
+
 # fuzz harness (fuzz/fuzz_<name>.c) -> what it links: components, or single files
 FUZZ: dict[str, list[str]] = {
     "cookie": ["common", "cookies"],
-    "rrl": ["common", "wire", "rrl"],
-    "rrlreply": ["common", "wire", "rrl"],
+    "rrl": ["common", "wire", "rrl", "cookies"],
+    "rrlreply": ["common", "wire", "rrl", "cookies"],
     "ranges": ["geo"],
     "mmdb": ["geo"],
     "netparse": ["common", "wire", "answer", "rrl", "cookies", "geo"],

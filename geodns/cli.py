@@ -154,9 +154,9 @@ def cmd_version(args: argparse.Namespace) -> int:
     path = getattr(args, "config", None)
     if path is None:
         if native.available():
-            print("fast path: native (geodns._fastnet)")
+            print("fast path: native (geodns._native)")
         else:
-            print("fast path: python (the geodns._fastnet extension is not built)")
+            print("fast path: python (the geodns._native extension is not built)")
         return 0
     conf = _config_or_say(path)
     if conf is None:
@@ -167,7 +167,7 @@ def cmd_version(args: argparse.Namespace) -> int:
         print(f"fast path: none, serve would refuse to start: {exc}")
         return 1
     native_runs = chosen == native.NATIVE
-    print("fast path: native (geodns._fastnet)" if native_runs else f"fast path: python ({why})")
+    print("fast path: native (geodns._native)" if native_runs else f"fast path: python ({why})")
     return 0
 
 

@@ -1,4 +1,4 @@
-/* geodns._fastnet: native UDP serving (DESIGN.md, "The native fast path").
+/* geodns._native: native UDP serving (DESIGN.md, "The native fast path").
 
    The Python side (geodns/dns/native.py) builds a gn_table from the compiled Table: exact
    questions -> pre-encoded static answers, zones -> what a negative answer needs. Native
@@ -184,10 +184,5 @@ size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint
 #define GN_CKEY(zone, qtype, rcode) \
     ((((uint64_t)(zone) + 1) << 32) | ((uint64_t)(qtype) << 8) | (uint64_t)(rcode))
 
-/* csrc/serve/udp.c */
-extern PyTypeObject gn_server_type;
-/* csrc/py/table.c */
-extern PyTypeObject gn_table_type;
-extern PyTypeObject gn_decisions_type;
 
 #endif

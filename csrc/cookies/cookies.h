@@ -1,5 +1,5 @@
 /* DNS COOKIE, server side (RFC 7873), server cookies as RFC 9018 makes them: exactly what
-   geodns/dns/cookies.py does, for the native threads of geodns._fastnet.
+   geodns/dns/cookies.py does, for the native threads of geodns._native.
 
    A server cookie is 01 00 00 00 | 4-byte timestamp (big-endian) | 8 bytes of SipHash-2-4
    over client cookie | version | reserved | timestamp | client address (4 bytes for IPv4,
@@ -9,7 +9,7 @@
    Threads: the pure functions need nothing. A gd_cookies (the secret, the memo of the server
    cookie made for each (client cookie, client address) and the counters) is allocated ONCE
    PER WORKER PROCESS by gd_cookies_new() and SHARED by every native thread of that worker
-   (and the Python side, through geodns._fastabuse.Cookies): each memo slot has its own
+   (and the Python side, through geodns._native.Cookies): each memo slot has its own
    spin lock, counters are atomics. No Python API inside; call without the GIL. */
 #ifndef GD_FASTCOOKIE_H
 #define GD_FASTCOOKIE_H

@@ -1,4 +1,4 @@
-/* Compiled GeoIP, internal to geodns._fastgeo: the MMDB search-tree walk, the data-section
+/* Compiled GeoIP, internal to geodns._native: the MMDB search-tree walk, the data-section
  * decoder and the range merges share these declarations (see csrc/geo/ranges.h for the ranges
  * themselves). Every read of the database is bounds-checked against its mapped size. */
 #ifndef GEODNS_FASTGEO_H

@@ -1,7 +1,7 @@
 /* Compiled GeoIP ranges: the class of an address and its ECS scope by binary search.
  *
  * Owned by the compiled-GeoIP work (geodns/geo/compiled.py builds the arrays; NET compiles
- * csrc/geo/ranges.c into geodns._fastnet and reads the same arrays without the GIL).
+ * csrc/geo/ranges.c into geodns._native and reads the same arrays without the GIL).
  *
  * Sorted, contiguous ranges covering the whole family's address space: range i is
  * [start[i], start[i+1]) (the last runs to the top); start[0] == 0. cls[i] is the decision

@@ -1,7 +1,8 @@
-/* geodns._fastabuse: thin Python wrappers around the native SipHash, cookie and RRL code
+/* geodns._native: thin Python wrappers around the native SipHash, cookie and RRL code
    (csrc/common/siphash.c, csrc/cookies/cookies.c, csrc/rrl/rrl.c), so tests can compare them with the Python
    modules on many inputs, and so a worker's Python handler can share the very tables its
-   native threads use (capsule(): a "gd_cookies" / "gd_rrl" pointer for geodns._fastnet). */
+   native threads use (capsule(): a "gd_cookies" / "gd_rrl" pointer for geodns._native). */
+#include "py/py.h"
 #include "py/abuse.h"
 
 #include <arpa/inet.h>
@@ -208,8 +209,8 @@ static PyMethodDef Cookies_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject CookiesType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastabuse.Cookies",
+PyTypeObject gp_cookies_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Cookies",
     .tp_basicsize = sizeof(CookiesObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A worker's native server-cookie state (csrc/cookies/cookies.h).",
@@ -259,7 +260,7 @@ static PyObject *py_slip(PyObject *self, PyObject *args) {
     return res;
 }
 
-static PyMethodDef functions[] = {
+PyMethodDef gp_abuse_functions[] = {
     {"rrl_kind", py_rrl_kind, METH_O, "rrl_kind(reply) -> 0 answer, 1 NXDOMAIN, 2 error"},
     {"rrl_question", py_rrl_question, METH_O,
      "rrl_question(reply) -> its question lowercased (an answer's account name), or b''"},
@@ -273,23 +274,3 @@ static PyMethodDef functions[] = {
     {"well_formed", py_well_formed, METH_O, "well_formed(body) -> bool"},
     {NULL, NULL, 0, NULL},
 };
-
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "geodns._fastabuse",
-    "Native DNS COOKIE and RRL (issue 14), wrapped for tests and for sharing with _fastnet.",
-    -1, functions, NULL, NULL, NULL, NULL,
-};
-
-PyMODINIT_FUNC PyInit__fastabuse(void) {
-    if (PyType_Ready(&CookiesType) < 0 || PyType_Ready(&gd_RateLimiterType) < 0) return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL) return NULL;
-    if (PyModule_AddObjectRef(m, "Cookies", (PyObject *)&CookiesType) < 0 ||
-        PyModule_AddObjectRef(m, "RateLimiter", (PyObject *)&gd_RateLimiterType) < 0 ||
-        PyModule_AddIntConstant(m, "RRL_SLOTS", GD_RRL_SLOTS) < 0 ||
-        PyModule_AddIntConstant(m, "COOKIE_SLOTS", GD_COOKIE_SLOTS) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}

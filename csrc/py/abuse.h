@@ -1,4 +1,4 @@
-/* Internal to geodns._fastabuse: what its two C files share. */
+/* Internal to geodns._native: what its two C files share. */
 #ifndef GD_FASTABUSE_H
 #define GD_FASTABUSE_H
 

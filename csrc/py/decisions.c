@@ -1,6 +1,7 @@
 /* The Decisions type: a compiled tree's ranges and each class's answer under one health
    state, built by geodns/dns/nativepolicy.py, read by csrc/answer/policy.c. */
 #define PY_SSIZE_T_CLEAN
+#include "py/py.h"
 #include "answer/answer.h"
 
 #include <stdlib.h>
@@ -171,7 +172,7 @@ static PyMethodDef decisions_methods[] = {
 };
 
 PyTypeObject gn_decisions_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastnet.Decisions",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Decisions",
     .tp_basicsize = sizeof(gn_decisions),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Policy answers by class under one health state (immutable once served).",

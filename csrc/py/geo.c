@@ -1,4 +1,4 @@
-/* geodns._fastgeo: compiled GeoIP for the Python side (DESIGN.md, "The native fast path").
+/* geodns._native: compiled GeoIP for the Python side (DESIGN.md, "The native fast path").
  *
  * Tree(buffer, node_count, record_size, ip_version): one walk of an MMDB search tree into
  *   leaves (the GIL released), its distinct records (.records, .offsets()), their decoded
@@ -10,6 +10,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "py/py.h"
 #include "geo/geo.h"
 #include "geo/ranges.h"
 
@@ -196,8 +197,8 @@ static PyGetSetDef tree_getset[] = {
     {"leaves", (getter)tree_leaves, NULL, "(IPv4, IPv6) leaves after merging equal records", NULL},
     {NULL}};
 
-static PyTypeObject TreeType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastgeo.Tree",
+PyTypeObject gp_tree_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Tree",
     .tp_basicsize = sizeof(TreeObject),
     .tp_dealloc = (destructor)tree_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -339,8 +340,8 @@ static PyMethodDef ranges_methods[] = {
     {"find", (PyCFunction)ranges_find, METH_O, "(class, scope) of a packed address"},
     {NULL}};
 
-static PyTypeObject RangesType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastgeo.Ranges",
+PyTypeObject gp_ranges_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Ranges",
     .tp_basicsize = sizeof(RangesObject),
     .tp_dealloc = (destructor)ranges_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -349,26 +350,7 @@ static PyTypeObject RangesType = {
     .tp_new = ranges_new,
 };
 
-static PyMethodDef module_methods[] = {
+PyMethodDef gp_geo_functions[] = {
     {"overlay", overlay, METH_VARARGS, "common refinement of two range lists"},
     {"remap", remap, METH_VARARGS, "rename classes through a table, merging"},
     {NULL}};
-
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "geodns._fastgeo",
-                                    "Compiled GeoIP: MMDB walk, merged ranges.", -1, module_methods,
-                                    NULL, NULL, NULL, NULL};
-
-PyMODINIT_FUNC PyInit__fastgeo(void)
-{
-    if (PyType_Ready(&TreeType) < 0 || PyType_Ready(&RangesType) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (!m)
-        return NULL;
-    if (PyModule_AddObjectRef(m, "Tree", (PyObject *)&TreeType) < 0 ||
-        PyModule_AddObjectRef(m, "Ranges", (PyObject *)&RangesType) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}

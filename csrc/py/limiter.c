@@ -1,6 +1,7 @@
-/* geodns._fastabuse.RateLimiter: a gd_rrl (csrc/rrl/rrl.h) with rrl.RateLimiter's constructor
+/* geodns._native.RateLimiter: a gd_rrl (csrc/rrl/rrl.h) with rrl.RateLimiter's constructor
    and verdict(host, kind, name), so tests compare the two and a worker's Python handler can
    spend from the same accounts as its native threads (capsule()). */
+#include "py/py.h"
 #include "py/abuse.h"
 
 #include <arpa/inet.h>
@@ -176,7 +177,7 @@ static PyMethodDef Rrl_methods[] = {
 };
 
 PyTypeObject gd_RateLimiterType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastabuse.RateLimiter",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.RateLimiter",
     .tp_basicsize = sizeof(RrlObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A worker's native RRL table (csrc/rrl/rrl.h) with rrl.RateLimiter's interface.",

@@ -2,6 +2,7 @@
    stops the native threads, swaps their table, and gives Python the datagrams they hand
    over (drain) and their counters. */
 #define PY_SSIZE_T_CLEAN
+#include "py/py.h"
 #include "serve/server.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,78 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+/* Release the retired tables no thread can still read. Holds the GIL. */
+static void gn_reclaim(gn_server *s)
+{
+    Py_ssize_t n = PyList_GET_SIZE(s->retired);
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        PyObject *pair = PyList_GET_ITEM(s->retired, i);
+        uint64_t epoch = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 0));
+        int busy = 0;
+        for (int j = 0; j < s->nthreads && s->running; j++)
+            if (atomic_load(&s->th[j].seen) < epoch)
+                busy = 1;
+        if (!busy)
+            PySequence_DelItem(s->retired, i);
+    }
+}
+
+/* Publish `obj` in *slot (its object reference in *holder); the one it replaces is
+   released once no thread can read it. */
+static int swap(gn_server *s, PyObject *obj, PyObject **holder, void *slot, int is_table)
+{
+    Py_INCREF(obj);
+    PyObject *old = *holder;
+    *holder = obj;
+    if (is_table)
+        atomic_store((_Atomic(gn_table *) *)slot, (gn_table *)obj);
+    else
+        atomic_store((_Atomic(gn_decisions *) *)slot, (gn_decisions *)obj);
+    uint64_t epoch = atomic_fetch_add(&s->epoch, 1) + 1;
+    if (old != NULL) {
+        PyObject *pair = Py_BuildValue("(KN)", (unsigned long long)epoch, old);
+        if (pair == NULL || PyList_Append(s->retired, pair) < 0) {
+            Py_XDECREF(pair);
+            return -1;
+        }
+        Py_DECREF(pair);
+    }
+    gn_reclaim(s);
+    return 0;
+}
+
+static int gn_set_table(gn_server *s, PyObject *table)
+{
+    if (!PyObject_TypeCheck(table, &gn_table_type)) {
+        PyErr_SetString(PyExc_TypeError, "a geodns._native.Table");
+        return -1;
+    }
+    return swap(s, table, &s->current, &s->cur, 1);
+}
+
+static int gn_set_decisions(gn_server *s, PyObject *dec)
+{
+    if (!PyObject_TypeCheck(dec, &gn_decisions_type)) {
+        PyErr_SetString(PyExc_TypeError, "a geodns._native.Decisions");
+        return -1;
+    }
+    return swap(s, dec, &s->current_dec, &s->dec, 0);
+}
+
+static void gn_stop_threads(gn_server *s)
+{
+    if (!s->running)
+        return;
+    uint64_t one = 1;
+    ssize_t w = write(s->stopfd, &one, sizeof one);
+    (void)w;
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->th[i].tid, NULL);
+    Py_END_ALLOW_THREADS
+    s->running = 0;
+}
 
 static void free_threads(gn_server *s)
 {
@@ -113,7 +186,7 @@ static PyObject *server_set_decisions(gn_server *s, PyObject *dec)
     Py_RETURN_NONE;
 }
 
-/* set_cookies(capsule, owner): the worker's gd_cookies table (geodns._fastabuse), shared
+/* set_cookies(capsule, owner): the worker's gd_cookies table (geodns._native), shared
    with its Python handler; `owner` (the object the capsule points into) is kept alive.
    Before start() only: the threads read the pointer without synchronisation. */
 static PyObject *server_set_cookies(gn_server *s, PyObject *args)
@@ -303,7 +376,7 @@ static PyGetSetDef server_getset[] = {
 };
 
 PyTypeObject gn_server_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastnet.Server",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Server",
     .tp_basicsize = sizeof(gn_server),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Native threads serving UDP sockets from a Table; the rest goes to Python.",

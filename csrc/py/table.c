@@ -1,6 +1,7 @@
 /* The module and its Table type: what geodns/dns/native.py fills from a compiled Table,
    and answer(), the entry point the differential tests call without sockets. */
 #define PY_SSIZE_T_CLEAN
+#include "py/py.h"
 #include "answer/answer.h"
 
 #include <stdlib.h>
@@ -317,7 +318,7 @@ static PyMethodDef table_methods[] = {
 };
 
 PyTypeObject gn_table_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._fastnet.Table",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Table",
     .tp_basicsize = sizeof(gn_table),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The flat table native threads answer from (immutable once served).",
@@ -326,27 +327,3 @@ PyTypeObject gn_table_type = {
     .tp_dealloc = (destructor)table_dealloc,
     .tp_methods = table_methods,
 };
-
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "geodns._fastnet", "Native UDP serving for geodns.", -1, NULL, NULL, NULL, NULL, NULL,
-};
-
-PyMODINIT_FUNC PyInit__fastnet(void)
-{
-    if (PyType_Ready(&gn_table_type) < 0 || PyType_Ready(&gn_server_type) < 0 ||
-        PyType_Ready(&gn_decisions_type) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL)
-        return NULL;
-    Py_INCREF(&gn_table_type);
-    Py_INCREF(&gn_server_type);
-    Py_INCREF(&gn_decisions_type);
-    if (PyModule_AddObject(m, "Decisions", (PyObject *)&gn_decisions_type) < 0 ||
-        PyModule_AddObject(m, "Table", (PyObject *)&gn_table_type) < 0 ||
-        PyModule_AddObject(m, "Server", (PyObject *)&gn_server_type) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}

@@ -1,5 +1,5 @@
 /* Response rate limiting with BIND's and Knot's semantics in a table of fixed size: exactly
-   what geodns/dns/rrl.py does, for the native threads of geodns._fastnet.
+   what geodns/dns/rrl.py does, for the native threads of geodns._native.
 
    An account is one client network (the packet's source cut to ipv4_prefix/ipv6_prefix;
    an IPv4-mapped IPv6 source counts as its IPv4 address; never ECS) and one response
@@ -11,7 +11,7 @@
    SipHash of the key (a random key per table); a new key takes the slot over.
 
    Threads: a gd_rrl is allocated ONCE PER WORKER PROCESS by gd_rrl_new() and SHARED by every
-   native thread of that worker and by its Python handler (geodns._fastabuse.RateLimiter
+   native thread of that worker and by its Python handler (geodns._native.RateLimiter
    wraps the same table), so a worker keeps one set of accounts whichever path answers, as
    rrl.py documents (per worker). Each slot has its own spin lock (held for a few dozen
    instructions); the pending-log note has its own. No Python API; call without the GIL. */

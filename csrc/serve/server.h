@@ -1,4 +1,4 @@
-/* The Server object of geodns._fastnet, shared by its threads (csrc/serve/udp.c) and its
+/* The Server object of geodns._native, shared by its threads (csrc/serve/udp.c) and its
    Python methods (csrc/py/server.c). */
 #ifndef GN_FASTNETSRV_H
 #define GN_FASTNETSRV_H
@@ -62,9 +62,5 @@ typedef struct gn_server {
 } gn_server;
 
 void *gn_serve(void *arg);
-void gn_reclaim(gn_server *s);
-int gn_set_table(gn_server *s, PyObject *table);
-int gn_set_decisions(gn_server *s, PyObject *dec);
-void gn_stop_threads(gn_server *s);
 
 #endif

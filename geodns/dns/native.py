@@ -1,4 +1,4 @@
-"""The native fast path's table: a compiled Table flattened for geodns._fastnet.
+"""The native fast path's table: a compiled Table flattened for geodns._native.
 
 The C side answers what this holds (static names, NXDOMAIN) byte for byte as Handler.handle
 does, and hands everything else to the Python handler, which stays the reference. Which
@@ -21,7 +21,7 @@ from geodns.table import POLICY, STATIC, FastEntry, Table
 try:  # optional: a machine without a compiler runs the Python path
     if os.environ.get("GEODNS_NO_NATIVE"):  # as geo/compiled.py: act as if not built
         raise ImportError("GEODNS_NO_NATIVE is set")
-    from geodns import _fastnet
+    from geodns import _native as _fastnet
 except ImportError:  # pragma: no cover - exercised where the extension is not built
     _fastnet = None  # type: ignore[assignment]
 
@@ -30,21 +30,21 @@ CHOICES = (AUTO, NATIVE, PYTHON)
 
 
 def available() -> bool:
-    """Whether geodns._fastnet was built and imports."""
+    """Whether geodns._native was built and imports."""
     return _fastnet is not None
 
 
 def python_reasons(conf: Any) -> list[str]:
     """What in a config needs every UDP query in the Python handler (native threads would
     only hand them over): query logging (each one logged with its decision), and response
-    rate limiting when its shared native table (geodns._fastabuse) is not built."""
+    rate limiting when its shared native table (geodns._native) is not built."""
     from geodns.dns import native_abuse
 
     reasons = []
     if conf.log.queries:
         reasons.append("log.queries is on")
     if conf.rrl.responses_per_second and not native_abuse.available():
-        reasons.append("rrl is on and geodns._fastabuse is not built")
+        reasons.append("rrl is on and geodns._native is not built")
     return reasons
 
 
@@ -58,10 +58,10 @@ def resolve(conf: Any) -> tuple[str, str]:
     if _fastnet is None:
         if choice == NATIVE:
             raise GeoDNSError(
-                "dns.fast_path is native but the geodns._fastnet extension is not built "
+                "dns.fast_path is native but the geodns._native extension is not built "
                 "(pip install with a C compiler, or set dns.fast_path: auto)"
             )
-        return PYTHON, "the geodns._fastnet extension is not built: answering in Python"
+        return PYTHON, "the geodns._native extension is not built: answering in Python"
     reasons = python_reasons(conf)
     if reasons:
         return PYTHON, "answering in Python: " + ", ".join(reasons)
@@ -112,11 +112,11 @@ def build(
     nsid: bool = False,
     max_source: tuple[int, int] = (24, 56),
 ) -> Built:
-    """A geodns._fastnet.Table for `table` with these answering settings: every zone (its
+    """A geodns._native.Table for `table` with these answering settings: every zone (its
     names, cuts and negative SOA) and every fast entry (static ones pre-encoded, policy
     ones marked so they go to Python)."""
     if _fastnet is None:
-        raise RuntimeError("geodns._fastnet is not built")
+        raise RuntimeError("geodns._native is not built")
     opts = Opts(max_udp_payload)
     native = _fastnet.Table(
         opts.plain[0],
@@ -221,16 +221,16 @@ def for_handler(handler: Any) -> Built:
 
 
 def fastnet() -> Any:
-    """The geodns._fastnet module (RuntimeError when it is not built)."""
+    """The geodns._native module (RuntimeError when it is not built)."""
     if _fastnet is None:
-        raise RuntimeError("geodns._fastnet is not built")
+        raise RuntimeError("geodns._native is not built")
     return _fastnet
 
 
 def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232) -> Any:
-    """Native threads for these UDP descriptors (geodns._fastnet.Server), not started."""
+    """Native threads for these UDP descriptors (geodns._native.Server), not started."""
     if _fastnet is None:
-        raise RuntimeError("geodns._fastnet is not built")
+        raise RuntimeError("geodns._native is not built")
     return _fastnet.Server(fds, threads=threads, reply_size=reply_size)
 
 

@@ -1,13 +1,13 @@
-"""Rate limiting and server cookies on the native tables (geodns._fastabuse, issue 14).
+"""Rate limiting and server cookies on the native tables (geodns._native, issue 14).
 
 With `dns.fast_path: native` a worker answers most UDP queries on native threads
-(geodns._fastnet) and the rest in the Python handler. Both must spend from ONE set of RRL
+(geodns._native) and the rest in the Python handler. Both must spend from ONE set of RRL
 accounts and hand out the same server cookie to a client, or a flood split between the
 paths would get twice its rate and a resolver would see its cookie change with the path.
 So the tables live in C, once per worker, and these classes are the handler's drop-ins for
 dns/rrl.py's RateLimiter and dns/cookies.py's ServerCookies on those tables: same methods,
 same semantics (tests/unit/test_native_abuse.py runs the Python modules' tests on them).
-`capsule()` hands the very table to geodns._fastnet.
+`capsule()` hands the very table to geodns._native.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from geodns.dns.cookies import ServerCookies
 from geodns.dns.rrl import OK, TABLE_SIZE, RateLimiter
 
 try:
-    from geodns import _fastabuse as native
+    from geodns import _native as native
 except ImportError:  # no compiler at install time: the Python path serves
     native = None
 
@@ -52,7 +52,7 @@ class NativeRateLimiter:
         size: int = TABLE_SIZE,
     ) -> None:
         if native is None:
-            raise RuntimeError("geodns._fastabuse is not built")
+            raise RuntimeError("geodns._native is not built")
         # clock None: CLOCK_MONOTONIC read in C, which is what time.monotonic() reads
         self.table = native.RateLimiter(
             rates,
@@ -92,7 +92,7 @@ class NativeRateLimiter:
         return self.table.table_bytes()
 
     def capsule(self) -> object:
-        """The gd_rrl* for geodns._fastnet (valid while this object lives)."""
+        """The gd_rrl* for geodns._native (valid while this object lives)."""
         return self.table.capsule()
 
 
@@ -113,7 +113,7 @@ class NativeServerCookies(ServerCookies):
     ) -> None:
         super().__init__(secret, memos, counts, clock)  # type: ignore[arg-type]
         if native is None:
-            raise RuntimeError("geodns._fastabuse is not built")
+            raise RuntimeError("geodns._native is not built")
         self.jar = native.Cookies(secret, slots)
 
     def option(self, body: bytes, host: str) -> bytes:
@@ -134,14 +134,14 @@ class NativeServerCookies(ServerCookies):
         return self.jar.counts()
 
     def capsule(self) -> object:
-        """The gd_cookies* for geodns._fastnet (valid while this object lives)."""
+        """The gd_cookies* for geodns._native (valid while this object lives)."""
         return self.jar.capsule()
 
 
 def use_native_tables(handler: object) -> tuple[object | None, object | None]:
     """Move a handler's rate limiter and server cookies (as dns/rrl.py and dns/cookies.py
     made them from the config) onto native tables with the same settings; returns their
-    capsules (gd_rrl*, gd_cookies*; None where that feature is off) for geodns._fastnet.
+    capsules (gd_rrl*, gd_cookies*; None where that feature is off) for geodns._native.
     A worker calls this once, before its native threads start."""
     lim = getattr(handler, "rrl", None)
     if isinstance(lim, RateLimiter):

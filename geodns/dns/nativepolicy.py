@@ -1,5 +1,5 @@
 """The native path's policy answers: each compiled policy tree's classes decided under the
-current health, pre-encoded as dns/answer.py would encode them (geodns._fastnet.Decisions),
+current health, pre-encoded as dns/answer.py would encode them (geodns._native.Decisions),
 rebuilt whole on every health change and swapped in by the native threads' epoch scheme.
 
 A class is answered natively only when its answer is the same for every query of that

@@ -19,7 +19,7 @@ weighted node (it hashes the client network). Trees with a latency node are comp
 their static rtt table and distance; a zone with RTTs measured at run time (steering) is
 decided per query while it has them (`Compiled.rtt_zone`).
 
-The walk, decode and merges run in geodns._fastgeo (C). Without it (no compiler, or
+The walk, decode and merges run in geodns._native (C). Without it (no compiler, or
 GEODNS_NO_NATIVE=1) geo/pyranges.py does the same in Python: identical ranges, but ~20 s
 for GeoLite2-City and the example zones (a test fixture: milliseconds).
 """
@@ -44,7 +44,7 @@ log = logging.getLogger("geodns.geoip")
 try:
     if os.environ.get("GEODNS_NO_NATIVE"):
         raise ImportError("GEODNS_NO_NATIVE is set")
-    from geodns import _fastgeo as engine  # type: ignore[attr-defined]
+    from geodns import _native as engine  # type: ignore[attr-defined]
 
     NATIVE = True
 except ImportError:

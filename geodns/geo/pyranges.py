@@ -1,4 +1,4 @@
-"""The pure-Python twin of geodns._fastgeo, for a machine without a compiler (and as a
+"""The pure-Python twin of geodns._native, for a machine without a compiler (and as a
 reference in tests): the same Tree / overlay / remap / Ranges, the same arrays.
 
 Slow where the C one is not: the walk reads every node through geo/mmdb.py and decodes

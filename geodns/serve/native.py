@@ -1,4 +1,4 @@
-"""Native UDP serving in a worker: geodns._fastnet threads own the UDP sockets and answer
+"""Native UDP serving in a worker: geodns._native threads own the UDP sockets and answer
 what their table holds; what they hand over (with its source) is answered here by the
 Python handler, on the same socket, from the event loop (woken through an eventfd)."""
 
@@ -163,7 +163,7 @@ def announce(conf: Any) -> str:
     extension); GeoDNSError when dns.fast_path is native and the extension is missing."""
     path, why = native.resolve(conf)
     if path == native.NATIVE:
-        log.info("UDP fast path: native (geodns._fastnet)")
+        log.info("UDP fast path: native (geodns._native)")
     elif conf.dns.fast_path == native.AUTO and not native.available():
         log.warning("UDP fast path: python; %s", why)
     else:

@@ -20,7 +20,7 @@ from geodns.dns import native
 from tests.conftest import CORE_ZONES, HAS_IPV6
 from tests.servers import ServerProcess, ServerThread, write_config
 
-needs_native = pytest.mark.skipif(not native.available(), reason="geodns._fastnet not built")
+needs_native = pytest.mark.skipif(not native.available(), reason="geodns._native not built")
 
 
 def thread_names(pid: int) -> list[str]:
@@ -40,7 +40,7 @@ def served(request, tmp_path_factory) -> ServerThread:
     tmp = tmp_path_factory.mktemp("native")
     listen = ["127.0.0.1:0", "[::1]:0"] if HAS_IPV6 else ["127.0.0.1:0"]
     if request.param == "native" and not native.available():
-        pytest.skip("geodns._fastnet not built")
+        pytest.skip("geodns._native not built")
     conf = write_config(tmp, CORE_ZONES, dns={"listen": listen, "fast_path": request.param})
     server = ServerThread(conf).start()
     yield server
@@ -98,7 +98,7 @@ def test_native_without_the_extension_is_a_start_error(tmp_path: Path) -> None:
     )
     proc = ServerProcess(["serve", "--config", str(conf)], env={"GEODNS_NO_NATIVE": "1"})
     try:
-        with pytest.raises(RuntimeError, match=r"fast_path is native but the geodns\._fastnet"):
+        with pytest.raises(RuntimeError, match=r"fast_path is native but the geodns\._native"):
             proc.start()
         assert proc.proc is not None and proc.proc.wait(10) != 0
     finally:
@@ -134,4 +134,4 @@ def test_version_says_which_path_a_config_runs(tmp_path: Path, fast_path: str) -
     if fast_path == "python" or not native.available():
         assert line.startswith("fast path: python ("), line
     else:
-        assert line == "fast path: native (geodns._fastnet)", line
+        assert line == "fast path: native (geodns._native)", line

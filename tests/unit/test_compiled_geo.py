@@ -1,4 +1,4 @@
-"""Compiled GeoIP (geo/compiled.py, geodns._fastgeo) against the policies' own answers.
+"""Compiled GeoIP (geo/compiled.py, geodns._native) against the policies' own answers.
 
 Every check compares the compiled class of an address with what the policy tree decides
 from that address's own GeoFacts (the Locator's per-address reader, geo/mmdb.py), on the
@@ -27,7 +27,7 @@ from tests.servers import DATA
 
 REPO = DATA.parents[1]
 CITY, ASN = DATA / "city-test.mmdb", DATA / "asn-test.mmdb"
-native = pytest.importorskip("geodns._fastgeo")
+native = pytest.importorskip("geodns._native")
 
 
 class Health:

@@ -1,4 +1,4 @@
-"""The native cookie and RRL code (geodns._fastabuse) against the Python modules it mirrors,
+"""The native cookie and RRL code (geodns._native) against the Python modules it mirrors,
 dns/cookies.py and dns/rrl.py, on many random inputs: the same bytes, results, expiry and
 verdicts; SipHash against the paper's vectors and the siphashc package."""
 
@@ -17,7 +17,7 @@ from geodns.dns.rrl import ANSWER, DROP, ERROR, LOG_ONLY, NXDOMAIN, OK, SLIP, Ra
 from geodns.model import AllUp
 from tests.unit.test_cookies import RFC9018, SIPHASH_VECTORS
 
-fast = pytest.importorskip("geodns._fastabuse", reason="the C extension is not built")
+fast = pytest.importorskip("geodns._native", reason="the C extension is not built")
 
 
 @pytest.mark.parametrize(("n", "want"), SIPHASH_VECTORS.items())

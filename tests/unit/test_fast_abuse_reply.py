@@ -19,7 +19,7 @@ from geodns.geo.locator import Locator
 from geodns.zones import load
 from tests.servers import DATA
 
-fast = pytest.importorskip("geodns._fastabuse", reason="the C extension is not built")
+fast = pytest.importorskip("geodns._native", reason="the C extension is not built")
 
 NAMES = [
     "static.example.test",

@@ -1,5 +1,5 @@
 """The native fast path against the reference: for generated and mutated queries, every
-reply geodns._fastnet makes is byte for byte what Handler.handle returns, and it is
+reply geodns._native makes is byte for byte what Handler.handle returns, and it is
 counted under the labels the Python path counts it with. Called directly, no sockets."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from geodns.geo.ecs import ClientFactory
 from geodns.zones import load
 from tests.servers import DATA, REPO
 
-pytestmark = pytest.mark.skipif(not native.available(), reason="geodns._fastnet not built")
+pytestmark = pytest.mark.skipif(not native.available(), reason="geodns._native not built")
 
 TYPES = [1, 2, 5, 6, 12, 15, 16, 28, 33, 43, 99, 255, 257, 41, 251, 252, 130, 65, 0, 65535]
 
@@ -278,7 +278,7 @@ def test_policy_answers_follow_health(down: set) -> None:
     assert policy > 400
 
 
-@pytest.mark.skipif(not native_abuse.available(), reason="geodns._fastabuse not built")
+@pytest.mark.skipif(not native_abuse.available(), reason="geodns._native not built")
 @pytest.mark.parametrize("log_only", [False, True])
 def test_rate_limited_replies_are_the_reference(log_only: bool) -> None:
     """A flood at one instant: the native side, on a table of its own, limits, slips

@@ -1,4 +1,4 @@
-"""geodns._fastnet.Server on a real loopback socket: native threads answer while tables and
+"""geodns._native.Server on a real loopback socket: native threads answer while tables and
 decisions are swapped under them hundreds of times (the epoch scheme), hand the rest over
 with its source, count what they answer, and stop cleanly."""
 
@@ -23,7 +23,7 @@ from geodns.serve.native import NativeUdp
 from geodns.serve.protocols import DnsServer, TcpLimits
 from tests.unit.test_native_diff import DOWN, Down, handler, wire_name
 
-pytestmark = pytest.mark.skipif(not native.available(), reason="geodns._fastnet not built")
+pytestmark = pytest.mark.skipif(not native.available(), reason="geodns._native not built")
 
 
 def question(qid: int, name: str, qtype: int = 1) -> bytes:

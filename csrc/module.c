@@ -1,0 +1,42 @@
+/* geodns._native: the one extension. Registers every type and function of csrc/py/ and the
+   constants Python reads instead of retyping them; nothing else. */
+#include "py/py.h"
+
+#include "cookies/cookies.h"
+#include "rrl/rrl.h"
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "geodns._native",
+    "geodns's native engine: the flat table, UDP threads, cookies, RRL, compiled GeoIP.", -1,
+    NULL, NULL, NULL, NULL, NULL,
+};
+
+static const struct {
+    const char *name;
+    PyTypeObject *type;
+} types[] = {
+    {"Table", &gn_table_type},     {"Decisions", &gn_decisions_type},
+    {"Server", &gn_server_type},   {"Cookies", &gp_cookies_type},
+    {"RateLimiter", &gd_RateLimiterType}, {"Tree", &gp_tree_type},
+    {"Ranges", &gp_ranges_type},
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (PyType_Ready(types[i].type) < 0 ||
+            PyModule_AddObjectRef(m, types[i].name, (PyObject *)types[i].type) < 0)
+            goto fail;
+    if (PyModule_AddFunctions(m, gp_abuse_functions) < 0 ||
+        PyModule_AddFunctions(m, gp_geo_functions) < 0 ||
+        PyModule_AddIntConstant(m, "RRL_SLOTS", GD_RRL_SLOTS) < 0 ||
+        PyModule_AddIntConstant(m, "COOKIE_SLOTS", GD_COOKIE_SLOTS) < 0)
+        goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}

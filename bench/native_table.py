@@ -1,6 +1,6 @@
 """What flattening a zone set for the native path costs: load + compile, the GeoIP compile,
-the native table (geodns._native.Table, dns/native.py) and the policy decisions
-(dns/nativepolicy.py), each timed, with the bytes the table holds and the peak RSS.
+the native table (geodns._native.Table, native/table.py) and the policy decisions
+(native/decisions.py), each timed, with the bytes the table holds and the peak RSS.
 
     python3 bench/genzone.py 1000000 /tmp/z && python3 bench/native_table.py /tmp/z
 """
@@ -12,10 +12,11 @@ import sys
 import time
 
 from geodns.config import demo_geoip_path
-from geodns.dns import native, nativepolicy
 from geodns.geo import compiled
 from geodns.geo.locator import Locator
 from geodns.model import AllUp
+from geodns.native import decisions as nativepolicy
+from geodns.native import table as native
 from geodns.table import compile_table
 from geodns.zones.load import ZoneLoader
 

@@ -28,10 +28,10 @@ from geodns.fleet.votes import generation
 from geodns.geo import compiled
 from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
+from geodns.native import udp as native_udp
 from geodns.ops import limits, logs
 from geodns.ops.reloadlog import reload_line
 from geodns.ops.sources import Counters, ReloadCounts
-from geodns.serve import native as native_udp
 from geodns.serve.binding import bind_error
 from geodns.serve.cpus import worker_count
 from geodns.serve.supervisor import Supervisor

@@ -116,7 +116,7 @@ class DnsServer:
     limits: TcpLimits = field(default_factory=TcpLimits)
     reuse_port: bool = False
     observe: Callable[[float], None] | None = None
-    # native UDP serving (serve/native.py): given the UDP sockets, a NativeUdp that owns them
+    # native UDP serving (native/udp.py): given the UDP sockets, a NativeUdp that owns them
     native: Callable[[list[socket.socket]], Any] | None = None
     sockets: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
     bound: list[tuple[str, int]] = field(default_factory=list)

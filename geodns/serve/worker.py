@@ -21,11 +21,12 @@ from geodns.dns.stats import Stats
 from geodns.geo.ecs import ClientFactory
 from geodns.health.steering import applied
 from geodns.model import MemberKey, PoolKey
+from geodns.native.udp import native_udp
 from geodns.ops import packing
 from geodns.serve.channel import HealthChange, receive, send, snapshot
 from geodns.serve.cpus import worker_count
-from geodns.serve.native import native_udp
 from geodns.serve.protocols import DnsServer, TcpLimits
+from geodns.serve.tcp import errors
 from geodns.table import Table
 
 
@@ -153,7 +154,7 @@ class Worker:
         handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
         self.limits = tcp_limits(conf)
         server = DnsServer(handler.handle, [], self.stats, self.limits, observe=self.stats.observe)
-        server.native = native_udp(conf, handler, self.stats)  # None: the Python path
+        server.native = native_udp(conf, handler, self.stats, errors.failed)  # None: Python path
         server.sockets = list(self.sockets)
         locator = state.clients.locator
         self._geoip_base = (locator.cache_hits, locator.cache_misses)

@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from geodns.dns import native
+from geodns.native import table as native
 from tests.conftest import CORE_ZONES, HAS_IPV6
 from tests.servers import ServerProcess, ServerThread, write_config
 

@@ -16,6 +16,9 @@ TIERS: list[tuple[str, ...]] = [
     ("app",),
     ("serve",),
     ("build", "zonediff"),
+    # native/: the one door to the C (geodns._native): the table, decisions, shared abuse
+    # tables and UDP threads; above dns/ (it flattens what the handler answers from)
+    ("native",),
     # fleet/ sits beside ops: like the API and metrics it reads the board and the config
     # and is composed by app; the API reads it (a peer), and nothing that answers needs it.
     # steer/ too: the capacity poller and RTT store feed the board beside the fleet.
@@ -135,6 +138,28 @@ def test_no_import_circle() -> None:
 
 def test_core_does_no_io() -> None:
     assert io_in_core(MODULES) == []
+
+
+# geo/compiled.py sits below native/ and picks its engine at import: the C one, or its
+# pure-Python twin geo/pyranges.py, range for range
+DOOR_EXCEPTIONS = {"geodns.geo.compiled"}
+
+
+def opens_extension(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(a.name == "geodns._native" for a in node.names):
+            return True
+        named = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+        if isinstance(node, ast.ImportFrom) and node.module == "geodns" and "_native" in named:
+            return True
+    return False
+
+
+def test_only_native_opens_the_extension() -> None:
+    openers = {name for name, path in MODULES.items() if opens_extension(path)}
+    assert openers, "nothing imports geodns._native: this test checks nothing"
+    outside = {n for n in openers if room(n) != "native"} - DOOR_EXCEPTIONS
+    assert outside == set()
 
 
 @pytest.fixture

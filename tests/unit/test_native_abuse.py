@@ -1,4 +1,4 @@
-"""dns/native_abuse.py: the Python modules' own tests (test_rrl.py, test_cookies.py) run on
+"""native/shared.py: the Python modules' own tests (test_rrl.py, test_cookies.py) run on
 the native tables, with the handler where they use one; and what only the shared tables
 do: the Python handler and the native threads spend from one account."""
 
@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from geodns.dns import cookies, native_abuse
-from geodns.dns.native_abuse import NativeRateLimiter, NativeServerCookies
+from geodns.dns import cookies
 from geodns.dns.rrl import ANSWER, OK
+from geodns.native import shared as native_abuse
+from geodns.native.shared import NativeRateLimiter, NativeServerCookies
 from tests.unit import test_cookies, test_rrl
 
 pytestmark = pytest.mark.skipif(not native_abuse.available(), reason="the C extension is not built")

@@ -1,4 +1,4 @@
-"""The handler on native abuse tables (dns/native_abuse.use_native_tables) against the same
+"""The handler on native abuse tables (native/shared.use_native_tables) against the same
 handler on dns/rrl.py and dns/cookies.py: byte-identical replies over random sequences of
 queries (answers, NXDOMAIN, referrals, errors, refusals; UDP and TCP sizes; no COOKIE, a
 client cookie, the server cookie we gave, a bad or malformed one; IPv4, IPv6 and mapped
@@ -13,12 +13,12 @@ import dns.message
 import pytest
 
 from geodns import table
-from geodns.dns import native_abuse
 from geodns.dns.handler import Handler
-from geodns.dns.native_abuse import NativeRateLimiter, NativeServerCookies
 from geodns.dns.rrl import RateLimiter
 from geodns.geo.ecs import ClientFactory
 from geodns.geo.locator import Locator
+from geodns.native import shared as native_abuse
+from geodns.native.shared import NativeRateLimiter, NativeServerCookies
 from geodns.zones import load
 from tests.servers import DATA
 

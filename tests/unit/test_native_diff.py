@@ -11,13 +11,15 @@ import struct
 import pytest
 
 from geodns import table
-from geodns.dns import native, native_abuse, nativepolicy
 from geodns.dns.handler import Handler
 from geodns.dns.identity import Identity
 from geodns.dns.rrl import RateLimiter
 from geodns.geo import compiled
 from geodns.geo import locator as geoip
 from geodns.geo.ecs import ClientFactory
+from geodns.native import decisions as nativepolicy
+from geodns.native import shared as native_abuse
+from geodns.native import table as native
 from geodns.zones import load
 from tests.servers import DATA, REPO
 

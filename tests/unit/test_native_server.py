@@ -17,10 +17,12 @@ import dns.query
 import dns.rcode
 import pytest
 
-from geodns.dns import native, nativepolicy
 from geodns.dns.stats import Stats
-from geodns.serve.native import NativeUdp
+from geodns.native import decisions as nativepolicy
+from geodns.native import table as native
+from geodns.native.udp import NativeUdp
 from geodns.serve.protocols import DnsServer, TcpLimits
+from geodns.serve.tcp import errors
 from tests.unit.test_native_diff import DOWN, Down, handler, wire_name
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="geodns._native not built")
@@ -119,7 +121,9 @@ async def test_handed_query_crash_answered_servfail() -> None:
 
     stats = Stats()
     server = DnsServer(broken, [("127.0.0.1", 0)], stats, TcpLimits())
-    server.native = lambda socks: NativeUdp(built, socks, broken, stats.udp, stats)
+    server.native = lambda socks: NativeUdp(
+        built, socks, broken, stats.udp, stats, failed=errors.failed
+    )
     async with server:
         host, port = server.bound[0]
         static = dns.message.make_query("static.example.test", "A")

@@ -14,7 +14,7 @@ from typing import Any
 
 from geodns import policies
 from geodns import wire as w
-from geodns.dns.native import Built, fastnet
+from geodns.native.table import Built, engine
 from geodns.table import heads
 
 _NODATA = b"".join(heads(True, 0, 0, 1, 0))
@@ -55,7 +55,7 @@ def decisions(built: Built, health: Any) -> Any:
     """A Decisions for every policy entry of `built` under `health` (a HealthView): each
     distinct (tree, TTL, type, compiled ranges, pools) decided once, its other names sharing
     the answers (a million names over a few trees cost a few decisions)."""
-    dec = fastnet().Decisions(len(built.policies))
+    dec = engine().Decisions(len(built.policies))
     first: dict[tuple, int | None] = {}  # the slot that holds a shared tree's answers
     for slot, entry in enumerate(built.policies):
         pa = entry.policy

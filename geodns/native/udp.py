@@ -10,8 +10,15 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from geodns.dns import native, native_abuse, nativepolicy
-from geodns.serve.tcp import Count, Handle, errors
+from geodns.native import decisions as nativepolicy
+from geodns.native import shared as native_abuse
+from geodns.native import table as native
+
+# as serve/tcp.py: handle(query, source address, reply size, its query counter) and the
+# counter; failed(where, query, count): a handler crash logged, counted, answered SERVFAIL
+Count = Callable[[str | None, int, int], None]
+Handle = Callable[[bytes, str, int, Count], "bytes | None"]
+Failed = Callable[[str, bytes, Count], "bytes | None"]
 
 log = logging.getLogger("geodns.native")
 UDP_SIZE = 512  # what a datagram carries whatever the query says (as UdpProtocol)
@@ -29,11 +36,13 @@ class NativeUdp:
         count: Count,
         stats: Any = None,
         *,
+        failed: Failed,
         health: Any = None,
         threads: int = 1,
         reply_size: int = 1232,
     ) -> None:
         self.built, self.socks, self.handle, self.count = built, socks, handle, count
+        self.failed = failed
         self.stats = stats  # its .truncated counts replies sent with TC (as UdpProtocol)
         fds = [s.fileno() for s in socks]
         self.server = native.server(fds, threads=threads, reply_size=reply_size)
@@ -48,14 +57,14 @@ class NativeUdp:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def use_cookies(self, jar: Any) -> None:
-        """Answer COOKIE queries natively from `jar`'s table (dns/native_abuse.py
+        """Answer COOKIE queries natively from `jar`'s table (native/shared.py
         NativeServerCookies, the handler's), so both paths hand a client one cookie."""
         self.jar = jar
         self.server.set_cookies(jar.capsule(), jar)
         self._cookies_seen = dict.fromkeys(jar.native_counts(), 0)
 
     def use_rrl(self, limiter: Any) -> None:
-        """Limit native answers on `limiter`'s table (dns/native_abuse.py NativeRateLimiter,
+        """Limit native answers on `limiter`'s table (native/shared.py NativeRateLimiter,
         the handler's): one set of accounts, whichever path answers."""
         self.limiter = limiter
         self.server.set_rrl(limiter.capsule(), limiter)
@@ -80,7 +89,7 @@ class NativeUdp:
             try:
                 resp = handle(data, addr[0], UDP_SIZE, count)
             except Exception:  # as UdpProtocol: logged, counted, answered SERVFAIL
-                resp = errors.failed(f"UDP query from {addr[0]}", data, count)
+                resp = self.failed(f"UDP query from {addr[0]}", data, count)
             if resp is None:
                 continue
             try:
@@ -121,7 +130,9 @@ class NativeUdp:
         return dict(self.server.stats())
 
 
-def native_udp(conf: Any, handler: Any, stats: Any) -> Callable[[list], NativeUdp] | None:
+def native_udp(
+    conf: Any, handler: Any, stats: Any, failed: Failed
+) -> Callable[[list], NativeUdp] | None:
     """For a worker: what makes its NativeUdp from its UDP sockets when the config's
     dns.fast_path resolves to native (the table flattened now, once), else None."""
     path, _why = native.resolve(conf)
@@ -139,7 +150,14 @@ def native_udp(conf: Any, handler: Any, stats: Any) -> Callable[[list], NativeUd
     def make(socks: list[socket.socket]) -> NativeUdp:
         health = handler.health
         udp = NativeUdp(
-            built, socks, handler.handle, stats.udp, stats, health=health, reply_size=payload
+            built,
+            socks,
+            handler.handle,
+            stats.udp,
+            stats,
+            failed=failed,
+            health=health,
+            reply_size=payload,
         )
         if cookies is not None:
             udp.use_cookies(handler.cookies)

@@ -8,7 +8,6 @@ extension loads and nothing in the config needs every query in Python.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,14 +15,10 @@ from geodns import wire as w
 from geodns.dns.assemble import Opts
 from geodns.dns.stats import RRL_ACTIONS
 from geodns.errors import GeoDNSError
+from geodns.native import loaded
 from geodns.table import POLICY, STATIC, FastEntry, Table
 
-try:  # optional: a machine without a compiler runs the Python path
-    if os.environ.get("GEODNS_NO_NATIVE"):  # as geo/compiled.py: act as if not built
-        raise ImportError("GEODNS_NO_NATIVE is set")
-    from geodns import _native as _fastnet
-except ImportError:  # pragma: no cover - exercised where the extension is not built
-    _fastnet = None  # type: ignore[assignment]
+_engine = loaded()  # None: a machine without a compiler runs the Python path
 
 AUTO, NATIVE, PYTHON = "auto", "native", "python"
 CHOICES = (AUTO, NATIVE, PYTHON)
@@ -31,19 +26,19 @@ CHOICES = (AUTO, NATIVE, PYTHON)
 
 def available() -> bool:
     """Whether geodns._native was built and imports."""
-    return _fastnet is not None
+    return _engine is not None
 
 
 def python_reasons(conf: Any) -> list[str]:
     """What in a config needs every UDP query in the Python handler (native threads would
     only hand them over): query logging (each one logged with its decision), and response
     rate limiting when its shared native table (geodns._native) is not built."""
-    from geodns.dns import native_abuse
+    from geodns.native import shared
 
     reasons = []
     if conf.log.queries:
         reasons.append("log.queries is on")
-    if conf.rrl.responses_per_second and not native_abuse.available():
+    if conf.rrl.responses_per_second and not shared.available():
         reasons.append("rrl is on and geodns._native is not built")
     return reasons
 
@@ -55,7 +50,7 @@ def resolve(conf: Any) -> tuple[str, str]:
     choice = conf.dns.fast_path
     if choice == PYTHON:
         return PYTHON, "dns.fast_path is python"
-    if _fastnet is None:
+    if _engine is None:
         if choice == NATIVE:
             raise GeoDNSError(
                 "dns.fast_path is native but the geodns._native extension is not built "
@@ -115,10 +110,10 @@ def build(
     """A geodns._native.Table for `table` with these answering settings: every zone (its
     names, cuts and negative SOA) and every fast entry (static ones pre-encoded, policy
     ones marked so they go to Python)."""
-    if _fastnet is None:
+    if _engine is None:
         raise RuntimeError("geodns._native is not built")
     opts = Opts(max_udp_payload)
-    native = _fastnet.Table(
+    native = _engine.Table(
         opts.plain[0],
         opts.plain[1],
         opts.ecs_head[0],
@@ -220,18 +215,18 @@ def for_handler(handler: Any) -> Built:
     )
 
 
-def fastnet() -> Any:
+def engine() -> Any:
     """The geodns._native module (RuntimeError when it is not built)."""
-    if _fastnet is None:
+    if _engine is None:
         raise RuntimeError("geodns._native is not built")
-    return _fastnet
+    return _engine
 
 
 def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232) -> Any:
     """Native threads for these UDP descriptors (geodns._native.Server), not started."""
-    if _fastnet is None:
+    if _engine is None:
         raise RuntimeError("geodns._native is not built")
-    return _fastnet.Server(fds, threads=threads, reply_size=reply_size)
+    return _engine.Server(fds, threads=threads, reply_size=reply_size)
 
 
 def add_counts(stats: Any, built: Built, counts: dict, seen: dict) -> None:

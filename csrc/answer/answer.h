@@ -9,7 +9,6 @@
 #ifndef GN_FASTNET_H
 #define GN_FASTNET_H
 
-#include <Python.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,7 +76,6 @@ typedef struct {
 } gn_opts;
 
 typedef struct {
-    PyObject_HEAD
     gn_buf arena;
     gn_set entries; /* lowercased name + type + class -> gn_entry index */
     gn_set zones;   /* origin -> zone index */
@@ -111,7 +109,6 @@ typedef struct {
 /* Every policy slot's decisions under one health state: built by Python on start and on
    every health change, swapped whole (the same epoch scheme as the table). */
 typedef struct {
-    PyObject_HEAD
     gn_buf arena;
     gn_policy *pv;
     size_t n_policies;
@@ -119,7 +116,6 @@ typedef struct {
     size_t n_classes, cap_classes;
     uint8_t (*heads)[80];
     size_t n_heads, cap_heads;
-    PyObject *keep; /* the range buffers pv points into */
 } gn_decisions;
 
 /* A parsed query: what the answer path needs, all offsets into the packet. */

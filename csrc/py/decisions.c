@@ -7,29 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void decisions_dealloc(gn_decisions *x)
+static void decisions_dealloc(gp_decisions *self)
 {
+    gn_decisions *x = &self->c;
     gn_buf_free(&x->arena);
     free(x->pv);
     free(x->cv);
     free(x->heads);
-    Py_XDECREF(x->keep);
-    Py_TYPE(x)->tp_free((PyObject *)x);
+    Py_XDECREF(self->keep);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 /* Decisions(slots): every slot Python's until set_policy fills it. */
-static int decisions_init(gn_decisions *x, PyObject *args, PyObject *kw)
+static int decisions_init(gp_decisions *self, PyObject *args, PyObject *kw)
 {
+    gn_decisions *x = &self->c;
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "n", &n))
         return -1;
-    if (n < 0 || x->pv != NULL || x->keep != NULL) {
+    if (n < 0 || x->pv != NULL || self->keep != NULL) {
         PyErr_SetString(PyExc_ValueError, "a slot count, once");
         return -1;
     }
     x->pv = calloc((size_t)(n ? n : 1), sizeof *x->pv);
-    x->keep = PyList_New(0);
-    if (x->pv == NULL || x->keep == NULL) {
+    self->keep = PyList_New(0);
+    if (x->pv == NULL || self->keep == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -103,8 +105,9 @@ done:
 /* set_policy(slot, start4, cls4, start6, cls6, classes): classes is a list of
    (heads: 80 bytes, records: bytes (b"": NODATA, the entry's SOA), pool: its index in
    the tree's pools (0..255) or -1, python: bool) by class. */
-static PyObject *decisions_set_policy(gn_decisions *x, PyObject *args)
+static PyObject *decisions_set_policy(gp_decisions *self, PyObject *args)
 {
+    gn_decisions *x = &self->c;
     Py_ssize_t slot;
     PyObject *s4, *c4, *s6, *c6, *classes;
     if (!PyArg_ParseTuple(args, "nO!O!O!O!O!", &slot, &PyBytes_Type, &s4, &PyBytes_Type, &c4,
@@ -138,7 +141,7 @@ static PyObject *decisions_set_policy(gn_decisions *x, PyObject *args)
             return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu",
                                 r.cls6[i], x->n_classes - first);
     PyObject *kept = PyTuple_Pack(4, s4, c4, s6, c6);
-    if (kept == NULL || PyList_Append(x->keep, kept) < 0) {
+    if (kept == NULL || PyList_Append(self->keep, kept) < 0) {
         Py_XDECREF(kept);
         return NULL;
     }
@@ -151,8 +154,9 @@ static PyObject *decisions_set_policy(gn_decisions *x, PyObject *args)
 }
 
 /* share(slot, other): slot answers as `other` (set) does: the same tree, TTL and type. */
-static PyObject *decisions_share(gn_decisions *x, PyObject *args)
+static PyObject *decisions_share(gp_decisions *self, PyObject *args)
 {
+    gn_decisions *x = &self->c;
     Py_ssize_t slot, other;
     if (!PyArg_ParseTuple(args, "nn", &slot, &other))
         return NULL;
@@ -173,7 +177,7 @@ static PyMethodDef decisions_methods[] = {
 
 PyTypeObject gn_decisions_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Decisions",
-    .tp_basicsize = sizeof(gn_decisions),
+    .tp_basicsize = sizeof(gp_decisions),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Policy answers by class under one health state (immutable once served).",
     .tp_new = PyType_GenericNew,

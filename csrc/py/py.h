@@ -6,6 +6,32 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "answer/answer.h"
+#include "serve/server.h"
+
+/* The objects Python holds: each wraps its plain-C struct (c) and keeps alive what that
+   struct points into. */
+typedef struct {
+    PyObject_HEAD
+    gn_table c;
+} gp_table;
+
+typedef struct {
+    PyObject_HEAD
+    gn_decisions c;
+    PyObject *keep; /* the range buffers c.pv points into */
+} gp_decisions;
+
+typedef struct {
+    PyObject_HEAD
+    gn_server c;
+    PyObject *current;     /* the Table object c.cur points into */
+    PyObject *current_dec; /* the Decisions object c.dec points into */
+    PyObject *cookies_ref; /* what keeps c.cookies alive */
+    PyObject *rrl_ref;     /* what keeps c.rrl alive */
+    PyObject *retired;     /* [(epoch, Table or Decisions)] not yet released */
+} gp_server;
+
 extern PyTypeObject gn_table_type;     /* py/table.c: the flat table */
 extern PyTypeObject gn_decisions_type; /* py/decisions.c: policy classes under one health */
 extern PyTypeObject gn_server_type;    /* py/server.c: the UDP threads */

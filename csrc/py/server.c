@@ -14,61 +14,65 @@
 #include <unistd.h>
 
 /* Release the retired tables no thread can still read. Holds the GIL. */
-static void gn_reclaim(gn_server *s)
+static void gn_reclaim(gp_server *self)
 {
-    Py_ssize_t n = PyList_GET_SIZE(s->retired);
+    gn_server *s = &self->c;
+    Py_ssize_t n = PyList_GET_SIZE(self->retired);
     for (Py_ssize_t i = n - 1; i >= 0; i--) {
-        PyObject *pair = PyList_GET_ITEM(s->retired, i);
+        PyObject *pair = PyList_GET_ITEM(self->retired, i);
         uint64_t epoch = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(pair, 0));
         int busy = 0;
         for (int j = 0; j < s->nthreads && s->running; j++)
             if (atomic_load(&s->th[j].seen) < epoch)
                 busy = 1;
         if (!busy)
-            PySequence_DelItem(s->retired, i);
+            PySequence_DelItem(self->retired, i);
     }
 }
 
 /* Publish `obj` in *slot (its object reference in *holder); the one it replaces is
    released once no thread can read it. */
-static int swap(gn_server *s, PyObject *obj, PyObject **holder, void *slot, int is_table)
+static int swap(gp_server *self, PyObject *obj, PyObject **holder, void *slot, int is_table)
 {
+    gn_server *s = &self->c;
     Py_INCREF(obj);
     PyObject *old = *holder;
     *holder = obj;
     if (is_table)
-        atomic_store((_Atomic(gn_table *) *)slot, (gn_table *)obj);
+        atomic_store((_Atomic(gn_table *) *)slot, &((gp_table *)obj)->c);
     else
-        atomic_store((_Atomic(gn_decisions *) *)slot, (gn_decisions *)obj);
+        atomic_store((_Atomic(gn_decisions *) *)slot, &((gp_decisions *)obj)->c);
     uint64_t epoch = atomic_fetch_add(&s->epoch, 1) + 1;
     if (old != NULL) {
         PyObject *pair = Py_BuildValue("(KN)", (unsigned long long)epoch, old);
-        if (pair == NULL || PyList_Append(s->retired, pair) < 0) {
+        if (pair == NULL || PyList_Append(self->retired, pair) < 0) {
             Py_XDECREF(pair);
             return -1;
         }
         Py_DECREF(pair);
     }
-    gn_reclaim(s);
+    gn_reclaim(self);
     return 0;
 }
 
-static int gn_set_table(gn_server *s, PyObject *table)
+static int gn_set_table(gp_server *self, PyObject *table)
 {
+    gn_server *s = &self->c;
     if (!PyObject_TypeCheck(table, &gn_table_type)) {
         PyErr_SetString(PyExc_TypeError, "a geodns._native.Table");
         return -1;
     }
-    return swap(s, table, &s->current, &s->cur, 1);
+    return swap(self, table, &self->current, &s->cur, 1);
 }
 
-static int gn_set_decisions(gn_server *s, PyObject *dec)
+static int gn_set_decisions(gp_server *self, PyObject *dec)
 {
+    gn_server *s = &self->c;
     if (!PyObject_TypeCheck(dec, &gn_decisions_type)) {
         PyErr_SetString(PyExc_TypeError, "a geodns._native.Decisions");
         return -1;
     }
-    return swap(s, dec, &s->current_dec, &s->dec, 0);
+    return swap(self, dec, &self->current_dec, &s->dec, 0);
 }
 
 static void gn_stop_threads(gn_server *s)
@@ -95,8 +99,9 @@ static void free_threads(gn_server *s)
     s->th = NULL;
 }
 
-static void server_dealloc(gn_server *s)
+static void server_dealloc(gp_server *self)
 {
+    gn_server *s = &self->c;
     gn_stop_threads(s);
     free_threads(s);
     for (size_t i = 0; i < s->qlen; i++)
@@ -108,17 +113,18 @@ static void server_dealloc(gn_server *s)
         close(s->wakefd);
     if (s->qcap)
         pthread_mutex_destroy(&s->qlock);
-    Py_XDECREF(s->current);
-    Py_XDECREF(s->current_dec);
-    Py_XDECREF(s->cookies_ref);
-    Py_XDECREF(s->rrl_ref);
-    Py_XDECREF(s->retired);
-    Py_TYPE(s)->tp_free((PyObject *)s);
+    Py_XDECREF(self->current);
+    Py_XDECREF(self->current_dec);
+    Py_XDECREF(self->cookies_ref);
+    Py_XDECREF(self->rrl_ref);
+    Py_XDECREF(self->retired);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 /* Server(fds, threads=1, queue=4096, reply_size=1232) */
-static int server_init(gn_server *s, PyObject *args, PyObject *kw)
+static int server_init(gp_server *self, PyObject *args, PyObject *kw)
 {
+    gn_server *s = &self->c;
     static char *names[] = {"fds", "threads", "queue", "reply_size", NULL};
     PyObject *fds;
     int threads = 1;
@@ -143,12 +149,12 @@ static int server_init(gn_server *s, PyObject *args, PyObject *kw)
         s->fds[i] = fd;
     }
     s->nfds = (int)n;
-    s->retired = PyList_New(0);
+    self->retired = PyList_New(0);
     s->ring = calloc(queue, sizeof *s->ring);
     s->th = calloc((size_t)threads, sizeof *s->th);
     s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->retired == NULL || s->ring == NULL || s->th == NULL || s->stopfd < 0 ||
+    if (self->retired == NULL || s->ring == NULL || s->th == NULL || s->stopfd < 0 ||
         s->wakefd < 0) {
         PyErr_SetString(PyExc_OSError, "no memory or descriptors for a native server");
         return -1;
@@ -172,16 +178,16 @@ static int server_init(gn_server *s, PyObject *args, PyObject *kw)
     return 0;
 }
 
-static PyObject *server_set_table(gn_server *s, PyObject *table)
+static PyObject *server_set_table(gp_server *self, PyObject *table)
 {
-    if (gn_set_table(s, table) < 0)
+    if (gn_set_table(self, table) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
 
-static PyObject *server_set_decisions(gn_server *s, PyObject *dec)
+static PyObject *server_set_decisions(gp_server *self, PyObject *dec)
 {
-    if (gn_set_decisions(s, dec) < 0)
+    if (gn_set_decisions(self, dec) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -189,8 +195,9 @@ static PyObject *server_set_decisions(gn_server *s, PyObject *dec)
 /* set_cookies(capsule, owner): the worker's gd_cookies table (geodns._native), shared
    with its Python handler; `owner` (the object the capsule points into) is kept alive.
    Before start() only: the threads read the pointer without synchronisation. */
-static PyObject *server_set_cookies(gn_server *s, PyObject *args)
+static PyObject *server_set_cookies(gp_server *self, PyObject *args)
 {
+    gn_server *s = &self->c;
     PyObject *cap, *owner;
     if (!PyArg_ParseTuple(args, "OO", &cap, &owner))
         return NULL;
@@ -202,14 +209,15 @@ static PyObject *server_set_cookies(gn_server *s, PyObject *args)
     if (c == NULL)
         return NULL;
     Py_INCREF(owner);
-    Py_XSETREF(s->cookies_ref, owner);
+    Py_XSETREF(self->cookies_ref, owner);
     s->cookies = c;
     Py_RETURN_NONE;
 }
 
 /* set_rrl(capsule, owner): the worker's gd_rrl table, as set_cookies. */
-static PyObject *server_set_rrl(gn_server *s, PyObject *args)
+static PyObject *server_set_rrl(gp_server *self, PyObject *args)
 {
+    gn_server *s = &self->c;
     PyObject *cap, *owner;
     if (!PyArg_ParseTuple(args, "OO", &cap, &owner))
         return NULL;
@@ -221,14 +229,15 @@ static PyObject *server_set_rrl(gn_server *s, PyObject *args)
     if (r == NULL)
         return NULL;
     Py_INCREF(owner);
-    Py_XSETREF(s->rrl_ref, owner);
+    Py_XSETREF(self->rrl_ref, owner);
     s->rrl = r;
     Py_RETURN_NONE;
 }
 
-static PyObject *server_start(gn_server *s, PyObject *unused)
+static PyObject *server_start(gp_server *self, PyObject *unused)
 {
-    if (s->running || s->current == NULL) {
+    gn_server *s = &self->c;
+    if (s->running || self->current == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "already running, or no table yet");
         return NULL;
     }
@@ -245,10 +254,11 @@ static PyObject *server_start(gn_server *s, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-static PyObject *server_stop(gn_server *s, PyObject *unused)
+static PyObject *server_stop(gp_server *self, PyObject *unused)
 {
+    gn_server *s = &self->c;
     gn_stop_threads(s);
-    gn_reclaim(s);
+    gn_reclaim(self);
     Py_RETURN_NONE;
 }
 
@@ -267,8 +277,9 @@ static PyObject *address(const struct sockaddr_storage *a)
 }
 
 /* drain() -> [(data, address, socket index)]: what the threads handed to Python. */
-static PyObject *server_drain(gn_server *s, PyObject *unused)
+static PyObject *server_drain(gp_server *self, PyObject *unused)
 {
+    gn_server *s = &self->c;
     uint64_t v;
     ssize_t r = read(s->wakefd, &v, sizeof v);
     (void)r;
@@ -298,15 +309,16 @@ static PyObject *server_drain(gn_server *s, PyObject *unused)
         free(q);
     }
     free(items);
-    gn_reclaim(s);
+    gn_reclaim(self);
     return out;
 }
 
 /* counts() -> {key: answers} summed over threads since start; a key is GN_CKEY (zone
    index + 1 << 32 | qtype << 8 | rcode) or GN_PKEY (1 << 63 | by_pool index). */
-static PyObject *server_counts(gn_server *s, PyObject *unused)
+static PyObject *server_counts(gp_server *self, PyObject *unused)
 {
-    gn_reclaim(s); /* called every few seconds: retired tables go even with nothing handed */
+    gn_server *s = &self->c;
+    gn_reclaim(self); /* called every few seconds: retired tables go even with nothing handed */
     PyObject *out = PyDict_New();
     for (int i = 0; out != NULL && i < s->nthreads; i++) {
         gn_thread *th = &s->th[i];
@@ -328,8 +340,9 @@ static PyObject *server_counts(gn_server *s, PyObject *unused)
     return out;
 }
 
-static PyObject *server_stats(gn_server *s, PyObject *unused)
+static PyObject *server_stats(gp_server *self, PyObject *unused)
 {
+    gn_server *s = &self->c;
     unsigned long long answered = 0, handed = 0;
     for (int i = 0; i < s->nthreads; i++) {
         answered += atomic_load(&s->th[i].answered);
@@ -340,16 +353,18 @@ static PyObject *server_stats(gn_server *s, PyObject *unused)
     pthread_mutex_unlock(&s->qlock);
     return Py_BuildValue("{sKsKsKsnsn}", "answered", answered, "handed", handed, "dropped",
                          (unsigned long long)atomic_load(&s->dropped), "queued",
-                         (Py_ssize_t)queued, "retired", PyList_GET_SIZE(s->retired));
+                         (Py_ssize_t)queued, "retired", PyList_GET_SIZE(self->retired));
 }
 
-static PyObject *server_wakefd(gn_server *s, void *unused)
+static PyObject *server_wakefd(gp_server *self, void *unused)
 {
+    gn_server *s = &self->c;
     return PyLong_FromLong(s->wakefd);
 }
 
-static PyObject *server_running(gn_server *s, void *unused)
+static PyObject *server_running(gp_server *self, void *unused)
 {
+    gn_server *s = &self->c;
     return PyBool_FromLong(s->running);
 }
 
@@ -377,7 +392,7 @@ static PyGetSetDef server_getset[] = {
 
 PyTypeObject gn_server_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Server",
-    .tp_basicsize = sizeof(gn_server),
+    .tp_basicsize = sizeof(gp_server),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Native threads serving UDP sockets from a Table; the rest goes to Python.",
     .tp_new = PyType_GenericNew,

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void table_dealloc(gn_table *t)
+static void table_dealloc(gp_table *self)
 {
+    gn_table *t = &self->c;
     gn_buf_free(&t->arena);
     gn_set_free(&t->entries);
     gn_set_free(&t->zones);
@@ -17,13 +18,14 @@ static void table_dealloc(gn_table *t)
     free(t->ents);
     free(t->zv);
     free(t->heads);
-    Py_TYPE(t)->tp_free((PyObject *)t);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 /* Table(plain0, plain1, ecs_head0, ecs_head1, payload, ecs_enabled, cookies, nsid, known,
          max_source_v4=24, max_source_v6=56) */
-static int table_init(gn_table *t, PyObject *args, PyObject *kw)
+static int table_init(gp_table *self, PyObject *args, PyObject *kw)
 {
+    gn_table *t = &self->c;
     Py_buffer p0, p1, e0, e1, known;
     unsigned payload, max_v4 = 24, max_v6 = 56;
     int ecs, cookies, nsid;
@@ -72,8 +74,9 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
 }
 
 /* add_zone(origin, soa_template, pointer_positions, wildcards, cuts) -> zone index */
-static PyObject *table_add_zone(gn_table *t, PyObject *args)
+static PyObject *table_add_zone(gp_table *self, PyObject *args)
 {
+    gn_table *t = &self->c;
     Py_buffer origin, soa;
     PyObject *ptrs;
     int wildcards, cuts;
@@ -123,8 +126,9 @@ done:
 
 /* add_names(zone, names, cut): every name in an iterable of bytes into the zone's names
    (cut false) or delegation points (cut true). */
-static PyObject *table_add_names(gn_table *t, PyObject *args)
+static PyObject *table_add_names(gp_table *self, PyObject *args)
 {
+    gn_table *t = &self->c;
     unsigned zone;
     PyObject *names;
     int cut;
@@ -170,8 +174,9 @@ static long intern_heads(gn_table *t, const uint8_t *h)
 }
 
 /* add_entry(key, kind, zone, qtype, heads (80 bytes or b""), body, policy slot=0) */
-static PyObject *table_add_entry(gn_table *t, PyObject *args)
+static PyObject *table_add_entry(gp_table *self, PyObject *args)
 {
+    gn_table *t = &self->c;
     Py_buffer key, heads, body;
     int kind;
     unsigned zone, qtype, slot = 0;
@@ -220,8 +225,9 @@ done:
    pool's index in its tree), or -1; action:
    the stats.RRL_ACTIONS index counted, or -1. cookies: a gd_cookies capsule, now: the wall
    clock in seconds for it; rrl: a gd_rrl capsule, clock: the monotonic seconds for it. */
-static PyObject *table_answer(gn_table *t, PyObject *args)
+static PyObject *table_answer(gp_table *self, PyObject *args)
 {
+    gn_table *t = &self->c;
     Py_buffer q, a = {0};
     PyObject *dec = Py_None, *jar = Py_None, *lim = Py_None;
     long long now = 0;
@@ -242,7 +248,7 @@ static PyObject *table_answer(gn_table *t, PyObject *args)
     uint64_t ckey = 0, pkey = 0, akey = 0;
     size_t n = 0, sent = 0;
     if (out != NULL)
-        n = gn_answer(t, dec == Py_None ? NULL : (gn_decisions *)dec, a.buf ? &src : NULL,
+        n = gn_answer(t, dec == Py_None ? NULL : &((gp_decisions *)dec)->c, a.buf ? &src : NULL,
                       q.buf, (size_t)q.len, out, 65536, &ckey, &pkey);
     sent = n;
     if (n && rrl != NULL && a.buf != NULL)
@@ -274,8 +280,9 @@ static PyObject *table_answer(gn_table *t, PyObject *args)
 }
 
 /* seal(): give back what growth reserved (the table is complete; workers fork it). */
-static PyObject *table_seal(gn_table *t, PyObject *unused)
+static PyObject *table_seal(gp_table *self, PyObject *unused)
 {
+    gn_table *t = &self->c;
     if (t->arena.n && t->arena.n < t->arena.cap) {
         uint8_t *p = realloc(t->arena.p, t->arena.n);
         if (p != NULL)
@@ -298,8 +305,9 @@ static PyObject *table_seal(gn_table *t, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-static PyObject *table_nbytes(gn_table *t, PyObject *unused)
+static PyObject *table_nbytes(gp_table *self, PyObject *unused)
 {
+    gn_table *t = &self->c;
     size_t n = t->arena.cap + gn_set_bytes(&t->entries) + gn_set_bytes(&t->zones) +
                gn_set_bytes(&t->names) + gn_set_bytes(&t->cuts) +
                t->cap_ents * sizeof(gn_entry) + t->cap_zones * sizeof(gn_zone) +
@@ -319,7 +327,7 @@ static PyMethodDef table_methods[] = {
 
 PyTypeObject gn_table_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Table",
-    .tp_basicsize = sizeof(gn_table),
+    .tp_basicsize = sizeof(gp_table),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The flat table native threads answer from (immutable once served).",
     .tp_new = PyType_GenericNew,

@@ -39,17 +39,11 @@ typedef struct {
 } gn_thread;
 
 typedef struct gn_server {
-    PyObject_HEAD
     _Atomic(gn_table *) cur;
     _Atomic(gn_decisions *) dec;
-    PyObject *current_dec; /* the Decisions object dec points into */
     gd_cookies *cookies;   /* the worker's server cookies, shared with its Python handler */
-    PyObject *cookies_ref; /* what keeps them alive */
     gd_rrl *rrl;           /* the worker's RRL accounts, shared likewise (NULL: off) */
-    PyObject *rrl_ref;
     _Atomic uint64_t epoch;
-    PyObject *current;  /* the Table object cur points into */
-    PyObject *retired;  /* [(epoch, Table)] not yet released */
     int fds[MAX_FDS];
     int nfds;
     int stopfd, wakefd;

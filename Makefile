@@ -27,14 +27,14 @@ run: install
 
 # Debian tools the tests use (dig, kdig for the cookie test, nats-server for the fleet tests,
 # prometheus and promtool for the alert and dashboard test, named-checkzone for the BIND
-# importer's test); skipped when already present or not root.
+# importer's test, clang-format for the C style test); skipped when already present or not root.
 test-tools:
 	@{ command -v dig && command -v kdig && command -v prometheus && command -v promtool && \
-	   command -v named-checkzone && \
+	   command -v named-checkzone && command -v clang-format && \
 	   { command -v nats-server || test -x /usr/sbin/nats-server; }; } \
 	  >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils knot-dnsutils \
-	  bind9-utils nats-server prometheus >/dev/null; } || true
+	  bind9-utils nats-server prometheus clang-format >/dev/null; } || true
 
 # Every test (UDP answered by the native fast path where the extension built: fast_path
 # auto), then the end-to-end tests again with two worker processes per server, and again on

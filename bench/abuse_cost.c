@@ -15,33 +15,38 @@
 #define N 4000000
 #endif
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static uint64_t x = 88172645463325252ULL;
-static uint64_t rnd(void) {
+static uint64_t rnd(void)
+{
     x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
     return x * 2685821657736338717ULL;
 }
 
-int main(void) {
+int main(void)
+{
     static const uint8_t name[] = "\3www\3geo\4test\0\0\1\0\1", secret[16] = "0123456789abcdef";
     volatile uint64_t sink = 0;
     uint8_t addr[16] = {192, 0, 2, 7}, out[GD_COOKIE_OPTION], body[24];
     double t;
 
     t = now_s();
-    for (long i = 0; i < N; i++) sink += gd_siphash24(secret, name, 32);
+    for (long i = 0; i < N; i++)
+        sink += gd_siphash24(secret, name, 32);
     printf("siphash24, 32 bytes:              %6.1f ns\n", (now_s() - t) * 1e9 / N);
 
-    gd_rrl_config cfg = {.rates = {1e9, 1e9, 1e9}, .window = 15, .slip = 2, .ipv4_prefix = 24,
-                         .ipv6_prefix = 56};
+    gd_rrl_config cfg = {
+        .rates = {1e9, 1e9, 1e9}, .window = 15, .slip = 2, .ipv4_prefix = 24, .ipv6_prefix = 56};
     gd_rrl *r = gd_rrl_new(&cfg);
     t = now_s();
-    for (long i = 0; i < N; i++) sink += gd_rrl_verdict(r, 4, addr, 0, name, 19, 1.0 + i * 1e-6);
+    for (long i = 0; i < N; i++)
+        sink += gd_rrl_verdict(r, 4, addr, 0, name, 19, 1.0 + i * 1e-6);
     printf("rrl verdict, one account:         %6.1f ns\n", (now_s() - t) * 1e9 / N);
     t = now_s();
     for (long i = 0; i < N; i++) {
@@ -54,11 +59,13 @@ int main(void) {
     gd_cookies *c = gd_cookies_new(secret, 0);
     memset(body, 7, 8);
     t = now_s();
-    for (long i = 0; i < N; i++) sink += gd_cookies_answer(c, body, 8, addr, 4, 1700000000, out, 0);
+    for (long i = 0; i < N; i++)
+        sink += gd_cookies_answer(c, body, 8, addr, 4, 1700000000, out, 0);
     printf("cookie, client cookie, memo hit:  %6.1f ns\n", (now_s() - t) * 1e9 / N);
     memcpy(body + 8, out + 12, 16);
     t = now_s();
-    for (long i = 0; i < N; i++) sink += gd_cookies_answer(c, body, 24, addr, 4, 1700000000, out, 0);
+    for (long i = 0; i < N; i++)
+        sink += gd_cookies_answer(c, body, 24, addr, 4, 1700000000, out, 0);
     printf("cookie, our server cookie back:   %6.1f ns\n", (now_s() - t) * 1e9 / N);
     t = now_s();
     for (long i = 0; i < N; i++) {

@@ -6,18 +6,27 @@
 #include "rrl/rrl.h"
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "geodns._native",
-    "geodns's native engine: the flat table, UDP threads, cookies, RRL, compiled GeoIP.", -1,
-    NULL, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "geodns._native",
+    "geodns's native engine: the flat table, UDP threads, cookies, RRL, compiled GeoIP.",
+    -1,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 static const struct {
     const char *name;
     PyTypeObject *type;
 } types[] = {
-    {"Table", &gn_table_type},     {"Decisions", &gn_decisions_type},
-    {"Server", &gn_server_type},   {"Cookies", &gp_cookies_type},
-    {"RateLimiter", &gd_RateLimiterType}, {"Tree", &gp_tree_type},
+    {"Table", &gn_table_type},
+    {"Decisions", &gn_decisions_type},
+    {"Server", &gn_server_type},
+    {"Cookies", &gp_cookies_type},
+    {"RateLimiter", &gd_RateLimiterType},
+    {"Tree", &gp_tree_type},
     {"Ranges", &gp_ranges_type},
 };
 

@@ -11,9 +11,10 @@ __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* A harness's own invariant failed: save the input, abort (with libFuzzer: abort only). */
 void fuzz_fail(const char *why);
-#define FUZZ_CHECK(cond)                                            \
-    do {                                                            \
-        if (!(cond)) fuzz_fail(__FILE__ ": " #cond);                \
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            fuzz_fail(__FILE__ ": " #cond);                                                        \
     } while (0)
 
 #endif

@@ -1,8 +1,8 @@
-/* Fuzz the native server cookies (csrc/cookies/cookies.c, csrc/common/siphash.c): any COOKIE option body
-   from any address at any time. Input: secret (16) | flags (1) | address (16) | now (8) |
-   body (the rest). Checks what cookies.py guarantees: a well-formed body gets our option
-   with its client cookie echoed and a server cookie that validates now; anything else is
-   left to the caller untouched. */
+/* Fuzz the native server cookies (csrc/cookies/cookies.c, csrc/common/siphash.c): any COOKIE option
+   body from any address at any time. Input: secret (16) | flags (1) | address (16) | now (8) | body
+   (the rest). Checks what cookies.py guarantees: a well-formed body gets our option with its client
+   cookie echoed and a server cookie that validates now; anything else is left to the caller
+   untouched. */
 #include <string.h>
 
 #include "cookies/cookies.h"
@@ -12,26 +12,30 @@
 static gd_cookies *shared; /* one memo across inputs, so takeovers and reuse happen */
 static const uint8_t shared_secret[16] = "geodns fuzzing!";
 
-static void take(const uint8_t **p, size_t *n, void *out, size_t want) {
+static void take(const uint8_t **p, size_t *n, void *out, size_t want)
+{
     size_t k = *n < want ? *n : want;
     memset(out, 0, want);
     memcpy(out, *p, k);
     *p += k, *n -= k;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     uint8_t secret[16], flags, addr[16];
     int64_t now;
     take(&data, &size, secret, 16);
     take(&data, &size, &flags, 1);
     take(&data, &size, addr, 16);
     take(&data, &size, &now, 8);
-    if (flags & 2) now = (int64_t)((uint64_t)now & 0xFFFFFFFFFFull); /* near today's clock */
+    if (flags & 2)
+        now = (int64_t)((uint64_t)now & 0xFFFFFFFFFFull); /* near today's clock */
     size_t addrlen = flags & 1 ? 16 : 4;
     int64_t raw = now;
     now = gd_cookie_clamp(now); /* what gd_cookies_answer works with */
     const uint8_t *body = data;
-    if (shared == NULL) shared = gd_cookies_new(shared_secret, 8);
+    if (shared == NULL)
+        shared = gd_cookies_new(shared_secret, 8);
     FUZZ_CHECK(shared != NULL);
     gd_cookies *own = gd_cookies_new(secret, 1);
     FUZZ_CHECK(own != NULL);
@@ -51,8 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(out[12] == 1 && out[13] == 0 && out[14] == 0 && out[15] == 0);
         FUZZ_CHECK((r == GD_COOKIE_NEW) == (size == 8));
         if (round == 0) /* a memo of one slot made it now, for this client */
-            FUZZ_CHECK(r != GD_COOKIE_INVALID || !gd_cookie_valid(key, body, size, addr,
-                                                                  addrlen, now));
+            FUZZ_CHECK(r != GD_COOKIE_INVALID ||
+                       !gd_cookie_valid(key, body, size, addr, addrlen, now));
         /* what we hand out is valid now and until it expires */
         FUZZ_CHECK(gd_cookie_valid(key, out + 4, 24, addr, addrlen, now));
         /* a valid one presented is valid by the hash, or is the one we hold */
@@ -83,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t le[8];
     gd_sip_store_le(gd_siphash24(secret, body, size), le);
     uint64_t back = 0;
-    for (int i = 0; i < 8; i++) back |= (uint64_t)le[i] << (8 * i);
+    for (int i = 0; i < 8; i++)
+        back |= (uint64_t)le[i] << (8 * i);
     FUZZ_CHECK(back == gd_siphash24(secret, body, size));
     return 0;
 }

@@ -9,9 +9,11 @@
 #include "geo/geo.h"
 
 /* 0 and *db filled, or -1 when the input is too short to say anything. */
-static inline int fuzz_db(const uint8_t *data, size_t size, gd_db *db) {
+static inline int fuzz_db(const uint8_t *data, size_t size, gd_db *db)
+{
     static const int sizes[3] = {24, 28, 32};
-    if (size < 6) return -1;
+    if (size < 6)
+        return -1;
     memset(db, 0, sizeof *db);
     memcpy(&db->nc, data, 4);
     db->rs = sizes[data[4] % 3];

@@ -15,12 +15,14 @@
 PyObject *gd_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind);
 PyObject *gd_places(const gd_db *db, const uint32_t *offsets, size_t n);
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
     Py_InitializeEx(0);
     return 0;
 }
 
-static void drop(PyObject *o) {
+static void drop(PyObject *o)
+{
     if (o == NULL) {
         FUZZ_CHECK(PyErr_Occurred() != NULL); /* NULL always says why */
         PyErr_Clear();
@@ -29,19 +31,24 @@ static void drop(PyObject *o) {
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     gd_db db;
-    if (fuzz_db(data, size, &db) < 0) return 0;
+    if (fuzz_db(data, size, &db) < 0)
+        return 0;
     gd_walk w;
     const char *err = NULL;
-    if (gd_walk_tree(&db, &w, &err) < 0) return 0;
-    for (int kind = 0; kind < 2; kind++) drop(gd_decode(&db, w.offsets, w.nrec, kind));
+    if (gd_walk_tree(&db, &w, &err) < 0)
+        return 0;
+    for (int kind = 0; kind < 2; kind++)
+        drop(gd_decode(&db, w.offsets, w.nrec, kind));
     drop(gd_places(&db, w.offsets, w.nrec));
     if (size >= 14) { /* any offset at all: the decoder must check, not trust the walk */
         uint32_t picked[2];
         memcpy(picked, data + size - 8, 8);
         picked[0] = (uint32_t)(db.tree_size + 16 + picked[0] % (db.len - db.tree_size - 15));
-        for (int kind = 0; kind < 2; kind++) drop(gd_decode(&db, picked, 2, kind));
+        for (int kind = 0; kind < 2; kind++)
+            drop(gd_decode(&db, picked, 2, kind));
         drop(gd_places(&db, picked, 2));
     }
     gd_walk_free(&w);

@@ -11,10 +11,12 @@
 #include "fuzz.h"
 #include "fuzz_db.h"
 
-static void look(const gd_out *o4, const gd_out *o6) {
-    gd_ranges r = {(const uint32_t *)o4->start, o4->cls, o4->n,
+static void look(const gd_out *o4, const gd_out *o6)
+{
+    gd_ranges r = {(const uint32_t *)o4->start,     o4->cls, o4->n,
                    (const uint8_t(*)[16])o6->start, o6->cls, o6->n};
-    if (!o4->n || !o6->n || !gd_ranges_valid(&r)) return;
+    if (!o4->n || !o6->n || !gd_ranges_valid(&r))
+        return;
     int scope;
     uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8};
     for (uint32_t a = 0x01020304; a < 0xF0000000u; a += 0x0F3F1F17u) {
@@ -24,9 +26,11 @@ static void look(const gd_out *o4, const gd_out *o6) {
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     gd_db db;
-    if (fuzz_db(data, size, &db) < 0) return 0;
+    if (fuzz_db(data, size, &db) < 0)
+        return 0;
     gd_walk w;
     const char *err = NULL;
     if (gd_walk_tree(&db, &w, &err) < 0) {
@@ -48,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* a class list too short is refused, not read past */
         if (ncls > 1) {
             gd_out short4 = {.width = 4};
-            if (w.v4.n) FUZZ_CHECK(gd_classify4(&w, cls, 1, &short4) <= 0);
+            if (w.v4.n)
+                FUZZ_CHECK(gd_classify4(&w, cls, 1, &short4) <= 0);
             gd_out_free(&short4);
         }
     }

@@ -5,7 +5,8 @@
    a small table (static names, a wildcard, a cut, NXDOMAIN; server cookies on) fits its
    buffer, carries the query's ID and question, and is never larger than the limit it was
    made for, and so is what rate limiting makes of it; a policy name with two classes
-   (decided by ECS or either family's source) too. (Their bytes: tests/unit/test_native_diff.py, against the reference.) */
+   (decided by ECS or either family's source) too. (Their bytes: tests/unit/test_native_diff.py,
+   against the reference.) */
 #include <string.h>
 
 #include "answer/answer.h"
@@ -22,7 +23,12 @@ static void name_set(gn_set *s, const char *wire, size_t n, uint16_t tag)
         fuzz_fail("no memory for the table");
 }
 
-#define ORIGIN "\x07" "example" "\x04" "test" "\x00"
+#define ORIGIN                                                                                     \
+    "\x07"                                                                                         \
+    "example"                                                                                      \
+    "\x04"                                                                                         \
+    "test"                                                                                         \
+    "\x00"
 #define NAME(s) s ORIGIN, sizeof(s ORIGIN) - 1
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -39,8 +45,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static const uint8_t secret[GD_COOKIE_SECRET] = {1, 2, 3};
     if ((source.cookies = gd_cookies_new(secret, 1024)) == NULL)
         fuzz_fail("no memory for the cookies");
-    gd_rrl_config rc = {.rates = {2, 1, 1}, .window = 15, .slip = 2, .ipv4_prefix = 24,
-                        .ipv6_prefix = 56, .slots = 1024};
+    gd_rrl_config rc = {.rates = {2, 1, 1},
+                        .window = 15,
+                        .slip = 2,
+                        .ipv4_prefix = 24,
+                        .ipv6_prefix = 56,
+                        .slots = 1024};
     if ((rrl = gd_rrl_new(&rc)) == NULL)
         fuzz_fail("no memory for the RRL table");
     o->known[0] = 0xFF;
@@ -59,8 +69,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     name_set(&table.zones, ORIGIN, sizeof ORIGIN - 1, 0);
     name_set(&table.names, ORIGIN, sizeof ORIGIN - 1, 0);
     name_set(&table.names, NAME("\x06static"), 0);
-    name_set(&table.names, NAME("\x04" "edge"), 0);
-    name_set(&table.names, NAME("\x01*\x04" "edge"), 0);
+    name_set(&table.names,
+             NAME("\x04"
+                  "edge"),
+             0);
+    name_set(&table.names,
+             NAME("\x01*\x04"
+                  "edge"),
+             0);
     name_set(&table.names, NAME("\x03sub"), 0);
     name_set(&table.cuts, NAME("\x03sub"), 0);
     memset(heads, 0x11, sizeof heads);
@@ -77,7 +93,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (gn_set_put(&table.entries, &table.arena,
                    (const uint8_t *)"\x06static" ORIGIN "\x00\x01\x00\x01",
                    sizeof("\x06static" ORIGIN) - 1 + 4, 0, 0) < 0 ||
-        gn_set_put(&table.entries, &table.arena, (const uint8_t *)"\x03www" ORIGIN "\x00\x01\x00\x01",
+        gn_set_put(&table.entries, &table.arena,
+                   (const uint8_t *)"\x03www" ORIGIN "\x00\x01\x00\x01",
                    sizeof("\x03www" ORIGIN) - 1 + 4, 0, 1) < 0)
         fuzz_fail("no memory for the table");
     name_set(&table.names, NAME("\x03www"), 0);
@@ -106,10 +123,12 @@ static void check_parse(const uint8_t *data, size_t size)
     gn_query q;
     memset(&q, 0xA5, sizeof q);
     (void)gn_ecs_valid(data, size);
-    if (gn_parse(data, size, &q) != 0) return;
+    if (gn_parse(data, size, &q) != 0)
+        return;
     FUZZ_CHECK(q.qend <= size && q.qend >= 12 + 1 + 4);
     FUZZ_CHECK(q.nlen >= 1 && q.nlen <= GN_MAX_NAME && q.lname[q.nlen - 1] == 0);
-    for (size_t i = 0; i < q.nlen; i++) FUZZ_CHECK(q.lname[i] < 'A' || q.lname[i] > 'Z');
+    for (size_t i = 0; i < q.nlen; i++)
+        FUZZ_CHECK(q.lname[i] < 'A' || q.lname[i] > 'Z');
     FUZZ_CHECK(memcmp(q.key, q.lname, q.nlen) == 0);
     FUZZ_CHECK(q.variant < 4 && (q.opt == 0 || q.opt == 1));
     if (q.ecs != NULL) {
@@ -118,10 +137,12 @@ static void check_parse(const uint8_t *data, size_t size)
     }
     if (q.cookie != NULL)
         FUZZ_CHECK(q.cookie >= data + q.qend && q.cookie + q.cookie_len <= data + size);
-    if (!q.opt) FUZZ_CHECK(q.ecs == NULL && q.cookie == NULL && q.qend == size);
+    if (!q.opt)
+        FUZZ_CHECK(q.ecs == NULL && q.cookie == NULL && q.qend == size);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     check_parse(data, size);
     static uint8_t out[1300];
     for (size_t cap = 0; cap <= sizeof out; cap += sizeof out / 2) {
@@ -129,7 +150,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint64_t pkey = 0;
         source.family = (size & 1) ? 4 : 6; /* decisions by either family's source */
         size_t n = gn_answer(&table, &decisions, &source, data, size, out, cap, &ckey, &pkey);
-        if (n == 0) continue;
+        if (n == 0)
+            continue;
         gn_query q;
         FUZZ_CHECK(gn_parse(data, size, &q) == 0);
         FUZZ_CHECK(n <= cap && n <= (q.opt ? 1232u : 512u) && n >= q.qend);

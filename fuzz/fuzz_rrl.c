@@ -14,17 +14,21 @@ typedef struct {
     size_t n;
 } reader;
 
-static uint8_t byte(reader *r) {
-    if (!r->n) return 0;
+static uint8_t byte(reader *r)
+{
+    if (!r->n)
+        return 0;
     r->n--;
     return *r->p++;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     reader in = {data, size};
     gd_rrl_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    for (int k = 0; k < 3; k++) cfg.rates[k] = byte(&in) % 8 == 0 ? 0 : byte(&in) / 16.0 + 0.5;
+    for (int k = 0; k < 3; k++)
+        cfg.rates[k] = byte(&in) % 8 == 0 ? 0 : byte(&in) / 16.0 + 0.5;
     cfg.window = byte(&in) / 8.0;
     cfg.slip = byte(&in) % 4;
     cfg.ipv4_prefix = byte(&in) % 40 - 2; /* some out of range */
@@ -32,9 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t flags = byte(&in);
     cfg.log_only = flags & 1;
     cfg.slots = (size_t)1 << (byte(&in) % 8);
-    if (flags & 2) cfg.slots += 1; /* not a power of two: refused */
+    if (flags & 2)
+        cfg.slots += 1; /* not a power of two: refused */
     gd_net net = {.family = byte(&in) & 1 ? 6 : 4};
-    for (int i = 0; i < 16; i++) net.addr[i] = byte(&in);
+    for (int i = 0; i < 16; i++)
+        net.addr[i] = byte(&in);
     net.prefix = byte(&in) % (net.family == 4 ? 33 : 129);
     cfg.exempt = &net;
     cfg.n_exempt = flags & 4 ? 1 : 0;
@@ -42,20 +48,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int bad = (flags & 2 && cfg.slots != 2) || cfg.ipv4_prefix < 0 || cfg.ipv4_prefix > 32 ||
               cfg.ipv6_prefix < 0 || cfg.ipv6_prefix > 128;
     FUZZ_CHECK((r == NULL) == bad);
-    if (r == NULL) return 0;
+    if (r == NULL)
+        return 0;
     FUZZ_CHECK(gd_rrl_table_bytes(r) >= gd_rrl_slot(r, 4, net.addr, 0, NULL, 0));
     double now = 1000.0;
     uint64_t limited = 0;
     while (in.n) {
         int family = byte(&in) & 1 ? 6 : 4;
         uint8_t addr[16];
-        for (int i = 0; i < 16; i++) addr[i] = byte(&in);
+        for (int i = 0; i < 16; i++)
+            addr[i] = byte(&in);
         if (family == 6 && (addr[15] & 1)) /* an IPv4-mapped source now and then */
             memcpy(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12);
         int kind = byte(&in) % 5 - 1; /* -1 and 3: not kinds */
         size_t namelen = (size_t)byte(&in) << 8;
         namelen |= byte(&in);
-        if (namelen > in.n) namelen = in.n;
+        if (namelen > in.n)
+            namelen = in.n;
         const uint8_t *name = in.p;
         in.p += namelen, in.n -= namelen;
         uint8_t step = byte(&in);
@@ -64,18 +73,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(v >= GD_RRL_OK && v <= GD_RRL_LOG_ONLY);
         size_t slot = gd_rrl_slot(r, family, addr, kind, name, namelen);
         FUZZ_CHECK(slot < cfg.slots);
-        if (kind < 0 || kind > 2 || cfg.rates[kind] == 0) FUZZ_CHECK(v == GD_RRL_OK);
-        if (cfg.log_only) FUZZ_CHECK(v == GD_RRL_OK || v == GD_RRL_LOG_ONLY);
-        else FUZZ_CHECK(v != GD_RRL_LOG_ONLY);
-        if (cfg.slip == 0) FUZZ_CHECK(v != GD_RRL_SLIP);
-        if (cfg.slip == 1) FUZZ_CHECK(v != GD_RRL_DROP);
+        if (kind < 0 || kind > 2 || cfg.rates[kind] == 0)
+            FUZZ_CHECK(v == GD_RRL_OK);
+        if (cfg.log_only)
+            FUZZ_CHECK(v == GD_RRL_OK || v == GD_RRL_LOG_ONLY);
+        else
+            FUZZ_CHECK(v != GD_RRL_LOG_ONLY);
+        if (cfg.slip == 0)
+            FUZZ_CHECK(v != GD_RRL_SLIP);
+        if (cfg.slip == 1)
+            FUZZ_CHECK(v != GD_RRL_DROP);
         if (cfg.n_exempt && net.family == family) {
             int p = net.prefix, in_net = 1;
             for (int i = 0; p > 0; i++, p -= 8) {
                 uint8_t m = p >= 8 ? 0xff : (uint8_t)(0xff00 >> p);
-                if ((addr[i] & m) != (net.addr[i] & m)) in_net = 0;
+                if ((addr[i] & m) != (net.addr[i] & m))
+                    in_net = 0;
             }
-            if (in_net) FUZZ_CHECK(v == GD_RRL_OK);
+            if (in_net)
+                FUZZ_CHECK(v == GD_RRL_OK);
         }
         limited += v != GD_RRL_OK;
     }

@@ -8,8 +8,10 @@
 #include "rrl/rrl.h"
 #include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 4) return 0;
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 4)
+        return 0;
     size_t split = ((size_t)data[0] << 8 | data[1]) % (size - 1);
     const uint8_t *query = data + 2, *rest = data + 2 + split;
     size_t qlen = split, restlen = size - 2 - split;

@@ -22,7 +22,8 @@ static const uint8_t secret[16] = "stress secret 16";
 static atomic_long answered, bad_cookies;
 static long iterations = 50000;
 
-static void *worker(void *arg) {
+static void *worker(void *arg)
+{
     long id = (long)arg;
     const uint8_t flooded[4] = {192, 0, 2, 7}, name[] = "\3www\3geo\4test\0\0\1\0\1";
     uint8_t other[4] = {10, 0, 0, 0}, client[8] = {0};
@@ -39,8 +40,7 @@ static void *worker(void *arg) {
         if (i % 16 == 0) {
             uint8_t out[GD_COOKIE_OPTION];
             client[7] = (uint8_t)(i >> 4);
-            int r = gd_cookies_answer(jar, client, 8, flooded, 4, 1700000000 + i / 1000, out,
-                                      NULL);
+            int r = gd_cookies_answer(jar, client, 8, flooded, 4, 1700000000 + i / 1000, out, NULL);
             if (r != GD_COOKIE_NEW || memcmp(out + 4, client, 8) != 0 ||
                 !gd_cookie_valid(secret, out + 4, 24, flooded, 4, 1700000000 + i / 1000))
                 atomic_fetch_add(&bad_cookies, 1);
@@ -50,18 +50,28 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int threads = argc > 1 ? atoi(argv[1]) : 4;
-    if (argc > 2) iterations = atol(argv[2]);
-    if (threads < 1 || threads > 64) threads = 4;
-    gd_rrl_config cfg = {.rates = {RATE, RATE, RATE}, .window = 15, .slip = 2,
-                         .ipv4_prefix = 24, .ipv6_prefix = 56, .slots = 64};
+    if (argc > 2)
+        iterations = atol(argv[2]);
+    if (threads < 1 || threads > 64)
+        threads = 4;
+    gd_rrl_config cfg = {.rates = {RATE, RATE, RATE},
+                         .window = 15,
+                         .slip = 2,
+                         .ipv4_prefix = 24,
+                         .ipv6_prefix = 56,
+                         .slots = 64};
     rrl = gd_rrl_new(&cfg);
     jar = gd_cookies_new(secret, 4);
-    if (!rrl || !jar) return 2;
+    if (!rrl || !jar)
+        return 2;
     pthread_t t[64];
-    for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, worker, (void *)i);
-    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+    for (long i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, worker, (void *)i);
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
     long got = atomic_load(&answered), bad = atomic_load(&bad_cookies);
     printf("stress: %d threads x %ld: %ld answered of one account (want %d), %ld bad cookies\n",
            threads, iterations, got, RATE, bad);

@@ -16,8 +16,8 @@
 #include "geo/ranges.h"
 #include "rrl/rrl.h"
 
-#define GN_UDP_SIZE 512   /* what a datagram carries whatever the query says */
-#define GN_MAX_NAME 255   /* a wire name's longest */
+#define GN_UDP_SIZE 512         /* what a datagram carries whatever the query says */
+#define GN_MAX_NAME 255         /* a wire name's longest */
 #define GN_QTYPE_OTHER 0x10000u /* stats.QTYPE_OTHER: types outside wire.TYPE_TEXT */
 
 /* A growable byte arena: every key, body and name lives here, addressed by offset. */
@@ -47,8 +47,8 @@ enum { GN_STATIC = 0, GN_POLICY = 1 };
 typedef struct {
     uint32_t body_off, body_len;
     uint16_t zone;
-    uint16_t heads; /* index into gn_table.heads: 8 variants of 10 bytes */
-    uint32_t qtype; /* counted as is (the Python fast path counts entry.qtype) */
+    uint16_t heads;  /* index into gn_table.heads: 8 variants of 10 bytes */
+    uint32_t qtype;  /* counted as is (the Python fast path counts entry.qtype) */
     uint32_t policy; /* POLICY: its slot in the decisions (gn_decisions.pv) */
     uint8_t kind;
 } gn_entry;
@@ -72,7 +72,7 @@ typedef struct {
     uint16_t payload;       /* dns.max_udp_payload */
     uint8_t ecs_enabled, cookies, nsid;
     uint8_t max_v4, max_v6; /* ecs.max_source_v4/v6: the source prefix acted on */
-    uint8_t known[8192]; /* bitmap of wire.TYPE_TEXT: qtype labels of negative answers */
+    uint8_t known[8192];    /* bitmap of wire.TYPE_TEXT: qtype labels of negative answers */
 } gn_opts;
 
 typedef struct {
@@ -120,17 +120,19 @@ typedef struct {
 
 /* A parsed query: what the answer path needs, all offsets into the packet. */
 typedef struct {
-    size_t qend;  /* past the question */
-    size_t nlen;  /* the name's wire length */
+    size_t qend;                    /* past the question */
+    size_t nlen;                    /* the name's wire length */
     uint8_t lname[GN_MAX_NAME + 1]; /* the name, lower-cased */
     uint8_t key[GN_MAX_NAME + 5];   /* lname + type + class */
-    unsigned variant; /* RD | CD << 1 */
+    unsigned variant;               /* RD | CD << 1 */
     unsigned qtype, qclass;
-    int opt;          /* 1 when one OPT record follows the question */
+    int opt; /* 1 when one OPT record follows the question */
     int do_bit;
     unsigned udp_limit; /* min(max(payload, 512), ours) */
-    const uint8_t *ecs; size_t ecs_len;   /* the ECS option body, NULL if none */
-    const uint8_t *cookie; size_t cookie_len;
+    const uint8_t *ecs;
+    size_t ecs_len; /* the ECS option body, NULL if none */
+    const uint8_t *cookie;
+    size_t cookie_len;
     int nsid;
 } gn_query;
 
@@ -152,16 +154,15 @@ size_t gn_set_bytes(const gn_set *s);
    query is Python's. *ckey: the counter key of the answer (zone, qtype, rcode). */
 /* Who sent a query, and what answering it may use besides the tables. */
 typedef struct {
-    int family;       /* 4 or 6 (an IPv4-mapped IPv6 source is 4): what decisions see */
-    uint8_t addr[16]; /* network order */
+    int family;          /* 4 or 6 (an IPv4-mapped IPv6 source is 4): what decisions see */
+    uint8_t addr[16];    /* network order */
     gd_cookies *cookies; /* the worker's server cookies (NULL: a COOKIE goes to Python) */
     int64_t now;         /* wall clock, whole seconds (server cookies) */
     int cookie_result;   /* set by gn_add_cookie: GD_COOKIE_NEW/VALID/INVALID; -1: none */
 } gn_source;
 
-size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src,
-                 const uint8_t *d, size_t n, uint8_t *out, size_t cap, uint64_t *ckey,
-                 uint64_t *pkey);
+size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,
+                 size_t n, uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey);
 /* csrc/py/decisions.c: a POLICY entry's reply (0: Python's) */
 size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e,
                         gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
@@ -175,10 +176,9 @@ size_t gn_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at)
 
 /* csrc/rrl/limit.c: handler.py's _limited() on a native reply of `len` bytes in out (its
    counter key ckey): the new length (0: dropped), *akey the RRL action counted or 0. */
-size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d,
-                size_t n, uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey);
-#define GN_CKEY(zone, qtype, rcode) \
+size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d, size_t n,
+                uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey);
+#define GN_CKEY(zone, qtype, rcode)                                                                \
     ((((uint64_t)(zone) + 1) << 32) | ((uint64_t)(qtype) << 8) | (uint64_t)(rcode))
-
 
 #endif

@@ -18,9 +18,8 @@ static size_t put(uint8_t *out, size_t at, size_t cap, const void *p, size_t n)
     return at + n;
 }
 
-static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src,
-                            const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap,
-                            uint64_t *ckey)
+static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src, const uint8_t *d,
+                            const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey)
 {
     uint8_t opt[64];
     size_t optlen = 0, tail = 0, limit = GN_UDP_SIZE;
@@ -69,7 +68,7 @@ static long nx_zone(const gn_table *t, const gn_query *q)
             if (gn_set_get(&t->cuts, &t->arena, name + p, len - p, tag))
                 return -1;
     }
-    if (zone->wildcards) { /* RFC 4592: `*.` + the closest encloser synthesizes */
+    if (zone->wildcards) {      /* RFC 4592: `*.` + the closest encloser synthesizes */
         size_t p = name[0] + 1; /* the name itself does not exist */
         while (p < at && !gn_set_get(&t->names, &t->arena, name + p, len - p, tag))
             p += name[p] + 1;
@@ -81,8 +80,8 @@ static long nx_zone(const gn_table *t, const gn_query *q)
     return (long)z->value;
 }
 
-static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d,
-                        const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey)
+static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d, const gn_query *q,
+                        uint8_t *out, size_t cap, uint64_t *ckey)
 {
     unsigned qtype = q->qtype;
     if (q->qclass != 1 || qtype == T_AXFR || qtype == T_IXFR || qtype == T_OPT ||
@@ -122,9 +121,8 @@ static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d,
     return at;
 }
 
-size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src,
-                 const uint8_t *d, size_t n, uint8_t *out, size_t cap, uint64_t *ckey,
-                 uint64_t *pkey)
+size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,
+                 size_t n, uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey)
 {
     *pkey = 0;
     if (src != NULL)

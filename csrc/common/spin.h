@@ -7,13 +7,16 @@
 #include <sched.h>
 #include <stdatomic.h>
 
-static inline void gd_spin_lock(atomic_flag *lock) {
+static inline void gd_spin_lock(atomic_flag *lock)
+{
     unsigned spins = 0;
     while (atomic_flag_test_and_set_explicit(lock, memory_order_acquire))
-        if (++spins % 64 == 0) sched_yield();
+        if (++spins % 64 == 0)
+            sched_yield();
 }
 
-static inline void gd_spin_unlock(atomic_flag *lock) {
+static inline void gd_spin_unlock(atomic_flag *lock)
+{
     atomic_flag_clear_explicit(lock, memory_order_release);
 }
 

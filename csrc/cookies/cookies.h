@@ -63,14 +63,13 @@ void gd_cookies_free(gd_cookies *c);
    well formed returns GD_COOKIE_MALFORMED, writes nothing and counts NOTHING (the caller
    answers FORMERR, or hands the query to Python, which counts it). */
 int gd_cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
-                      size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION],
-                      int64_t *expires);
+                      size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION], int64_t *expires);
 
 /* gd_cookies_answer() without counting: for the Python handler, which counts into its own
    stats (cookies_total is then its counts plus gd_cookies_counts(), the native threads'). */
-int gd_cookies_answer_uncounted(gd_cookies *c, const uint8_t *body, size_t len,
-                                const uint8_t *addr, size_t addrlen, int64_t now,
-                                uint8_t out[GD_COOKIE_OPTION], int64_t *expires);
+int gd_cookies_answer_uncounted(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
+                                size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION],
+                                int64_t *expires);
 
 /* Count one result the caller found by other means (a replayed reply: ServerCookies.replay;
    or GD_COOKIE_MALFORMED). */

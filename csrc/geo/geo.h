@@ -11,10 +11,10 @@
 typedef struct {
     const uint8_t *buf;
     size_t len;
-    uint32_t nc;        /* node count */
-    int rs;             /* record size in bits: 24, 28, 32 */
-    int ipv;            /* 4 or 6 */
-    size_t tree_size;   /* bytes of the search tree; the data section starts 16 after */
+    uint32_t nc;      /* node count */
+    int rs;           /* record size in bits: 24, 28, 32 */
+    int ipv;          /* 4 or 6 */
+    size_t tree_size; /* bytes of the search tree; the data section starts 16 after */
 } gd_db;
 
 /* Leaves of one family in address order, adjacent equal records merged. rec: 0 = no data,
@@ -32,7 +32,7 @@ typedef struct {
 
 typedef struct {
     gd_leaves v4, v6;
-    uint32_t *offsets;  /* absolute data offsets of the distinct records, sorted */
+    uint32_t *offsets; /* absolute data offsets of the distinct records, sorted */
     size_t nrec;
 } gd_walk;
 
@@ -43,23 +43,21 @@ void gd_walk_free(gd_walk *w);
 /* Growable merged ranges, the output of every merge below. */
 typedef struct {
     size_t n, cap;
-    int width;          /* 4 or 16: bytes of a start */
-    uint8_t *start;     /* n * width bytes: uint32 host order, or 16 bytes network order */
+    int width;      /* 4 or 16: bytes of a start */
+    uint8_t *start; /* n * width bytes: uint32 host order, or 16 bytes network order */
     uint32_t *cls;
 } gd_out;
 
-int gd_out_push(gd_out *o, const void *start, uint32_t cls);  /* merges equal neighbours */
+int gd_out_push(gd_out *o, const void *start, uint32_t cls); /* merges equal neighbours */
 void gd_out_free(gd_out *o);
 
 /* cls[rec] for every leaf; -1 on memory or a record index >= ncls. */
 int gd_classify4(const gd_walk *w, const uint32_t *cls, size_t ncls, gd_out *o);
 /* IPv6: the aliased IPv4 subtree comes from o4, the merged IPv4 output of gd_classify4. */
-int gd_classify6(const gd_walk *w, const uint32_t *cls, size_t ncls, const gd_out *o4,
-                 gd_out *o);
+int gd_classify6(const gd_walk *w, const uint32_t *cls, size_t ncls, const gd_out *o4, gd_out *o);
 
 /* Common refinement of two range lists of one width: key = a * nb + b per piece. */
-int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na,
-               const uint8_t *sb, const uint32_t *cb, size_t nb_ranges, uint32_t nb,
-               gd_out *o);
+int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na, const uint8_t *sb,
+               const uint32_t *cb, size_t nb_ranges, uint32_t nb, gd_out *o);
 
 #endif

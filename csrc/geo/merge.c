@@ -91,9 +91,8 @@ static u128 at(int width, const uint8_t *s, size_t i)
     return gd_load128(s + 16 * i);
 }
 
-int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na,
-               const uint8_t *sb, const uint32_t *cb, size_t nb_ranges, uint32_t nb,
-               gd_out *o)
+int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na, const uint8_t *sb,
+               const uint32_t *cb, size_t nb_ranges, uint32_t nb, gd_out *o)
 {
     o->width = width;
     size_t i = 0, j = 0;
@@ -118,7 +117,8 @@ int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na,
         int more_a = i + 1 < na, more_b = j + 1 < nb_ranges;
         if (!more_a && !more_b)
             break;
-        u128 na_start = more_a ? at(width, sa, i + 1) : 0, nb_start = more_b ? at(width, sb, j + 1) : 0;
+        u128 na_start = more_a ? at(width, sa, i + 1) : 0,
+             nb_start = more_b ? at(width, sb, j + 1) : 0;
         if (more_a && (!more_b || na_start <= nb_start))
             i++;
         if (more_b && (!more_a || nb_start <= na_start))

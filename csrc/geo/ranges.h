@@ -29,8 +29,12 @@ static inline gd_u128 gd_load128(const uint8_t a[16])
 }
 
 typedef struct {
-    const uint32_t *start4; const uint32_t *cls4; size_t n4;        /* host byte order */
-    const uint8_t (*start6)[16]; const uint32_t *cls6; size_t n6;   /* network byte order */
+    const uint32_t *start4;
+    const uint32_t *cls4;
+    size_t n4; /* host byte order */
+    const uint8_t (*start6)[16];
+    const uint32_t *cls6;
+    size_t n6; /* network byte order */
 } gd_ranges;
 
 /* The class of addr and, in *scope, the widest prefix length p such that addr/p lies

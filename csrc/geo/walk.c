@@ -17,7 +17,8 @@ static uint32_t read_record(const gd_db *db, uint32_t node, int bit)
     case 28:
         p = db->buf + (size_t)node * 7;
         if (bit)
-            return (uint32_t)(p[3] & 0x0F) << 24 | (uint32_t)p[4] << 16 | (uint32_t)p[5] << 8 | p[6];
+            return (uint32_t)(p[3] & 0x0F) << 24 | (uint32_t)p[4] << 16 | (uint32_t)p[5] << 8 |
+                   p[6];
         return (uint32_t)(p[3] >> 4) << 24 | (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
     default:
         p = db->buf + (size_t)node * 8 + 4 * bit;
@@ -249,7 +250,8 @@ int gd_walk_tree(const gd_db *db, gd_walk *out, const char **err)
         *err = "unsupported ip_version";
         return -1;
     }
-    if (db->nc == 0 || db->tree_size + 16 > db->len || db->len - db->tree_size > 0xFFFFFF00u - db->nc) {
+    if (db->nc == 0 || db->tree_size + 16 > db->len ||
+        db->len - db->tree_size > 0xFFFFFF00u - db->nc) {
         *err = "search tree larger than the file (truncated?)";
         return -1;
     }

@@ -1,6 +1,6 @@
 /* geodns._native: thin Python wrappers around the native SipHash, cookie and RRL code
-   (csrc/common/siphash.c, csrc/cookies/cookies.c, csrc/rrl/rrl.c), so tests can compare them with the Python
-   modules on many inputs, and so a worker's Python handler can share the very tables its
+   (csrc/common/siphash.c, csrc/cookies/cookies.c, csrc/rrl/rrl.c), so tests can compare them with
+   the Python modules on many inputs, and so a worker's Python handler can share the very tables its
    native threads use (capsule(): a "gd_cookies" / "gd_rrl" pointer for geodns._native). */
 #include "py/py.h"
 #include "py/abuse.h"
@@ -12,31 +12,38 @@
 #include "rrl/rrl.h"
 #include "common/siphash.h"
 
-int gd_parse_host(PyObject *host, int *family, uint8_t addr[16]) {
+int gd_parse_host(PyObject *host, int *family, uint8_t addr[16])
+{
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(host, &n);
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     char buf[64];
     const char *pct = memchr(s, '%', (size_t)n);
     size_t len = pct ? (size_t)(pct - s) : (size_t)n;
-    if (len >= sizeof buf) goto bad;
+    if (len >= sizeof buf)
+        goto bad;
     memcpy(buf, s, len);
     buf[len] = 0;
     if (memchr(buf, ':', len) == NULL) {
         *family = 4;
-        if (inet_pton(AF_INET, buf, addr) == 1) return 0;
+        if (inet_pton(AF_INET, buf, addr) == 1)
+            return 0;
     } else {
         *family = 6;
-        if (inet_pton(AF_INET6, buf, addr) == 1) return 0;
+        if (inet_pton(AF_INET6, buf, addr) == 1)
+            return 0;
     }
 bad:
     PyErr_Format(PyExc_ValueError, "not an IP address: %R", host);
     return -1;
 }
 
-static PyObject *py_siphash(PyObject *self, PyObject *args) {
+static PyObject *py_siphash(PyObject *self, PyObject *args)
+{
     Py_buffer key, data;
-    if (!PyArg_ParseTuple(args, "y*y*", &key, &data)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*", &key, &data))
+        return NULL;
     PyObject *res = NULL;
     if (key.len != GD_SIP_KEY)
         PyErr_SetString(PyExc_ValueError, "a SipHash key is 16 bytes");
@@ -47,10 +54,12 @@ static PyObject *py_siphash(PyObject *self, PyObject *args) {
     return res;
 }
 
-static PyObject *py_server_cookie(PyObject *self, PyObject *args) {
+static PyObject *py_server_cookie(PyObject *self, PyObject *args)
+{
     Py_buffer secret, client, addr;
     unsigned long long ts;
-    if (!PyArg_ParseTuple(args, "y*y*y*K", &secret, &client, &addr, &ts)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*K", &secret, &client, &addr, &ts))
+        return NULL;
     PyObject *res = NULL;
     if (secret.len != GD_COOKIE_SECRET || client.len != 8 || addr.len > 16) {
         PyErr_SetString(PyExc_ValueError, "secret 16 bytes, client 8, address 4 or 16");
@@ -65,10 +74,12 @@ static PyObject *py_server_cookie(PyObject *self, PyObject *args) {
     return res;
 }
 
-static PyObject *py_valid(PyObject *self, PyObject *args) {
+static PyObject *py_valid(PyObject *self, PyObject *args)
+{
     Py_buffer secret, body, addr;
     long long now;
-    if (!PyArg_ParseTuple(args, "y*y*y*L", &secret, &body, &addr, &now)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*L", &secret, &body, &addr, &now))
+        return NULL;
     PyObject *res = NULL;
     if (secret.len != GD_COOKIE_SECRET || body.len < 8 || addr.len > 16)
         PyErr_SetString(PyExc_ValueError, "secret 16 bytes, body 8 or more, address <= 16");
@@ -81,16 +92,20 @@ static PyObject *py_valid(PyObject *self, PyObject *args) {
     return res;
 }
 
-static PyObject *py_age(PyObject *self, PyObject *args) {
+static PyObject *py_age(PyObject *self, PyObject *args)
+{
     unsigned long long ts;
     long long now;
-    if (!PyArg_ParseTuple(args, "KL", &ts, &now)) return NULL;
+    if (!PyArg_ParseTuple(args, "KL", &ts, &now))
+        return NULL;
     return PyLong_FromLongLong(gd_cookie_age((uint32_t)ts, now));
 }
 
-static PyObject *py_well_formed(PyObject *self, PyObject *arg) {
+static PyObject *py_well_formed(PyObject *self, PyObject *arg)
+{
     Py_ssize_t n = PyObject_Length(arg);
-    if (n < 0) return NULL;
+    if (n < 0)
+        return NULL;
     return PyBool_FromLong(gd_cookie_well_formed((size_t)n));
 }
 
@@ -100,11 +115,13 @@ typedef struct {
     PyObject_HEAD gd_cookies *c;
 } CookiesObject;
 
-static int Cookies_init(CookiesObject *self, PyObject *args, PyObject *kw) {
+static int Cookies_init(CookiesObject *self, PyObject *args, PyObject *kw)
+{
     static char *names[] = {"secret", "slots", NULL};
     Py_buffer secret;
     Py_ssize_t slots = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|n", names, &secret, &slots)) return -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|n", names, &secret, &slots))
+        return -1;
     int ok = secret.len == GD_COOKIE_SECRET && slots >= 0;
     if (ok) {
         gd_cookies_free(self->c);
@@ -118,26 +135,31 @@ static int Cookies_init(CookiesObject *self, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-static void Cookies_dealloc(CookiesObject *self) {
+static void Cookies_dealloc(CookiesObject *self)
+{
     gd_cookies_free(self->c);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static gd_cookies *cookies_of(CookiesObject *self) {
-    if (self->c == NULL) PyErr_SetString(PyExc_RuntimeError, "Cookies not initialised");
+static gd_cookies *cookies_of(CookiesObject *self)
+{
+    if (self->c == NULL)
+        PyErr_SetString(PyExc_RuntimeError, "Cookies not initialised");
     return self->c;
 }
 
 /* answer(body, address, now, counted=True) -> (result, option, expires); result -1: not
    well formed (nothing written, nothing counted) */
-static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *kw) {
+static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *kw)
+{
     static char *names[] = {"body", "address", "now", "counted", NULL};
     Py_buffer body, addr;
     PyObject *where;
     long long now;
     int counted = 1, family;
     uint8_t parsed[16];
-    if (cookies_of(self) == NULL) return NULL;
+    if (cookies_of(self) == NULL)
+        return NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OL|p", names, &body, &where, &now, &counted))
         return NULL;
     if (PyUnicode_Check(where)) { /* a host string, as the handler has it */
@@ -158,8 +180,7 @@ static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *k
         int64_t expires = 0;
         /* the GIL stays held: the table's locks are spin locks held for nanoseconds */
         int r = (counted ? gd_cookies_answer : gd_cookies_answer_uncounted)(
-            self->c, body.buf, (size_t)body.len, addr.buf, (size_t)addr.len, now, out,
-            &expires);
+            self->c, body.buf, (size_t)body.len, addr.buf, (size_t)addr.len, now, out, &expires);
         if (r == GD_COOKIE_MALFORMED)
             res = Py_BuildValue("iyL", -1, "", 0LL);
         else
@@ -167,23 +188,29 @@ static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *k
                                 (long long)expires);
     }
     PyBuffer_Release(&body);
-    if (addr.obj != NULL) PyBuffer_Release(&addr);
+    if (addr.obj != NULL)
+        PyBuffer_Release(&addr);
     return res;
 }
 
-static PyObject *Cookies_counts(CookiesObject *self, PyObject *unused) {
+static PyObject *Cookies_counts(CookiesObject *self, PyObject *unused)
+{
     uint64_t n[4];
-    if (cookies_of(self) == NULL) return NULL;
+    if (cookies_of(self) == NULL)
+        return NULL;
     gd_cookies_counts(self->c, n);
     return Py_BuildValue("{sKsKsKsK}", "new", (unsigned long long)n[0], "valid",
-                         (unsigned long long)n[1], "invalid", (unsigned long long)n[2],
-                         "malformed", (unsigned long long)n[3]);
+                         (unsigned long long)n[1], "invalid", (unsigned long long)n[2], "malformed",
+                         (unsigned long long)n[3]);
 }
 
-static PyObject *Cookies_count(CookiesObject *self, PyObject *arg) {
+static PyObject *Cookies_count(CookiesObject *self, PyObject *arg)
+{
     long r = PyLong_AsLong(arg);
-    if (r == -1 && PyErr_Occurred()) return NULL;
-    if (cookies_of(self) == NULL) return NULL;
+    if (r == -1 && PyErr_Occurred())
+        return NULL;
+    if (cookies_of(self) == NULL)
+        return NULL;
     if (r < 0 || r > GD_COOKIE_MALFORMED) {
         PyErr_SetString(PyExc_ValueError, "a result is 0 (new) to 3 (malformed)");
         return NULL;
@@ -192,8 +219,10 @@ static PyObject *Cookies_count(CookiesObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Cookies_capsule(CookiesObject *self, PyObject *unused) {
-    if (cookies_of(self) == NULL) return NULL;
+static PyObject *Cookies_capsule(CookiesObject *self, PyObject *unused)
+{
+    if (cookies_of(self) == NULL)
+        return NULL;
     return PyCapsule_New(self->c, "gd_cookies", NULL);
 }
 
@@ -220,36 +249,41 @@ PyTypeObject gp_cookies_type = {
     .tp_methods = Cookies_methods,
 };
 
-static PyObject *py_rrl_kind(PyObject *self, PyObject *arg) {
+static PyObject *py_rrl_kind(PyObject *self, PyObject *arg)
+{
     Py_buffer resp;
-    if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0)
+        return NULL;
     int kind = gd_rrl_kind(resp.buf, (size_t)resp.len);
     PyBuffer_Release(&resp);
     return PyLong_FromLong(kind);
 }
 
-static PyObject *py_rrl_question(PyObject *self, PyObject *arg) {
+static PyObject *py_rrl_question(PyObject *self, PyObject *arg)
+{
     Py_buffer resp;
     uint8_t out[GD_RRL_QUESTION_MAX];
-    if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0)
+        return NULL;
     size_t n = gd_rrl_question(resp.buf, (size_t)resp.len, out);
     PyBuffer_Release(&resp);
     return PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)n);
 }
 
-static PyObject *py_slip(PyObject *self, PyObject *args) {
+static PyObject *py_slip(PyObject *self, PyObject *args)
+{
     Py_buffer query, resp, cookie;
     unsigned int payload;
-    if (!PyArg_ParseTuple(args, "y*y*Iy*", &query, &resp, &payload, &cookie)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*Iy*", &query, &resp, &payload, &cookie))
+        return NULL;
     PyObject *res = NULL;
     size_t cap = 12 + GD_RRL_QUESTION_MAX + 11 + (size_t)cookie.len;
     uint8_t *out = PyMem_Malloc(cap);
     if (out == NULL) {
         PyErr_NoMemory();
     } else {
-        size_t n = gd_rrl_slip(query.buf, (size_t)query.len, resp.buf, (size_t)resp.len,
-                               payload, cookie.len ? cookie.buf : NULL, (size_t)cookie.len,
-                               out, cap);
+        size_t n = gd_rrl_slip(query.buf, (size_t)query.len, resp.buf, (size_t)resp.len, payload,
+                               cookie.len ? cookie.buf : NULL, (size_t)cookie.len, out, cap);
         res = n ? PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)n)
                 : (Py_INCREF(Py_None), Py_None);
         PyMem_Free(out);

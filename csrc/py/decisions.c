@@ -134,12 +134,12 @@ static PyObject *decisions_set_policy(gp_decisions *self, PyObject *args)
             return NULL;
     for (size_t i = 0; i < r.n4; i++) /* every class a range names must exist */
         if (r.cls4[i] >= x->n_classes - first)
-            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu",
-                                r.cls4[i], x->n_classes - first);
+            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu", r.cls4[i],
+                                x->n_classes - first);
     for (size_t i = 0; i < r.n6; i++)
         if (r.cls6[i] >= x->n_classes - first)
-            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu",
-                                r.cls6[i], x->n_classes - first);
+            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu", r.cls6[i],
+                                x->n_classes - first);
     PyObject *kept = PyTuple_Pack(4, s4, c4, s6, c6);
     if (kept == NULL || PyList_Append(self->keep, kept) < 0) {
         Py_XDECREF(kept);
@@ -160,8 +160,8 @@ static PyObject *decisions_share(gp_decisions *self, PyObject *args)
     Py_ssize_t slot, other;
     if (!PyArg_ParseTuple(args, "nn", &slot, &other))
         return NULL;
-    if (slot < 0 || other < 0 || (size_t)slot >= x->n_policies ||
-        (size_t)other >= x->n_policies || x->pv[slot].ready || !x->pv[other].ready)
+    if (slot < 0 || other < 0 || (size_t)slot >= x->n_policies || (size_t)other >= x->n_policies ||
+        x->pv[slot].ready || !x->pv[other].ready)
         return PyErr_Format(PyExc_ValueError, "slot %zd cannot share %zd", slot, other);
     x->pv[slot] = x->pv[other];
     Py_RETURN_NONE;

@@ -20,8 +20,7 @@ PyObject *gd_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind
 PyObject *gd_places(const gd_db *db, const uint32_t *offsets, size_t n);
 
 typedef struct {
-    PyObject_HEAD
-    Py_buffer view;
+    PyObject_HEAD Py_buffer view;
     gd_db db;
     gd_walk walk;
     int ready;
@@ -52,12 +51,12 @@ static PyObject *tree_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         return self ? PyErr_Format(PyExc_ValueError, "node count %lu too large", nc) : NULL;
     }
     self->view = view;
-    self->db = (gd_db){view.buf, (size_t)view.len, (uint32_t)nc, rs, ipv,
-                       (size_t)nc * (size_t)(rs > 0 ? rs : 0) / 4};
-    Py_BEGIN_ALLOW_THREADS
-    rc = gd_walk_tree(&self->db, &self->walk, &err);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
+    self->db = (gd_db){view.buf,     (size_t)view.len,
+                       (uint32_t)nc, rs,
+                       ipv,          (size_t)nc * (size_t)(rs > 0 ? rs : 0) / 4};
+    Py_BEGIN_ALLOW_THREADS rc = gd_walk_tree(&self->db, &self->walk, &err);
+    Py_END_ALLOW_THREADS if (rc < 0)
+    {
         PyBuffer_Release(&self->view);
         Py_DECREF(self);
         return PyErr_Format(PyExc_ValueError, "GeoIP database: %s", err);
@@ -99,8 +98,10 @@ static PyObject *tree_asn(TreeObject *self, PyObject *unused)
 
 static PyObject *out_bytes(gd_out *o)
 {
-    PyObject *s = PyBytes_FromStringAndSize((const char *)o->start, (Py_ssize_t)(o->n * (size_t)o->width));
-    PyObject *c = PyBytes_FromStringAndSize((const char *)o->cls, (Py_ssize_t)(o->n * sizeof(uint32_t)));
+    PyObject *s =
+        PyBytes_FromStringAndSize((const char *)o->start, (Py_ssize_t)(o->n * (size_t)o->width));
+    PyObject *c =
+        PyBytes_FromStringAndSize((const char *)o->cls, (Py_ssize_t)(o->n * sizeof(uint32_t)));
     gd_out_free(o);
     if (!s || !c) {
         Py_XDECREF(s);
@@ -156,8 +157,7 @@ static PyObject *tree_classify(TreeObject *self, PyObject *args)
         ncls = table ? nrec : 0;
     }
     if (ncls >= nrec) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = gd_classify4(&self->walk, c, ncls, &o4);
+        Py_BEGIN_ALLOW_THREADS rc = gd_classify4(&self->walk, c, ncls, &o4);
         if (rc == 0)
             rc = gd_classify6(&self->walk, c, ncls, &o4, &o6);
         Py_END_ALLOW_THREADS
@@ -169,8 +169,9 @@ static PyObject *tree_classify(TreeObject *self, PyObject *args)
     if (rc < 0) {
         gd_out_free(&o4);
         gd_out_free(&o6);
-        return ncls >= nrec ? PyErr_NoMemory()
-                            : PyErr_Format(PyExc_ValueError, "classify: too few classes or a bad index");
+        return ncls >= nrec
+                   ? PyErr_NoMemory()
+                   : PyErr_Format(PyExc_ValueError, "classify: too few classes or a bad index");
     }
     PyObject *a = out_bytes(&o4);
     PyObject *b = a ? out_bytes(&o6) : (gd_out_free(&o6), NULL);
@@ -186,10 +187,13 @@ static PyObject *tree_classify(TreeObject *self, PyObject *args)
 
 static PyMethodDef tree_methods[] = {
     {"offsets", (PyCFunction)tree_offsets, METH_NOARGS, "absolute data offsets, uint32 each"},
-    {"city", (PyCFunction)tree_city, METH_NOARGS, "(continent, country, subdivision, lat, lon) per record"},
-    {"places", (PyCFunction)tree_places, METH_NOARGS, "(index, distinct places): city() deduplicated"},
+    {"city", (PyCFunction)tree_city, METH_NOARGS,
+     "(continent, country, subdivision, lat, lon) per record"},
+    {"places", (PyCFunction)tree_places, METH_NOARGS,
+     "(index, distinct places): city() deduplicated"},
     {"asn", (PyCFunction)tree_asn, METH_NOARGS, "autonomous_system_number (or None) per record"},
-    {"classify", (PyCFunction)tree_classify, METH_VARARGS, "merged ranges for a record -> class array"},
+    {"classify", (PyCFunction)tree_classify, METH_VARARGS,
+     "merged ranges for a record -> class array"},
     {NULL}};
 
 static PyGetSetDef tree_getset[] = {
@@ -223,8 +227,8 @@ static PyObject *overlay(PyObject *mod, PyObject *args)
              ca.len % 4 == 0 && cb.len % 4 == 0;
     rc = -1;
     if (ok) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = gd_overlay(width, sa.buf, ca.buf, na, sb.buf, cb.buf, nbr, (uint32_t)nb, &o);
+        Py_BEGIN_ALLOW_THREADS rc =
+            gd_overlay(width, sa.buf, ca.buf, na, sb.buf, cb.buf, nbr, (uint32_t)nb, &o);
         Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&sa);
@@ -274,8 +278,7 @@ static PyObject *remap(PyObject *mod, PyObject *args)
 }
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *keep[4];
+    PyObject_HEAD PyObject *keep[4];
     gd_ranges r;
 } RangesObject;
 
@@ -304,9 +307,11 @@ static PyObject *ranges_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     for (int i = 0; i < 4; i++)
         self->keep[i] = Py_NewRef(b[i]);
     self->r = (gd_ranges){(const uint32_t *)PyBytes_AS_STRING(b[0]),
-                          (const uint32_t *)PyBytes_AS_STRING(b[1]), (size_t)l[0] / 4,
+                          (const uint32_t *)PyBytes_AS_STRING(b[1]),
+                          (size_t)l[0] / 4,
                           (const uint8_t(*)[16])PyBytes_AS_STRING(b[2]),
-                          (const uint32_t *)PyBytes_AS_STRING(b[3]), (size_t)l[3] / 4};
+                          (const uint32_t *)PyBytes_AS_STRING(b[3]),
+                          (size_t)l[3] / 4};
     if (!gd_ranges_valid(&self->r)) {
         Py_DECREF(self);
         PyErr_SetString(PyExc_ValueError, "Ranges: not sorted ranges starting at 0");
@@ -326,7 +331,9 @@ static PyObject *ranges_find(RangesObject *self, PyObject *arg)
     const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(arg);
     Py_ssize_t n = PyBytes_GET_SIZE(arg);
     if (n == 4)
-        cls = gd_find4(&self->r, (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3], &scope);
+        cls = gd_find4(&self->r,
+                       (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3],
+                       &scope);
     else if (n == 16)
         cls = gd_find6(&self->r, p, &scope);
     else {
@@ -337,8 +344,7 @@ static PyObject *ranges_find(RangesObject *self, PyObject *arg)
 }
 
 static PyMethodDef ranges_methods[] = {
-    {"find", (PyCFunction)ranges_find, METH_O, "(class, scope) of a packed address"},
-    {NULL}};
+    {"find", (PyCFunction)ranges_find, METH_O, "(class, scope) of a packed address"}, {NULL}};
 
 PyTypeObject gp_ranges_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Ranges",

@@ -8,8 +8,16 @@
 
 #include <string.h>
 
-enum { T_POINTER = 1, T_STRING = 2, T_DOUBLE = 3, T_MAP = 7, T_INT32 = 8, T_ARRAY = 11,
-       T_BOOL = 14, T_FLOAT = 15 };
+enum {
+    T_POINTER = 1,
+    T_STRING = 2,
+    T_DOUBLE = 3,
+    T_MAP = 7,
+    T_INT32 = 8,
+    T_ARRAY = 11,
+    T_BOOL = 14,
+    T_FLOAT = 15
+};
 
 #define CACHE_SLOTS 65536 /* codes by map offset: continents and countries are shared maps */
 
@@ -24,7 +32,11 @@ typedef struct {
     slot *cache;
 } data;
 
-#define NEED(d, off, n) do { if ((off) > (d)->len || (n) > (d)->len - (off)) return -1; } while (0)
+#define NEED(d, off, n)                                                                            \
+    do {                                                                                           \
+        if ((off) > (d)->len || (n) > (d)->len - (off))                                            \
+            return -1;                                                                             \
+    } while (0)
 
 /* (type, size, payload offset) of the value at off; pointers are not special here. */
 static int ctrl(const data *d, size_t off, int *type, size_t *size, size_t *payload)
@@ -163,7 +175,10 @@ static PyObject *value(const data *d, size_t off)
             PyUnicode_InternInPlace(&s);
         return s;
     }
-    case 5: case 6: case 9: case 10:
+    case 5:
+    case 6:
+    case 9:
+    case 10:
         return bytes_int(p, size, 0);
     case T_INT32:
         return bytes_int(p, size, size == 4);
@@ -217,8 +232,8 @@ static PyObject *code(const data *d, size_t off, const char *key)
     return v;
 }
 
-static const char *const CITY[5] = {"continent", "country", "registered_country",
-                                    "subdivisions", "location"};
+static const char *const CITY[5] = {"continent", "country", "registered_country", "subdivisions",
+                                    "location"};
 static const char *const LOCATION[2] = {"latitude", "longitude"};
 
 /* (continent, country, subdivision "CC-SUB", lat, lon) of the record at off. */

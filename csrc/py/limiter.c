@@ -16,9 +16,11 @@ typedef struct {
 } RrlObject;
 
 /* "net/prefix" (or a bare address: all bits) into a gd_net; -1 with ValueError if not. */
-static int parse_net(PyObject *item, gd_net *net) {
+static int parse_net(PyObject *item, gd_net *net)
+{
     PyObject *text = PyObject_Str(item);
-    if (text == NULL) return -1;
+    if (text == NULL)
+        return -1;
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(text, &n);
     int rc = -1;
@@ -40,9 +42,10 @@ static int parse_net(PyObject *item, gd_net *net) {
     return rc;
 }
 
-static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"rates", "window", "slip", "ipv4_prefix", "ipv6_prefix", "exempt",
-                            "log_only", "clock", "size", NULL};
+static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"rates",  "window",   "slip",  "ipv4_prefix", "ipv6_prefix",
+                            "exempt", "log_only", "clock", "size",        NULL};
     gd_rrl_config cfg = {.window = 15.0, .slip = 2, .ipv4_prefix = 24, .ipv6_prefix = 56};
     PyObject *exempt = NULL, *clock = Py_None;
     unsigned int slip = 2;
@@ -61,7 +64,8 @@ static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw) {
     gd_net *nets = NULL; /* gd_rrl_new copies them */
     if (exempt != NULL) {
         PyObject *seq = PySequence_Fast(exempt, "exempt must be a sequence of networks");
-        if (seq == NULL) return -1;
+        if (seq == NULL)
+            return -1;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
         nets = PyMem_Calloc(n ? (size_t)n : 1, sizeof *nets);
         if (nets == NULL) {
@@ -90,7 +94,8 @@ static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-static void Rrl_dealloc(RrlObject *self) {
+static void Rrl_dealloc(RrlObject *self)
+{
     gd_rrl_free(self->r);
     Py_XDECREF(self->clock);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -98,21 +103,28 @@ static void Rrl_dealloc(RrlObject *self) {
 
 /* (host, kind, name[, now]) parsed; now from the clock when not given. -1 on error. */
 static int key_args(RrlObject *self, PyObject *args, int *family, uint8_t addr[16], int *kind,
-                    Py_buffer *name, double *now) {
+                    Py_buffer *name, double *now)
+{
     PyObject *host, *when = NULL;
     if (self->r == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "RateLimiter not initialised");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "Uiy*|O", &host, kind, name, &when)) return -1;
-    if (gd_parse_host(host, family, addr) < 0) goto fail;
-    if (when == NULL && self->clock != NULL) when = PyObject_CallNoArgs(self->clock);
-    else Py_XINCREF(when);
-    if (when == NULL && self->clock != NULL) goto fail;
+    if (!PyArg_ParseTuple(args, "Uiy*|O", &host, kind, name, &when))
+        return -1;
+    if (gd_parse_host(host, family, addr) < 0)
+        goto fail;
+    if (when == NULL && self->clock != NULL)
+        when = PyObject_CallNoArgs(self->clock);
+    else
+        Py_XINCREF(when);
+    if (when == NULL && self->clock != NULL)
+        goto fail;
     if (when != NULL) {
         *now = PyFloat_AsDouble(when);
         Py_DECREF(when);
-        if (*now == -1.0 && PyErr_Occurred()) goto fail;
+        if (*now == -1.0 && PyErr_Occurred())
+            goto fail;
     } else {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -124,43 +136,51 @@ fail:
     return -1;
 }
 
-static PyObject *Rrl_verdict(RrlObject *self, PyObject *args) {
+static PyObject *Rrl_verdict(RrlObject *self, PyObject *args)
+{
     int family, kind;
     uint8_t addr[16];
     Py_buffer name;
     double now;
-    if (key_args(self, args, &family, addr, &kind, &name, &now) < 0) return NULL;
+    if (key_args(self, args, &family, addr, &kind, &name, &now) < 0)
+        return NULL;
     int v = gd_rrl_verdict(self->r, family, addr, kind, name.buf, (size_t)name.len, now);
     PyBuffer_Release(&name);
     return PyLong_FromLong(v);
 }
 
-static PyObject *Rrl_slot(RrlObject *self, PyObject *args) {
+static PyObject *Rrl_slot(RrlObject *self, PyObject *args)
+{
     int family, kind;
     uint8_t addr[16];
     Py_buffer name;
     double now = 0;
-    if (key_args(self, args, &family, addr, &kind, &name, &now) < 0) return NULL;
+    if (key_args(self, args, &family, addr, &kind, &name, &now) < 0)
+        return NULL;
     size_t slot = gd_rrl_slot(self->r, family, addr, kind, name.buf, (size_t)name.len);
     PyBuffer_Release(&name);
     return PyLong_FromSize_t(slot);
 }
 
-static PyObject *Rrl_take_limited(RrlObject *self, PyObject *unused) {
+static PyObject *Rrl_take_limited(RrlObject *self, PyObject *unused)
+{
     int family = 0;
     uint8_t addr[16] = {0};
     char text[INET6_ADDRSTRLEN];
     uint64_t n = gd_rrl_take_limited(self->r, &family, addr);
-    if (n == 0) return Py_BuildValue("(KO)", 0ULL, Py_None);
+    if (n == 0)
+        return Py_BuildValue("(KO)", 0ULL, Py_None);
     inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, text, sizeof text);
     return Py_BuildValue("(Ks)", (unsigned long long)n, text);
 }
 
-static PyObject *Rrl_table_bytes(RrlObject *self, PyObject *unused) {
+static PyObject *Rrl_table_bytes(RrlObject *self, PyObject *unused)
+{
     return PyLong_FromSize_t(gd_rrl_table_bytes(self->r));
 }
 
-static PyObject *Rrl_capsule(RrlObject *self, PyObject *unused) {
+static PyObject *Rrl_capsule(RrlObject *self, PyObject *unused)
+{
     return PyCapsule_New(self->r, "gd_rrl", NULL);
 }
 

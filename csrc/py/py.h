@@ -12,19 +12,16 @@
 /* The objects Python holds: each wraps its plain-C struct (c) and keeps alive what that
    struct points into. */
 typedef struct {
-    PyObject_HEAD
-    gn_table c;
+    PyObject_HEAD gn_table c;
 } gp_table;
 
 typedef struct {
-    PyObject_HEAD
-    gn_decisions c;
+    PyObject_HEAD gn_decisions c;
     PyObject *keep; /* the range buffers c.pv points into */
 } gp_decisions;
 
 typedef struct {
-    PyObject_HEAD
-    gn_server c;
+    PyObject_HEAD gn_server c;
     PyObject *current;     /* the Table object c.cur points into */
     PyObject *current_dec; /* the Decisions object c.dec points into */
     PyObject *cookies_ref; /* what keeps c.cookies alive */
@@ -32,13 +29,13 @@ typedef struct {
     PyObject *retired;     /* [(epoch, Table or Decisions)] not yet released */
 } gp_server;
 
-extern PyTypeObject gn_table_type;     /* py/table.c: the flat table */
-extern PyTypeObject gn_decisions_type; /* py/decisions.c: policy classes under one health */
-extern PyTypeObject gn_server_type;    /* py/server.c: the UDP threads */
-extern PyTypeObject gp_cookies_type;   /* py/abuse.c: a worker's server cookies */
-extern PyTypeObject gd_RateLimiterType; /* py/limiter.c: a worker's RRL table */
-extern PyTypeObject gp_tree_type;      /* py/geo.c: one walk of an MMDB search tree */
-extern PyTypeObject gp_ranges_type;    /* py/geo.c: merged ranges */
+extern PyTypeObject gn_table_type;       /* py/table.c: the flat table */
+extern PyTypeObject gn_decisions_type;   /* py/decisions.c: policy classes under one health */
+extern PyTypeObject gn_server_type;      /* py/server.c: the UDP threads */
+extern PyTypeObject gp_cookies_type;     /* py/abuse.c: a worker's server cookies */
+extern PyTypeObject gd_RateLimiterType;  /* py/limiter.c: a worker's RRL table */
+extern PyTypeObject gp_tree_type;        /* py/geo.c: one walk of an MMDB search tree */
+extern PyTypeObject gp_ranges_type;      /* py/geo.c: merged ranges */
 extern PyMethodDef gp_abuse_functions[]; /* py/abuse.c: SipHash, cookies, RRL helpers */
 extern PyMethodDef gp_geo_functions[];   /* py/geo.c: overlay, remap */
 

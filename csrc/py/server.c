@@ -82,11 +82,8 @@ static void gn_stop_threads(gn_server *s)
     uint64_t one = 1;
     ssize_t w = write(s->stopfd, &one, sizeof one);
     (void)w;
-    Py_BEGIN_ALLOW_THREADS
-    for (int i = 0; i < s->nthreads; i++)
-        pthread_join(s->th[i].tid, NULL);
-    Py_END_ALLOW_THREADS
-    s->running = 0;
+    Py_BEGIN_ALLOW_THREADS for (int i = 0; i < s->nthreads; i++) pthread_join(s->th[i].tid, NULL);
+    Py_END_ALLOW_THREADS s->running = 0;
 }
 
 static void free_threads(gn_server *s)
@@ -299,8 +296,8 @@ static PyObject *server_drain(gp_server *self, PyObject *unused)
     for (size_t i = 0; i < n; i++) {
         gn_queued *q = items[i];
         if (out != NULL) {
-            PyObject *t = Py_BuildValue("(y#Ni)", q->data, (Py_ssize_t)q->len,
-                                        address(&q->addr), q->fd_index);
+            PyObject *t = Py_BuildValue("(y#Ni)", q->data, (Py_ssize_t)q->len, address(&q->addr),
+                                        q->fd_index);
             if (t == NULL)
                 Py_CLEAR(out);
             else
@@ -352,8 +349,8 @@ static PyObject *server_stats(gp_server *self, PyObject *unused)
     size_t queued = s->qlen;
     pthread_mutex_unlock(&s->qlock);
     return Py_BuildValue("{sKsKsKsnsn}", "answered", answered, "handed", handed, "dropped",
-                         (unsigned long long)atomic_load(&s->dropped), "queued",
-                         (Py_ssize_t)queued, "retired", PyList_GET_SIZE(self->retired));
+                         (unsigned long long)atomic_load(&s->dropped), "queued", (Py_ssize_t)queued,
+                         "retired", PyList_GET_SIZE(self->retired));
 }
 
 static PyObject *server_wakefd(gp_server *self, void *unused)

@@ -29,8 +29,8 @@ static int table_init(gp_table *self, PyObject *args, PyObject *kw)
     Py_buffer p0, p1, e0, e1, known;
     unsigned payload, max_v4 = 24, max_v6 = 56;
     int ecs, cookies, nsid;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*Ipppy*|II", &p0, &p1, &e0, &e1, &payload, &ecs,
-                          &cookies, &nsid, &known, &max_v4, &max_v6))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*Ipppy*|II", &p0, &p1, &e0, &e1, &payload, &ecs, &cookies,
+                          &nsid, &known, &max_v4, &max_v6))
         return -1;
     int ok = p0.len == 11 && p1.len == 11 && e0.len == 9 && e1.len == 9 &&
              known.len == sizeof t->opts.known && payload >= 512 && payload <= 65535 &&
@@ -80,8 +80,7 @@ static PyObject *table_add_zone(gp_table *self, PyObject *args)
     Py_buffer origin, soa;
     PyObject *ptrs;
     int wildcards, cuts;
-    if (!PyArg_ParseTuple(args, "y*y*O!pp", &origin, &soa, &PyTuple_Type, &ptrs, &wildcards,
-                          &cuts))
+    if (!PyArg_ParseTuple(args, "y*y*O!pp", &origin, &soa, &PyTuple_Type, &ptrs, &wildcards, &cuts))
         return NULL;
     PyObject *res = NULL;
     Py_ssize_t np = PyTuple_GET_SIZE(ptrs);
@@ -180,8 +179,7 @@ static PyObject *table_add_entry(gp_table *self, PyObject *args)
     Py_buffer key, heads, body;
     int kind;
     unsigned zone, qtype, slot = 0;
-    if (!PyArg_ParseTuple(args, "y*iIIy*y*|I", &key, &kind, &zone, &qtype, &heads, &body,
-                          &slot))
+    if (!PyArg_ParseTuple(args, "y*iIIy*y*|I", &key, &kind, &zone, &qtype, &heads, &body, &slot))
         return NULL;
     PyObject *res = NULL;
     long hi = 0;
@@ -309,9 +307,8 @@ static PyObject *table_nbytes(gp_table *self, PyObject *unused)
 {
     gn_table *t = &self->c;
     size_t n = t->arena.cap + gn_set_bytes(&t->entries) + gn_set_bytes(&t->zones) +
-               gn_set_bytes(&t->names) + gn_set_bytes(&t->cuts) +
-               t->cap_ents * sizeof(gn_entry) + t->cap_zones * sizeof(gn_zone) +
-               t->cap_heads * 80;
+               gn_set_bytes(&t->names) + gn_set_bytes(&t->cuts) + t->cap_ents * sizeof(gn_entry) +
+               t->cap_zones * sizeof(gn_zone) + t->cap_heads * 80;
     return PyLong_FromSize_t(n);
 }
 

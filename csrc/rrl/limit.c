@@ -9,8 +9,8 @@
 
 enum { ACT_SLIP = 0, ACT_BADCOOKIE = 1, ACT_DROP = 2, ACT_LOG_ONLY = 3 };
 
-size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d,
-                size_t n, uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey)
+size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d, size_t n,
+                uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey)
 {
     *akey = 0;
     gn_query q;

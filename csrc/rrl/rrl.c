@@ -39,11 +39,13 @@ struct gd_rrl {
 
 static const uint8_t MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-static void random_key(uint8_t key[GD_SIP_KEY]) {
+static void random_key(uint8_t key[GD_SIP_KEY])
+{
     size_t got = 0;
     while (got < GD_SIP_KEY) {
         ssize_t n = getrandom(key + got, GD_SIP_KEY - got, 0);
-        if (n <= 0) break;
+        if (n <= 0)
+            break;
         got += (size_t)n;
     }
     if (got < GD_SIP_KEY) { /* no entropy source: still a key, if a guessable one */
@@ -55,13 +57,15 @@ static void random_key(uint8_t key[GD_SIP_KEY]) {
     }
 }
 
-gd_rrl *gd_rrl_new(const gd_rrl_config *cfg) {
+gd_rrl *gd_rrl_new(const gd_rrl_config *cfg)
+{
     size_t slots = cfg->slots ? cfg->slots : GD_RRL_SLOTS;
     if (slots & (slots - 1) || cfg->ipv4_prefix < 0 || cfg->ipv4_prefix > 32 ||
         cfg->ipv6_prefix < 0 || cfg->ipv6_prefix > 128 || (cfg->n_exempt && !cfg->exempt))
         return NULL;
     gd_rrl *r = calloc(1, sizeof *r);
-    if (r == NULL) return NULL;
+    if (r == NULL)
+        return NULL;
     r->slots = calloc(slots, sizeof *r->slots);
     r->exempt = calloc(cfg->n_exempt ? cfg->n_exempt : 1, sizeof *r->exempt);
     if (r->slots == NULL || r->exempt == NULL) {
@@ -71,7 +75,8 @@ gd_rrl *gd_rrl_new(const gd_rrl_config *cfg) {
     /* calloc's zeros are clear flags (GCC and Clang on every target): no loop that would
        touch every page of a table most of which a worker may never use */
     atomic_flag_clear(&r->note_lock);
-    if (cfg->n_exempt) memcpy(r->exempt, cfg->exempt, cfg->n_exempt * sizeof *r->exempt);
+    if (cfg->n_exempt)
+        memcpy(r->exempt, cfg->exempt, cfg->n_exempt * sizeof *r->exempt);
     r->n_exempt = cfg->n_exempt;
     memcpy(r->rates, cfg->rates, sizeof r->rates);
     r->window = cfg->window;
@@ -83,17 +88,23 @@ gd_rrl *gd_rrl_new(const gd_rrl_config *cfg) {
     return r;
 }
 
-void gd_rrl_free(gd_rrl *r) {
-    if (r == NULL) return;
+void gd_rrl_free(gd_rrl *r)
+{
+    if (r == NULL)
+        return;
     free(r->slots);
     free(r->exempt);
     free(r);
 }
 
-size_t gd_rrl_table_bytes(const gd_rrl *r) { return (r->mask + 1) * sizeof(slot_t); }
+size_t gd_rrl_table_bytes(const gd_rrl *r)
+{
+    return (r->mask + 1) * sizeof(slot_t);
+}
 
 /* addr[0..n) with every bit past `prefix` cleared. */
-static void cut(uint8_t *dst, const uint8_t *addr, size_t n, int prefix) {
+static void cut(uint8_t *dst, const uint8_t *addr, size_t n, int prefix)
+{
     for (size_t i = 0; i < n; i++) {
         int keep = prefix - 8 * (int)i;
         dst[i] = keep >= 8 ? addr[i] : keep <= 0 ? 0 : (uint8_t)(addr[i] & (0xff00 >> keep));
@@ -101,11 +112,13 @@ static void cut(uint8_t *dst, const uint8_t *addr, size_t n, int prefix) {
 }
 
 /* The account's hash: family, kind and network, then the name (its length is implied). */
-static uint64_t key_hash(gd_rrl *r, int family, const uint8_t *addr, int kind,
-                         const uint8_t *name, size_t namelen) {
+static uint64_t key_hash(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                         size_t namelen)
+{
     uint8_t stack[2 + 16 + 300];
     uint8_t *buf = stack;
-    if (family == 6 && memcmp(addr, MAPPED, 12) == 0) family = 4, addr += 12;
+    if (family == 6 && memcmp(addr, MAPPED, 12) == 0)
+        family = 4, addr += 12;
     size_t n = family == 4 ? 4 : 16;
     size_t total = 2 + n + namelen;
     if (total > sizeof stack) {
@@ -118,34 +131,43 @@ static uint64_t key_hash(gd_rrl *r, int family, const uint8_t *addr, int kind,
     }
     buf[0] = (uint8_t)family, buf[1] = (uint8_t)kind;
     cut(buf + 2, addr, n, family == 4 ? r->v4_prefix : r->v6_prefix);
-    if (namelen) memcpy(buf + 2 + n, name, namelen);
+    if (namelen)
+        memcpy(buf + 2 + n, name, namelen);
     uint64_t h = gd_siphash24(r->key, buf, total);
-    if (buf != stack) free(buf);
+    if (buf != stack)
+        free(buf);
     return h ? h : 1; /* 0 marks a slot never used */
 }
 
 size_t gd_rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
-                   size_t namelen) {
+                   size_t namelen)
+{
     return key_hash(r, family, addr, kind, name, namelen) & r->mask;
 }
 
-static int in_net(const gd_net *net, int family, const uint8_t *addr) {
-    if (net->family != family) return 0;
+static int in_net(const gd_net *net, int family, const uint8_t *addr)
+{
+    if (net->family != family)
+        return 0;
     int p = net->prefix;
     for (int i = 0; p > 0; i++, p -= 8) {
         uint8_t m = p >= 8 ? 0xff : (uint8_t)(0xff00 >> p);
-        if ((addr[i] & m) != (net->addr[i] & m)) return 0;
+        if ((addr[i] & m) != (net->addr[i] & m))
+            return 0;
     }
     return 1;
 }
 
-static int exempt(gd_rrl *r, int family, const uint8_t *addr) {
+static int exempt(gd_rrl *r, int family, const uint8_t *addr)
+{
     for (size_t i = 0; i < r->n_exempt; i++)
-        if (in_net(&r->exempt[i], family, addr)) return 1;
+        if (in_net(&r->exempt[i], family, addr))
+            return 1;
     return 0;
 }
 
-static void note(gd_rrl *r, int family, const uint8_t *addr) {
+static void note(gd_rrl *r, int family, const uint8_t *addr)
+{
     gd_spin_lock(&r->note_lock);
     r->limited++;
     r->last_family = family;
@@ -153,7 +175,8 @@ static void note(gd_rrl *r, int family, const uint8_t *addr) {
     gd_spin_unlock(&r->note_lock);
 }
 
-uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16]) {
+uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16])
+{
     gd_spin_lock(&r->note_lock);
     uint64_t n = r->limited;
     r->limited = 0;
@@ -164,10 +187,13 @@ uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16]) {
 }
 
 int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
-                   size_t namelen, double now) {
-    if (kind < 0 || kind > 2 || (family != 4 && family != 6)) return GD_RRL_OK;
+                   size_t namelen, double now)
+{
+    if (kind < 0 || kind > 2 || (family != 4 && family != 6))
+        return GD_RRL_OK;
     double rate = r->rates[kind];
-    if (!(rate > 0)) return GD_RRL_OK;
+    if (!(rate > 0))
+        return GD_RRL_OK;
     uint64_t key = key_hash(r, family, addr, kind, name, namelen);
     slot_t *s = &r->slots[key & r->mask];
     gd_spin_lock(&s->lock);
@@ -178,7 +204,8 @@ int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const u
         s->slips = 0;
     } else {
         balance = s->credit + (now - s->stamp) * rate;
-        if (balance > rate) balance = rate;
+        if (balance > rate)
+            balance = rate;
     }
     balance -= 1.0;
     double floor = -r->window * rate;
@@ -188,9 +215,12 @@ int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const u
     int limited = !(balance >= 0.0) && !exempt(r, family, addr);
     uint32_t count = limited && !r->log_only && r->slip ? ++s->slips : 0;
     gd_spin_unlock(&s->lock);
-    if (!limited) return GD_RRL_OK;
+    if (!limited)
+        return GD_RRL_OK;
     note(r, family, addr);
-    if (r->log_only) return GD_RRL_LOG_ONLY;
-    if (!r->slip) return GD_RRL_DROP;
+    if (r->log_only)
+        return GD_RRL_LOG_ONLY;
+    if (!r->slip)
+        return GD_RRL_DROP;
     return count % r->slip == 0 ? GD_RRL_SLIP : GD_RRL_DROP;
 }

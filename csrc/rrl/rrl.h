@@ -21,26 +21,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { GD_RRL_ANSWER = 0, GD_RRL_NXDOMAIN = 1, GD_RRL_ERROR = 2 };            /* kinds */
+enum { GD_RRL_ANSWER = 0, GD_RRL_NXDOMAIN = 1, GD_RRL_ERROR = 2 };             /* kinds */
 enum { GD_RRL_OK = 0, GD_RRL_SLIP = 1, GD_RRL_DROP = 2, GD_RRL_LOG_ONLY = 3 }; /* verdicts */
 #define GD_RRL_SLOTS 131072 /* rrl.py's TABLE_SIZE */
 
 typedef struct {
-    int family;        /* 4 or 6 */
-    uint8_t addr[16];  /* network order: 4 bytes used for IPv4 */
-    int prefix;        /* 0..32 or 0..128 */
+    int family;       /* 4 or 6 */
+    uint8_t addr[16]; /* network order: 4 bytes used for IPv4 */
+    int prefix;       /* 0..32 or 0..128 */
 } gd_net;
 
 typedef struct {
-    double rates[3];       /* per kind (ANSWER, NXDOMAIN, ERROR) per second; 0 = unlimited */
-    double window;         /* seconds (rrl.window) */
-    uint32_t slip;         /* every Nth limited response slips (TC); 0 = drop all */
-    int ipv4_prefix;       /* 0..32 */
-    int ipv6_prefix;       /* 0..128 */
-    const gd_net *exempt;  /* never limited (matched on the source as given: a mapped */
-    size_t n_exempt;       /*   IPv6 source does not match an IPv4 network, as in Python) */
-    int log_only;          /* limited responses go out, verdict GD_RRL_LOG_ONLY */
-    size_t slots;          /* power of two; 0 = GD_RRL_SLOTS */
+    double rates[3];      /* per kind (ANSWER, NXDOMAIN, ERROR) per second; 0 = unlimited */
+    double window;        /* seconds (rrl.window) */
+    uint32_t slip;        /* every Nth limited response slips (TC); 0 = drop all */
+    int ipv4_prefix;      /* 0..32 */
+    int ipv6_prefix;      /* 0..128 */
+    const gd_net *exempt; /* never limited (matched on the source as given: a mapped */
+    size_t n_exempt;      /*   IPv6 source does not match an IPv4 network, as in Python) */
+    int log_only;         /* limited responses go out, verdict GD_RRL_LOG_ONLY */
+    size_t slots;         /* power of two; 0 = GD_RRL_SLOTS */
 } gd_rrl_config;
 
 typedef struct gd_rrl gd_rrl;

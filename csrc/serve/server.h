@@ -13,7 +13,8 @@
 #define RECV_SIZE 65536 /* any UDP datagram whole */
 #define MAX_FDS 8
 #define MAX_THREADS 16
-#define COUNT_SLOTS 65536 /* counter keys per thread: (zone, qtype, rcode), (name, pool), actions */
+/* counter keys per thread: (zone, qtype, rcode), (name, pool), actions */
+#define COUNT_SLOTS 65536
 #define COUNT_PROBES 64
 #define IDLE UINT64_MAX
 
@@ -41,8 +42,8 @@ typedef struct {
 typedef struct gn_server {
     _Atomic(gn_table *) cur;
     _Atomic(gn_decisions *) dec;
-    gd_cookies *cookies;   /* the worker's server cookies, shared with its Python handler */
-    gd_rrl *rrl;           /* the worker's RRL accounts, shared likewise (NULL: off) */
+    gd_cookies *cookies; /* the worker's server cookies, shared with its Python handler */
+    gd_rrl *rrl;         /* the worker's RRL accounts, shared likewise (NULL: off) */
     _Atomic uint64_t epoch;
     int fds[MAX_FDS];
     int nfds;

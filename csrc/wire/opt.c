@@ -24,7 +24,7 @@ size_t gn_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned
     size_t n = 0;
     if (q->ecs != NULL) {
         if (!o->ecs_enabled || !gn_ecs_valid(q->ecs, q->ecs_len))
-            return 0; /* a malformed ECS: Python answers FORMERR */
+            return 0;   /* a malformed ECS: Python answers FORMERR */
         n = q->ecs_len; /* at most 20 once valid */
     } else if (*tail == 0) {
         memcpy(opt, o->plain[q->do_bit], 11);

@@ -128,3 +128,15 @@ def test_no_link_level_circle_between_files(tmp_path: Path) -> None:
     }
     assert sum(map(len, edges.values())) >= 10, edges  # the graph is really there
     assert circle(edges) is None
+
+
+@pytest.mark.skipif(
+    shutil.which("clang-format") is None, reason="no clang-format (make test-tools)"
+)
+def test_the_c_has_one_style() -> None:
+    """.clang-format's, for csrc/, fuzz/ and bench/ (apply: clang-format -i FILE)."""
+    files = [str(p) for d in ("csrc", "fuzz", "bench") for p in sorted((ROOT / d).rglob("*.[ch]"))]
+    run = subprocess.run(
+        ["clang-format", "--dry-run", "--Werror", *files], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-3000:]

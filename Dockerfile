@@ -27,6 +27,7 @@ RUN /tmp/tools/bin/pip install -q --use-pep517 --no-deps --target /tmp/demo \
     && cp /tmp/demo/_maxminddb_geolite2/GeoLite2-City.mmdb /out/GeoIP/GeoLite2-City.mmdb
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
+COPY csrc ./csrc
 COPY geodns ./geodns
 # pycountry's locales are 22 MB of country-name translations; geodns reads only its codes.
 # GEODNS_NATIVE=required: a failed compile fails the build; the grep fails it when the

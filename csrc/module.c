@@ -41,6 +41,7 @@ PyMODINIT_FUNC PyInit__native(void)
             goto fail;
     if (PyModule_AddFunctions(m, gp_abuse_functions) < 0 ||
         PyModule_AddFunctions(m, gp_geo_functions) < 0 ||
+        PyModule_AddFunctions(m, gp_key_functions) < 0 || gp_key_constants(m) < 0 ||
         PyModule_AddIntConstant(m, "RRL_SLOTS", GD_RRL_SLOTS) < 0 ||
         PyModule_AddIntConstant(m, "COOKIE_SLOTS", GD_COOKIE_SLOTS) < 0)
         goto fail;

@@ -24,6 +24,7 @@ COMPONENTS: dict[str, list[str]] = {
         "py/limiter.c",
         "py/geo.c",
         "py/geodata.c",
+        "py/keys.c",
     ],
 }
 

@@ -172,7 +172,14 @@ size_t gn_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned
 size_t gn_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at);
 /* by_pool counter: the slot (its name) and the pool's index in the tree's pools */
 #define GN_PKEY(slot, pool) ((1ull << 63) | (uint64_t)(slot) << 8 | (uint64_t)(pool))
-#define GN_AKEY(action) ((1ull << 62) | (uint64_t)(action)) /* stats.RRL_ACTIONS index */
+#define GN_AKEY(action) ((1ull << 62) | (uint64_t)(action)) /* an RRL action below */
+/* RRL actions a native reply may take, counted as rrl_actions_total{action} under these
+   names (geodns._native.counter_key() gives Python the name). */
+enum { GN_ACT_SLIP = 0, GN_ACT_BADCOOKIE = 1, GN_ACT_DROP = 2, GN_ACT_LOG_ONLY = 3 };
+#define GN_ACTION_NAMES                                                                            \
+    {                                                                                              \
+        "slip", "badcookie", "drop", "log_only"                                                    \
+    }
 
 /* csrc/rrl/limit.c: handler.py's _limited() on a native reply of `len` bytes in out (its
    counter key ckey): the new length (0: dropped), *akey the RRL action counted or 0. */

@@ -26,6 +26,11 @@
 
 /* Results, as cookies_total{result} counts them (index into gd_cookies_counts()). */
 enum { GD_COOKIE_NEW = 0, GD_COOKIE_VALID = 1, GD_COOKIE_INVALID = 2, GD_COOKIE_MALFORMED = 3 };
+/* their cookies_total{result} labels, by number (geodns._native.COOKIE_RESULTS) */
+#define GD_COOKIE_RESULT_NAMES                                                                     \
+    {                                                                                              \
+        "new", "valid", "invalid", "malformed"                                                     \
+    }
 
 /* RFC 7873 5.2.2: a COOKIE option body of 8 bytes, or 16 to 40; else FORMERR. */
 int gd_cookie_well_formed(size_t len);

@@ -38,5 +38,7 @@ extern PyTypeObject gp_tree_type;        /* py/geo.c: one walk of an MMDB search
 extern PyTypeObject gp_ranges_type;      /* py/geo.c: merged ranges */
 extern PyMethodDef gp_abuse_functions[]; /* py/abuse.c: SipHash, cookies, RRL helpers */
 extern PyMethodDef gp_geo_functions[];   /* py/geo.c: overlay, remap */
+extern PyMethodDef gp_key_functions[];   /* py/keys.c: counter_key */
+int gp_key_constants(PyObject *m);       /* py/keys.c: COOKIE_RESULTS */
 
 #endif

@@ -7,8 +7,6 @@
 
 #include <string.h>
 
-enum { ACT_SLIP = 0, ACT_BADCOOKIE = 1, ACT_DROP = 2, ACT_LOG_ONLY = 3 };
-
 size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d, size_t n,
                 uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey)
 {
@@ -36,7 +34,7 @@ size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint
     if (v == GD_RRL_OK)
         return len;
     if (v == GD_RRL_LOG_ONLY || v == GD_RRL_DROP) {
-        *akey = GN_AKEY(v == GD_RRL_DROP ? ACT_DROP : ACT_LOG_ONLY);
+        *akey = GN_AKEY(v == GD_RRL_DROP ? GN_ACT_DROP : GN_ACT_LOG_ONLY);
         return v == GD_RRL_DROP ? 0 : len;
     }
     int cookie = src->cookie_result >= 0; /* our COOKIE option ends the reply */
@@ -60,6 +58,6 @@ size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint
     out[4] = 0, out[5] = 1, out[6] = out[7] = out[8] = out[9] = 0;
     out[10] = 0, out[11] = optlen ? 1 : 0;
     memcpy(out + q.qend, opt, optlen); /* the question stays where it is */
-    *akey = GN_AKEY(cookie && q.opt ? ACT_BADCOOKIE : ACT_SLIP);
+    *akey = GN_AKEY(cookie && q.opt ? GN_ACT_BADCOOKIE : GN_ACT_SLIP);
     return q.qend + optlen;
 }

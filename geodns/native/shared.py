@@ -25,7 +25,6 @@ except ImportError:  # no compiler at install time: the Python path serves
     native = None
 
 log = logging.getLogger("geodns.rrl")
-RESULTS = ("new", "valid", "invalid", "malformed")  # the C code's result numbers, in order
 
 
 def available() -> bool:
@@ -123,7 +122,7 @@ class NativeServerCookies(ServerCookies):
         result, option, expires = self.jar.answer(body, host, now, False)  # host parsed in C
         if result < 0:
             raise ValueError("a COOKIE option that is not well formed")
-        name = RESULTS[result]
+        name = native.COOKIE_RESULTS[result]
         self.counts[name] += 1
         self.valid_seen = self.valid_seen or result == 1
         self.result, self.expires, self.last = name, expires, option

@@ -13,7 +13,6 @@ from typing import Any
 
 from geodns import wire as w
 from geodns.dns.assemble import Opts
-from geodns.dns.stats import RRL_ACTIONS
 from geodns.errors import GeoDNSError
 from geodns.native import loaded
 from geodns.table import POLICY, STATIC, FastEntry, Table
@@ -73,10 +72,10 @@ class Built:
     policies: list[FastEntry] = field(default_factory=list)
     max_source: tuple[int, int] = (24, 56)
 
-    def pool_key(self, key: int) -> tuple[str, str, str]:
-        """The by_pool label of a native pool counter key (slot << 8 | pool index)."""
-        pa = self.policies[(key >> 8) & 0xFFFFFFFF].policy
-        return pa.zone, pa.name, pa.pools[key & 0xFF][1]
+    def pool_key(self, slot: int, pool: int) -> tuple[str, str, str]:
+        """The by_pool label of a native pool counter (its policy slot, pool index)."""
+        pa = self.policies[slot].policy
+        return pa.zone, pa.name, pa.pools[pool][1]
 
 
 def _known_types() -> bytes:
@@ -231,21 +230,20 @@ def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232) -> Any:
 
 def add_counts(stats: Any, built: Built, counts: dict, seen: dict) -> None:
     """Native answers into a Stats' counters: the growth of each total since `seen`
-    (updated), under the labels the Python path counts with: a query key (zone index + 1
-    << 32 | qtype << 8 | rcode) into the UDP query counts, a pool key (1 << 63 |
-    (slot << 8 | pool index) into by_pool, an action key (1 << 62 | index) into rrl."""
-    queries, by_pool = stats.queries, stats.by_pool
+    (updated), under the labels the Python path counts with. A key's layout is the C's:
+    geodns._native.counter_key() decodes it into a query (zone, qtype, rcode: the UDP
+    query counts), a pool (by_pool) or an RRL action (rrl)."""
+    queries, by_pool, decode = stats.queries, stats.by_pool, engine().counter_key
     for key, total in counts.items():
         delta = total - seen.get(key, 0)
         if not delta:
             continue
         seen[key] = total
-        if key >> 63:
-            by_pool[built.pool_key(key)] += delta
-            continue
-        if key >> 62:  # an RRL action (slip, badcookie, drop, log_only)
-            stats.rrl[RRL_ACTIONS[key & 3]] += delta
-            continue
-        qtype = (key >> 8) & 0xFFFFFF
-        label = -1 if qtype == 0x10000 else qtype
-        queries[(built.zones[(key >> 32) - 1], label, key & 0xFF, "udp")] += delta
+        kind, *parts = decode(key)
+        if kind == "pool":
+            by_pool[built.pool_key(*parts)] += delta
+        elif kind == "action":  # slip, badcookie, drop, log_only
+            stats.rrl[parts[0]] += delta
+        else:
+            zone, label, rcode = parts
+            queries[(built.zones[zone], label, rcode, "udp")] += delta

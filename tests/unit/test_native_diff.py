@@ -184,7 +184,10 @@ def check(h: Handler, built: native.Built, dec, data: bytes, host: str, jar=None
     label = -1 if qtype == 0x10000 else qtype
     assert moved == {(built.zones[zone], label, rcode, "udp"): 1}, data.hex()
     moved = {k: v - pools.get(k, 0) for k, v in h.stats.by_pool.items() if v != pools.get(k, 0)}
-    assert moved == ({} if pool < 0 else {built.pool_key(pool): 1}), (data.hex(), host)
+    assert moved == ({} if pool < 0 else {built.pool_key(pool >> 8, pool & 0xFF): 1}), (
+        data.hex(),
+        host,
+    )
     return 2 if pool >= 0 or built.table.answer(data, bytes(4), None, jar, NOW) is None else 1
 
 

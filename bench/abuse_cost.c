@@ -38,43 +38,43 @@ int main(void)
 
     t = now_s();
     for (long i = 0; i < N; i++)
-        sink += gd_siphash24(secret, name, 32);
+        sink += common_siphash24(secret, name, 32);
     printf("siphash24, 32 bytes:              %6.1f ns\n", (now_s() - t) * 1e9 / N);
 
     gd_rrl_config cfg = {
         .rates = {1e9, 1e9, 1e9}, .window = 15, .slip = 2, .ipv4_prefix = 24, .ipv6_prefix = 56};
-    gd_rrl *r = gd_rrl_new(&cfg);
+    gd_rrl *r = rrl_new(&cfg);
     t = now_s();
     for (long i = 0; i < N; i++)
-        sink += gd_rrl_verdict(r, 4, addr, 0, name, 19, 1.0 + i * 1e-6);
+        sink += rrl_verdict(r, 4, addr, 0, name, 19, 1.0 + i * 1e-6);
     printf("rrl verdict, one account:         %6.1f ns\n", (now_s() - t) * 1e9 / N);
     t = now_s();
     for (long i = 0; i < N; i++) {
         uint64_t v = rnd();
         memcpy(addr, &v, 4);
-        sink += gd_rrl_verdict(r, 4, addr, 0, name, 19, 1.0 + i * 1e-6);
+        sink += rrl_verdict(r, 4, addr, 0, name, 19, 1.0 + i * 1e-6);
     }
     printf("rrl verdict, random sources:      %6.1f ns\n", (now_s() - t) * 1e9 / N);
 
-    gd_cookies *c = gd_cookies_new(secret, 0);
+    gd_cookies *c = cookies_new(secret, 0);
     memset(body, 7, 8);
     t = now_s();
     for (long i = 0; i < N; i++)
-        sink += gd_cookies_answer(c, body, 8, addr, 4, 1700000000, out, 0);
+        sink += cookies_answer(c, body, 8, addr, 4, 1700000000, out, 0);
     printf("cookie, client cookie, memo hit:  %6.1f ns\n", (now_s() - t) * 1e9 / N);
     memcpy(body + 8, out + 12, 16);
     t = now_s();
     for (long i = 0; i < N; i++)
-        sink += gd_cookies_answer(c, body, 24, addr, 4, 1700000000, out, 0);
+        sink += cookies_answer(c, body, 24, addr, 4, 1700000000, out, 0);
     printf("cookie, our server cookie back:   %6.1f ns\n", (now_s() - t) * 1e9 / N);
     t = now_s();
     for (long i = 0; i < N; i++) {
         uint64_t v = rnd();
         memcpy(body, &v, 8);
-        sink += gd_cookies_answer(c, body, 8, addr, 4, 1700000000, out, 0);
+        sink += cookies_answer(c, body, 8, addr, 4, 1700000000, out, 0);
     }
     printf("cookie, new client each query:    %6.1f ns\n", (now_s() - t) * 1e9 / N);
-    gd_rrl_free(r);
-    gd_cookies_free(c);
+    rrl_free(r);
+    cookies_free(c);
     return sink == 42;
 }

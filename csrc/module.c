@@ -21,12 +21,8 @@ static const struct {
     const char *name;
     PyTypeObject *type;
 } types[] = {
-    {"Table", &gn_table_type},
-    {"Decisions", &gn_decisions_type},
-    {"Server", &gn_server_type},
-    {"Cookies", &gp_cookies_type},
-    {"RateLimiter", &gd_RateLimiterType},
-    {"Tree", &gp_tree_type},
+    {"Table", &gp_table_type},     {"Decisions", &gp_decisions_type}, {"Server", &gp_server_type},
+    {"Cookies", &gp_cookies_type}, {"RateLimiter", &gp_limiter_type}, {"Tree", &gp_tree_type},
     {"Ranges", &gp_ranges_type},
 };
 

@@ -28,6 +28,19 @@ COMPONENTS: dict[str, list[str]] = {
     ],
 }
 
+# every global symbol a component defines starts with its prefix (tests/unit/test_csrc.py)
+PREFIX: dict[str, str] = {
+    "module": "PyInit_",
+    "common": "common_",
+    "wire": "wire_",
+    "answer": "answer_",
+    "rrl": "rrl_",
+    "cookies": "cookies_",
+    "geo": "geo_",
+    "serve": "serve_",
+    "py": "gp_",
+}
+
 # the extension geodns._native: every component
 EXTENSION = list(COMPONENTS)
 

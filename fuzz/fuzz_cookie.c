@@ -32,20 +32,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         now = (int64_t)((uint64_t)now & 0xFFFFFFFFFFull); /* near today's clock */
     size_t addrlen = flags & 1 ? 16 : 4;
     int64_t raw = now;
-    now = gd_cookie_clamp(now); /* what gd_cookies_answer works with */
+    now = cookies_clamp(now); /* what cookies_answer works with */
     const uint8_t *body = data;
     if (shared == NULL)
-        shared = gd_cookies_new(shared_secret, 8);
+        shared = cookies_new(shared_secret, 8);
     FUZZ_CHECK(shared != NULL);
-    gd_cookies *own = gd_cookies_new(secret, 1);
+    gd_cookies *own = cookies_new(secret, 1);
     FUZZ_CHECK(own != NULL);
     for (int round = 0; round < 2; round++) {
         gd_cookies *c = round ? shared : own;
         const uint8_t *key = round ? shared_secret : secret;
         uint8_t out[GD_COOKIE_OPTION];
         int64_t expires = -1;
-        int r = gd_cookies_answer(c, body, size, addr, addrlen, raw, out, &expires);
-        if (!gd_cookie_well_formed(size)) {
+        int r = cookies_answer(c, body, size, addr, addrlen, raw, out, &expires);
+        if (!cookies_well_formed(size)) {
             FUZZ_CHECK(r == GD_COOKIE_MALFORMED && expires == -1);
             continue;
         }
@@ -56,39 +56,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK((r == GD_COOKIE_NEW) == (size == 8));
         if (round == 0) /* a memo of one slot made it now, for this client */
             FUZZ_CHECK(r != GD_COOKIE_INVALID ||
-                       !gd_cookie_valid(key, body, size, addr, addrlen, now));
+                       !cookies_valid(key, body, size, addr, addrlen, now));
         /* what we hand out is valid now and until it expires */
-        FUZZ_CHECK(gd_cookie_valid(key, out + 4, 24, addr, addrlen, now));
+        FUZZ_CHECK(cookies_valid(key, out + 4, 24, addr, addrlen, now));
         /* a valid one presented is valid by the hash, or is the one we hold */
         if (r == GD_COOKIE_VALID)
-            FUZZ_CHECK(size == 24 && (gd_cookie_valid(key, body, size, addr, addrlen, now) ||
+            FUZZ_CHECK(size == 24 && (cookies_valid(key, body, size, addr, addrlen, now) ||
                                       memcmp(body + 8, out + 12, 16) == 0));
         FUZZ_CHECK(expires >= now && expires <= now + GD_COOKIE_FRESH_FOR);
     }
     /* the uncounted variant gives the same answer and leaves the counters alone */
     uint64_t before[4], after[4];
-    gd_cookies_counts(own, before);
+    cookies_counts(own, before);
     uint8_t o1[GD_COOKIE_OPTION], o2[GD_COOKIE_OPTION];
-    int r1 = gd_cookies_answer_uncounted(own, body, size, addr, addrlen, raw, o1, NULL);
-    gd_cookies_counts(own, after);
+    int r1 = cookies_answer_uncounted(own, body, size, addr, addrlen, raw, o1, NULL);
+    cookies_counts(own, after);
     FUZZ_CHECK(memcmp(before, after, sizeof before) == 0);
-    int r2 = gd_cookies_answer(own, body, size, addr, addrlen, raw, o2, NULL);
+    int r2 = cookies_answer(own, body, size, addr, addrlen, raw, o2, NULL);
     FUZZ_CHECK(r1 == r2 && (r1 == GD_COOKIE_MALFORMED || memcmp(o1, o2, sizeof o1) == 0));
-    gd_cookies_count(own, r1);
-    gd_cookies_counts(own, after);
+    cookies_count(own, r1);
+    cookies_counts(own, after);
     FUZZ_CHECK(r1 < 0 || r1 > 3 || after[r1] == before[r1] + (r1 == GD_COOKIE_MALFORMED ? 1 : 2));
-    gd_cookies_free(own);
+    cookies_free(own);
     /* the pure parts on the same bytes */
     uint32_t ts = 0;
     memcpy(&ts, secret, 4);
-    int64_t a = gd_cookie_age(ts, now);
+    int64_t a = cookies_age(ts, now);
     FUZZ_CHECK(a >= -(int64_t)0x80000000 && a < (int64_t)0x80000000);
     FUZZ_CHECK((uint32_t)((uint64_t)now - (uint64_t)a) == ts);
     uint8_t le[8];
-    gd_sip_store_le(gd_siphash24(secret, body, size), le);
+    common_sip_store_le(common_siphash24(secret, body, size), le);
     uint64_t back = 0;
     for (int i = 0; i < 8; i++)
         back |= (uint64_t)le[i] << (8 * i);
-    FUZZ_CHECK(back == gd_siphash24(secret, body, size));
+    FUZZ_CHECK(back == common_siphash24(secret, body, size));
     return 0;
 }

@@ -12,8 +12,8 @@
 #include "fuzz.h"
 #include "fuzz_db.h"
 
-PyObject *gd_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind);
-PyObject *gd_places(const gd_db *db, const uint32_t *offsets, size_t n);
+PyObject *gp_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind);
+PyObject *gp_places(const gd_db *db, const uint32_t *offsets, size_t n);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -38,19 +38,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     gd_walk w;
     const char *err = NULL;
-    if (gd_walk_tree(&db, &w, &err) < 0)
+    if (geo_walk_tree(&db, &w, &err) < 0)
         return 0;
     for (int kind = 0; kind < 2; kind++)
-        drop(gd_decode(&db, w.offsets, w.nrec, kind));
-    drop(gd_places(&db, w.offsets, w.nrec));
+        drop(gp_decode(&db, w.offsets, w.nrec, kind));
+    drop(gp_places(&db, w.offsets, w.nrec));
     if (size >= 14) { /* any offset at all: the decoder must check, not trust the walk */
         uint32_t picked[2];
         memcpy(picked, data + size - 8, 8);
         picked[0] = (uint32_t)(db.tree_size + 16 + picked[0] % (db.len - db.tree_size - 15));
         for (int kind = 0; kind < 2; kind++)
-            drop(gd_decode(&db, picked, 2, kind));
-        drop(gd_places(&db, picked, 2));
+            drop(gp_decode(&db, picked, 2, kind));
+        drop(gp_places(&db, picked, 2));
     }
-    gd_walk_free(&w);
+    geo_walk_free(&w);
     return 0;
 }

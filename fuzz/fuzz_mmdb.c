@@ -15,14 +15,14 @@ static void look(const gd_out *o4, const gd_out *o6)
 {
     gd_ranges r = {(const uint32_t *)o4->start,     o4->cls, o4->n,
                    (const uint8_t(*)[16])o6->start, o6->cls, o6->n};
-    if (!o4->n || !o6->n || !gd_ranges_valid(&r))
+    if (!o4->n || !o6->n || !geo_ranges_valid(&r))
         return;
     int scope;
     uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8};
     for (uint32_t a = 0x01020304; a < 0xF0000000u; a += 0x0F3F1F17u) {
-        gd_find4(&r, a, &scope);
+        geo_find4(&r, a, &scope);
         memcpy(a6 + 4, &a, 4);
-        gd_find6(&r, a6, &scope);
+        geo_find6(&r, a6, &scope);
     }
 }
 
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     gd_walk w;
     const char *err = NULL;
-    if (gd_walk_tree(&db, &w, &err) < 0) {
+    if (geo_walk_tree(&db, &w, &err) < 0) {
         FUZZ_CHECK(err != NULL);
         return 0;
     }
@@ -45,22 +45,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cls[i] = (uint32_t)(i % 3);
     }
     gd_out o4 = {.width = 4}, o6 = {.width = 16}, both = {.width = 4};
-    if (gd_classify4(&w, cls, ncls, &o4) == 0 && gd_classify6(&w, cls, ncls, &o4, &o6) == 0) {
+    if (geo_classify4(&w, cls, ncls, &o4) == 0 && geo_classify6(&w, cls, ncls, &o4, &o6) == 0) {
         look(&o4, &o6);
         if (o4.n)
-            (void)gd_overlay(4, o4.start, o4.cls, o4.n, o4.start, o4.cls, o4.n, 3, &both);
+            (void)geo_overlay(4, o4.start, o4.cls, o4.n, o4.start, o4.cls, o4.n, 3, &both);
         /* a class list too short is refused, not read past */
         if (ncls > 1) {
             gd_out short4 = {.width = 4};
             if (w.v4.n)
-                FUZZ_CHECK(gd_classify4(&w, cls, 1, &short4) <= 0);
-            gd_out_free(&short4);
+                FUZZ_CHECK(geo_classify4(&w, cls, 1, &short4) <= 0);
+            geo_out_free(&short4);
         }
     }
-    gd_out_free(&o4);
-    gd_out_free(&o6);
-    gd_out_free(&both);
+    geo_out_free(&o4);
+    geo_out_free(&o6);
+    geo_out_free(&both);
     free(cls);
-    gd_walk_free(&w);
+    geo_walk_free(&w);
     return 0;
 }

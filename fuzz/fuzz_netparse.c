@@ -1,7 +1,7 @@
 /* Fuzz the native query parser and reply assembly (csrc/wire/parse.c,
    csrc/answer/reply.c, csrc/common/arena.c; helper NET's): any datagram. A query the parser
    accepts must point only inside the packet: the question, the ECS and COOKIE option
-   bodies; the name lower-cased and ending in the root label. A reply gn_answer makes from
+   bodies; the name lower-cased and ending in the root label. A reply answer_reply makes from
    a small table (static names, a wildcard, a cut, NXDOMAIN; server cookies on) fits its
    buffer, carries the query's ID and question, and is never larger than the limit it was
    made for, and so is what rate limiting makes of it; a policy name with two classes
@@ -19,7 +19,7 @@ static gn_source source = {.family = 4, .addr = {192, 0, 2, 1}, .now = 180000000
 
 static void name_set(gn_set *s, const char *wire, size_t n, uint16_t tag)
 {
-    if (gn_set_put(s, &table.arena, (const uint8_t *)wire, n, tag, 0) < 0)
+    if (common_set_put(s, &table.arena, (const uint8_t *)wire, n, tag, 0) < 0)
         fuzz_fail("no memory for the table");
 }
 
@@ -43,7 +43,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     o->cookies = 1;
     o->max_v4 = 24, o->max_v6 = 56;
     static const uint8_t secret[GD_COOKIE_SECRET] = {1, 2, 3};
-    if ((source.cookies = gd_cookies_new(secret, 1024)) == NULL)
+    if ((source.cookies = cookies_new(secret, 1024)) == NULL)
         fuzz_fail("no memory for the cookies");
     gd_rrl_config rc = {.rates = {2, 1, 1},
                         .window = 15,
@@ -51,16 +51,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                         .ipv4_prefix = 24,
                         .ipv6_prefix = 56,
                         .slots = 1024};
-    if ((rrl = gd_rrl_new(&rc)) == NULL)
+    if ((rrl = rrl_new(&rc)) == NULL)
         fuzz_fail("no memory for the RRL table");
     o->known[0] = 0xFF;
     static gn_zone zone;
     static uint8_t heads[1][80];
     static gn_entry entry[2];
     static const uint8_t soa[] = {0xC0, 0x00, 0, 6, 0, 1, 0, 0, 0, 60, 0, 6, 1, 'a', 0xC0, 0x00};
-    gn_buf_add(&table.arena, ORIGIN, sizeof ORIGIN - 1, &zone.origin_off);
+    common_buf_add(&table.arena, ORIGIN, sizeof ORIGIN - 1, &zone.origin_off);
     zone.origin_len = sizeof ORIGIN - 1;
-    gn_buf_add(&table.arena, soa, sizeof soa, &zone.soa_off);
+    common_buf_add(&table.arena, soa, sizeof soa, &zone.soa_off);
     zone.soa_len = sizeof soa;
     zone.nptr = 2, zone.ptr[0] = 0, zone.ptr[1] = 14;
     zone.wildcards = zone.cuts = 1;
@@ -84,18 +84,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     table.n_heads = 1;
     static const char rr[] = "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01";
     entry[0].body_len = 16;
-    gn_buf_add(&table.arena, rr, 16, &entry[0].body_off);
+    common_buf_add(&table.arena, rr, 16, &entry[0].body_off);
     entry[0].qtype = 1;
     entry[1] = entry[0]; /* www: a policy name (slot 0); its body is the NODATA SOA here */
     entry[1].kind = GN_POLICY;
     table.ents = entry;
     table.n_ents = 2;
-    if (gn_set_put(&table.entries, &table.arena,
-                   (const uint8_t *)"\x06static" ORIGIN "\x00\x01\x00\x01",
-                   sizeof("\x06static" ORIGIN) - 1 + 4, 0, 0) < 0 ||
-        gn_set_put(&table.entries, &table.arena,
-                   (const uint8_t *)"\x03www" ORIGIN "\x00\x01\x00\x01",
-                   sizeof("\x03www" ORIGIN) - 1 + 4, 0, 1) < 0)
+    if (common_set_put(&table.entries, &table.arena,
+                       (const uint8_t *)"\x06static" ORIGIN "\x00\x01\x00\x01",
+                       sizeof("\x06static" ORIGIN) - 1 + 4, 0, 0) < 0 ||
+        common_set_put(&table.entries, &table.arena,
+                       (const uint8_t *)"\x03www" ORIGIN "\x00\x01\x00\x01",
+                       sizeof("\x03www" ORIGIN) - 1 + 4, 0, 1) < 0)
         fuzz_fail("no memory for the table");
     name_set(&table.names, NAME("\x03www"), 0);
     /* decisions: IPv4 0/1 -> class 0 (an answer, pool 0), 128/1 -> class 1 (NODATA), IPv6
@@ -106,9 +106,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static gn_class cv[2];
     static uint8_t dheads[1][80];
     pv[0] = (gn_policy){.r = {start4, cls4, 2, start6, cls6, 1}, .first = 0, .n = 2, .ready = 1};
-    if (!gd_ranges_valid(&pv[0].r))
+    if (!geo_ranges_valid(&pv[0].r))
         fuzz_fail("bad ranges");
-    gn_buf_add(&decisions.arena, rr, 16, &cv[0].body_off);
+    common_buf_add(&decisions.arena, rr, 16, &cv[0].body_off);
     cv[0].body_len = 16, cv[0].pool = 0;
     cv[1].pool = -1;
     memset(dheads, 0x22, sizeof dheads);
@@ -122,8 +122,8 @@ static void check_parse(const uint8_t *data, size_t size)
 {
     gn_query q;
     memset(&q, 0xA5, sizeof q);
-    (void)gn_ecs_valid(data, size);
-    if (gn_parse(data, size, &q) != 0)
+    (void)wire_ecs_valid(data, size);
+    if (wire_parse(data, size, &q) != 0)
         return;
     FUZZ_CHECK(q.qend <= size && q.qend >= 12 + 1 + 4);
     FUZZ_CHECK(q.nlen >= 1 && q.nlen <= GN_MAX_NAME && q.lname[q.nlen - 1] == 0);
@@ -133,7 +133,7 @@ static void check_parse(const uint8_t *data, size_t size)
     FUZZ_CHECK(q.variant < 4 && (q.opt == 0 || q.opt == 1));
     if (q.ecs != NULL) {
         FUZZ_CHECK(q.ecs >= data + q.qend && q.ecs + q.ecs_len <= data + size);
-        (void)gn_ecs_valid(q.ecs, q.ecs_len);
+        (void)wire_ecs_valid(q.ecs, q.ecs_len);
     }
     if (q.cookie != NULL)
         FUZZ_CHECK(q.cookie >= data + q.qend && q.cookie + q.cookie_len <= data + size);
@@ -149,17 +149,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t ckey = 0;
         uint64_t pkey = 0;
         source.family = (size & 1) ? 4 : 6; /* decisions by either family's source */
-        size_t n = gn_answer(&table, &decisions, &source, data, size, out, cap, &ckey, &pkey);
+        size_t n = answer_reply(&table, &decisions, &source, data, size, out, cap, &ckey, &pkey);
         if (n == 0)
             continue;
         gn_query q;
-        FUZZ_CHECK(gn_parse(data, size, &q) == 0);
+        FUZZ_CHECK(wire_parse(data, size, &q) == 0);
         FUZZ_CHECK(n <= cap && n <= (q.opt ? 1232u : 512u) && n >= q.qend);
         FUZZ_CHECK(pkey == 0 || pkey == GN_PKEY(0, 0));
         FUZZ_CHECK(memcmp(out, data, 2) == 0 && memcmp(out + 12, data + 12, q.qend - 12) == 0);
         FUZZ_CHECK(ckey >> 32 == 1);
         uint64_t akey = 0;
-        size_t m = gn_limit(&table, rrl, &source, data, size, out, n, ckey, 1.0, &akey);
+        size_t m = rrl_limit(&table, rrl, &source, data, size, out, n, ckey, 1.0, &akey);
         FUZZ_CHECK(m <= n && (m == n || akey != 0) && (m == 0 || m >= q.qend));
     }
     return 0;

@@ -1,5 +1,5 @@
-/* Fuzz the compiled GeoIP range lookup (csrc/geo/ranges.c, helper GEO's): gd_ranges_valid
-   on raw arrays, and gd_find4/gd_find6 on valid ones against a linear search. Input: counts
+/* Fuzz the compiled GeoIP range lookup (csrc/geo/ranges.c, helper GEO's): geo_ranges_valid
+   on raw arrays, and geo_find4/geo_find6 on valid ones against a linear search. Input: counts
    (2) | IPv4 start steps (4 each) | IPv6 start steps (16 each) | addresses to look up. */
 #include <string.h>
 
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n4 = (size_t)data[0] % 64 + 1, n6 = (size_t)data[1] % 32 + 1, pos = 2;
     uint32_t start4[64], cls4[64], cls6[32];
     uint8_t start6[32][16];
-    /* raw: whatever the bytes say, for gd_ranges_valid alone */
+    /* raw: whatever the bytes say, for geo_ranges_valid alone */
     gd_ranges raw = {start4, cls4, n4, (const uint8_t(*)[16])start6, cls6, n6};
     for (size_t i = 0; i < n4; i++, pos += 4) {
         start4[i] = 0;
@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(start6[i], data + pos, 16);
         cls6[i] = (uint32_t)i;
     }
-    (void)gd_ranges_valid(&raw);
+    (void)geo_ranges_valid(&raw);
     /* valid: steps from 0, strictly increasing, stopped before they wrap */
     size_t m4 = 1, m6 = 1;
     uint64_t at4 = 0;
@@ -77,14 +77,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memset(start6[0], 0, 16);
     gd_ranges r = {start4, cls4, m4, (const uint8_t(*)[16])start6, cls6, m6};
-    FUZZ_CHECK(gd_ranges_valid(&r));
+    FUZZ_CHECK(geo_ranges_valid(&r));
     for (; pos < size; pos += 4) {
         uint32_t a = 0;
         memcpy(&a, data + pos, size - pos < 4 ? size - pos : 4);
         if (a & 1)
             a = start4[a / 2 % m4] - (a & 2 ? 1 : 0); /* edges */
         int scope = -1;
-        uint32_t c = gd_find4(&r, a, &scope);
+        uint32_t c = geo_find4(&r, a, &scope);
         size_t i = m4 - 1;
         while (start4[i] > a)
             i--;
@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (a & 4)
             v = load128(start6[a / 8 % m6]) - (a & 8 ? 1 : 0);
         store128(a6, v);
-        c = gd_find6(&r, a6, &scope);
+        c = geo_find6(&r, a6, &scope);
         for (i = m6 - 1; load128(start6[i]) > v; i--) {
         }
         FUZZ_CHECK(c == cls6[i]);

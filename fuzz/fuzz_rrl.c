@@ -44,13 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     net.prefix = byte(&in) % (net.family == 4 ? 33 : 129);
     cfg.exempt = &net;
     cfg.n_exempt = flags & 4 ? 1 : 0;
-    gd_rrl *r = gd_rrl_new(&cfg);
+    gd_rrl *r = rrl_new(&cfg);
     int bad = (flags & 2 && cfg.slots != 2) || cfg.ipv4_prefix < 0 || cfg.ipv4_prefix > 32 ||
               cfg.ipv6_prefix < 0 || cfg.ipv6_prefix > 128;
     FUZZ_CHECK((r == NULL) == bad);
     if (r == NULL)
         return 0;
-    FUZZ_CHECK(gd_rrl_table_bytes(r) >= gd_rrl_slot(r, 4, net.addr, 0, NULL, 0));
+    FUZZ_CHECK(rrl_table_bytes(r) >= rrl_slot(r, 4, net.addr, 0, NULL, 0));
     double now = 1000.0;
     uint64_t limited = 0;
     while (in.n) {
@@ -69,9 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         in.p += namelen, in.n -= namelen;
         uint8_t step = byte(&in);
         now += step < 200 ? 0.0 : (step - 200) / 4.0;
-        int v = gd_rrl_verdict(r, family, addr, kind, name, namelen, now);
+        int v = rrl_verdict(r, family, addr, kind, name, namelen, now);
         FUZZ_CHECK(v >= GD_RRL_OK && v <= GD_RRL_LOG_ONLY);
-        size_t slot = gd_rrl_slot(r, family, addr, kind, name, namelen);
+        size_t slot = rrl_slot(r, family, addr, kind, name, namelen);
         FUZZ_CHECK(slot < cfg.slots);
         if (kind < 0 || kind > 2 || cfg.rates[kind] == 0)
             FUZZ_CHECK(v == GD_RRL_OK);
@@ -97,8 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int family;
     uint8_t last[16];
-    FUZZ_CHECK(gd_rrl_take_limited(r, &family, last) == limited);
-    FUZZ_CHECK(gd_rrl_take_limited(r, &family, last) == 0);
-    gd_rrl_free(r);
+    FUZZ_CHECK(rrl_take_limited(r, &family, last) == limited);
+    FUZZ_CHECK(rrl_take_limited(r, &family, last) == 0);
+    rrl_free(r);
     return 0;
 }

@@ -23,14 +23,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     const uint8_t *reply = rest, *cookie = rest + rlen;
     uint8_t q[GD_RRL_QUESTION_MAX];
-    size_t n = gd_rrl_question(reply, rlen, q);
+    size_t n = rrl_question(reply, rlen, q);
     FUZZ_CHECK(n == 0 || (n >= 5 && n <= GD_RRL_QUESTION_MAX && 12 + n <= rlen));
-    int kind = gd_rrl_kind(reply, rlen);
+    int kind = rrl_kind(reply, rlen);
     FUZZ_CHECK(kind >= GD_RRL_ANSWER && kind <= GD_RRL_ERROR);
     size_t cap = 12 + GD_RRL_QUESTION_MAX + 11 + clen;
     uint8_t *out = malloc(cap);
     FUZZ_CHECK(out != NULL);
-    size_t got = gd_rrl_slip(query, qlen, reply, rlen, 1232, clen ? cookie : NULL, clen, out, cap);
+    size_t got = rrl_slip(query, qlen, reply, rlen, 1232, clen ? cookie : NULL, clen, out, cap);
     if (qlen < 12 || rlen < 12 || clen > 0xFFFF) {
         FUZZ_CHECK(got == 0);
     } else {
@@ -38,11 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(got == 12 + (size_t)(out[5] ? n : 0) + (out[11] ? 11 + clen : 0));
         uint8_t *exact = malloc(got), *less = malloc(got - 1); /* exactly: ASan sees overruns */
         FUZZ_CHECK(exact != NULL && less != NULL);
-        FUZZ_CHECK(gd_rrl_slip(query, qlen, reply, rlen, 1232, clen ? cookie : NULL, clen, exact,
-                               got) == got);
+        FUZZ_CHECK(rrl_slip(query, qlen, reply, rlen, 1232, clen ? cookie : NULL, clen, exact,
+                            got) == got);
         FUZZ_CHECK(memcmp(exact, out, got) == 0);
-        FUZZ_CHECK(gd_rrl_slip(query, qlen, reply, rlen, 1232, clen ? cookie : NULL, clen, less,
-                               got - 1) == 0);
+        FUZZ_CHECK(rrl_slip(query, qlen, reply, rlen, 1232, clen ? cookie : NULL, clen, less,
+                            got - 1) == 0);
         free(exact);
         free(less);
     }

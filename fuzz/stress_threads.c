@@ -29,20 +29,19 @@ static void *worker(void *arg)
     uint8_t other[4] = {10, 0, 0, 0}, client[8] = {0};
     memcpy(client, &id, sizeof id < 8 ? sizeof id : 8);
     long ok = 0;
-    size_t flooded_slot = gd_rrl_slot(rrl, 4, flooded, GD_RRL_ANSWER, name, sizeof name - 1);
+    size_t flooded_slot = rrl_slot(rrl, 4, flooded, GD_RRL_ANSWER, name, sizeof name - 1);
     for (long i = 0; i < iterations; i++) {
-        if (gd_rrl_verdict(rrl, 4, flooded, GD_RRL_ANSWER, name, sizeof name - 1, 50.0) ==
-            GD_RRL_OK)
+        if (rrl_verdict(rrl, 4, flooded, GD_RRL_ANSWER, name, sizeof name - 1, 50.0) == GD_RRL_OK)
             ok++;
         other[1] = (uint8_t)i, other[2] = (uint8_t)(i >> 8); /* other networks, other slots */
-        if (gd_rrl_slot(rrl, 4, other, GD_RRL_NXDOMAIN, name, 4) != flooded_slot)
-            gd_rrl_verdict(rrl, 4, other, GD_RRL_NXDOMAIN, name, 4, 50.0 + (double)i);
+        if (rrl_slot(rrl, 4, other, GD_RRL_NXDOMAIN, name, 4) != flooded_slot)
+            rrl_verdict(rrl, 4, other, GD_RRL_NXDOMAIN, name, 4, 50.0 + (double)i);
         if (i % 16 == 0) {
             uint8_t out[GD_COOKIE_OPTION];
             client[7] = (uint8_t)(i >> 4);
-            int r = gd_cookies_answer(jar, client, 8, flooded, 4, 1700000000 + i / 1000, out, NULL);
+            int r = cookies_answer(jar, client, 8, flooded, 4, 1700000000 + i / 1000, out, NULL);
             if (r != GD_COOKIE_NEW || memcmp(out + 4, client, 8) != 0 ||
-                !gd_cookie_valid(secret, out + 4, 24, flooded, 4, 1700000000 + i / 1000))
+                !cookies_valid(secret, out + 4, 24, flooded, 4, 1700000000 + i / 1000))
                 atomic_fetch_add(&bad_cookies, 1);
         }
     }
@@ -63,8 +62,8 @@ int main(int argc, char **argv)
                          .ipv4_prefix = 24,
                          .ipv6_prefix = 56,
                          .slots = 64};
-    rrl = gd_rrl_new(&cfg);
-    jar = gd_cookies_new(secret, 4);
+    rrl = rrl_new(&cfg);
+    jar = cookies_new(secret, 4);
     if (!rrl || !jar)
         return 2;
     pthread_t t[64];
@@ -75,7 +74,7 @@ int main(int argc, char **argv)
     long got = atomic_load(&answered), bad = atomic_load(&bad_cookies);
     printf("stress: %d threads x %ld: %ld answered of one account (want %d), %ld bad cookies\n",
            threads, iterations, got, RATE, bad);
-    gd_rrl_free(rrl);
-    gd_cookies_free(jar);
+    rrl_free(rrl);
+    cookies_free(jar);
     return got == RATE && bad == 0 ? 0 : 1;
 }

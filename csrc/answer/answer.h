@@ -137,18 +137,18 @@ typedef struct {
 } gn_query;
 
 /* csrc/wire/parse.c */
-int gn_parse(const uint8_t *d, size_t n, gn_query *q);
-int gn_ecs_valid(const uint8_t *b, size_t len);
+int wire_parse(const uint8_t *d, size_t n, gn_query *q);
+int wire_ecs_valid(const uint8_t *b, size_t len);
 
 /* csrc/common/arena.c */
-uint64_t gn_hash(const uint8_t *p, size_t n, uint32_t tag);
-int gn_buf_add(gn_buf *b, const void *p, size_t n, uint32_t *off);
-void gn_buf_free(gn_buf *b);
-int gn_set_put(gn_set *s, gn_buf *a, const uint8_t *p, size_t n, uint16_t tag, uint32_t value);
-const gn_item *gn_set_get(const gn_set *s, const gn_buf *a, const uint8_t *p, size_t n,
-                          uint16_t tag);
-void gn_set_free(gn_set *s);
-size_t gn_set_bytes(const gn_set *s);
+uint64_t common_hash(const uint8_t *p, size_t n, uint32_t tag);
+int common_buf_add(gn_buf *b, const void *p, size_t n, uint32_t *off);
+void common_buf_free(gn_buf *b);
+int common_set_put(gn_set *s, gn_buf *a, const uint8_t *p, size_t n, uint16_t tag, uint32_t value);
+const gn_item *common_set_get(const gn_set *s, const gn_buf *a, const uint8_t *p, size_t n,
+                              uint16_t tag);
+void common_set_free(gn_set *s);
+size_t common_set_bytes(const gn_set *s);
 
 /* csrc/answer/reply.c: the reply for d[0..n) in out (cap bytes), its length, or 0 when the
    query is Python's. *ckey: the counter key of the answer (zone, qtype, rcode). */
@@ -158,18 +158,18 @@ typedef struct {
     uint8_t addr[16];    /* network order */
     gd_cookies *cookies; /* the worker's server cookies (NULL: a COOKIE goes to Python) */
     int64_t now;         /* wall clock, whole seconds (server cookies) */
-    int cookie_result;   /* set by gn_add_cookie: GD_COOKIE_NEW/VALID/INVALID; -1: none */
+    int cookie_result;   /* set by wire_add_cookie: GD_COOKIE_NEW/VALID/INVALID; -1: none */
 } gn_source;
 
-size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,
-                 size_t n, uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey);
+size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,
+                    size_t n, uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey);
 /* csrc/py/decisions.c: a POLICY entry's reply (0: Python's) */
-size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e,
-                        gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
-                        size_t cap, uint64_t *ckey, uint64_t *pkey);
-size_t gn_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
-                  uint8_t *opt, size_t *tail);
-size_t gn_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at);
+size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e, gn_source *src,
+                     const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey,
+                     uint64_t *pkey);
+size_t wire_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
+                    uint8_t *opt, size_t *tail);
+size_t wire_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at);
 /* by_pool counter: the slot (its name) and the pool's index in the tree's pools */
 #define GN_PKEY(slot, pool) ((1ull << 63) | (uint64_t)(slot) << 8 | (uint64_t)(pool))
 #define GN_AKEY(action) ((1ull << 62) | (uint64_t)(action)) /* an RRL action below */
@@ -183,8 +183,8 @@ enum { GN_ACT_SLIP = 0, GN_ACT_BADCOOKIE = 1, GN_ACT_DROP = 2, GN_ACT_LOG_ONLY =
 
 /* csrc/rrl/limit.c: handler.py's _limited() on a native reply of `len` bytes in out (its
    counter key ckey): the new length (0: dropped), *akey the RRL action counted or 0. */
-size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d, size_t n,
-                uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey);
+size_t rrl_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d, size_t n,
+                 uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey);
 #define GN_CKEY(zone, qtype, rcode)                                                                \
     ((((uint64_t)(zone) + 1) << 32) | ((uint64_t)(qtype) << 8) | (uint64_t)(rcode))
 

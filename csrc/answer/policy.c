@@ -24,7 +24,7 @@ static int client_of(const gn_table *t, const gn_query *q, gn_source *src, int *
     *source = -1;
     memset(addr, 0, 16);
     if (q->opt && q->ecs != NULL) {
-        if (!o->ecs_enabled || !gn_ecs_valid(q->ecs, q->ecs_len))
+        if (!o->ecs_enabled || !wire_ecs_valid(q->ecs, q->ecs_len))
             return 0;
         unsigned prefix = q->ecs[2], v4 = q->ecs[1] == 1;
         unsigned cap = v4 ? o->max_v4 : o->max_v6;
@@ -43,9 +43,9 @@ static int client_of(const gn_table *t, const gn_query *q, gn_source *src, int *
     return 1;
 }
 
-size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e,
-                        gn_source *src, const uint8_t *d, const gn_query *q, uint8_t *out,
-                        size_t cap, uint64_t *ckey, uint64_t *pkey)
+size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e, gn_source *src,
+                     const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey,
+                     uint64_t *pkey)
 {
     const gn_opts *o = &t->opts;
     if (e->policy >= dec->n_policies || !dec->pv[e->policy].ready)
@@ -58,9 +58,9 @@ size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_ent
     uint32_t cls;
     if (family == 4) {
         uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | addr[2] << 8 | addr[3];
-        cls = gd_find4(&p->r, a, &scope);
+        cls = geo_find4(&p->r, a, &scope);
     } else {
-        cls = gd_find6(&p->r, addr, &scope);
+        cls = geo_find6(&p->r, addr, &scope);
     }
     if (cls >= p->n)
         return 0;
@@ -71,7 +71,7 @@ size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_ent
     size_t optlen = 0, tail = 0, limit = GN_UDP_SIZE;
     if (q->opt) {
         int ecs_scope = source < 0 ? 0 : (scope < source ? scope : source); /* ecs.scope */
-        if (!(optlen = gn_our_opt(t, q, src, (unsigned)ecs_scope, opt, &tail)))
+        if (!(optlen = wire_our_opt(t, q, src, (unsigned)ecs_scope, opt, &tail)))
             return 0;
         unsigned udp = q->udp_limit;
         udp = udp > o->payload ? o->payload : (udp < 512 ? 512 : udp);
@@ -91,7 +91,7 @@ size_t gn_answer_policy(const gn_table *t, const gn_decisions *dec, const gn_ent
     at = put(out, at, limit, d + 12, q->qend - 12);
     at = put(out, at, limit, body, body_len);
     at = put(out, at, limit, opt, optlen);
-    if (at > limit || tail > limit - at || (tail && !(at = gn_add_cookie(q, src, out, at))))
+    if (at > limit || tail > limit - at || (tail && !(at = wire_add_cookie(q, src, out, at))))
         return 0;
     *ckey = GN_CKEY(e->zone, e->qtype, 0);
     *pkey = c->pool >= 0 ? GN_PKEY(e->policy, c->pool) : 0;

@@ -24,7 +24,7 @@ static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src
     uint8_t opt[64];
     size_t optlen = 0, tail = 0, limit = GN_UDP_SIZE;
     if (q->opt) {
-        optlen = gn_our_opt(t, q, src, 0, opt, &tail);
+        optlen = wire_our_opt(t, q, src, 0, opt, &tail);
         if (!optlen)
             return 0;
         unsigned udp = q->udp_limit;
@@ -39,7 +39,7 @@ static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src
     at = put(out, at, limit, d + 12, q->qend - 12);
     at = put(out, at, limit, t->arena.p + e->body_off, e->body_len);
     at = put(out, at, limit, opt, optlen);
-    if (at > limit || tail > limit - at || (tail && !(at = gn_add_cookie(q, src, out, at))))
+    if (at > limit || tail > limit - at || (tail && !(at = wire_add_cookie(q, src, out, at))))
         return 0;
     *ckey = GN_CKEY(e->zone, e->qtype, 0);
     return at;
@@ -52,7 +52,7 @@ static long nx_zone(const gn_table *t, const gn_query *q)
     size_t len = q->nlen, at = 0;
     const gn_item *z = NULL;
     while (at < len) { /* longest suffix first: the name itself, then its parents */
-        z = gn_set_get(&t->zones, &t->arena, name + at, len - at, 0);
+        z = common_set_get(&t->zones, &t->arena, name + at, len - at, 0);
         if (z != NULL)
             break;
         at += name[at] + 1;
@@ -61,20 +61,20 @@ static long nx_zone(const gn_table *t, const gn_query *q)
         return -1;
     const gn_zone *zone = &t->zv[z->value];
     uint16_t tag = (uint16_t)z->value;
-    if (gn_set_get(&t->names, &t->arena, name, len, tag) != NULL)
+    if (common_set_get(&t->names, &t->arena, name, len, tag) != NULL)
         return -1;
     if (zone->cuts) {
         for (size_t p = 0; p < at; p += name[p] + 1)
-            if (gn_set_get(&t->cuts, &t->arena, name + p, len - p, tag))
+            if (common_set_get(&t->cuts, &t->arena, name + p, len - p, tag))
                 return -1;
     }
     if (zone->wildcards) {      /* RFC 4592: `*.` + the closest encloser synthesizes */
         size_t p = name[0] + 1; /* the name itself does not exist */
-        while (p < at && !gn_set_get(&t->names, &t->arena, name + p, len - p, tag))
+        while (p < at && !common_set_get(&t->names, &t->arena, name + p, len - p, tag))
             p += name[p] + 1;
         uint8_t source[GN_MAX_NAME + 2] = {1, '*'};
         memcpy(source + 2, name + p, len - p);
-        if (gn_set_get(&t->names, &t->arena, source, len - p + 2, tag))
+        if (common_set_get(&t->names, &t->arena, source, len - p + 2, tag))
             return -1;
     }
     return (long)z->value;
@@ -89,7 +89,7 @@ static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d, con
         return 0;
     uint8_t opt[64];
     size_t optlen = 0, tail = 0;
-    if (q->opt && !(optlen = gn_our_opt(t, q, src, 0, opt, &tail)))
+    if (q->opt && !(optlen = wire_our_opt(t, q, src, 0, opt, &tail)))
         return 0;
     long zi = nx_zone(t, q);
     if (zi < 0)
@@ -114,30 +114,30 @@ static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d, con
     at = put(out, at, limit, d + 12, q->qend - 12);
     at = put(out, at, limit, soa, z->soa_len);
     at = put(out, at, limit, opt, optlen);
-    if (at > limit || tail > limit - at || (tail && !(at = gn_add_cookie(q, src, out, at))))
+    if (at > limit || tail > limit - at || (tail && !(at = wire_add_cookie(q, src, out, at))))
         return 0;
     unsigned label = (t->opts.known[qtype >> 3] >> (qtype & 7)) & 1 ? qtype : GN_QTYPE_OTHER;
     *ckey = GN_CKEY(zi, label, RCODE_NXDOMAIN);
     return at;
 }
 
-size_t gn_answer(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,
-                 size_t n, uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey)
+size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,
+                    size_t n, uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey)
 {
     *pkey = 0;
     if (src != NULL)
         src->cookie_result = -1;
     gn_query q;
-    if (gn_parse(d, n, &q) < 0)
+    if (wire_parse(d, n, &q) < 0)
         return 0;
-    const gn_item *it = gn_set_get(&t->entries, &t->arena, q.key, q.nlen + 4, 0);
+    const gn_item *it = common_set_get(&t->entries, &t->arena, q.key, q.nlen + 4, 0);
     if (it != NULL) {
         const gn_entry *e = &t->ents[it->value];
         if (e->kind == GN_STATIC)
             return answer_static(t, e, src, d, &q, out, cap, ckey);
         if (dec == NULL || src == NULL)
             return 0;
-        return gn_answer_policy(t, dec, e, src, d, &q, out, cap, ckey, pkey);
+        return answer_policy(t, dec, e, src, d, &q, out, cap, ckey, pkey);
     }
     return answer_nx(t, src, d, &q, out, cap, ckey);
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t gn_hash(const uint8_t *p, size_t n, uint32_t tag)
+uint64_t common_hash(const uint8_t *p, size_t n, uint32_t tag)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)tag << 32) ^ n;
     while (n >= 8) {
@@ -25,7 +25,7 @@ uint64_t gn_hash(const uint8_t *p, size_t n, uint32_t tag)
     return h ^ (h >> 32);
 }
 
-int gn_buf_add(gn_buf *b, const void *p, size_t n, uint32_t *off)
+int common_buf_add(gn_buf *b, const void *p, size_t n, uint32_t *off)
 {
     if (b->n + n > UINT32_MAX)
         return -1;
@@ -46,7 +46,7 @@ int gn_buf_add(gn_buf *b, const void *p, size_t n, uint32_t *off)
     return 0;
 }
 
-void gn_buf_free(gn_buf *b)
+void common_buf_free(gn_buf *b)
 {
     free(b->p);
     b->p = NULL;
@@ -66,7 +66,7 @@ static int grow_slots(gn_set *s, const gn_buf *a)
         return -1;
     for (size_t i = 0; i < s->n; i++) {
         const gn_item *it = &s->items[i];
-        size_t at = gn_hash(a->p + it->off, it->len, it->tag) & (slots - 1);
+        size_t at = common_hash(a->p + it->off, it->len, it->tag) & (slots - 1);
         while (ns[at])
             at = (at + 1) & (slots - 1);
         ns[at] = (uint32_t)(i + 1);
@@ -78,13 +78,13 @@ static int grow_slots(gn_set *s, const gn_buf *a)
 }
 
 /* Adds a key (copied into the arena) or, when present, replaces its value. */
-int gn_set_put(gn_set *s, gn_buf *a, const uint8_t *p, size_t n, uint16_t tag, uint32_t value)
+int common_set_put(gn_set *s, gn_buf *a, const uint8_t *p, size_t n, uint16_t tag, uint32_t value)
 {
     if (n > UINT16_MAX || s->n >= UINT32_MAX - 1)
         return -1;
     if ((s->n + 1) * 2 > (s->mask ? s->mask + 1 : 0) && grow_slots(s, a) < 0)
         return -1;
-    size_t at = gn_hash(p, n, tag) & s->mask;
+    size_t at = common_hash(p, n, tag) & s->mask;
     while (s->slots[at]) {
         gn_item *it = &s->items[s->slots[at] - 1];
         if (same(it, a, p, n, tag)) {
@@ -102,7 +102,7 @@ int gn_set_put(gn_set *s, gn_buf *a, const uint8_t *p, size_t n, uint16_t tag, u
         s->cap = cap;
     }
     gn_item *it = &s->items[s->n];
-    if (gn_buf_add(a, p, n, &it->off) < 0)
+    if (common_buf_add(a, p, n, &it->off) < 0)
         return -1;
     it->len = (uint16_t)n;
     it->tag = tag;
@@ -111,12 +111,12 @@ int gn_set_put(gn_set *s, gn_buf *a, const uint8_t *p, size_t n, uint16_t tag, u
     return 0;
 }
 
-const gn_item *gn_set_get(const gn_set *s, const gn_buf *a, const uint8_t *p, size_t n,
-                          uint16_t tag)
+const gn_item *common_set_get(const gn_set *s, const gn_buf *a, const uint8_t *p, size_t n,
+                              uint16_t tag)
 {
     if (!s->mask)
         return NULL;
-    size_t at = gn_hash(p, n, tag) & s->mask;
+    size_t at = common_hash(p, n, tag) & s->mask;
     uint32_t slot;
     while ((slot = s->slots[at]) != 0) {
         const gn_item *it = &s->items[slot - 1];
@@ -127,14 +127,14 @@ const gn_item *gn_set_get(const gn_set *s, const gn_buf *a, const uint8_t *p, si
     return NULL;
 }
 
-void gn_set_free(gn_set *s)
+void common_set_free(gn_set *s)
 {
     free(s->items);
     free(s->slots);
     memset(s, 0, sizeof *s);
 }
 
-size_t gn_set_bytes(const gn_set *s)
+size_t common_set_bytes(const gn_set *s)
 {
     return s->cap * sizeof(gn_item) + (s->mask ? (s->mask + 1) * sizeof(uint32_t) : 0);
 }

@@ -67,7 +67,7 @@ static inline uint64_t load_tail(const uint8_t *p, size_t n)
         v2 = rotl(v2, 32);                                                                         \
     } while (0)
 
-uint64_t gd_siphash24(const uint8_t key[GD_SIP_KEY], const uint8_t *data, size_t len)
+uint64_t common_siphash24(const uint8_t key[GD_SIP_KEY], const uint8_t *data, size_t len)
 {
     uint64_t k0 = load64(key), k1 = load64(key + 8);
     uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
@@ -94,7 +94,7 @@ uint64_t gd_siphash24(const uint8_t key[GD_SIP_KEY], const uint8_t *data, size_t
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-void gd_sip_store_le(uint64_t v, uint8_t out[8])
+void common_sip_store_le(uint64_t v, uint8_t out[8])
 {
     for (int i = 0; i < 8; i++)
         out[i] = (uint8_t)(v >> (8 * i));

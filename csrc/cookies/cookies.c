@@ -28,19 +28,19 @@ struct gd_cookies {
     slot_t *slots;
 };
 
-int gd_cookie_well_formed(size_t len)
+int cookies_well_formed(size_t len)
 {
     return len == 8 || (len >= 16 && len <= 40);
 }
 
-int64_t gd_cookie_clamp(int64_t now)
+int64_t cookies_clamp(int64_t now)
 {
     return now > GD_COOKIE_CLOCK_MAX    ? GD_COOKIE_CLOCK_MAX
            : now < -GD_COOKIE_CLOCK_MAX ? -GD_COOKIE_CLOCK_MAX
                                         : now;
 }
 
-int64_t gd_cookie_age(uint32_t ts, int64_t now)
+int64_t cookies_age(uint32_t ts, int64_t now)
 {
     uint32_t delta = (uint32_t)((uint64_t)now - ts);
     return delta >= 0x80000000u ? (int64_t)delta - ((int64_t)1 << 32) : (int64_t)delta;
@@ -62,34 +62,34 @@ static uint64_t digest(const uint8_t *secret, const uint8_t *client, const uint8
     memcpy(buf, client, 8);
     memcpy(buf + 8, head, 8);
     memcpy(buf + 16, addr, addrlen);
-    return gd_siphash24(secret, buf, 16 + addrlen);
+    return common_siphash24(secret, buf, 16 + addrlen);
 }
 
-void gd_cookie_make(const uint8_t secret[GD_COOKIE_SECRET], const uint8_t client[8],
-                    const uint8_t *addr, size_t addrlen, uint32_t ts, uint8_t out[16])
+void cookies_make(const uint8_t secret[GD_COOKIE_SECRET], const uint8_t client[8],
+                  const uint8_t *addr, size_t addrlen, uint32_t ts, uint8_t out[16])
 {
     out[0] = 1, out[1] = out[2] = out[3] = 0;
     put32(out + 4, ts);
-    gd_sip_store_le(digest(secret, client, out, addr, addrlen), out + 8);
+    common_sip_store_le(digest(secret, client, out, addr, addrlen), out + 8);
 }
 
-int gd_cookie_valid(const uint8_t secret[GD_COOKIE_SECRET], const uint8_t *body, size_t len,
-                    const uint8_t *addr, size_t addrlen, int64_t now)
+int cookies_valid(const uint8_t secret[GD_COOKIE_SECRET], const uint8_t *body, size_t len,
+                  const uint8_t *addr, size_t addrlen, int64_t now)
 {
     if (len != 8 + 16 || body[8] != 1)
         return 0;
     const uint8_t *server = body + 8;
     uint32_t ts = (uint32_t)server[4] << 24 | (uint32_t)server[5] << 16 | (uint32_t)server[6] << 8 |
                   server[7];
-    int64_t a = gd_cookie_age(ts, now);
+    int64_t a = cookies_age(ts, now);
     if (a < -GD_COOKIE_AHEAD || a > GD_COOKIE_VALID_FOR)
         return 0;
     uint8_t mac[8];
-    gd_sip_store_le(digest(secret, body, server, addr, addrlen), mac);
+    common_sip_store_le(digest(secret, body, server, addr, addrlen), mac);
     return memcmp(mac, server + 8, 8) == 0;
 }
 
-gd_cookies *gd_cookies_new(const uint8_t secret[GD_COOKIE_SECRET], size_t slots)
+gd_cookies *cookies_new(const uint8_t secret[GD_COOKIE_SECRET], size_t slots)
 {
     if (slots == 0)
         slots = GD_COOKIE_SLOTS;
@@ -110,15 +110,15 @@ gd_cookies *gd_cookies_new(const uint8_t secret[GD_COOKIE_SECRET], size_t slots)
     memcpy(c->secret, secret, GD_COOKIE_SECRET);
     /* a slot key no client can aim at without the secret */
     static const uint8_t label[] = "geodns cookie memo slots";
-    uint64_t k0 = gd_siphash24(secret, label, sizeof label - 1);
-    uint64_t k1 = gd_siphash24(secret, label, sizeof label - 2);
-    gd_sip_store_le(k0, c->slot_key);
-    gd_sip_store_le(k1, c->slot_key + 8);
+    uint64_t k0 = common_siphash24(secret, label, sizeof label - 1);
+    uint64_t k1 = common_siphash24(secret, label, sizeof label - 2);
+    common_sip_store_le(k0, c->slot_key);
+    common_sip_store_le(k1, c->slot_key + 8);
     c->mask = slots - 1;
     return c;
 }
 
-void gd_cookies_free(gd_cookies *c)
+void cookies_free(gd_cookies *c)
 {
     if (c == NULL)
         return;
@@ -131,7 +131,7 @@ static slot_t *lock_slot(gd_cookies *c, const uint8_t *client, const uint8_t *ad
     uint8_t buf[8 + 16];
     memcpy(buf, client, 8);
     memcpy(buf + 8, addr, addrlen);
-    slot_t *s = &c->slots[gd_siphash24(c->slot_key, buf, 8 + addrlen) & c->mask];
+    slot_t *s = &c->slots[common_siphash24(c->slot_key, buf, 8 + addrlen) & c->mask];
     gd_spin_lock(&s->lock);
     return s;
 }
@@ -140,11 +140,11 @@ static int answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t 
                   size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION], int64_t *expires,
                   int counted)
 {
-    if (!gd_cookie_well_formed(len))
+    if (!cookies_well_formed(len))
         return GD_COOKIE_MALFORMED;
     if (addrlen > 16)
         addrlen = 16;
-    now = gd_cookie_clamp(now);
+    now = cookies_clamp(now);
     uint8_t ours[16];
     int64_t made;
     slot_t *s = lock_slot(c, body, addr, addrlen);
@@ -154,7 +154,7 @@ static int answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t 
         memcpy(ours, s->ours, 16);
         made = s->made;
     } else {
-        gd_cookie_make(c->secret, body, addr, addrlen, (uint32_t)now, ours);
+        cookies_make(c->secret, body, addr, addrlen, (uint32_t)now, ours);
         made = now;
         s->used = 1, s->addrlen = (uint8_t)addrlen;
         memcpy(s->client, body, 8);
@@ -168,11 +168,11 @@ static int answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t 
     if (len == 8) {
         result = GD_COOKIE_NEW;
     } else if ((len == 24 && memcmp(body + 8, ours, 16) == 0) ||
-               gd_cookie_valid(c->secret, body, len, addr, addrlen, now)) {
+               cookies_valid(c->secret, body, len, addr, addrlen, now)) {
         result = GD_COOKIE_VALID;
         const uint8_t *t = body + 12;
         uint32_t ts = (uint32_t)t[0] << 24 | (uint32_t)t[1] << 16 | (uint32_t)t[2] << 8 | t[3];
-        int64_t presented = now - gd_cookie_age(ts, now);
+        int64_t presented = now - cookies_age(ts, now);
         if (presented + GD_COOKIE_VALID_FOR < until)
             until = presented + GD_COOKIE_VALID_FOR;
     } else {
@@ -188,26 +188,26 @@ static int answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t 
     return result;
 }
 
-int gd_cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
-                      size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION], int64_t *expires)
+int cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
+                   size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION], int64_t *expires)
 {
     return answer(c, body, len, addr, addrlen, now, out, expires, 1);
 }
 
-int gd_cookies_answer_uncounted(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
-                                size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION],
-                                int64_t *expires)
+int cookies_answer_uncounted(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
+                             size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION],
+                             int64_t *expires)
 {
     return answer(c, body, len, addr, addrlen, now, out, expires, 0);
 }
 
-void gd_cookies_count(gd_cookies *c, int result)
+void cookies_count(gd_cookies *c, int result)
 {
     if (result >= 0 && result < 4)
         atomic_fetch_add_explicit(&c->counts[result], 1, memory_order_relaxed);
 }
 
-void gd_cookies_counts(gd_cookies *c, uint64_t out[4])
+void cookies_counts(gd_cookies *c, uint64_t out[4])
 {
     for (int i = 0; i < 4; i++)
         out[i] = atomic_load_explicit(&c->counts[i], memory_order_relaxed);

@@ -8,7 +8,7 @@
 
    Threads: the pure functions need nothing. A gd_cookies (the secret, the memo of the server
    cookie made for each (client cookie, client address) and the counters) is allocated ONCE
-   PER WORKER PROCESS by gd_cookies_new() and SHARED by every native thread of that worker
+   PER WORKER PROCESS by cookies_new() and SHARED by every native thread of that worker
    (and the Python side, through geodns._native.Cookies): each memo slot has its own
    spin lock, counters are atomics. No Python API inside; call without the GIL. */
 #ifndef GD_FASTCOOKIE_H
@@ -24,7 +24,7 @@
 #define GD_COOKIE_OPTION 28      /* our option: code 10, length 24, client 8, server 16 */
 #define GD_COOKIE_SLOTS 65536    /* the memo's default size (slots; a power of two) */
 
-/* Results, as cookies_total{result} counts them (index into gd_cookies_counts()). */
+/* Results, as cookies_total{result} counts them (index into cookies_counts()). */
 enum { GD_COOKIE_NEW = 0, GD_COOKIE_VALID = 1, GD_COOKIE_INVALID = 2, GD_COOKIE_MALFORMED = 3 };
 /* their cookies_total{result} labels, by number (geodns._native.COOKIE_RESULTS) */
 #define GD_COOKIE_RESULT_NAMES                                                                     \
@@ -33,31 +33,31 @@ enum { GD_COOKIE_NEW = 0, GD_COOKIE_VALID = 1, GD_COOKIE_INVALID = 2, GD_COOKIE_
     }
 
 /* RFC 7873 5.2.2: a COOKIE option body of 8 bytes, or 16 to 40; else FORMERR. */
-int gd_cookie_well_formed(size_t len);
+int cookies_well_formed(size_t len);
 
-/* gd_cookies_answer() takes `now` within +-GD_COOKIE_CLOCK_MAX (clamped there: any clock
+/* cookies_answer() takes `now` within +-GD_COOKIE_CLOCK_MAX (clamped there: any clock
    of the next hundred billion years; Python's integers have no bound, C's do). */
 #define GD_COOKIE_CLOCK_MAX ((int64_t)1 << 62)
-int64_t gd_cookie_clamp(int64_t now);
+int64_t cookies_clamp(int64_t now);
 
 /* Seconds from timestamp ts to now in serial arithmetic (RFC 1982; negative: ahead). */
-int64_t gd_cookie_age(uint32_t ts, int64_t now);
+int64_t cookies_age(uint32_t ts, int64_t now);
 
 /* The 16-byte server cookie for a client cookie and address at timestamp ts. */
-void gd_cookie_make(const uint8_t secret[GD_COOKIE_SECRET], const uint8_t client[8],
-                    const uint8_t *addr, size_t addrlen, uint32_t ts, uint8_t out[16]);
+void cookies_make(const uint8_t secret[GD_COOKIE_SECRET], const uint8_t client[8],
+                  const uint8_t *addr, size_t addrlen, uint32_t ts, uint8_t out[16]);
 
 /* 1 if body[8..len) is a 16-byte version-1 server cookie this secret made for body[0..8)
    and addr, aged -AHEAD..VALID_FOR at now (Unix seconds); else 0. */
-int gd_cookie_valid(const uint8_t secret[GD_COOKIE_SECRET], const uint8_t *body, size_t len,
-                    const uint8_t *addr, size_t addrlen, int64_t now);
+int cookies_valid(const uint8_t secret[GD_COOKIE_SECRET], const uint8_t *body, size_t len,
+                  const uint8_t *addr, size_t addrlen, int64_t now);
 
 typedef struct gd_cookies gd_cookies;
 
 /* A worker's cookie state: the secret (copied) and a memo of `slots` slots (a power of two;
    0 = GD_COOKIE_SLOTS). NULL when out of memory or slots is not a power of two. */
-gd_cookies *gd_cookies_new(const uint8_t secret[GD_COOKIE_SECRET], size_t slots);
-void gd_cookies_free(gd_cookies *c);
+gd_cookies *cookies_new(const uint8_t secret[GD_COOKIE_SECRET], size_t slots);
+void cookies_free(gd_cookies *c);
 
 /* ServerCookies.option(): the COOKIE option for the reply to a query from addr (addrlen 4
    or 16, network order) carrying the COOKIE body[0..len), at now = the wall clock in whole
@@ -67,20 +67,20 @@ void gd_cookies_free(gd_cookies *c);
    reply memo). Returns GD_COOKIE_NEW, _VALID or _INVALID and counts it; a body that is not
    well formed returns GD_COOKIE_MALFORMED, writes nothing and counts NOTHING (the caller
    answers FORMERR, or hands the query to Python, which counts it). */
-int gd_cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
-                      size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION], int64_t *expires);
+int cookies_answer(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
+                   size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION], int64_t *expires);
 
-/* gd_cookies_answer() without counting: for the Python handler, which counts into its own
-   stats (cookies_total is then its counts plus gd_cookies_counts(), the native threads'). */
-int gd_cookies_answer_uncounted(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
-                                size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION],
-                                int64_t *expires);
+/* cookies_answer() without counting: for the Python handler, which counts into its own
+   stats (cookies_total is then its counts plus cookies_counts(), the native threads'). */
+int cookies_answer_uncounted(gd_cookies *c, const uint8_t *body, size_t len, const uint8_t *addr,
+                             size_t addrlen, int64_t now, uint8_t out[GD_COOKIE_OPTION],
+                             int64_t *expires);
 
 /* Count one result the caller found by other means (a replayed reply: ServerCookies.replay;
    or GD_COOKIE_MALFORMED). */
-void gd_cookies_count(gd_cookies *c, int result);
+void cookies_count(gd_cookies *c, int result);
 
-/* The counters since gd_cookies_new, indexed by result: new, valid, invalid, malformed. */
-void gd_cookies_counts(gd_cookies *c, uint64_t out[4]);
+/* The counters since cookies_new, indexed by result: new, valid, invalid, malformed. */
+void cookies_counts(gd_cookies *c, uint64_t out[4]);
 
 #endif

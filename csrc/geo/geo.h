@@ -37,8 +37,8 @@ typedef struct {
 } gd_walk;
 
 /* 0, or -1 with *err set to a static message (truncated or hostile file). */
-int gd_walk_tree(const gd_db *db, gd_walk *out, const char **err);
-void gd_walk_free(gd_walk *w);
+int geo_walk_tree(const gd_db *db, gd_walk *out, const char **err);
+void geo_walk_free(gd_walk *w);
 
 /* Growable merged ranges, the output of every merge below. */
 typedef struct {
@@ -48,16 +48,16 @@ typedef struct {
     uint32_t *cls;
 } gd_out;
 
-int gd_out_push(gd_out *o, const void *start, uint32_t cls); /* merges equal neighbours */
-void gd_out_free(gd_out *o);
+int geo_out_push(gd_out *o, const void *start, uint32_t cls); /* merges equal neighbours */
+void geo_out_free(gd_out *o);
 
 /* cls[rec] for every leaf; -1 on memory or a record index >= ncls. */
-int gd_classify4(const gd_walk *w, const uint32_t *cls, size_t ncls, gd_out *o);
-/* IPv6: the aliased IPv4 subtree comes from o4, the merged IPv4 output of gd_classify4. */
-int gd_classify6(const gd_walk *w, const uint32_t *cls, size_t ncls, const gd_out *o4, gd_out *o);
+int geo_classify4(const gd_walk *w, const uint32_t *cls, size_t ncls, gd_out *o);
+/* IPv6: the aliased IPv4 subtree comes from o4, the merged IPv4 output of geo_classify4. */
+int geo_classify6(const gd_walk *w, const uint32_t *cls, size_t ncls, const gd_out *o4, gd_out *o);
 
 /* Common refinement of two range lists of one width: key = a * nb + b per piece. */
-int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na, const uint8_t *sb,
-               const uint32_t *cb, size_t nb_ranges, uint32_t nb, gd_out *o);
+int geo_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na, const uint8_t *sb,
+                const uint32_t *cb, size_t nb_ranges, uint32_t nb, gd_out *o);
 
 #endif

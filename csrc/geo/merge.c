@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int gd_out_push(gd_out *o, const void *start, uint32_t cls)
+int geo_out_push(gd_out *o, const void *start, uint32_t cls)
 {
     if (o->n && o->cls[o->n - 1] == cls)
         return 0;
@@ -27,7 +27,7 @@ int gd_out_push(gd_out *o, const void *start, uint32_t cls)
     return 0;
 }
 
-void gd_out_free(gd_out *o)
+void geo_out_free(gd_out *o)
 {
     free(o->start);
     free(o->cls);
@@ -36,12 +36,12 @@ void gd_out_free(gd_out *o)
     o->n = o->cap = 0;
 }
 
-int gd_classify4(const gd_walk *w, const uint32_t *cls, size_t ncls, gd_out *o)
+int geo_classify4(const gd_walk *w, const uint32_t *cls, size_t ncls, gd_out *o)
 {
     o->width = 4;
     for (size_t i = 0; i < w->v4.n; i++) {
         uint32_t rec = w->v4.rec[i];
-        if (rec >= ncls || gd_out_push(o, &w->v4.start4[i], cls[rec]) < 0)
+        if (rec >= ncls || geo_out_push(o, &w->v4.start4[i], cls[rec]) < 0)
             return -1;
     }
     return 0;
@@ -55,14 +55,14 @@ static void store128(uint8_t out[16], u128 v)
         out[i] = (uint8_t)v;
 }
 
-int gd_classify6(const gd_walk *w, const uint32_t *cls, size_t ncls, const gd_out *o4, gd_out *o)
+int geo_classify6(const gd_walk *w, const uint32_t *cls, size_t ncls, const gd_out *o4, gd_out *o)
 {
     o->width = 16;
     for (size_t i = 0; i < w->v6.n; i++) {
         uint32_t rec = w->v6.rec[i];
         int depth = w->v6.alias[i];
         if (depth < 0) {
-            if (rec >= ncls || gd_out_push(o, w->v6.start6[i], cls[rec]) < 0)
+            if (rec >= ncls || geo_out_push(o, w->v6.start6[i], cls[rec]) < 0)
                 return -1;
             continue;
         }
@@ -73,7 +73,7 @@ int gd_classify6(const gd_walk *w, const uint32_t *cls, size_t ncls, const gd_ou
             uint32_t s4;
             memcpy(&s4, o4->start + 4 * j, 4);
             store128(start, base | ((u128)s4 << (96 - depth)));
-            if (gd_out_push(o, start, o4->cls[j]) < 0)
+            if (geo_out_push(o, start, o4->cls[j]) < 0)
                 return -1;
         }
     }
@@ -91,8 +91,8 @@ static u128 at(int width, const uint8_t *s, size_t i)
     return gd_load128(s + 16 * i);
 }
 
-int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na, const uint8_t *sb,
-               const uint32_t *cb, size_t nb_ranges, uint32_t nb, gd_out *o)
+int geo_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na, const uint8_t *sb,
+                const uint32_t *cb, size_t nb_ranges, uint32_t nb, gd_out *o)
 {
     o->width = width;
     size_t i = 0, j = 0;
@@ -111,7 +111,7 @@ int gd_overlay(int width, const uint8_t *sa, const uint32_t *ca, size_t na, cons
         } else {
             store128(buf, start);
         }
-        if (gd_out_push(o, buf, (uint32_t)key) < 0)
+        if (geo_out_push(o, buf, (uint32_t)key) < 0)
             return -1;
         /* advance whichever range ends first (both when they end together) */
         int more_a = i + 1 < na, more_b = j + 1 < nb_ranges;

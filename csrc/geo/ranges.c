@@ -37,7 +37,7 @@ static int widest128(u128 addr, u128 lo, u128 hi)
     return a;
 }
 
-uint32_t gd_find4(const gd_ranges *r, uint32_t addr, int *scope)
+uint32_t geo_find4(const gd_ranges *r, uint32_t addr, int *scope)
 {
     size_t a = 0, b = r->n4; /* the last i with start[i] <= addr: start[0] == 0 */
     while (b - a > 1) {
@@ -54,7 +54,7 @@ uint32_t gd_find4(const gd_ranges *r, uint32_t addr, int *scope)
     return r->cls4[a];
 }
 
-uint32_t gd_find6(const gd_ranges *r, const uint8_t addr[16], int *scope)
+uint32_t geo_find6(const gd_ranges *r, const uint8_t addr[16], int *scope)
 {
     size_t a = 0, b = r->n6;
     while (b - a > 1) {
@@ -72,7 +72,7 @@ uint32_t gd_find6(const gd_ranges *r, const uint8_t addr[16], int *scope)
     return r->cls6[a];
 }
 
-int gd_ranges_valid(const gd_ranges *r)
+int geo_ranges_valid(const gd_ranges *r)
 {
     static const uint8_t zero[16];
     if (!r->n4 || !r->n6 || r->start4[0] != 0 || memcmp(r->start6[0], zero, 16) != 0)

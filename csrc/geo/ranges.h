@@ -39,12 +39,12 @@ typedef struct {
 
 /* The class of addr and, in *scope, the widest prefix length p such that addr/p lies
  * wholly inside addr's range (never more than 32 / 128). Pure, lock-free, GIL-free.
- * n4/n6 must be >= 1 and start[0] == 0 (gd_ranges_valid checks both, and the order). */
-uint32_t gd_find4(const gd_ranges *r, uint32_t addr, int *scope);
-uint32_t gd_find6(const gd_ranges *r, const uint8_t addr[16], int *scope);
+ * n4/n6 must be >= 1 and start[0] == 0 (geo_ranges_valid checks both, and the order). */
+uint32_t geo_find4(const gd_ranges *r, uint32_t addr, int *scope);
+uint32_t geo_find6(const gd_ranges *r, const uint8_t addr[16], int *scope);
 
 /* 1 when the arrays obey the layout above (non-empty, start at 0, strictly increasing):
  * check once when a table is handed over, not per query. */
-int gd_ranges_valid(const gd_ranges *r);
+int geo_ranges_valid(const gd_ranges *r);
 
 #endif

@@ -239,7 +239,7 @@ done:
     return rc;
 }
 
-int gd_walk_tree(const gd_db *db, gd_walk *out, const char **err)
+int geo_walk_tree(const gd_db *db, gd_walk *out, const char **err)
 {
     memset(out, 0, sizeof *out);
     if (db->rs != 24 && db->rs != 28 && db->rs != 32) {
@@ -282,11 +282,11 @@ int gd_walk_tree(const gd_db *db, gd_walk *out, const char **err)
     }
     return 0;
 fail:
-    gd_walk_free(out);
+    geo_walk_free(out);
     return -1;
 }
 
-void gd_walk_free(gd_walk *w)
+void geo_walk_free(gd_walk *w)
 {
     free(w->v4.rec);
     free(w->v4.start4);

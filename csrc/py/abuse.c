@@ -12,7 +12,7 @@
 #include "rrl/rrl.h"
 #include "common/siphash.h"
 
-int gd_parse_host(PyObject *host, int *family, uint8_t addr[16])
+int gp_parse_host(PyObject *host, int *family, uint8_t addr[16])
 {
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(host, &n);
@@ -48,7 +48,7 @@ static PyObject *py_siphash(PyObject *self, PyObject *args)
     if (key.len != GD_SIP_KEY)
         PyErr_SetString(PyExc_ValueError, "a SipHash key is 16 bytes");
     else
-        res = PyLong_FromUnsignedLongLong(gd_siphash24(key.buf, data.buf, (size_t)data.len));
+        res = PyLong_FromUnsignedLongLong(common_siphash24(key.buf, data.buf, (size_t)data.len));
     PyBuffer_Release(&key);
     PyBuffer_Release(&data);
     return res;
@@ -65,7 +65,7 @@ static PyObject *py_server_cookie(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "secret 16 bytes, client 8, address 4 or 16");
     } else {
         uint8_t out[16];
-        gd_cookie_make(secret.buf, client.buf, addr.buf, (size_t)addr.len, (uint32_t)ts, out);
+        cookies_make(secret.buf, client.buf, addr.buf, (size_t)addr.len, (uint32_t)ts, out);
         res = PyBytes_FromStringAndSize((const char *)out, 16);
     }
     PyBuffer_Release(&secret);
@@ -84,8 +84,8 @@ static PyObject *py_valid(PyObject *self, PyObject *args)
     if (secret.len != GD_COOKIE_SECRET || body.len < 8 || addr.len > 16)
         PyErr_SetString(PyExc_ValueError, "secret 16 bytes, body 8 or more, address <= 16");
     else
-        res = PyBool_FromLong(gd_cookie_valid(secret.buf, body.buf, (size_t)body.len, addr.buf,
-                                              (size_t)addr.len, now));
+        res = PyBool_FromLong(
+            cookies_valid(secret.buf, body.buf, (size_t)body.len, addr.buf, (size_t)addr.len, now));
     PyBuffer_Release(&secret);
     PyBuffer_Release(&body);
     PyBuffer_Release(&addr);
@@ -98,7 +98,7 @@ static PyObject *py_age(PyObject *self, PyObject *args)
     long long now;
     if (!PyArg_ParseTuple(args, "KL", &ts, &now))
         return NULL;
-    return PyLong_FromLongLong(gd_cookie_age((uint32_t)ts, now));
+    return PyLong_FromLongLong(cookies_age((uint32_t)ts, now));
 }
 
 static PyObject *py_well_formed(PyObject *self, PyObject *arg)
@@ -106,7 +106,7 @@ static PyObject *py_well_formed(PyObject *self, PyObject *arg)
     Py_ssize_t n = PyObject_Length(arg);
     if (n < 0)
         return NULL;
-    return PyBool_FromLong(gd_cookie_well_formed((size_t)n));
+    return PyBool_FromLong(cookies_well_formed((size_t)n));
 }
 
 /* ---- Cookies: a gd_cookies ---- */
@@ -124,8 +124,8 @@ static int Cookies_init(CookiesObject *self, PyObject *args, PyObject *kw)
         return -1;
     int ok = secret.len == GD_COOKIE_SECRET && slots >= 0;
     if (ok) {
-        gd_cookies_free(self->c);
-        self->c = gd_cookies_new(secret.buf, (size_t)slots);
+        cookies_free(self->c);
+        self->c = cookies_new(secret.buf, (size_t)slots);
     }
     PyBuffer_Release(&secret);
     if (!ok || self->c == NULL) {
@@ -137,7 +137,7 @@ static int Cookies_init(CookiesObject *self, PyObject *args, PyObject *kw)
 
 static void Cookies_dealloc(CookiesObject *self)
 {
-    gd_cookies_free(self->c);
+    cookies_free(self->c);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -163,7 +163,7 @@ static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *k
     if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OL|p", names, &body, &where, &now, &counted))
         return NULL;
     if (PyUnicode_Check(where)) { /* a host string, as the handler has it */
-        if (gd_parse_host(where, &family, parsed) < 0) {
+        if (gp_parse_host(where, &family, parsed) < 0) {
             PyBuffer_Release(&body);
             return NULL;
         }
@@ -179,7 +179,7 @@ static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *k
         uint8_t out[GD_COOKIE_OPTION];
         int64_t expires = 0;
         /* the GIL stays held: the table's locks are spin locks held for nanoseconds */
-        int r = (counted ? gd_cookies_answer : gd_cookies_answer_uncounted)(
+        int r = (counted ? cookies_answer : cookies_answer_uncounted)(
             self->c, body.buf, (size_t)body.len, addr.buf, (size_t)addr.len, now, out, &expires);
         if (r == GD_COOKIE_MALFORMED)
             res = Py_BuildValue("iyL", -1, "", 0LL);
@@ -198,7 +198,7 @@ static PyObject *Cookies_counts(CookiesObject *self, PyObject *unused)
     uint64_t n[4];
     if (cookies_of(self) == NULL)
         return NULL;
-    gd_cookies_counts(self->c, n);
+    cookies_counts(self->c, n);
     return Py_BuildValue("{sKsKsKsK}", "new", (unsigned long long)n[0], "valid",
                          (unsigned long long)n[1], "invalid", (unsigned long long)n[2], "malformed",
                          (unsigned long long)n[3]);
@@ -215,7 +215,7 @@ static PyObject *Cookies_count(CookiesObject *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "a result is 0 (new) to 3 (malformed)");
         return NULL;
     }
-    gd_cookies_count(self->c, (int)r);
+    cookies_count(self->c, (int)r);
     Py_RETURN_NONE;
 }
 
@@ -254,7 +254,7 @@ static PyObject *py_rrl_kind(PyObject *self, PyObject *arg)
     Py_buffer resp;
     if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0)
         return NULL;
-    int kind = gd_rrl_kind(resp.buf, (size_t)resp.len);
+    int kind = rrl_kind(resp.buf, (size_t)resp.len);
     PyBuffer_Release(&resp);
     return PyLong_FromLong(kind);
 }
@@ -265,7 +265,7 @@ static PyObject *py_rrl_question(PyObject *self, PyObject *arg)
     uint8_t out[GD_RRL_QUESTION_MAX];
     if (PyObject_GetBuffer(arg, &resp, PyBUF_SIMPLE) < 0)
         return NULL;
-    size_t n = gd_rrl_question(resp.buf, (size_t)resp.len, out);
+    size_t n = rrl_question(resp.buf, (size_t)resp.len, out);
     PyBuffer_Release(&resp);
     return PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)n);
 }
@@ -282,8 +282,8 @@ static PyObject *py_slip(PyObject *self, PyObject *args)
     if (out == NULL) {
         PyErr_NoMemory();
     } else {
-        size_t n = gd_rrl_slip(query.buf, (size_t)query.len, resp.buf, (size_t)resp.len, payload,
-                               cookie.len ? cookie.buf : NULL, (size_t)cookie.len, out, cap);
+        size_t n = rrl_slip(query.buf, (size_t)query.len, resp.buf, (size_t)resp.len, payload,
+                            cookie.len ? cookie.buf : NULL, (size_t)cookie.len, out, cap);
         res = n ? PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)n)
                 : (Py_INCREF(Py_None), Py_None);
         PyMem_Free(out);

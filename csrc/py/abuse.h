@@ -8,9 +8,9 @@
 
 /* A host string as the Python modules take it ("1.2.3.4", "::1", "fe80::1%eth0") into
    family 4 or 6 and addr (4 or 16 bytes); -1 with ValueError set when it is not one. */
-int gd_parse_host(PyObject *host, int *family, uint8_t addr[16]);
+int gp_parse_host(PyObject *host, int *family, uint8_t addr[16]);
 
 /* The RateLimiter type (csrc/py/limiter.c); added to the module by PyInit. */
-extern PyTypeObject gd_RateLimiterType;
+extern PyTypeObject gp_limiter_type;
 
 #endif

@@ -10,7 +10,7 @@
 static void decisions_dealloc(gp_decisions *self)
 {
     gn_decisions *x = &self->c;
-    gn_buf_free(&x->arena);
+    common_buf_free(&x->arena);
     free(x->pv);
     free(x->cv);
     free(x->heads);
@@ -82,7 +82,7 @@ static int add_class(gn_decisions *x, PyObject *item)
     }
     gn_class *c = &x->cv[x->n_classes];
     memset(c, 0, sizeof *c);
-    if (gn_buf_add(&x->arena, body.buf, (size_t)body.len, &c->body_off) < 0) {
+    if (common_buf_add(&x->arena, body.buf, (size_t)body.len, &c->body_off) < 0) {
         PyErr_NoMemory();
         goto done;
     }
@@ -126,7 +126,7 @@ static PyObject *decisions_set_policy(gp_decisions *self, PyObject *args)
     };
     if (PyBytes_GET_SIZE(s4) != PyBytes_GET_SIZE(c4) ||
         PyBytes_GET_SIZE(s6) != 4 * PyBytes_GET_SIZE(c6) || PyBytes_GET_SIZE(c4) % 4 ||
-        PyBytes_GET_SIZE(c6) % 4 || !gd_ranges_valid(&r))
+        PyBytes_GET_SIZE(c6) % 4 || !geo_ranges_valid(&r))
         return PyErr_Format(PyExc_ValueError, "ranges not in the csrc/geo/ranges.h layout");
     size_t first = x->n_classes;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(classes); i++)
@@ -175,7 +175,7 @@ static PyMethodDef decisions_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-PyTypeObject gn_decisions_type = {
+PyTypeObject gp_decisions_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Decisions",
     .tp_basicsize = sizeof(gp_decisions),
     .tp_flags = Py_TPFLAGS_DEFAULT,

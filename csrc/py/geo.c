@@ -4,7 +4,7 @@
  *   leaves (the GIL released), its distinct records (.records, .offsets()), their decoded
  *   routing fields (.city(), .asn()), and .classify(classes) -> merged range arrays.
  * overlay() / remap(): combine two partitions, rename classes, merging as they go.
- * Ranges(start4, cls4, start6, cls6): .find(packed) -> (class, scope) through gd_find4/6.
+ * Ranges(start4, cls4, start6, cls6): .find(packed) -> (class, scope) through geo_find4/6.
  * The arrays are the bytes layout of csrc/geo/ranges.h; the database is read from the buffer
  * the Python side holds (its sealed snapshot map), never from a path. */
 #define PY_SSIZE_T_CLEAN
@@ -16,8 +16,8 @@
 
 #include <stdlib.h>
 
-PyObject *gd_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind);
-PyObject *gd_places(const gd_db *db, const uint32_t *offsets, size_t n);
+PyObject *gp_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind);
+PyObject *gp_places(const gd_db *db, const uint32_t *offsets, size_t n);
 
 typedef struct {
     PyObject_HEAD Py_buffer view;
@@ -29,7 +29,7 @@ typedef struct {
 static void tree_dealloc(TreeObject *self)
 {
     if (self->ready) {
-        gd_walk_free(&self->walk);
+        geo_walk_free(&self->walk);
         PyBuffer_Release(&self->view);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -54,7 +54,7 @@ static PyObject *tree_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     self->db = (gd_db){view.buf,     (size_t)view.len,
                        (uint32_t)nc, rs,
                        ipv,          (size_t)nc * (size_t)(rs > 0 ? rs : 0) / 4};
-    Py_BEGIN_ALLOW_THREADS rc = gd_walk_tree(&self->db, &self->walk, &err);
+    Py_BEGIN_ALLOW_THREADS rc = geo_walk_tree(&self->db, &self->walk, &err);
     Py_END_ALLOW_THREADS if (rc < 0)
     {
         PyBuffer_Release(&self->view);
@@ -83,17 +83,17 @@ static PyObject *tree_offsets(TreeObject *self, PyObject *unused)
 
 static PyObject *tree_city(TreeObject *self, PyObject *unused)
 {
-    return gd_decode(&self->db, self->walk.offsets, self->walk.nrec, 0);
+    return gp_decode(&self->db, self->walk.offsets, self->walk.nrec, 0);
 }
 
 static PyObject *tree_places(TreeObject *self, PyObject *unused)
 {
-    return gd_places(&self->db, self->walk.offsets, self->walk.nrec);
+    return gp_places(&self->db, self->walk.offsets, self->walk.nrec);
 }
 
 static PyObject *tree_asn(TreeObject *self, PyObject *unused)
 {
-    return gd_decode(&self->db, self->walk.offsets, self->walk.nrec, 1);
+    return gp_decode(&self->db, self->walk.offsets, self->walk.nrec, 1);
 }
 
 static PyObject *out_bytes(gd_out *o)
@@ -102,7 +102,7 @@ static PyObject *out_bytes(gd_out *o)
         PyBytes_FromStringAndSize((const char *)o->start, (Py_ssize_t)(o->n * (size_t)o->width));
     PyObject *c =
         PyBytes_FromStringAndSize((const char *)o->cls, (Py_ssize_t)(o->n * sizeof(uint32_t)));
-    gd_out_free(o);
+    geo_out_free(o);
     if (!s || !c) {
         Py_XDECREF(s);
         Py_XDECREF(c);
@@ -157,9 +157,9 @@ static PyObject *tree_classify(TreeObject *self, PyObject *args)
         ncls = table ? nrec : 0;
     }
     if (ncls >= nrec) {
-        Py_BEGIN_ALLOW_THREADS rc = gd_classify4(&self->walk, c, ncls, &o4);
+        Py_BEGIN_ALLOW_THREADS rc = geo_classify4(&self->walk, c, ncls, &o4);
         if (rc == 0)
-            rc = gd_classify6(&self->walk, c, ncls, &o4, &o6);
+            rc = geo_classify6(&self->walk, c, ncls, &o4, &o6);
         Py_END_ALLOW_THREADS
     }
     PyMem_Free(table);
@@ -167,14 +167,14 @@ static PyObject *tree_classify(TreeObject *self, PyObject *args)
     if (index)
         PyBuffer_Release(&idx);
     if (rc < 0) {
-        gd_out_free(&o4);
-        gd_out_free(&o6);
+        geo_out_free(&o4);
+        geo_out_free(&o6);
         return ncls >= nrec
                    ? PyErr_NoMemory()
                    : PyErr_Format(PyExc_ValueError, "classify: too few classes or a bad index");
     }
     PyObject *a = out_bytes(&o4);
-    PyObject *b = a ? out_bytes(&o6) : (gd_out_free(&o6), NULL);
+    PyObject *b = a ? out_bytes(&o6) : (geo_out_free(&o6), NULL);
     if (!a || !b) {
         Py_XDECREF(a);
         return NULL;
@@ -228,7 +228,7 @@ static PyObject *overlay(PyObject *mod, PyObject *args)
     rc = -1;
     if (ok) {
         Py_BEGIN_ALLOW_THREADS rc =
-            gd_overlay(width, sa.buf, ca.buf, na, sb.buf, cb.buf, nbr, (uint32_t)nb, &o);
+            geo_overlay(width, sa.buf, ca.buf, na, sb.buf, cb.buf, nbr, (uint32_t)nb, &o);
         Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&sa);
@@ -236,7 +236,7 @@ static PyObject *overlay(PyObject *mod, PyObject *args)
     PyBuffer_Release(&sb);
     PyBuffer_Release(&cb);
     if (rc < 0) {
-        gd_out_free(&o);
+        geo_out_free(&o);
         return PyErr_Format(PyExc_ValueError, "overlay: bad arrays or keys past 2**32");
     }
     return out_bytes(&o);
@@ -263,15 +263,15 @@ static PyObject *remap(PyObject *mod, PyObject *args)
     o.width = width;
     for (size_t i = 0; !bad && i < n; i++) {
         const uint32_t *hit = bsearch((const uint32_t *)k.buf + i, kn.buf, nt, 4, cmp_u32);
-        bad = !hit || gd_out_push(&o, (const uint8_t *)s.buf + i * (size_t)width,
-                                  ((const uint32_t *)t.buf)[hit - (const uint32_t *)kn.buf]) < 0;
+        bad = !hit || geo_out_push(&o, (const uint8_t *)s.buf + i * (size_t)width,
+                                   ((const uint32_t *)t.buf)[hit - (const uint32_t *)kn.buf]) < 0;
     }
     PyBuffer_Release(&s);
     PyBuffer_Release(&k);
     PyBuffer_Release(&kn);
     PyBuffer_Release(&t);
     if (bad) {
-        gd_out_free(&o);
+        geo_out_free(&o);
         return PyErr_Format(PyExc_ValueError, "remap: bad arrays or a key not in the table");
     }
     return out_bytes(&o);
@@ -312,7 +312,7 @@ static PyObject *ranges_new(PyTypeObject *type, PyObject *args, PyObject *kw)
                           (const uint8_t(*)[16])PyBytes_AS_STRING(b[2]),
                           (const uint32_t *)PyBytes_AS_STRING(b[3]),
                           (size_t)l[3] / 4};
-    if (!gd_ranges_valid(&self->r)) {
+    if (!geo_ranges_valid(&self->r)) {
         Py_DECREF(self);
         PyErr_SetString(PyExc_ValueError, "Ranges: not sorted ranges starting at 0");
         return NULL;
@@ -331,11 +331,11 @@ static PyObject *ranges_find(RangesObject *self, PyObject *arg)
     const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(arg);
     Py_ssize_t n = PyBytes_GET_SIZE(arg);
     if (n == 4)
-        cls = gd_find4(&self->r,
-                       (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3],
-                       &scope);
+        cls = geo_find4(&self->r,
+                        (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3],
+                        &scope);
     else if (n == 16)
-        cls = gd_find6(&self->r, p, &scope);
+        cls = geo_find6(&self->r, p, &scope);
     else {
         PyErr_SetString(PyExc_ValueError, "find: 4 or 16 bytes expected");
         return NULL;
@@ -351,7 +351,7 @@ PyTypeObject gp_ranges_type = {
     .tp_basicsize = sizeof(RangesObject),
     .tp_dealloc = (destructor)ranges_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Merged ranges (the csrc/geo/ranges.h layout) with gd_find4/gd_find6.",
+    .tp_doc = "Merged ranges (the csrc/geo/ranges.h layout) with geo_find4/geo_find6.",
     .tp_methods = ranges_methods,
     .tp_new = ranges_new,
 };

@@ -310,7 +310,7 @@ static PyObject *asn(const data *d, size_t off)
  * record once; index (uint32 per record index, 0 = no data) says which place each is.
  * Deduplicated as it goes: GeoLite2-City's 458k records are ~134k places, and holding one
  * tuple per record first would cost the compile ~60 MB at its peak. */
-PyObject *gd_places(const gd_db *db, const uint32_t *offsets, size_t n)
+PyObject *gp_places(const gd_db *db, const uint32_t *offsets, size_t n)
 {
     data d = {db->buf, db->len, db->tree_size + 16, PyMem_Calloc(CACHE_SLOTS, sizeof(slot))};
     PyObject *seen = PyDict_New(), *list = PyList_New(0), *none = NULL, *out = NULL;
@@ -357,7 +357,7 @@ done:
 }
 
 /* A list with one decoded record per offset, in order (kind 0: city, 1: asn). */
-PyObject *gd_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind)
+PyObject *gp_decode(const gd_db *db, const uint32_t *offsets, size_t n, int kind)
 {
     data d = {db->buf, db->len, db->tree_size + 16, PyMem_Calloc(CACHE_SLOTS, sizeof(slot))};
     PyObject *list = d.cache ? PyList_New((Py_ssize_t)n) : PyErr_NoMemory();

@@ -27,7 +27,7 @@ static int parse_net(PyObject *item, gd_net *net)
     if (s != NULL) {
         const char *slash = memchr(s, '/', (size_t)n);
         PyObject *host = PyUnicode_FromStringAndSize(s, slash ? slash - s : n);
-        if (host != NULL && gd_parse_host(host, &net->family, net->addr) == 0) {
+        if (host != NULL && gp_parse_host(host, &net->family, net->addr) == 0) {
             int top = net->family == 4 ? 32 : 128;
             char *end = NULL;
             long p = slash ? strtol(slash + 1, &end, 10) : top;
@@ -61,7 +61,7 @@ static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw)
         return -1;
     }
     cfg.slots = (size_t)size;
-    gd_net *nets = NULL; /* gd_rrl_new copies them */
+    gd_net *nets = NULL; /* rrl_new copies them */
     if (exempt != NULL) {
         PyObject *seq = PySequence_Fast(exempt, "exempt must be a sequence of networks");
         if (seq == NULL)
@@ -83,8 +83,8 @@ static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw)
         cfg.exempt = nets, cfg.n_exempt = (size_t)n;
         Py_DECREF(seq);
     }
-    gd_rrl_free(self->r);
-    self->r = gd_rrl_new(&cfg);
+    rrl_free(self->r);
+    self->r = rrl_new(&cfg);
     PyMem_Free(nets);
     if (self->r == NULL) {
         PyErr_SetString(PyExc_ValueError, "the table size must be a power of two, prefixes valid");
@@ -96,7 +96,7 @@ static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw)
 
 static void Rrl_dealloc(RrlObject *self)
 {
-    gd_rrl_free(self->r);
+    rrl_free(self->r);
     Py_XDECREF(self->clock);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -112,7 +112,7 @@ static int key_args(RrlObject *self, PyObject *args, int *family, uint8_t addr[1
     }
     if (!PyArg_ParseTuple(args, "Uiy*|O", &host, kind, name, &when))
         return -1;
-    if (gd_parse_host(host, family, addr) < 0)
+    if (gp_parse_host(host, family, addr) < 0)
         goto fail;
     if (when == NULL && self->clock != NULL)
         when = PyObject_CallNoArgs(self->clock);
@@ -144,7 +144,7 @@ static PyObject *Rrl_verdict(RrlObject *self, PyObject *args)
     double now;
     if (key_args(self, args, &family, addr, &kind, &name, &now) < 0)
         return NULL;
-    int v = gd_rrl_verdict(self->r, family, addr, kind, name.buf, (size_t)name.len, now);
+    int v = rrl_verdict(self->r, family, addr, kind, name.buf, (size_t)name.len, now);
     PyBuffer_Release(&name);
     return PyLong_FromLong(v);
 }
@@ -157,7 +157,7 @@ static PyObject *Rrl_slot(RrlObject *self, PyObject *args)
     double now = 0;
     if (key_args(self, args, &family, addr, &kind, &name, &now) < 0)
         return NULL;
-    size_t slot = gd_rrl_slot(self->r, family, addr, kind, name.buf, (size_t)name.len);
+    size_t slot = rrl_slot(self->r, family, addr, kind, name.buf, (size_t)name.len);
     PyBuffer_Release(&name);
     return PyLong_FromSize_t(slot);
 }
@@ -167,7 +167,7 @@ static PyObject *Rrl_take_limited(RrlObject *self, PyObject *unused)
     int family = 0;
     uint8_t addr[16] = {0};
     char text[INET6_ADDRSTRLEN];
-    uint64_t n = gd_rrl_take_limited(self->r, &family, addr);
+    uint64_t n = rrl_take_limited(self->r, &family, addr);
     if (n == 0)
         return Py_BuildValue("(KO)", 0ULL, Py_None);
     inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, text, sizeof text);
@@ -176,7 +176,7 @@ static PyObject *Rrl_take_limited(RrlObject *self, PyObject *unused)
 
 static PyObject *Rrl_table_bytes(RrlObject *self, PyObject *unused)
 {
-    return PyLong_FromSize_t(gd_rrl_table_bytes(self->r));
+    return PyLong_FromSize_t(rrl_table_bytes(self->r));
 }
 
 static PyObject *Rrl_capsule(RrlObject *self, PyObject *unused)
@@ -196,7 +196,7 @@ static PyMethodDef Rrl_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-PyTypeObject gd_RateLimiterType = {
+PyTypeObject gp_limiter_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.RateLimiter",
     .tp_basicsize = sizeof(RrlObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,

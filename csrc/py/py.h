@@ -29,11 +29,11 @@ typedef struct {
     PyObject *retired;     /* [(epoch, Table or Decisions)] not yet released */
 } gp_server;
 
-extern PyTypeObject gn_table_type;       /* py/table.c: the flat table */
-extern PyTypeObject gn_decisions_type;   /* py/decisions.c: policy classes under one health */
-extern PyTypeObject gn_server_type;      /* py/server.c: the UDP threads */
+extern PyTypeObject gp_table_type;       /* py/table.c: the flat table */
+extern PyTypeObject gp_decisions_type;   /* py/decisions.c: policy classes under one health */
+extern PyTypeObject gp_server_type;      /* py/server.c: the UDP threads */
 extern PyTypeObject gp_cookies_type;     /* py/abuse.c: a worker's server cookies */
-extern PyTypeObject gd_RateLimiterType;  /* py/limiter.c: a worker's RRL table */
+extern PyTypeObject gp_limiter_type;     /* py/limiter.c: a worker's RRL table */
 extern PyTypeObject gp_tree_type;        /* py/geo.c: one walk of an MMDB search tree */
 extern PyTypeObject gp_ranges_type;      /* py/geo.c: merged ranges */
 extern PyMethodDef gp_abuse_functions[]; /* py/abuse.c: SipHash, cookies, RRL helpers */

@@ -58,7 +58,7 @@ static int swap(gp_server *self, PyObject *obj, PyObject **holder, void *slot, i
 static int gn_set_table(gp_server *self, PyObject *table)
 {
     gn_server *s = &self->c;
-    if (!PyObject_TypeCheck(table, &gn_table_type)) {
+    if (!PyObject_TypeCheck(table, &gp_table_type)) {
         PyErr_SetString(PyExc_TypeError, "a geodns._native.Table");
         return -1;
     }
@@ -68,7 +68,7 @@ static int gn_set_table(gp_server *self, PyObject *table)
 static int gn_set_decisions(gp_server *self, PyObject *dec)
 {
     gn_server *s = &self->c;
-    if (!PyObject_TypeCheck(dec, &gn_decisions_type)) {
+    if (!PyObject_TypeCheck(dec, &gp_decisions_type)) {
         PyErr_SetString(PyExc_TypeError, "a geodns._native.Decisions");
         return -1;
     }
@@ -240,7 +240,7 @@ static PyObject *server_start(gp_server *self, PyObject *unused)
     }
     s->running = 1;
     for (int i = 0; i < s->nthreads; i++) {
-        int err = pthread_create(&s->th[i].tid, NULL, gn_serve, &s->th[i]);
+        int err = pthread_create(&s->th[i].tid, NULL, serve_thread, &s->th[i]);
         if (err) {
             s->nthreads = i; /* the ones started are stopped; the rest never ran */
             gn_stop_threads(s);
@@ -387,7 +387,7 @@ static PyGetSetDef server_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject gn_server_type = {
+PyTypeObject gp_server_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Server",
     .tp_basicsize = sizeof(gp_server),
     .tp_flags = Py_TPFLAGS_DEFAULT,

@@ -10,11 +10,11 @@
 static void table_dealloc(gp_table *self)
 {
     gn_table *t = &self->c;
-    gn_buf_free(&t->arena);
-    gn_set_free(&t->entries);
-    gn_set_free(&t->zones);
-    gn_set_free(&t->names);
-    gn_set_free(&t->cuts);
+    common_buf_free(&t->arena);
+    common_set_free(&t->entries);
+    common_set_free(&t->zones);
+    common_set_free(&t->names);
+    common_set_free(&t->cuts);
     free(t->ents);
     free(t->zv);
     free(t->heads);
@@ -110,9 +110,9 @@ static PyObject *table_add_zone(gp_table *self, PyObject *args)
     z->cuts = (uint8_t)cuts;
     z->origin_len = (uint16_t)origin.len;
     z->soa_len = (uint16_t)soa.len;
-    if (gn_buf_add(&t->arena, origin.buf, origin.len, &z->origin_off) < 0 ||
-        gn_buf_add(&t->arena, soa.buf, soa.len, &z->soa_off) < 0 ||
-        gn_set_put(&t->zones, &t->arena, origin.buf, origin.len, 0, (uint32_t)t->n_zones) < 0) {
+    if (common_buf_add(&t->arena, origin.buf, origin.len, &z->origin_off) < 0 ||
+        common_buf_add(&t->arena, soa.buf, soa.len, &z->soa_off) < 0 ||
+        common_set_put(&t->zones, &t->arena, origin.buf, origin.len, 0, (uint32_t)t->n_zones) < 0) {
         no_memory();
         goto done;
     }
@@ -143,7 +143,7 @@ static PyObject *table_add_names(gp_table *self, PyObject *args)
         char *p;
         Py_ssize_t n;
         int bad = PyBytes_AsStringAndSize(item, &p, &n) < 0;
-        if (!bad && gn_set_put(set, &t->arena, (uint8_t *)p, (size_t)n, (uint16_t)zone, 0) < 0)
+        if (!bad && common_set_put(set, &t->arena, (uint8_t *)p, (size_t)n, (uint16_t)zone, 0) < 0)
             bad = (no_memory(), 1);
         Py_DECREF(item);
         if (bad) {
@@ -201,8 +201,8 @@ static PyObject *table_add_entry(gp_table *self, PyObject *args)
     e->heads = (uint16_t)hi;
     e->policy = slot;
     e->body_len = (uint32_t)body.len;
-    if (gn_buf_add(&t->arena, body.buf, body.len, &e->body_off) < 0 ||
-        gn_set_put(&t->entries, &t->arena, key.buf, key.len, 0, (uint32_t)t->n_ents) < 0) {
+    if (common_buf_add(&t->arena, body.buf, body.len, &e->body_off) < 0 ||
+        common_set_put(&t->entries, &t->arena, key.buf, key.len, 0, (uint32_t)t->n_ents) < 0) {
         no_memory();
         goto done;
     }
@@ -235,7 +235,7 @@ static PyObject *table_answer(gp_table *self, PyObject *args)
     gd_rrl *rrl = NULL;
     gn_source src = {.family = a.len == 4 ? 4 : 6, .now = now};
     int bad = (a.buf != NULL && a.len != 4 && a.len != 16) ||
-              (dec != Py_None && !PyObject_TypeCheck(dec, &gn_decisions_type));
+              (dec != Py_None && !PyObject_TypeCheck(dec, &gp_decisions_type));
     if (!bad && jar != Py_None)
         bad = (src.cookies = PyCapsule_GetPointer(jar, "gd_cookies")) == NULL;
     if (!bad && lim != Py_None)
@@ -246,11 +246,11 @@ static PyObject *table_answer(gp_table *self, PyObject *args)
     uint64_t ckey = 0, pkey = 0, akey = 0;
     size_t n = 0, sent = 0;
     if (out != NULL)
-        n = gn_answer(t, dec == Py_None ? NULL : &((gp_decisions *)dec)->c, a.buf ? &src : NULL,
-                      q.buf, (size_t)q.len, out, 65536, &ckey, &pkey);
+        n = answer_reply(t, dec == Py_None ? NULL : &((gp_decisions *)dec)->c, a.buf ? &src : NULL,
+                         q.buf, (size_t)q.len, out, 65536, &ckey, &pkey);
     sent = n;
     if (n && rrl != NULL && a.buf != NULL)
-        sent = gn_limit(t, rrl, &src, q.buf, (size_t)q.len, out, n, ckey, clock, &akey);
+        sent = rrl_limit(t, rrl, &src, q.buf, (size_t)q.len, out, n, ckey, clock, &akey);
     PyBuffer_Release(&q);
     if (a.buf != NULL)
         PyBuffer_Release(&a);
@@ -306,9 +306,9 @@ static PyObject *table_seal(gp_table *self, PyObject *unused)
 static PyObject *table_nbytes(gp_table *self, PyObject *unused)
 {
     gn_table *t = &self->c;
-    size_t n = t->arena.cap + gn_set_bytes(&t->entries) + gn_set_bytes(&t->zones) +
-               gn_set_bytes(&t->names) + gn_set_bytes(&t->cuts) + t->cap_ents * sizeof(gn_entry) +
-               t->cap_zones * sizeof(gn_zone) + t->cap_heads * 80;
+    size_t n = t->arena.cap + common_set_bytes(&t->entries) + common_set_bytes(&t->zones) +
+               common_set_bytes(&t->names) + common_set_bytes(&t->cuts) +
+               t->cap_ents * sizeof(gn_entry) + t->cap_zones * sizeof(gn_zone) + t->cap_heads * 80;
     return PyLong_FromSize_t(n);
 }
 
@@ -322,7 +322,7 @@ static PyMethodDef table_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-PyTypeObject gn_table_type = {
+PyTypeObject gp_table_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "geodns._native.Table",
     .tp_basicsize = sizeof(gp_table),
     .tp_flags = Py_TPFLAGS_DEFAULT,

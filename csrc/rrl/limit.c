@@ -7,12 +7,12 @@
 
 #include <string.h>
 
-size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d, size_t n,
-                uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey)
+size_t rrl_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d, size_t n,
+                 uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey)
 {
     *akey = 0;
     gn_query q;
-    if (src->cookie_result == GD_COOKIE_VALID || gn_parse(d, n, &q) < 0)
+    if (src->cookie_result == GD_COOKIE_VALID || wire_parse(d, n, &q) < 0)
         return len;
     uint8_t name[GN_MAX_NAME + 4];
     size_t nlen;
@@ -30,7 +30,7 @@ size_t gn_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint
         nlen = z->origin_len;
         memcpy(name, t->arena.p + z->origin_off, nlen);
     }
-    int v = gd_rrl_verdict(rrl, src->family, src->addr, kind, name, nlen, now);
+    int v = rrl_verdict(rrl, src->family, src->addr, kind, name, nlen, now);
     if (v == GD_RRL_OK)
         return len;
     if (v == GD_RRL_LOG_ONLY || v == GD_RRL_DROP) {

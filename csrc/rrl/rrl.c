@@ -52,12 +52,12 @@ static void random_key(uint8_t key[GD_SIP_KEY])
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t v = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL ^ (uint64_t)ts.tv_sec;
-        gd_sip_store_le(v, key);
-        gd_sip_store_le(~v, key + 8);
+        common_sip_store_le(v, key);
+        common_sip_store_le(~v, key + 8);
     }
 }
 
-gd_rrl *gd_rrl_new(const gd_rrl_config *cfg)
+gd_rrl *rrl_new(const gd_rrl_config *cfg)
 {
     size_t slots = cfg->slots ? cfg->slots : GD_RRL_SLOTS;
     if (slots & (slots - 1) || cfg->ipv4_prefix < 0 || cfg->ipv4_prefix > 32 ||
@@ -69,7 +69,7 @@ gd_rrl *gd_rrl_new(const gd_rrl_config *cfg)
     r->slots = calloc(slots, sizeof *r->slots);
     r->exempt = calloc(cfg->n_exempt ? cfg->n_exempt : 1, sizeof *r->exempt);
     if (r->slots == NULL || r->exempt == NULL) {
-        gd_rrl_free(r);
+        rrl_free(r);
         return NULL;
     }
     /* calloc's zeros are clear flags (GCC and Clang on every target): no loop that would
@@ -88,7 +88,7 @@ gd_rrl *gd_rrl_new(const gd_rrl_config *cfg)
     return r;
 }
 
-void gd_rrl_free(gd_rrl *r)
+void rrl_free(gd_rrl *r)
 {
     if (r == NULL)
         return;
@@ -97,7 +97,7 @@ void gd_rrl_free(gd_rrl *r)
     free(r);
 }
 
-size_t gd_rrl_table_bytes(const gd_rrl *r)
+size_t rrl_table_bytes(const gd_rrl *r)
 {
     return (r->mask + 1) * sizeof(slot_t);
 }
@@ -133,14 +133,14 @@ static uint64_t key_hash(gd_rrl *r, int family, const uint8_t *addr, int kind, c
     cut(buf + 2, addr, n, family == 4 ? r->v4_prefix : r->v6_prefix);
     if (namelen)
         memcpy(buf + 2 + n, name, namelen);
-    uint64_t h = gd_siphash24(r->key, buf, total);
+    uint64_t h = common_siphash24(r->key, buf, total);
     if (buf != stack)
         free(buf);
     return h ? h : 1; /* 0 marks a slot never used */
 }
 
-size_t gd_rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
-                   size_t namelen)
+size_t rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                size_t namelen)
 {
     return key_hash(r, family, addr, kind, name, namelen) & r->mask;
 }
@@ -175,7 +175,7 @@ static void note(gd_rrl *r, int family, const uint8_t *addr)
     gd_spin_unlock(&r->note_lock);
 }
 
-uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16])
+uint64_t rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16])
 {
     gd_spin_lock(&r->note_lock);
     uint64_t n = r->limited;
@@ -186,8 +186,8 @@ uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16])
     return n;
 }
 
-int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
-                   size_t namelen, double now)
+int rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                size_t namelen, double now)
 {
     if (kind < 0 || kind > 2 || (family != 4 && family != 6))
         return GD_RRL_OK;

@@ -10,7 +10,7 @@
    is limited; credit falls no lower than -window x rate. Slots are picked by a keyed
    SipHash of the key (a random key per table); a new key takes the slot over.
 
-   Threads: a gd_rrl is allocated ONCE PER WORKER PROCESS by gd_rrl_new() and SHARED by every
+   Threads: a gd_rrl is allocated ONCE PER WORKER PROCESS by rrl_new() and SHARED by every
    native thread of that worker and by its Python handler (geodns._native.RateLimiter
    wraps the same table), so a worker keeps one set of accounts whichever path answers, as
    rrl.py documents (per worker). Each slot has its own spin lock (held for a few dozen
@@ -47,25 +47,25 @@ typedef struct gd_rrl gd_rrl;
 
 /* A table for cfg (exempt copied). NULL on a bad config (slots not a power of two,
    prefixes out of range) or no memory. */
-gd_rrl *gd_rrl_new(const gd_rrl_config *cfg);
-void gd_rrl_free(gd_rrl *r);
+gd_rrl *rrl_new(const gd_rrl_config *cfg);
+void rrl_free(gd_rrl *r);
 
 /* RateLimiter.verdict(): spend one response of `kind` for name[0..namelen) to the source
    addr (family 4: 4 bytes, 6: 16 bytes, network order) at now = seconds on a monotonic
    clock (CLOCK_MONOTONIC as a double, Python's time.monotonic()). Returns a GD_RRL_ verdict.
    Streams (TCP) and queries with a valid server cookie must not be passed here. */
-int gd_rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
-                   size_t namelen, double now);
+int rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                size_t namelen, double now);
 
 /* For the log line rrl.py writes at most once a second ("rrl: limited N responses; the
    latest to HOST"): how many were limited since the last call (0: nothing to log), and the
    latest limited source in *family / addr. Call from one place (Python, once a second). */
-uint64_t gd_rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16]);
+uint64_t rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16]);
 
 /* The slot a key lands in (tests: to build collisions), and the bytes the table takes. */
-size_t gd_rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
-                   size_t namelen);
-size_t gd_rrl_table_bytes(const gd_rrl *r);
+size_t rrl_slot(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                size_t namelen);
+size_t rrl_table_bytes(const gd_rrl *r);
 
 /* ---- around a verdict (csrc/rrl/slip.c): what handler.py does, byte for byte ---- */
 
@@ -73,23 +73,23 @@ size_t gd_rrl_table_bytes(const gd_rrl *r);
 
 /* The kind a reply counts as (handler._identity): NOERROR an answer, NXDOMAIN, or else
    an error. */
-int gd_rrl_kind(const uint8_t *resp, size_t len);
+int rrl_kind(const uint8_t *resp, size_t len);
 
 /* An answer's account name: the reply's question (name, type, class) lowercased as Python's
    bytes.lower() does (every byte A-Z, type and class bytes too) into out; its length, 0
    when the reply has no readable question (the account b""). NXDOMAIN and errors are
    counted by the zone's origin (wire bytes, lowercased; b"" outside every zone), which the
    caller knows from its table (handler: table.find_zone(question name)). */
-size_t gd_rrl_question(const uint8_t *resp, size_t len, uint8_t out[GD_RRL_QUESTION_MAX]);
+size_t rrl_question(const uint8_t *resp, size_t len, uint8_t out[GD_RRL_QUESTION_MAX]);
 
 /* assemble.limited(): the slip a limited client gets instead of resp, for its query. With
-   our COOKIE option (cookie: code, length and data, as gd_cookies_answer() wrote it; NULL/0
+   our COOKIE option (cookie: code, length and data, as cookies_answer() wrote it; NULL/0
    when the query had none) and an OPT in the query: BADCOOKIE with that option, so the
    retry carries a valid cookie; else TC with no records. The question and our OPT (payload:
    dns.max_udp_payload; DO copied) stay. Written to out (cap bytes); its length, or 0 if it
    does not fit or the messages are shorter than a header. */
-size_t gd_rrl_slip(const uint8_t *query, size_t qlen, const uint8_t *resp, size_t rlen,
-                   unsigned payload, const uint8_t *cookie, size_t cookielen, uint8_t *out,
-                   size_t cap);
+size_t rrl_slip(const uint8_t *query, size_t qlen, const uint8_t *resp, size_t rlen,
+                unsigned payload, const uint8_t *cookie, size_t cookielen, uint8_t *out,
+                size_t cap);
 
 #endif

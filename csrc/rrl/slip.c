@@ -32,7 +32,7 @@ static size_t question_of(const uint8_t *resp, size_t len)
     return len >= 12 && resp[4] == 0 && resp[5] == 1 ? question_end(resp, len) : 0;
 }
 
-int gd_rrl_kind(const uint8_t *resp, size_t len)
+int rrl_kind(const uint8_t *resp, size_t len)
 {
     if (len < 4)
         return GD_RRL_ERROR;
@@ -40,7 +40,7 @@ int gd_rrl_kind(const uint8_t *resp, size_t len)
     return rcode == 0 ? GD_RRL_ANSWER : rcode == 3 ? GD_RRL_NXDOMAIN : GD_RRL_ERROR;
 }
 
-size_t gd_rrl_question(const uint8_t *resp, size_t len, uint8_t out[GD_RRL_QUESTION_MAX])
+size_t rrl_question(const uint8_t *resp, size_t len, uint8_t out[GD_RRL_QUESTION_MAX])
 {
     size_t end = question_of(resp, len);
     if (end == 0)
@@ -66,9 +66,8 @@ static size_t opt_rr(uint8_t *p, unsigned payload, unsigned ext_rcode, int do_bi
     return 11 + n;
 }
 
-size_t gd_rrl_slip(const uint8_t *query, size_t qlen, const uint8_t *resp, size_t rlen,
-                   unsigned payload, const uint8_t *cookie, size_t cookielen, uint8_t *out,
-                   size_t cap)
+size_t rrl_slip(const uint8_t *query, size_t qlen, const uint8_t *resp, size_t rlen,
+                unsigned payload, const uint8_t *cookie, size_t cookielen, uint8_t *out, size_t cap)
 {
     if (qlen < 12 || rlen < 12 || cookielen > 0xFFFF || (cookielen && cookie == NULL))
         return 0;

@@ -56,6 +56,6 @@ typedef struct gn_server {
     _Atomic uint64_t dropped;
 } gn_server;
 
-void *gn_serve(void *arg);
+void *serve_thread(void *arg);
 
 #endif

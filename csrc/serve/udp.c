@@ -144,7 +144,7 @@ static int serve_batch(gn_thread *th, int fdi)
         uint64_t ckey = 0, pkey = 0;
         size_t len = 0;
         if (t != NULL && source_of(&addrs[i], &src))
-            len = gn_answer(t, dec, &src, d, n, out, th->out_cap, &ckey, &pkey);
+            len = answer_reply(t, dec, &src, d, n, out, th->out_cap, &ckey, &pkey);
         if (len && count(th, ckey, pkey) == 0) {
             if (s->rrl != NULL) { /* spent from the accounts the Python handler uses too */
                 uint64_t akey = 0;
@@ -153,7 +153,7 @@ static int serve_batch(gn_thread *th, int fdi)
                     clock_gettime(CLOCK_MONOTONIC, &ts);
                     mono = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
                 }
-                len = gn_limit(t, s->rrl, &src, d, n, out, len, ckey, mono, &akey);
+                len = rrl_limit(t, s->rrl, &src, d, n, out, len, ckey, mono, &akey);
                 long a = akey ? slot_of(th, akey) : -1;
                 if (a >= 0) /* no room: uncounted (the answer is spent already) */
                     bump(th, a);
@@ -183,7 +183,7 @@ static int serve_batch(gn_thread *th, int fdi)
     return 0; /* more may have come meanwhile: try again before poll() */
 }
 
-void *gn_serve(void *arg)
+void *serve_thread(void *arg)
 {
     gn_thread *th = arg;
     gn_server *s = th->s;

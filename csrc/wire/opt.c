@@ -6,24 +6,24 @@
 
 /* Our OPT for a query with one (q->opt): plain, or echoing its ECS with `scope`, and room
    for our COOKIE when the query has one and cookies are on (*tail = its size: the caller
-   appends it with gn_add_cookie once the reply is known to fit, since answering a cookie
+   appends it with wire_add_cookie once the reply is known to fit, since answering a cookie
    counts it). Returns the length written to opt (at most 11 + 24), or 0 when the query is
    Python's (NSID asked and on, a malformed ECS or COOKIE, cookies without a table). */
-size_t gn_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
-                  uint8_t *opt, size_t *tail)
+size_t wire_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
+                    uint8_t *opt, size_t *tail)
 {
     const gn_opts *o = &t->opts;
     *tail = 0;
     if (q->nsid && o->nsid)
         return 0; /* who we are goes in the OPT: Python's */
     if (q->cookie != NULL && o->cookies) {
-        if (src == NULL || src->cookies == NULL || !gd_cookie_well_formed(q->cookie_len))
+        if (src == NULL || src->cookies == NULL || !cookies_well_formed(q->cookie_len))
             return 0; /* no table here, or FORMERR: Python's */
         *tail = GD_COOKIE_OPTION;
     }
     size_t n = 0;
     if (q->ecs != NULL) {
-        if (!o->ecs_enabled || !gn_ecs_valid(q->ecs, q->ecs_len))
+        if (!o->ecs_enabled || !wire_ecs_valid(q->ecs, q->ecs_len))
             return 0;   /* a malformed ECS: Python answers FORMERR */
         n = q->ecs_len; /* at most 20 once valid */
     } else if (*tail == 0) {
@@ -45,11 +45,11 @@ size_t gn_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned
 }
 
 /* Our COOKIE option at out + at (room checked by the caller): the length after it, or 0. */
-size_t gn_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at)
+size_t wire_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at)
 {
     size_t alen = src->family == 4 ? 4 : 16;
-    int r = gd_cookies_answer(src->cookies, q->cookie, q->cookie_len, src->addr, alen, src->now,
-                              out + at, NULL);
+    int r = cookies_answer(src->cookies, q->cookie, q->cookie_len, src->addr, alen, src->now,
+                           out + at, NULL);
     src->cookie_result = r;
     return r == GD_COOKIE_MALFORMED ? 0 : at + GD_COOKIE_OPTION;
 }

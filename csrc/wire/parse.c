@@ -39,7 +39,7 @@ static int walk_options(const uint8_t *d, size_t pos, size_t end, gn_query *q)
 }
 
 /* geo/ecs.py parse(): 1 when the option body passes RFC 7871's checks. */
-int gn_ecs_valid(const uint8_t *b, size_t len)
+int wire_ecs_valid(const uint8_t *b, size_t len)
 {
     if (len < 4)
         return 0;
@@ -87,7 +87,7 @@ static size_t read_name(const uint8_t *d, size_t n, gn_query *q)
    QUERY, no AA/TC/Z, rcode 0 (RD, CD copied, AD ignored); one question, no answer or
    authority records; at most one additional record, an OPT of version 0 that ends the
    packet with whole options. -1 otherwise. */
-int gn_parse(const uint8_t *d, size_t n, gn_query *q)
+int wire_parse(const uint8_t *d, size_t n, gn_query *q)
 {
     if (n < 12 || d[2] > 1 || (d[3] & ~0x30))
         return -1;

@@ -185,7 +185,7 @@ def remap(width: int, starts: bytes, keys: bytes, known: bytes, cls: bytes) -> t
 
 
 class Ranges:
-    """find(packed) -> (class, scope), as gd_find4/gd_find6."""
+    """find(packed) -> (class, scope), as csrc/geo/ranges.c geo_find4/geo_find6."""
 
     def __init__(self, start4: bytes, cls4: bytes, start6: bytes, cls6: bytes) -> None:
         self._s = {4: _starts(4, start4), 16: _starts(16, start6)}

@@ -112,7 +112,8 @@ def test_circle_finds_a_circle() -> None:
 @needs_cc
 def test_no_link_level_circle_between_files(tmp_path: Path) -> None:
     """File A uses file B when A's object needs a symbol B's defines; that graph has no
-    circle, so each file can be understood (and tested) from the ones below it."""
+    circle, so each file can be understood (and tested) from the ones below it. And every
+    global symbol carries its component's prefix (csrc/sources.py PREFIX)."""
     files = c_files()
     with ThreadPoolExecutor(4) as pool:
         runs = list(pool.map(lambda f: compile_one(f, tmp_path, python=True), files))
@@ -123,6 +124,12 @@ def test_no_link_level_circle_between_files(tmp_path: Path) -> None:
         for name in defined:
             assert name not in owner, f"{name} defined in {owner[name]} and {f}"
             owner[name] = f
+    component = {f: c for c, fs in sources.COMPONENTS.items() for f in fs}
+    unprefixed = {
+        f: sorted(n for n in defined if not n.startswith(sources.PREFIX[component[f]]))
+        for f, (defined, _) in table.items()
+    }
+    assert {f: names for f, names in unprefixed.items() if names} == {}
     edges = {
         f: {owner[u] for u in undefined if u in owner} - {f} for f, (_, undefined) in table.items()
     }

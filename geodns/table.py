@@ -287,7 +287,7 @@ def compile_zone(zone: Zone, table: Table, signer: Any = None) -> ZoneTable:
             found = flags[id(node)] = policy_flags(node)
         ttl = zone.policy_ttls[owner]
         zt.policies[owner] = PolicyAnswer(zone.origin_text, owner, node, ttl, found)
-    _fill_fast(zt, table)
+    _fill_entries(zt, table)
     return zt
 
 
@@ -302,7 +302,7 @@ def _type_class(rtype: int) -> bytes:
     return found
 
 
-def _fill_fast(zt: ZoneTable, table: Table) -> None:
+def _fill_entries(zt: ZoneTable, table: Table) -> None:
     """Fast entries for exact names that need no chasing, referral or synthesis."""
     zone = zt.zone
     apex_extra = (

@@ -121,7 +121,7 @@ def _pyyaml(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]]:
         loader.dispose()
 
 
-def _fast(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]] | None:
+def _with_yamlfast(text: str, filename: str) -> tuple[Any, list[tuple[Where, str]]] | None:
     """PyYAML for all but the `records:` section, which yamlfast reads; None if it can't."""
     from geodns.zones import yamlfast
 
@@ -175,7 +175,7 @@ def load(text: str, filename: str, problems: Problems | None = None) -> Any:
     errors raise yaml.YAMLError with a `problem_mark`. A big `records:` section in the
     plain style is read by yamlfast (same result, a fraction of the time).
     """
-    found = _fast(text, filename)
+    found = _with_yamlfast(text, filename)
     data, duplicates = found if found is not None else _pyyaml(text, filename)
     for where, message in duplicates:
         if problems is None:

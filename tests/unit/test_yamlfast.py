@@ -41,7 +41,7 @@ def shape(node):
 
 def same_as_pyyaml(text: str) -> bool:
     """True if the fast path read the text (and then it must agree with PyYAML)."""
-    fast = yamlio._fast(text, "z.yaml")
+    fast = yamlio._with_yamlfast(text, "z.yaml")
     if fast is None:
         return False
     slow = yamlio._pyyaml(text, "z.yaml")
@@ -97,7 +97,7 @@ def test_fast_path_matches_pyyaml(body: str) -> None:
     ],
 )
 def test_fast_path_declines_what_it_does_not_read(body: str) -> None:
-    assert yamlio._fast(HEAD + body, "z.yaml") is None
+    assert yamlio._with_yamlfast(HEAD + body, "z.yaml") is None
     try:
         yamlio.load(HEAD + body, "z.yaml")
     except Exception as exc:  # whatever PyYAML says is what the user sees

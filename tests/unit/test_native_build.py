@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TREE = ["pyproject.toml", "setup.py", "README.md", "geodns", "csrc"]
+TREE = ["pyproject.toml", "setup.py", "README.md", "MANIFEST.in", "geodns", "csrc"]
 
 
 @pytest.fixture
@@ -73,9 +73,11 @@ def test_a_typo_in_the_mode_is_an_error(tree: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
 def test_the_wheel_carries_the_so_and_no_c_sources(tree: Path) -> None:
+    """Built as `python -m build` does: an sdist first (it must carry csrc/ and its lists),
+    then the wheel from that sdist."""
     dist = tree / "dist"
     done = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), "."],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), "."],
         cwd=tree,
         env={**os.environ, "GEODNS_NATIVE": "required"},
         capture_output=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 # ECS (RFC 7871) address family codes; also how a Client says which family it is.
 FAMILY_V4 = 1
@@ -111,9 +111,22 @@ class HealthView(Protocol):
 
     def pool_generation(self, pool: PoolKey) -> int: ...
 
+    def capacity(self, pool: PoolKey) -> float:
+        """The pool's capacity factor (steering): 1 = its full share, 0 = shed."""
+        ...
+
+    def capacity_note(self, pool: PoolKey) -> str:
+        """Why the pool has its factor, for explain ("" when nothing to say)."""
+        ...
+
+    def measured(self, zone: str) -> Any:
+        """The zone's RTTs measured at run time (steer/rtt.py Measured), or None."""
+        ...
+
 
 class AllUp:
-    """The health view before any checker runs (and for zones without checks)."""
+    """The health view before any checker runs (and for zones without checks); the base of
+    every other view, so each declares the whole HealthView and policies never probe it."""
 
     generation = 0
 
@@ -122,6 +135,15 @@ class AllUp:
 
     def pool_generation(self, pool: PoolKey) -> int:
         return 0
+
+    def capacity(self, pool: PoolKey) -> float:
+        return 1.0
+
+    def capacity_note(self, pool: PoolKey) -> str:
+        return ""
+
+    def measured(self, zone: str) -> Any:
+        return None
 
 
 class Clock(Protocol):

@@ -206,8 +206,7 @@ class Answerer:
         tree is decided from each client's GeoFacts meanwhile."""
         if compiled.rtt_zone is None:
             return False
-        get = getattr(self.health, "measured", None)
-        return get is not None and get(compiled.rtt_zone) is not None
+        return self.health.measured(compiled.rtt_zone) is not None
 
     def _by_class(self, pa, qtype, client, owner, trace, outcome) -> tuple[int, bytes, int]:
         """A compiled tree: the class of the client's address decides (every address of a

@@ -27,8 +27,8 @@ def _classes(pa: Any, qtype: int, health: Any) -> list[tuple] | None:
     compiled = pa.compiled
     if compiled is None or not pa.cacheable or len(pa.pools) > 256:
         return None
-    measured = getattr(health, "measured", None)  # run-time RTTs rank per network (steering)
-    if compiled.rtt_zone is not None and measured is not None and measured(compiled.rtt_zone):
+    # run-time RTTs rank per network (steering): decided per query meanwhile
+    if compiled.rtt_zone is not None and health.measured(compiled.rtt_zone):
         return None
     index = {name: i for i, (_zone, name) in enumerate(pa.pools)}
     out = []

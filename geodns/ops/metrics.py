@@ -200,7 +200,7 @@ def _reloads(app: Sources) -> Iterator[Metric]:
     yield single(
         "geodns_geoip_reload_failures",
         "Changed GeoIP files refused (corrupt or unreadable); the old data serves on",
-        getattr(app.locator, "reload_failures", 0),
+        app.locator.reload_failures,
     )
 
 

@@ -22,10 +22,6 @@ def register(web_app: web.Application, app: Sources, token: str | None) -> None:
     web_app.router.add_post("/api/v1/rtt/{zone}", post_rtt)
 
 
-def _steer(app: Sources) -> Any:
-    return getattr(app, "steer", None)  # the App's geodns.steer.Steer
-
-
 async def _post(app: Sources, token: str | None, request: web.Request) -> web.Response:
     """Measurements `[{"client": net | asn:N | country:XX, "pool", "rtt_ms"}]` for one zone,
     with the bearer token the drain API takes; answered once every worker has them."""
@@ -43,7 +39,7 @@ async def _post(app: Sources, token: str | None, request: web.Request) -> web.Re
         items = json.loads(await request.read())
     except (ValueError, UnicodeDecodeError) as exc:
         return _error(400, f"the body is not JSON: {exc}")
-    count, problems = _steer(app).rtt.post(found[0].origin_text, items, found[0].pools)
+    count, problems = app.steer.rtt.post(found[0].origin_text, items, found[0].pools)
     if problems:
         return web.json_response({"error": "nothing applied", "problems": problems}, status=400)
     synced = await app.health_synced()
@@ -56,10 +52,7 @@ def _error(status: int, message: str) -> web.Response:
 
 def status(app: Sources) -> dict[str, Any]:
     """`steering` in /api/v1/status: each capacity pool's load, factor and why; RTT counts."""
-    steer = _steer(app)
-    if steer is None:
-        return {}
-    poller = steer.capacity
+    poller = app.steer.capacity
     pools = []
     for key in sorted(poller.pools):
         st = poller.state(key)
@@ -77,14 +70,14 @@ def status(app: Sources) -> dict[str, Any]:
     return {
         "prometheus": poller.settings().url,
         "capacity": pools,
-        "rtt": steer.rtt.status(),
+        "rtt": app.steer.rtt.status(),
     }
 
 
 def families(app: Sources) -> Iterator[Metric]:
     """geodns_pool_load{zone,pool} (pools with a usable load) and
     geodns_pool_capacity_factor{zone,pool} (every pool with `capacity:`)."""
-    steer = _steer(app)
+    steer = app.steer
     load = GaugeMetricFamily(
         "geodns_pool_load", "The load a pool's capacity query gave", labels=["zone", "pool"]
     )
@@ -93,11 +86,10 @@ def families(app: Sources) -> Iterator[Metric]:
         "Share of its weight a pool takes: 1 full, 0 shed",
         labels=["zone", "pool"],
     )
-    if steer is not None:
-        for key in sorted(steer.capacity.pools):
-            st = steer.capacity.state(key)
-            if st.load is not None:
-                load.add_metric(list(key), st.load)
-            factor.add_metric(list(key), st.factor)
+    for key in sorted(steer.capacity.pools):
+        st = steer.capacity.state(key)
+        if st.load is not None:
+            load.add_metric(list(key), st.load)
+        factor.add_metric(list(key), st.factor)
     yield load
     yield factor

@@ -10,6 +10,7 @@ from geodns.dns.stats import Stats
 from geodns.fleet.coordinator import Fleet
 from geodns.geo.locator import Locator
 from geodns.health.board import HealthBoard
+from geodns.steer import Steer
 from geodns.table import Table
 
 
@@ -38,6 +39,7 @@ class Sources(Protocol):
     ready: bool
     board: HealthBoard
     fleet: Fleet
+    steer: Steer  # capacity poller and measured RTTs (the RTT API posts to it)
     reloads: ReloadCounts
 
     @property

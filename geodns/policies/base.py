@@ -125,8 +125,7 @@ def factor(pool: Pool, health: HealthView) -> float:
     `capacity:` never ask, so plain pools cost nothing and any HealthView will do."""
     if pool.capacity is None:
         return 1.0
-    get = getattr(health, "capacity", None)
-    return 1.0 if get is None else get((pool.zone, pool.name))
+    return health.capacity((pool.zone, pool.name))
 
 
 def shed(pool: Pool, health: HealthView) -> bool:
@@ -135,8 +134,7 @@ def shed(pool: Pool, health: HealthView) -> bool:
 
 def capacity_note(pool: Pool, health: HealthView) -> str:
     """Why a pool has its capacity factor (the load and bounds), for explain's trace."""
-    get = getattr(health, "capacity_note", None)
-    note = get((pool.zone, pool.name)) if get is not None and pool.capacity else ""
+    note = health.capacity_note((pool.zone, pool.name)) if pool.capacity else ""
     return f" ({note})" if note else ""
 
 

@@ -83,8 +83,7 @@ class Latency:
         """Per pool (rank, cost) and where the cost came from: a measured RTT (rank 0, the
         most specific: network, ASN, country), else the static rtt table, else distance."""
         facts = client.facts
-        get = getattr(health, "measured", None)
-        measured = get(self.members[0].zone) if get is not None else None
+        measured = health.measured(self.members[0].zone)
         found = measured.find(client) if measured is not None else None
         table = None
         if facts.country and f"country:{facts.country}" in self.rtt:

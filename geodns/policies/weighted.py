@@ -56,8 +56,8 @@ class Weighted:
                 return live, [1.0] * len(live), False, False
             live = [i for i, wt in enumerate(self.weights) if wt > 0]
             return live, [float(self.weights[i]) for i in live], True, False
-        get = getattr(health, "capacity", None) if self.steered else None
-        if get is None:  # no pool with capacity (or no steering view): weights as set
+        get = health.capacity if self.steered else None
+        if get is None:  # no pool with capacity: weights as set
             return live, [float(self.weights[i]) for i in live], False, False
         kept, scaled = [], []
         for i in live:

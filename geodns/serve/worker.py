@@ -66,6 +66,9 @@ class PushedHealth:
     def measured(self, zone: str) -> Any:
         return None if self.steering is None else self.steering.measured.get(zone)
 
+    def capacity_note(self, pool: PoolKey) -> str:
+        return ""  # notes stay in the supervisor (explain runs there)
+
     def is_up(self, member: MemberKey) -> bool:
         return member not in self.down
 

@@ -18,6 +18,7 @@ import yaml
 from geodns import build
 from geodns import config as cfg
 from geodns.config import demo_geoip_path
+from geodns.model import AllUp
 from geodns.ops.explain import explain
 from tests.servers import DATA, REPO, write_config
 
@@ -52,7 +53,7 @@ def run_import(fmt: str, *args: str | Path) -> Imported:
     return Imported(proc.stdout, proc.stderr, proc.returncode)
 
 
-class Down:
+class Down(AllUp):
     """A health view with these pools' members down (as the checker would say)."""
 
     generation = 1

@@ -12,6 +12,7 @@ import dns.query
 import dns.rcode
 import pytest
 
+from geodns.model import AllUp
 from tests.conftest import HAS_IPV6, raw_udp
 from tests.servers import DATA, WORKERS, ServerThread, write_config
 
@@ -28,7 +29,7 @@ POOLS = {
 }
 
 
-class DownSet:
+class DownSet(AllUp):
     """A health view for tests: members listed as down are down.
 
     Each instance is a new generation, as the HealthView protocol asks of any change.

@@ -18,7 +18,7 @@ from geodns.dns.handler import Handler
 from geodns.geo import locator as geoip
 from geodns.geo import mmdb
 from geodns.geo.ecs import ClientFactory
-from geodns.model import FAMILY_V4
+from geodns.model import FAMILY_V4, AllUp
 from geodns.zones import load
 from tests.servers import DATA
 
@@ -138,7 +138,7 @@ def test_health_change_and_table_swap_are_seen_at_once() -> None:
     assert answer(h, ecs)[0] == answer(h, ecs)[0] == {"192.0.2.40"}
     assert answer(h, plain, "81.2.69.1")[0] == {"192.0.2.40"}
 
-    class Down:
+    class Down(AllUp):
         generation = 7
 
         def is_up(self, member) -> bool:

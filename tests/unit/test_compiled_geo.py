@@ -19,7 +19,7 @@ import pytest
 
 from geodns import policies
 from geodns.geo import compiled, locator, pyranges
-from geodns.model import FAMILY_V4, FAMILY_V6, Client
+from geodns.model import FAMILY_V4, FAMILY_V6, AllUp, Client
 from geodns.policies import base
 from geodns.table import compile_table
 from geodns.zones.load import ZoneLoader
@@ -30,7 +30,7 @@ CITY, ASN = DATA / "city-test.mmdb", DATA / "asn-test.mmdb"
 native = pytest.importorskip("geodns._native")
 
 
-class Health:
+class Health(AllUp):
     """All up but `down` (pool names)."""
 
     def __init__(self, down: frozenset[str] = frozenset()) -> None:

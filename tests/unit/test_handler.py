@@ -9,6 +9,7 @@ from geodns import table
 from geodns.dns.handler import Handler
 from geodns.geo import locator as geoip
 from geodns.geo.ecs import ClientFactory
+from geodns.model import AllUp
 from geodns.zones import load
 from tests.servers import DATA
 
@@ -72,7 +73,7 @@ def test_reply_cache_never_crosses_clients_or_health() -> None:
     assert addrs(zero, "12.1.0.1") == {"192.0.2.20"}  # na: not the cached gb reply
     assert addrs(london, "81.2.69.1") != addrs(london, "12.1.0.1")
 
-    class Down:
+    class Down(AllUp):
         generation = 99
 
         def is_up(self, member) -> bool:

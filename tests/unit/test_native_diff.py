@@ -17,6 +17,7 @@ from geodns.dns.rrl import RateLimiter
 from geodns.geo import compiled
 from geodns.geo import locator as geoip
 from geodns.geo.ecs import ClientFactory
+from geodns.model import AllUp
 from geodns.native import decisions as nativepolicy
 from geodns.native import shared as native_abuse
 from geodns.native import table as native
@@ -247,7 +248,7 @@ def test_known_answers() -> None:
             assert got[0] == h.handle(data, "192.0.2.1")
 
 
-class Down:
+class Down(AllUp):
     """A health view with some members down (a HealthView, as the board's)."""
 
     def __init__(self, down: set, generation: int) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from geodns import cli, policies
 from geodns.errors import ZoneError
+from geodns.model import AllUp
 from geodns.policies import base
 from geodns.zones import zonefile
 from tests.servers import ServerThread, write_config
@@ -176,13 +177,6 @@ def test_the_fake_nodes_reads_reach_the_tree(first_policy) -> None:
     node = _load(HEAD + "  www: {first: [{weighted: {a: 1}}, a], max_answers: 1}\n")
     tree = next(iter(node.policies.values()))
     assert policies.reads(tree) == {"random", "rotation"}
-    decision = policies.resolve(tree, None, _AllUp(), random.Random(1), trace := [])
+    decision = policies.resolve(tree, None, AllUp(), random.Random(1), trace := [])
     assert decision.pool is not None and decision.pool.name == "a"
     assert trace[0] == "first: took the first child"
-
-
-class _AllUp:
-    generation = 0
-
-    def is_up(self, member) -> bool:
-        return True

@@ -10,6 +10,7 @@ import pytest
 
 from geodns.errors import ZoneError
 from geodns.geo.locator import Locator
+from geodns.model import AllUp
 from geodns.zonediff import Differ, record_diff, routing_diff, zone_from_document
 from geodns.zonediff.ranges import cidrs
 from geodns.zonediff.routing import databases
@@ -33,7 +34,7 @@ def dbs():
     return databases(Locator.open(str(DATA / "city-test.mmdb"), None))
 
 
-class Down:
+class Down(AllUp):
     """Every member of the named pools down, the rest up."""
 
     generation = 1

@@ -75,6 +75,7 @@ class App:
         self._background: set[asyncio.Task] = set()
         self.dns.bind()  # bind errors fail here, at once, before anything else starts
         self.http_bound: tuple[str, int] | None = None
+        self.probe_bound: tuple[str, int] | None = None
         self._runner = await self._start_http()
         log.info("instance %s", conf.instance_name())
         await self.fleet.start()  # joins the bus (a few seconds at most) before we answer
@@ -178,9 +179,9 @@ class App:
         Behind a connection cap and header/body/idle deadlines (ops/httpfront.py), so
         clients that connect and dawdle cannot hold this process's descriptors.
         """
-        listen = self.config.http.listen
-        if listen is None:
-            return None
+        listen, probes = self.config.http.listen, self.config.http.probe_listen
+        if listen is None:  # the probes may still listen alone
+            return None if probes is None else await self._start_probes(probes)
         from geodns.ops import api, httpfront
 
         host, port = cfg.parse_hostport(listen, 8053)
@@ -191,6 +192,21 @@ class App:
         except OSError as exc:  # the address, the protocol and a remedy, as for DNS
             raise bind_error(exc, "HTTP", host, port) from exc
         log.info("HTTP API on http://%s", cfg.format_hostport(*self.http_bound))
+        if probes is not None:
+            front.probes = await self._start_probes(probes)
+        return front
+
+    async def _start_probes(self, listen: str):
+        """/healthz and /readyz alone on http.probe_listen (ops/probefront.py)."""
+        from geodns.ops import probefront
+
+        host, port = cfg.parse_hostport(listen, 8053)
+        front = probefront.probe_front(self, self.config.http)
+        try:
+            self.probe_bound = await front.start(host, port)
+        except OSError as exc:
+            raise bind_error(exc, "HTTP", host, port, key="http.probe_listen") from exc
+        log.info("HTTP probes on http://%s", cfg.format_hostport(*self.probe_bound))
         return front
 
     # --- reload ------------------------------------------------------------------------

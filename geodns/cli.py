@@ -172,16 +172,17 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
-    """Exit 0 when the server at the config's http.listen answers /healthz (or /readyz)."""
+    """Exit 0 when the server at http.probe_listen (else http.listen) answers /healthz (/readyz)."""
     from geodns.ops.healthcheck import probe, url_for
 
     conf = _config_or_say(args.config)
     if conf is None:
         return 1
-    if conf.http.listen is None:
+    listen = conf.http.probe_listen or conf.http.listen  # the probes' own listener first
+    if listen is None:
         print("http.listen is null: no HTTP endpoint to ask; counted as healthy")
         return 0
-    healthy, said = probe(url_for(conf.http.listen, "/readyz" if args.ready else "/healthz"), 2.5)
+    healthy, said = probe(url_for(listen, "/readyz" if args.ready else "/healthz"), 2.5)
     print(said, file=sys.stdout if healthy else sys.stderr)
     return 0 if healthy else 1
 

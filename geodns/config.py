@@ -65,6 +65,9 @@ class HttpConfig:
     body_timeout: float = 10.0  # a request body; also a response the client stops reading
     idle_timeout: float = 30.0  # a keep-alive connection with no request
     max_connections: int = 256  # API connections beyond this are closed at once
+    # /healthz and /readyz alone on their own listener (ops/probefront.py): never starved
+    # by the API's connection cap. null = the probes are on `listen` only.
+    probe_listen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,11 +281,12 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
         for key in ("header_timeout", "body_timeout", "idle_timeout", "max_connections"):
             if key in values and values[key] <= 0:
                 bad.append((key, "must be positive"))
-    if section == "http" and values.get("listen") is not None:
-        try:
-            parse_hostport(values["listen"], 8053)
-        except ValueError as exc:
-            bad.append(("listen", str(exc)))
+    for key in ("listen", "probe_listen"):
+        if section == "http" and values.get(key) is not None:
+            try:
+                parse_hostport(values[key], 8053)
+            except ValueError as exc:
+                bad.append((key, str(exc)))
     return bad + range_checks(section, values)
 
 

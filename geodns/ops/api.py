@@ -35,15 +35,8 @@ def read_token(path: str | None) -> str | None:
     return token
 
 
-def build(app: Sources, token: str | None) -> web.Application:
-    registry, collector = metrics.registry_for(app)
-    routes = web.RouteTableDef()
-
-    @routes.get("/metrics")
-    async def get_metrics(request: web.Request) -> web.Response:
-        collector.counters = await app.counters()  # several workers: ask each of them
-        body = metrics.render(registry)
-        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+def add_probes(routes: web.RouteTableDef, app: Sources) -> None:
+    """/healthz and /readyz: on the API, and alone on `http.probe_listen` (build_probes)."""
 
     @routes.get("/healthz")
     async def healthz(request: web.Request) -> web.Response:
@@ -56,6 +49,28 @@ def build(app: Sources, token: str | None) -> web.Application:
         if not app.table.zones:  # serving, but every name would be REFUSED
             return web.Response(status=503, text="not ready: no zone loaded\n")
         return web.Response(text="ready\n")
+
+
+def build_probes(app: Sources) -> web.Application:
+    """The probes' own application: nothing else answers there, so nothing else is exposed."""
+    routes = web.RouteTableDef()
+    add_probes(routes, app)
+    probes = web.Application()
+    probes.add_routes(routes)
+    return probes
+
+
+def build(app: Sources, token: str | None) -> web.Application:
+    registry, collector = metrics.registry_for(app)
+    routes = web.RouteTableDef()
+
+    @routes.get("/metrics")
+    async def get_metrics(request: web.Request) -> web.Response:
+        collector.counters = await app.counters()  # several workers: ask each of them
+        body = metrics.render(registry)
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    add_probes(routes, app)
 
     @routes.get("/api/v1/status")
     async def status(request: web.Request) -> web.Response:

@@ -230,6 +230,7 @@ class HttpFront:
             lingering_time=conf.body_timeout,
         )
         self._server: asyncio.AbstractServer | None = None
+        self.probes: HttpFront | None = None  # http.probe_listen's own front, if any
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Bind now (a busy port fails loudly at start); the bound (host, port)."""
@@ -242,6 +243,8 @@ class HttpFront:
         return host, self._server.sockets[0].getsockname()[1]
 
     async def cleanup(self) -> None:
+        if self.probes is not None:
+            await self.probes.cleanup()
         if self._server is not None:
             self._server.close()
         await self.runner.cleanup()  # closes the connections still open

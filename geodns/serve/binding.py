@@ -26,11 +26,13 @@ class BindError(OSError):
         return self.strerror or super().__str__()
 
 
-def bind_error(exc: OSError, protocol: str, host: str, port: int) -> BindError:
+def bind_error(
+    exc: OSError, protocol: str, host: str, port: int, key: str | None = None
+) -> BindError:
     """`cannot listen on UDP 127.0.0.1:53: address already in use (...)` for `exc`."""
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     http = protocol == "HTTP"
-    key = "http.listen" if http else "dns.listen"
+    key = key or ("http.listen" if http else "dns.listen")
     what = "server (often a second geodns)" if http else "DNS server"
     default = f"{(exc.strerror or str(exc)).lower()} (check {key})"
     reason = REMEDIES.get(exc.errno or 0, default).format(key=key, what=what)

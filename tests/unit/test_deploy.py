@@ -121,8 +121,10 @@ def test_metrics_service_and_probes_follow_http_listen() -> None:
     assert port_named("http") == http_port
     metrics = OBJECTS[("Service", "geodns-http")]["spec"]
     assert metrics["type"] == "ClusterIP" and metrics["selector"] == LABELS
-    assert GEODNS["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert GEODNS["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert port_named("probe") == parse_hostport(CONFIG["http"]["probe_listen"], 8053)[1]
+    assert GEODNS["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probe"}
+    assert GEODNS["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probe"}
+    assert GEODNS["startupProbe"]["httpGet"]["port"] == "probe"
     assert GEODNS["startupProbe"]["httpGet"]["path"] == "/healthz"
     annotations = DEPLOYMENT["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == str(http_port)

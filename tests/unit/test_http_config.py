@@ -19,6 +19,7 @@ def test_defaults() -> None:
     http = load("http: {listen: '127.0.0.1:8053'}").http
     assert (http.header_timeout, http.body_timeout, http.idle_timeout) == (5.0, 10.0, 30.0)
     assert http.max_connections == 256
+    assert http.probe_listen is None  # the probes are on the API's listener unless asked
 
 
 def test_durations_and_cap_are_read() -> None:
@@ -35,9 +36,14 @@ def test_durations_and_cap_are_read() -> None:
         ("http: {max_connections: 0}", "http.max_connections: must be positive"),
         ("http: {max_connections: many}", "http.max_connections: must be a non-negative"),
         ("http: {body_timeout: soon}", "http.body_timeout"),
+        ("http: {probe_listen: 'localhost:port'}", "http.probe_listen"),
     ],
 )
 def test_bad_values_name_the_key(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         load(text)
     assert message in str(err.value)
+
+
+def test_probe_listen_is_read() -> None:
+    assert load("http: {probe_listen: '0.0.0.0:8054'}").http.probe_listen == "0.0.0.0:8054"

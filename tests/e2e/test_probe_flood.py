@@ -31,7 +31,8 @@ def liveness() -> tuple[dict[str, Any], int]:
     pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
     geodns = next(c for c in pod["containers"] if c["name"] == "geodns")
     probe = geodns["livenessProbe"]
-    port = next(p["containerPort"] for p in geodns["ports"] if p["name"] == probe["httpGet"]["port"])
+    name = probe["httpGet"]["port"]
+    port = next(p["containerPort"] for p in geodns["ports"] if p["name"] == name)
     return probe, port
 
 

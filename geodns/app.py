@@ -330,6 +330,7 @@ class App:
             except GeoIPError as exc:
                 log.error("reload failed: %s", exc)
                 return False
+        self.locator.accept(new.geoip.accept_shrink)  # a refused file may be taken now
         # Settings that need a restart stay as they were; the rest (rrl, cookies...) are new.
         live = replace(new, dns=old.dns, http=old.http, fleet=old.fleet)
         live = replace(live, instance=old.instance, state_dir=old.state_dir)

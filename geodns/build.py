@@ -28,7 +28,8 @@ def open_locator(conf: cfg.Config) -> Locator:
     """The GeoIP locator for a config; no database means every client gets `default`."""
     if conf.geoip.city is None and conf.geoip.asn is None:
         log.warning("no GeoIP database configured: every client gets the default answer")
-    locator = Locator.open(conf.geoip.city, conf.geoip.asn, cache_size=conf.geoip.cache_size)
+    geoip = conf.geoip
+    locator = Locator.open(geoip.city, geoip.asn, geoip.cache_size, geoip.accept_shrink)
     warn_if_stale(locator, time.time())
     return locator
 

@@ -75,6 +75,9 @@ class GeoIPConfig:
     city: str | None = None
     asn: str | None = None
     cache_size: int = 262144  # networks remembered; bounds memory
+    # A changed file of another type (City/Country) or with under half the networks of the
+    # one serving is refused (geo/swap_guard.py) unless this says it is meant.
+    accept_shrink: bool = False
 
 
 @dataclass(frozen=True, slots=True)

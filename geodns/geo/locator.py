@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import maxminddb
 
 from geodns.errors import GeoIPError
-from geodns.geo import mmdb, snapshot
+from geodns.geo import mmdb, snapshot, swap_guard
 from geodns.model import NO_FACTS, GeoFacts
 
 if TYPE_CHECKING:
@@ -32,6 +32,12 @@ class _Db:
     kind: str
     stamp: snapshot.Stamp  # the file as copied: a look that differs means a new file
     build_epoch: int
+
+    @property
+    def networks(self) -> int:
+        """The search tree's size: a binary trie has nodes + 1 leaves, each leaf a network
+        (with data or none), so this is the network count to within those left empty."""
+        return self.tree.node_count
 
 
 def _open(path: str, slot: str) -> _Db:
@@ -85,10 +91,16 @@ class Locator:
     """
 
     def __init__(
-        self, city: _Db | None, asn: _Db | None, cache_size: int = 262144, **_ignored
+        self,
+        city: _Db | None,
+        asn: _Db | None,
+        cache_size: int = 262144,
+        accept_shrink: bool = False,
+        **_ignored,
     ) -> None:
         self.city, self.asn = city, asn
         self.cache_size = cache_size
+        self.accept_shrink = accept_shrink  # geoip.accept_shrink: skip swap_guard.suspect
         # interning tables: past this they start afresh (only sharing is lost); ~200 B an
         # entry, so at most ~13 MB each whatever geoip.cache_size says
         self._table_size = min(cache_size, MAX_TABLE)
@@ -103,13 +115,21 @@ class Locator:
         self._looks = {slot: db.stamp for slot, db in self._slots()}
         self._refused: dict[str, snapshot.Stamp | None] = {}
         self.reload_failures = 0  # files refused by reload_if_changed: a metric
+        self.refusals = swap_guard.Refusals()  # by reason, the last per slot: /api/v1/status
 
     @classmethod
-    def open(cls, city: str | None, asn: str | None, cache_size: int = 262144) -> Locator:
+    def open(
+        cls,
+        city: str | None,
+        asn: str | None,
+        cache_size: int = 262144,
+        accept_shrink: bool = False,
+    ) -> Locator:
         return cls(
             _open(city, "city") if city else None,
             _open(asn, "asn") if asn else None,
             cache_size,
+            accept_shrink,
         )
 
     @property
@@ -208,14 +228,12 @@ class Locator:
             if known or (now != before and not settled):
                 continue
             try:
-                new = _open(db.path, slot)
+                new = self._checked_swap(slot, db)
             except snapshot.Changing as exc:
                 log.warning("GeoIP reload: %s; trying again at the next look", exc)
                 continue
             except GeoIPError as exc:
-                self._refused[slot] = self._looks[slot] = snapshot.look(db.path)
-                self.reload_failures += 1
-                log.error("GeoIP reload: refused %s; still serving the database before", exc)
+                self._refuse(slot, db.path, exc)
                 continue
             setattr(self, slot, new)
             swapped.append(new)
@@ -227,6 +245,37 @@ class Locator:
         for db in swapped:
             log.info("GeoIP reload: %s loaded (%s, built %d)", db.path, db.kind, db.build_epoch)
         return True
+
+    def _checked_swap(self, slot: str, db: _Db) -> _Db:
+        """The changed file of `slot`, opened, unless it looks wrong beside `db` serving."""
+        new = _open(db.path, slot)
+        why = None if self.accept_shrink else swap_guard.suspect(db, new)
+        if why is not None:
+            new.tree.close()
+            raise swap_guard.Suspect(f"{db.path}: {why}")
+        return new
+
+    def accept(self, shrink: bool) -> None:
+        """geoip.accept_shrink as reloaded: once changed, refused files get another look."""
+        if shrink != self.accept_shrink:
+            self.accept_shrink = shrink
+            self._refused.clear()
+
+    def _refuse(self, slot: str, path: str, exc: GeoIPError) -> None:
+        """Refused once per file (not again until it changes), counted, logged, kept."""
+        self._refused[slot] = self._looks[slot] = snapshot.look(path)
+        self.reload_failures += 1
+        self.refusals.note(slot, exc)
+        log.error("GeoIP reload: refused %s; still serving the database before", exc)
+
+    def status(self) -> dict:
+        """What /api/v1/status says of GeoIP: each database serving, the last refusals."""
+        serving = {
+            slot: {"path": db.path, "type": db.kind, "build_epoch": db.build_epoch}
+            | {"networks": db.networks}
+            for slot, db in self._slots()
+        }
+        return {"serving": serving, "accept_shrink": self.accept_shrink} | self.refusals.report()
 
 
 def demo_geoip_path() -> str | None:

@@ -151,4 +151,5 @@ def status_report(app: Sources) -> dict:
         "workers": app.worker_status(),
         "fleet": app.fleet.summary(),
         "steering": rttapi.status(app),
+        "geoip": app.locator.status(),
     }

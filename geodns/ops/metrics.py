@@ -202,6 +202,15 @@ def _reloads(app: Sources) -> Iterator[Metric]:
         "Changed GeoIP files refused (corrupt or unreadable); the old data serves on",
         app.locator.reload_failures,
     )
+    refused = CounterMetricFamily(
+        "geodns_geoip_swaps_refused",
+        "Changed GeoIP files not swapped in: broken, or suspect (geoip.accept_shrink)",
+        labels=["reason"],
+    )
+    refusals = app.locator.refusals
+    refused.add_metric(["suspect"], refusals.suspect)
+    refused.add_metric(["broken"], refusals.broken)
+    yield refused
 
 
 def _tcp(counters: Counters) -> Iterator[Metric]:

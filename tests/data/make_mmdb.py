@@ -59,9 +59,10 @@ def city_record(continent, country, sub, lat, lon) -> dict:
     return record
 
 
-def write_city(path: Path, networks: dict = NETWORKS) -> None:
-    """A City database of `networks` (tests that rewrite a database pass their own)."""
-    city = MMDBWriter(ip_version=6, database_type="GeoIP2-City", ipv4_compatible=True)
+def write_city(path: Path, networks: dict = NETWORKS, kind: str = "GeoIP2-City") -> None:
+    """A City database of `networks` (tests that rewrite a database pass their own; `kind`
+    the metadata's database_type, for a Country database of the same records)."""
+    city = MMDBWriter(ip_version=6, database_type=kind, ipv4_compatible=True)
     for network, facts in networks.items():
         city.insert_network(IPSet([network]), city_record(*facts))
     city.insert_network(

@@ -350,9 +350,7 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
     base = Path(source).resolve().parent
     geoip = sections.get("geoip", GeoIPConfig())
     http = sections.get("http", HttpConfig())
-    sections["geoip"] = GeoIPConfig(
-        city=_rel(base, geoip.city), asn=_rel(base, geoip.asn), cache_size=geoip.cache_size
-    )
+    sections["geoip"] = replace(geoip, city=_rel(base, geoip.city), asn=_rel(base, geoip.asn))
     sections["http"] = replace(http, token_file=_rel(base, http.token_file))
     sections["cookies"] = _cookies(sections.get("cookies"), base, raw, top, problems)
     fleet = sections.get("fleet", FleetConfig())

@@ -105,3 +105,14 @@ def test_a_bigger_database_of_the_same_type_is_taken(tmp_path: Path) -> None:
         assert reloaded and locator.refusals.suspect == 0
 
     in_child(job)
+
+
+def test_accept_shrink_is_read_from_a_config_file(tmp_path: Path) -> None:
+    from geodns import config as cfg
+
+    path = tmp_path / "geodns.yaml"
+    path.write_text("geoip: {city: c.mmdb, accept_shrink: true}\n")
+    geoip = cfg.load(str(path)).geoip
+    assert geoip.accept_shrink is True and geoip.city == str(tmp_path / "c.mmdb")
+    path.write_text("geoip: {city: c.mmdb}\n")
+    assert cfg.load(str(path)).geoip.accept_shrink is False

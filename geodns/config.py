@@ -46,6 +46,7 @@ class DnsConfig:
     tcp_max_connections: int = 1000
     tcp_message_timeout: float = 3.0  # a whole TCP message, from its first byte (or the connect)
     tcp_max_per_source: int = 16  # TCP connections from one client address (per worker); 0 = any
+    tcp_write_timeout: float = 5.0  # answers a TCP client leaves unread this long: reset
     shutdown_grace: float = 5.0  # SIGTERM: how long queries in flight get to be answered
     max_udp_payload: int = 1232
     nsid: bool = False  # answer an NSID request (RFC 5001) with the instance name
@@ -188,6 +189,7 @@ _SECTIONS = {
 }
 _DURATION_KEYS = {
     *("window", "tcp_idle_timeout", "tcp_message_timeout", "shutdown_grace", "poll_interval"),
+    "tcp_write_timeout",
     *("stale_after", "header_timeout", "body_timeout", "idle_timeout", *DURATIONS),
 }
 _CHOICES = {"level": ("debug", "info", "warning", "error"), "format": ("text", "json")}
@@ -265,8 +267,9 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
         bad.append(("max_udp_payload", "must be between 512 and 65535"))
     if section == "dns" and values.get("fast_path", "auto") not in ("auto", "native", "python"):
         bad.append(("fast_path", "must be one of auto, native, python"))
-    if section == "dns" and values.get("tcp_message_timeout", 3.0) <= 0:
-        bad.append(("tcp_message_timeout", "must be positive"))
+    for key in ("tcp_message_timeout", "tcp_write_timeout"):
+        if section == "dns" and values.get(key, 1.0) <= 0:
+            bad.append((key, "must be positive"))
     if section == "ecs":
         if not 0 <= values.get("max_source_v4", 24) <= 32:
             bad.append(("max_source_v4", "must be between 0 and 32"))

@@ -244,6 +244,11 @@ def _tcp(counters: Counters) -> Iterator[Metric]:
         "TCP connections closed because a message took over dns.tcp_message_timeout",
         t.get("message_timeouts", 0),
     )
+    yield single(
+        "geodns_tcp_write_timeouts",
+        "TCP connections reset because their answers stayed unread over dns.tcp_write_timeout",
+        t.get("write_timeouts", 0),
+    )
 
 
 def _workers(app: Sources, counters: Counters) -> Iterator[Metric]:

@@ -23,6 +23,7 @@ TCP_COUNTERS = (
     "evicted",
     "evicted_slow",
     "message_timeouts",
+    "write_timeouts",
 )
 
 

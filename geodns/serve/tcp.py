@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from geodns.dns.failure import servfail
+from geodns.serve.tcpbuffers import HELD_ANSWERS, cap_buffers, reset
 from geodns.wire import RCODE_SERVFAIL
 
 log = logging.getLogger("geodns.server")
@@ -35,6 +36,7 @@ class TcpLimits:
     max_connections: int = 1000
     message_timeout: float = 3.0  # a whole message, from its first byte (the first: from connect)
     max_per_source: int = 16  # connections from one client address; 0 = no limit
+    write_timeout: float = 5.0  # answers the client leaves unread this long: reset
     open: int = 0  # connections now open; read by the tcp_connections metric
     accepted: int = 0
     refused: int = 0  # at the cap, and no connection to make room
@@ -42,6 +44,7 @@ class TcpLimits:
     evicted: int = 0  # idle connections closed to admit a new one at the cap
     evicted_slow: int = 0  # the same, for lack of an idle one: the longest stalled message
     message_timeouts: int = 0  # closed because a message did not arrive whole in time
+    write_timeouts: int = 0  # reset because its answers stayed unread (tcpbuffers.py)
     transports: set = field(default_factory=set)  # closed on shutdown
     sources: dict[str, int] = field(default_factory=dict)  # open connections per address
     idle: dict = field(default_factory=dict)  # TcpProtocol -> None, the longest idle first
@@ -161,6 +164,7 @@ class TcpProtocol(asyncio.Protocol):
         self.timer_at = 0.0
         self.counted = False
         self.closing = False  # retired worker: close once what was received is answered
+        self.write_deadline = 0.0  # answers wait for the client to read them: until then
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -174,6 +178,7 @@ class TcpProtocol(asyncio.Protocol):
             transport.close()
             return
         self.counted = True
+        cap_buffers(transport)
         now = time.monotonic()
         self.message_deadline = now + self.limits.message_timeout
         self.idle_deadline = now + self.limits.idle_timeout
@@ -187,6 +192,8 @@ class TcpProtocol(asyncio.Protocol):
         self.timer = asyncio.get_running_loop().call_later(at - now, self._check)
 
     def _deadline(self) -> float:
+        if self.write_deadline:  # not reading meanwhile: the client's turn, not its query's
+            return self.write_deadline
         if self.buffer:
             return self.message_deadline
         if self.first:
@@ -198,6 +205,10 @@ class TcpProtocol(asyncio.Protocol):
         deadline = self._deadline()
         if now < deadline:
             self._arm(now, deadline)
+            return
+        if self.write_deadline:
+            self.limits.write_timeouts += 1
+            reset(self.transport)  # type: ignore[arg-type]
             return
         if self.buffer or (self.first and now >= self.message_deadline):
             self.limits.message_timeouts += 1
@@ -212,34 +223,48 @@ class TcpProtocol(asyncio.Protocol):
             buf += data
             data = bytes(buf)
             buf.clear()
-        # Messages are sliced straight from the chunk: a pipelining client's chunk of whole
-        # messages is never copied into the buffer and out again.
-        end, pos, out = len(data), 0, []
-        while end - pos >= 2:
-            stop = pos + 2 + (data[pos] << 8 | data[pos + 1])
-            if stop > end:
+        pos = 0
+        while not self.write_deadline:  # (answers wait unread: hold the rest till they go)
+            start = pos
+            pos, made = self._answer(data, pos)
+            fresh = fresh or pos > start
+            if made < HELD_ANSWERS:  # all whole messages answered
                 break
-            message = data[pos + 2 : stop]
-            pos = stop
-            fresh, self.first = True, False
-            try:
-                resp = self.handle(message, self.peer, TCP_SIZE, self.count)
-            except Exception:
-                resp = errors.failed(f"TCP query from {self.peer}", message, self.count)
-            if resp is not None:
-                out += (len(resp).to_bytes(2, "big"), resp)
-        if pos < end:
+        if pos < len(data):
             buf += data[pos:]
-        if out:
-            self.transport.write(b"".join(out))  # type: ignore[union-attr]
         if not buf:
             self._idles()
             if self.closing:
                 self.transport.close()  # type: ignore[union-attr]  # flushes the answers first
         elif fresh:
             self._message_starts()
-        if len(buf) > MAX_TCP_BUFFER:  # cannot happen with valid framing; belt and braces
+        if len(buf) > MAX_TCP_BUFFER + HELD_ANSWERS:  # cannot happen: reading is paused
             self.transport.close()  # type: ignore[union-attr]
+
+    def _answer(self, data: bytes, pos: int) -> tuple[int, int]:
+        """Answer whole messages from `pos` until HELD_ANSWERS bytes of answers are made;
+        (where it stopped, bytes made). The kernel takes them, or writing pauses.
+
+        Messages are sliced straight from the chunk: a pipelining client's chunk of whole
+        messages is never copied into the buffer and out again."""
+        end, out, made = len(data), [], 0
+        while end - pos >= 2 and made < HELD_ANSWERS:
+            stop = pos + 2 + (data[pos] << 8 | data[pos + 1])
+            if stop > end:
+                break
+            message = data[pos + 2 : stop]
+            pos = stop
+            self.first = False
+            try:
+                resp = self.handle(message, self.peer, TCP_SIZE, self.count)
+            except Exception:
+                resp = errors.failed(f"TCP query from {self.peer}", message, self.count)
+            if resp is not None:
+                out += (len(resp).to_bytes(2, "big"), resp)
+                made += 2 + len(resp)
+        if out:
+            self.transport.write(b"".join(out))  # type: ignore[union-attr]
+        return pos, made
 
     def _message_starts(self) -> None:
         """A message's first byte: its deadline starts (the first message's ran from connect)."""
@@ -279,11 +304,25 @@ class TcpProtocol(asyncio.Protocol):
             self.limits.release(self)
 
     def pause_writing(self) -> None:
-        """A client that does not read its answers stops being read (back-pressure)."""
+        """Answers wait for the client to read them: it stops being read (back-pressure),
+        and gets dns.tcp_write_timeout to take them all, or is reset."""
         self.transport.pause_reading()  # type: ignore[union-attr]
+        now = time.monotonic()
+        self.write_deadline = now + self.limits.write_timeout
+        if self.write_deadline < self.timer_at:
+            self._arm(now, self.write_deadline)
 
     def resume_writing(self) -> None:
+        """All answers are out: read again, and answer what was held meanwhile."""
+        self.write_deadline = 0.0
+        if not self.counted:
+            return
         self.transport.resume_reading()  # type: ignore[union-attr]
+        if self.buffer:
+            self._message_starts()  # a held message gets its full time from now
+            self.data_received(b"")
+        else:
+            self._idles()
 
     def eof_received(self) -> bool:
         return False  # close our side too once the client is done sending

@@ -264,4 +264,5 @@ def tcp_limits(conf: Config) -> TcpLimits:
         max_connections=share,
         message_timeout=dns.tcp_message_timeout,
         max_per_source=dns.tcp_max_per_source,
+        write_timeout=dns.tcp_write_timeout,
     )

@@ -32,6 +32,9 @@ class FakeTransport:
     def get_write_buffer_size(self) -> int:
         return self.unsent
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.limits = (high, low)
+
 
 def run(body: Callable[[], None]) -> None:
     """Protocols arm their timers on the running loop: run the body inside one."""

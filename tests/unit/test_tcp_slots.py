@@ -161,6 +161,12 @@ def test_config_keys_and_a_workers_share(tmp_path) -> None:
     path.write_text("dns:\n  tcp_message_timeout: 0s\n")
     with pytest.raises(ConfigError, match=r"c\.yaml:2: dns\.tcp_message_timeout: must be positive"):
         config.load(str(path))
+    path.write_text("dns: {tcp_write_timeout: 1500ms}\n")
+    assert tcp_limits(config.load(str(path))).write_timeout == 1.5
+    assert config.DnsConfig().tcp_write_timeout == 5.0
+    path.write_text("dns:\n  tcp_write_timeout: 0s\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:2: dns\.tcp_write_timeout: must be positive"):
+        config.load(str(path))
 
 
 def test_worker_counters_add_up_exited_workers_included() -> None:

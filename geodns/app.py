@@ -61,7 +61,8 @@ class App:
         self.locator = open_locator(conf)
         self.clients = client_factory(conf, self.locator)
         self.zone_loader = load.ZoneLoader()  # remembers each file: reloads parse only changes
-        self.table = build_table(conf, self.zone_loader, self.locator)
+        self.trees = compiled.TreeCache()  # compiled GeoIP trees, reused across reloads
+        self.table = build_table(conf, self.zone_loader, self.locator, self.trees)
         self.board = HealthBoard()
         self.fleet = Fleet(conf, self.board)  # quorum health, drains, serials (fleet/)
         self.steer = Steer(lambda: self.config, self.board)  # capacity, measured RTTs (steer/)
@@ -239,7 +240,7 @@ class App:
         loop = asyncio.get_running_loop()
         try:
             table = await loop.run_in_executor(
-                None, build_table, self.config, self.zone_loader, self.locator
+                None, build_table, self.config, self.zone_loader, self.locator, self.trees
             )
         except ZoneError as exc:
             self.reloads.error += 1
@@ -293,7 +294,7 @@ class App:
             return table
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            None, build_table, self.config, self.zone_loader, self.locator
+            None, build_table, self.config, self.zone_loader, self.locator, self.trees
         )
 
     def _members_changed(self) -> None:
@@ -349,7 +350,9 @@ class App:
             if not self.locator.reload_if_changed(settled):
                 return False
             loop = asyncio.get_running_loop()  # the GeoIP compile: seconds, off the loop
-            ranges = await loop.run_in_executor(None, compile_geoip, self.table, self.locator)
+            ranges = await loop.run_in_executor(
+                None, compile_geoip, self.table, self.locator, self.trees
+            )
             compiled.install(self.table, ranges)
             self.clients_changed()
             await self._publish()

@@ -63,7 +63,10 @@ def client_factory(conf: cfg.Config, locator: Locator) -> ClientFactory:
 
 
 def build_table(
-    conf: cfg.Config, zones: ZoneLoader | None = None, locator: Locator | None = None
+    conf: cfg.Config,
+    zones: ZoneLoader | None = None,
+    locator: Locator | None = None,
+    trees: compiled.TreeCache | None = None,
 ) -> Table:
     """The one load-and-compile path, shared by serve, reload and `geodns check`.
 
@@ -71,22 +74,23 @@ def build_table(
     (without one, every file is parsed). Without cyclic GC while it runs (a million names
     would mean full collections over millions of new objects, holding the GIL), and frozen
     after: see teardown.gc_paused. With a `locator`, the policy trees are compiled against
-    its GeoIP databases too (geo/compiled.py), so workers forked later share the ranges.
+    its GeoIP databases too (geo/compiled.py), so workers forked later share the ranges;
+    `trees` keeps them from one build to the next (a reload compiles only what changed).
     """
     loader = ZoneLoader() if zones is None else zones
     with teardown.gc_paused():
         zones = loader.load_dir(conf.zones_dir)
         table = compile_table(zones, dnssec_load.signers(zones, conf.dnssec.key_dir))
         if locator is not None:
-            compiled.install(table, compiled.compile_table(table, locator))
+            compiled.install(table, compiled.compile_table(table, locator, trees))
         return table
 
 
-def compile_geoip(table: Table, locator: Locator) -> dict:
+def compile_geoip(table: Table, locator: Locator, trees: compiled.TreeCache | None = None) -> dict:
     """The table's trees compiled against new GeoIP data (run in a thread); the caller
     installs the result (compiled.install) where it answers, then clears its memos."""
     with teardown.gc_paused():
-        return compiled.compile_table(table, locator)
+        return compiled.compile_table(table, locator, trees)
 
 
 def make_handler(

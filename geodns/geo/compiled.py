@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import os
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -301,20 +302,96 @@ def _u32_starts(packed: list[bytes]) -> bytes:
     return array("I", [int.from_bytes(p, "big") for p in packed]).tobytes()
 
 
-def compile_trees(trees: Iterable[Any], locator: Any) -> dict[int, Compiled | None]:
-    """id(tree) -> its Compiled (or None) for every distinct tree; logs the cost."""
+def tree_key(value: Any, seen: dict[int, Any] | None = None) -> Hashable:
+    """A policy tree's value as a hashable key: equal for trees a re-parse of an unchanged
+    record makes (nodes and pools are frozen dataclasses, some holding dicts: not hashable
+    themselves). Anything that is not a dataclass, container or plain value keys by its
+    identity, so it never makes two different trees look equal."""
+    seen = {} if seen is None else seen
+    found = seen.get(id(value))
+    if found is not None:
+        return found
+    if isinstance(value, (str, bytes, int, float, bool, type(None))):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = [(f.name, tree_key(getattr(value, f.name), seen)) for f in _fields(value)]
+        key: Hashable = (type(value).__qualname__, tuple(parts))
+    elif isinstance(value, dict):
+        key = ("dict", tuple((tree_key(k, seen), tree_key(v, seen)) for k, v in value.items()))
+    elif isinstance(value, (tuple, list, frozenset, set)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        key = (type(value).__name__, tuple(tree_key(v, seen) for v in items))
+    else:
+        key = ("object", id(value))
+    seen[id(value)] = key
+    return key
+
+
+def _fields(value: Any) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(value) if f.compare]
+
+
+class TreeCache:
+    """Compiled trees kept from one compile to the next, by the tree's value (tree_key: a
+    reload that re-parses a file makes equal trees for what did not change) and the very
+    databases they were compiled against.
+
+    A reload that changes one record then compiles nothing, where it recompiled every tree
+    (a second or more against GeoLite2-City: the walk, the decode and the merges). Holds the
+    trees of the last compile only, so nothing outlives the table that used it."""
+
+    def __init__(self) -> None:
+        self._against: tuple[Any, Any] = (None, None)
+        self._trees: dict[Any, Compiled | None] = {}
+        self.hits = self.misses = 0  # trees, over every compile: tests and the log
+
+    def begin(self, locator: Any) -> dict[Any, Compiled | None]:
+        """What the last compile left, if it was against these databases; starts afresh."""
+        city, asn = getattr(locator, "city", None), getattr(locator, "asn", None)
+        against = (city.tree if city else None, asn.tree if asn else None)
+        same = all(a is b for a, b in zip(against, self._against, strict=True))
+        kept = self._trees if same else {}
+        self._against, self._trees = against, {}
+        return kept
+
+    def keep(self, key: Hashable, compiled: Compiled | None) -> None:
+        self._trees[key] = compiled
+
+
+def compile_trees(
+    trees: Iterable[Any], locator: Any, cache: TreeCache | None = None
+) -> dict[int, Compiled | None]:
+    """id(tree) -> its Compiled (or None) for every distinct tree; logs the cost. With a
+    cache, trees equal to ones compiled last time against the same databases are reused,
+    and the databases are walked only if some tree is new."""
     started = time.perf_counter()
-    dbs = Databases.of(locator)
+    cache = cache if cache is not None else TreeCache()
+    kept = cache.begin(locator)
+    dbs: Databases | None = None
     out: dict[int, Compiled | None] = {}
+    reused, seen = 0, {}
     for tree in trees:
-        if id(tree) not in out:
-            out[id(tree)] = compile_tree(tree, dbs)
+        if id(tree) in out:
+            continue
+        key = tree_key(tree, seen)
+        hit = key in kept
+        if hit:
+            found = kept[key]
+        else:
+            dbs = dbs or Databases.of(locator)
+            found = compile_tree(tree, dbs)
+        reused += hit
+        out[id(tree)] = found
+        cache.keep(key, found)
+    cache.hits += reused
+    cache.misses += len(out) - reused
     compiled = [c for c in out.values() if c is not None]
     log.info(
-        "GeoIP compiled for %d policy trees (%d not compilable): %d IPv4 / %d IPv6 ranges "
-        "in %.2f s (%s)",
+        "GeoIP compiled for %d policy trees (%d not compilable, %d unchanged since the last "
+        "compile): %d IPv4 / %d IPv6 ranges in %.2f s (%s)",
         len(compiled),
         len(out) - len(compiled),
+        reused,
         sum(c.sizes()[0] for c in compiled),
         sum(c.sizes()[1] for c in compiled),
         time.perf_counter() - started,
@@ -328,13 +405,16 @@ def _policy_answers(table: Any) -> Iterator[Any]:
         yield from zt.policies.values()
 
 
-def compile_table(table: Any, locator: Any) -> dict[int, Compiled | None]:
+def compile_table(
+    table: Any, locator: Any, cache: TreeCache | None = None
+) -> dict[int, Compiled | None]:
     """Every policy tree of a table compiled against the locator's databases (run it off
-    the event loop: seconds for GeoLite2-City); `install` puts the result in place. A
-    database the walk finds corrupt is logged and leaves every tree decided per query."""
+    the event loop: seconds for GeoLite2-City; with the cache, only trees that changed);
+    `install` puts the result in place. A database the walk finds corrupt is logged and
+    leaves every tree decided per query."""
     trees = [pa.node for pa in _policy_answers(table)]
     try:
-        return compile_trees(trees, locator)
+        return compile_trees(trees, locator, cache)
     except ValueError as exc:
         log.error("GeoIP compile failed, deciding per query instead: %s", exc)
         return {}

@@ -111,7 +111,7 @@ def make_handler(
         stats=stats,
         cookie_secret=cookie_secret(conf),
         rrl=None
-        if not rrl.responses_per_second
+        if not (rrl.responses_per_second or rrl.all_per_second)
         else RateLimiter(
             rrl.rates(),
             window=rrl.window,
@@ -120,6 +120,7 @@ def make_handler(
             ipv6_prefix=rrl.ipv6_prefix,
             exempt=rrl.exempt,
             log_only=rrl.log_only,
+            all_rate=rrl.all_per_second,
         ),
     )
     handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0

@@ -115,6 +115,7 @@ class RrlConfig:
     ipv6_prefix: int = 56
     exempt: tuple[str, ...] = ()  # client networks never limited
     log_only: bool = False
+    all_per_second: int = 0  # every response to one client network, per second; 0 = none
 
     def rates(self) -> tuple[int, int, int]:
         """Per second for answers, NXDOMAIN and errors (dns/rrl.py's kinds, in order)."""

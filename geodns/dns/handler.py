@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geodns import wire as w
-from geodns.dns import assemble
+from geodns.dns import assemble, rrlkey
 from geodns.dns.answer import Answerer, Reply
 from geodns.dns.cache import Memos
 from geodns.dns.cookies import ServerCookies, well_formed
 from geodns.dns.fast import AR0, AR1, OPT_ROOT, FastPath
 from geodns.dns.identity import CLASS_CH, Identity
-from geodns.dns.rrl import ANSWER, DROP, ERROR, LOG_ONLY, NXDOMAIN, OK, RateLimiter
+from geodns.dns.rrl import DROP, LOG_ONLY, OK, RateLimiter
 from geodns.dns.signed import T_NXNAME, sign_reply
 from geodns.dns.stats import Count, Stats, qtype_label
 from geodns.geo import ecs
@@ -159,15 +159,10 @@ class Handler(FastPath):
         return assemble.limited(data, resp, self.opts, cookie)
 
     def _identity(self, resp: bytes) -> tuple[int, bytes]:
-        """What RRL counts a reply as: an answer by its question (name, type, class; case
-        folded), NXDOMAIN and errors by their zone (b"" outside every zone), as BIND does."""
-        end = w.question_end(resp) if resp[4:6] == _QD1[:2] else -1
-        question = resp[12:end].lower() if end > 0 else b""
-        rcode = resp[3] & 0xF
-        if rcode == w.RCODE_NOERROR:
-            return ANSWER, question
-        zt = self.table.find_zone(question[:-4]) if question else None
-        return NXDOMAIN if rcode == w.RCODE_NXDOMAIN else ERROR, zt.origin if zt else b""
+        """What RRL counts a reply as (dns/rrlkey.py): answers by their owner, a wildcard's
+        for a synthesised one, referrals by their delegation point, NXDOMAIN and errors by
+        their zone."""
+        return rrlkey.identity(self.table, resp)
 
     def _logged(self, data: bytes, host: str, max_size: int, count: Count) -> bytes | None:
         """The slow path with an Outcome, then one log line carrying the decision."""

@@ -5,7 +5,10 @@ never ECS) and one response identity: the question (name and type) for answers, 
 for NXDOMAIN and for errors, as BIND keys them. Each account earns its kind's rate in
 credit per second, at most one second's worth; each response spends one; a response that
 finds it below zero is limited, and credit falls no lower than -window x rate, so a flood
-must stop for about `window` seconds before it is answered again.
+must stop for about `window` seconds before it is answered again. With `all_rate`
+(rrl.all_per_second, as BIND's all-per-second) each client network also has one account
+for every response it gets, whatever it is: a response that finds either account empty
+is limited.
 
 Accounts live in arrays of TABLE_SIZE slots picked by the key's hash (a slot holds the
 key's full hash, its credit, when it was last touched and its slip count): 28 bytes a
@@ -26,6 +29,7 @@ log = logging.getLogger("geodns.rrl")
 
 TABLE_SIZE = 1 << 17  # slots: 131,072 x 28 bytes = 3.5 MiB
 ANSWER, NXDOMAIN, ERROR = 0, 1, 2  # kinds of response, each with its own rate
+ALL = 3  # the account of every response to a network (all_rate)
 OK, SLIP, DROP, LOG_ONLY = 0, 1, 2, 3  # verdicts
 
 
@@ -33,6 +37,7 @@ class RateLimiter:
     """Decides per response whether it goes out (OK), truncated (SLIP), or not at all."""
 
     __slots__ = (
+        "all_rate",
         "clock",
         "credit",
         "exempt",
@@ -62,10 +67,12 @@ class RateLimiter:
         log_only: bool = False,
         clock: Callable[[], float] = time.monotonic,
         size: int = TABLE_SIZE,
+        all_rate: int = 0,
     ) -> None:
         if size & (size - 1):
             raise ValueError("the table size must be a power of two")
         self.rates = rates  # per kind (ANSWER, NXDOMAIN, ERROR); 0 = that kind unlimited
+        self.all_rate = all_rate  # every response to a network; 0 = no such ceiling
         self.window = window
         self.slip = slip
         self.v4_shift, self.v6_shift = 32 - ipv4_prefix, 128 - ipv6_prefix
@@ -99,11 +106,31 @@ class RateLimiter:
     def verdict(self, host: str, kind: int, name: bytes) -> int:
         """Spend one response of `kind` for `name` (question or zone) to `host`'s network."""
         rate = self.rates[kind]
-        if not rate:
+        if not rate and not self.all_rate:
             return OK
-        key = hash((self.network(host), kind, name))
+        net, now = self.network(host), self.clock()
+        slot, balance = -1, 0.0
+        if rate:
+            key = hash((net, kind, name))
+            slot, balance = key & self.mask, self._spend(key, rate, now)
+        if self.all_rate:
+            key = hash((net, ALL))
+            left = self._spend(key, self.all_rate, now)
+            if slot < 0 or left < balance:  # the emptier account decides (and slips)
+                slot, balance = key & self.mask, left
+        if balance >= 0.0 or self._exempt(host):
+            return OK
+        self._note(host, now)
+        if self.log_only:
+            return LOG_ONLY
+        if not self.slip:
+            return DROP
+        count = self.slips[slot] = (self.slips[slot] + 1) & 0xFFFFFFFF
+        return SLIP if count % self.slip == 0 else DROP
+
+    def _spend(self, key: int, rate: float, now: float) -> float:
+        """One response from the account of `key`: its balance after (below 0: limited)."""
         slot = key & self.mask
-        now = self.clock()
         credit = self.credit
         if self.hashes[slot] != key:  # a new account (or one that took the slot over)
             self.hashes[slot] = key
@@ -117,15 +144,7 @@ class RateLimiter:
         floor = -self.window * rate
         credit[slot] = balance if balance > floor else floor
         self.stamps[slot] = now
-        if balance >= 0.0 or self._exempt(host):
-            return OK
-        self._note(host, now)
-        if self.log_only:
-            return LOG_ONLY
-        if not self.slip:
-            return DROP
-        count = self.slips[slot] = (self.slips[slot] + 1) & 0xFFFFFFFF
-        return SLIP if count % self.slip == 0 else DROP
+        return balance
 
     def _exempt(self, host: str) -> bool:
         """Looked up only for a response about to be limited: exempt networks cost nothing

@@ -143,7 +143,7 @@ def use_native_tables(handler: object) -> tuple[object | None, object | None]:
     capsules (gd_rrl*, gd_cookies*; None where that feature is off) for geodns._native.
     A worker calls this once, before its native threads start."""
     lim = getattr(handler, "rrl", None)
-    if isinstance(lim, RateLimiter):
+    if isinstance(lim, RateLimiter) and not lim.all_rate:  # all_rate: the Python table
         handler.rrl = lim = NativeRateLimiter(  # type: ignore[attr-defined]
             lim.rates,
             window=lim.window,

@@ -35,6 +35,7 @@ class Stats:
         "cookies",
         "durations",
         "fail_open",
+        "handover_dropped",
         "internal_errors",
         "queries",
         "rrl",
@@ -54,6 +55,8 @@ class Stats:
         self.sample = 0
         self.truncated = 0  # UDP replies sent with TC (too big, or an RRL slip); serve/ counts
         self.internal_errors = 0  # handler crashes (answered SERVFAIL), summed over workers
+        # queries the native threads could not hand to Python (its queue full): unanswered
+        self.handover_dropped = 0
         # DNS COOKIE results and rate limiter actions, each a fixed set of keys (dns/cookies.py,
         # dns/rrl.py): plain int increments, exported as geodns_cookies_total{result} and
         # geodns_rrl_actions_total{action}

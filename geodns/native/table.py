@@ -223,11 +223,12 @@ def engine() -> Any:
     return _engine
 
 
-def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232) -> Any:
-    """Native threads for these UDP descriptors (geodns._native.Server), not started."""
+def server(fds: list[int], *, threads: int = 1, reply_size: int = 1232, queue: int = 4096) -> Any:
+    """Native threads for these UDP descriptors (geodns._native.Server), not started;
+    `queue`: datagrams handed to Python that may wait (beyond: dropped, and counted)."""
     if _engine is None:
         raise RuntimeError("geodns._native is not built")
-    return _engine.Server(fds, threads=threads, reply_size=reply_size)
+    return _engine.Server(fds, threads=threads, reply_size=reply_size, queue=queue)
 
 
 def add_counts(stats: Any, built: Built, counts: dict, seen: dict) -> None:

@@ -120,6 +120,7 @@ class NativeUdp:
     def add_counts(self, stats: Any) -> None:
         """The native answers into `stats` (the UDP query and by_pool counters)."""
         native.add_counts(stats, self.built, self.server.counts(), self._seen)
+        stats.handover_dropped = self.server.stats()["dropped"]  # this worker's, cumulative
         if self.jar is not None:  # cookies_total{result}: what the threads answered too
             seen = self._cookies_seen
             for name, total in self.jar.native_counts().items():

@@ -86,6 +86,11 @@ class GeoDNSCollector:
             "Queries whose handling raised (logged, answered SERVFAIL)",
             stats.internal_errors,
         )
+        yield single(
+            "geodns_native_handover_dropped",
+            "Queries the native threads could not hand to Python (its queue full): unanswered",
+            stats.handover_dropped,
+        )
         yield counters(
             "geodns_responses_by_pool",
             "Policy answers by pool",

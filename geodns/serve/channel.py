@@ -70,6 +70,7 @@ def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[st
         "fail_open": stats.fail_open,
         "truncated": stats.truncated,
         "internal_errors": errors.total,  # this process's handler crashes
+        "handover_dropped": stats.handover_dropped,
         "abuse": stats.abuse_counts(),  # cookies_total, rrl_actions_total
         "geoip_hits": geoip[0],
         "geoip_misses": geoip[1],
@@ -103,6 +104,7 @@ class Totals:
         stats.fail_open += snap["fail_open"]
         stats.truncated += snap.get("truncated", 0)
         stats.internal_errors += snap.get("internal_errors", 0)
+        stats.handover_dropped += snap.get("handover_dropped", 0)
         self.cpu_seconds += snap.get("cpu_seconds", 0.0)
         stats.add_abuse_counts(snap.get("abuse", {}))
         self.geoip_hits += snap["geoip_hits"]
@@ -121,6 +123,7 @@ class Totals:
         out.stats.fail_open = self.stats.fail_open
         out.stats.truncated = self.stats.truncated
         out.stats.internal_errors = self.stats.internal_errors
+        out.stats.handover_dropped = self.stats.handover_dropped
         out.cpu_seconds = self.cpu_seconds
         out.stats.add_abuse_counts(self.stats.abuse_counts())
         out.geoip_hits, out.geoip_misses = self.geoip_hits, self.geoip_misses

@@ -1,6 +1,7 @@
 """Spoofed floods against RRL, geodns (1 and 2 workers) beside Knot, on the same zone.
 
     python3 bench/rrl_knot.py [-n 1000] [--ports 64] [--repo CHECKOUT] [--rate 10 --slip 2]
+    python3 bench/rrl_knot.py --sizes     # reply sizes of single questions, RRL off
 
 Both servers serve `rrl.example.` (below: a wildcard, a delegation with glue) on loopback
 with rate limiting at RATE per second and SLIP (geodns `rrl:`, Knot `mod-rrl` as a global
@@ -111,6 +112,12 @@ def wait_answering(proc: subprocess.Popen, port: int, what: str) -> None:
 
 def start_knot(work: Path, port: int, rate: int, slip: int) -> subprocess.Popen:
     (work / "rrl.example.zone").write_text(ZONE_TEXT)
+    rrl = (
+        f"mod-rrl:\n  - id: flood\n    rate-limit: {rate}\n    slip: {slip}\n"
+        "template:\n  - id: default\n    global-module: mod-rrl/flood\n"
+        if rate
+        else ""
+    )
     (work / "knot.conf").write_text(
         f"""server:
   listen: 127.0.0.1@{port}
@@ -123,14 +130,7 @@ log:
     any: warning
 database:
   storage: {work}
-mod-rrl:
-  - id: flood
-    rate-limit: {rate}
-    slip: {slip}
-template:
-  - id: default
-    global-module: mod-rrl/flood
-zone:
+{rrl}zone:
   - domain: rrl.example
     file: {work}/rrl.example.zone
     journal-content: none
@@ -211,6 +211,26 @@ def run_floods(port: int, n: int, ports: int, base: int) -> dict[str, dict[str, 
     return out
 
 
+SIZES = [
+    ("r1234567890ab.sub.rrl.example.", "A"),  # a referral: NS + glue
+    ("rrl.example.", "NS"),  # the apex NS: NS + glue
+    ("r1234567890ab.wild.rrl.example.", "A"),
+    ("r1234567890ab.rrl.example.", "A"),  # NXDOMAIN
+]
+
+
+def sizes(port: int) -> list[tuple[int, int]]:
+    """(query bytes, reply bytes) of each SIZES question (EDNS 1232, no cookie)."""
+    out = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        for name, qtype in SIZES:
+            wire = dns.message.make_query(name, qtype, use_edns=0, payload=1232).to_wire()
+            s.sendto(wire, ("127.0.0.1", port))
+            out.append((len(wire), len(s.recv(4096))))
+    return out
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -226,8 +246,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=10)
     parser.add_argument("--slip", type=int, default=2)
     parser.add_argument("--repo", type=Path, default=REPO)
+    parser.add_argument("--sizes", action="store_true", help="reply sizes, then exit")
     args = parser.parse_args()
     repo = args.repo.resolve()
+    if args.sizes:
+        return print_sizes(repo)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for base, (label, starter) in enumerate(
@@ -262,6 +285,27 @@ def main() -> None:
             r = results[label][what]
             cells.append(f"{r['full']} full, {r['tc']} TC; {r['in']:,} B / {r['out']:,} B")
         print(f"| {what} | " + " | ".join(cells) + " |")
+
+
+def print_sizes(repo: Path) -> None:
+    got = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, starter in [
+            ("Knot", lambda w, p: start_knot(w, p, 0, 0)),
+            ("geodns", lambda w, p: start_geodns(w, p, repo, 1, 0, 2)),
+        ]:
+            work = Path(tmp) / label
+            work.mkdir()
+            port = free_port()
+            proc = starter(work, port)
+            try:
+                got[label] = sizes(port)
+            finally:
+                stop(proc)
+    print("| question | geodns: query -> reply | Knot: query -> reply |")
+    print("|---|---|---|")
+    for (name, qtype), (q, ours), (_, knot) in zip(SIZES, got["geodns"], got["Knot"], strict=True):
+        print(f"| `{name} {qtype}` | {q} -> {ours} | {q} -> {knot} |")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,36 @@ class ZoneTable:
                 return cut
         return None
 
+    def ns_records(
+        self, owner: bytes, ns: RRSet, anchor: bytes, anchor_at: int, start: int
+    ) -> tuple[bytes, dict[bytes, int]]:
+        """NS records written at offset `start` of a message, each target compressed into
+        `anchor` (a name at `anchor_at`: the cut or the origin in the question), and where
+        each target's name starts, for its glue's owner to point at (as Knot answers)."""
+        out, where = [], {}
+        for rdata, target in zip(ns.rdatas, ns.targets, strict=False):
+            where.setdefault(target, start + len(owner) + 10)
+            record = w.rr(owner, w.T_NS, ns.ttl, w.pointer_name(rdata, anchor, anchor_at))
+            out.append(record)
+            start += len(record)
+        return b"".join(out), where
+
+    def glue_at(self, targets: Iterable[bytes], where: dict[bytes, int]) -> list[bytes]:
+        """glue(), each owner a pointer to its NS target's name (`where`, ns_records')."""
+        out = []
+        for target in targets:
+            sets = self.rrsets.get(target)
+            at = where.get(target, 0x4000)
+            if not sets or at > 0x3FFF:
+                out.extend(self.glue([target]))
+                continue
+            for rtype in (w.T_A, w.T_AAAA):
+                if rtype in sets:
+                    out.extend(
+                        w.rr(w.pointer(at), rtype, sets[rtype].ttl, rd) for rd in sets[rtype].rdatas
+                    )
+        return out
+
     def glue(self, targets: Iterable[bytes]) -> list[bytes]:
         """A/AAAA records this zone holds for the given names (additional section)."""
         out = []
@@ -305,11 +335,6 @@ def _type_class(rtype: int) -> bytes:
 def _fill_entries(zt: ZoneTable, table: Table) -> None:
     """Fast entries for exact names that need no chasing, referral or synthesis."""
     zone = zt.zone
-    apex_extra = (
-        zt.glue(zt.rrsets[zt.origin][w.T_NS].targets)
-        if w.T_NS in zt.rrsets.get(zt.origin, {})
-        else []
-    )
     put, origin_text, cuts = table.fast_put, zone.origin_text, bool(zt.cuts)
     for owner, sets in zt.rrsets.items():
         if owner.startswith(b"\x01*") or w.T_CNAME in sets or (cuts and zt.find_cut(owner)):
@@ -317,9 +342,11 @@ def _fill_entries(zt: ZoneTable, table: Table) -> None:
         for rtype, rrset in sets.items():
             body = encode_rrset(w.PTR_QNAME, rrset)
             ar = 0
-            if owner == zt.origin and rtype == w.T_NS:
-                body += b"".join(apex_extra)
-                ar = len(apex_extra)
+            if owner == zt.origin and rtype == w.T_NS:  # the question is the origin, at 12
+                body, where = zt.ns_records(w.PTR_QNAME, rrset, owner, 12, 16 + len(owner))
+                glue = zt.glue_at(rrset.targets, where)
+                body += b"".join(glue)
+                ar = len(glue)
             hd = heads(True, 0, len(rrset.rdatas), 0, ar)
             put(owner + _type_class(rtype), FastEntry(STATIC, hd, body, None, origin_text, rtype))
     key = zt.origin + struct.pack("!HH", w.T_SOA, w.CLASS_IN)

@@ -322,6 +322,20 @@ def compress_name(name: bytes, origin: bytes) -> list[bytes | int]:
     return [name]
 
 
+def pointer(offset: int) -> bytes:
+    """A compression pointer to `offset` of the message (RFC 1035 4.1.4)."""
+    return (0xC000 | offset).to_bytes(2, "big")
+
+
+def pointer_name(name: bytes, anchor: bytes, anchor_at: int) -> bytes:
+    """`name` with its longest suffix shared with `anchor` (a name written at `anchor_at` in
+    the message) replaced by a pointer there; as it is when none, or too far to point at."""
+    parts = compress_name(name, anchor)
+    if len(parts) == 1 or anchor_at + parts[1] > 0x3FFF:  # type: ignore[operator]
+        return name
+    return parts[0] + pointer(anchor_at + parts[1])  # type: ignore[operator,arg-type]
+
+
 def _label_start(name: bytes, offset: int) -> bool:
     pos = 0
     while pos < offset:

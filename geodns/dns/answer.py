@@ -80,7 +80,7 @@ class Answerer:
         """Answer `name` into `reply`; return a CNAME target to follow, or None when done."""
         cut = zt.find_cut(name) if zt.cuts else None
         if cut is not None and not (name == cut and qtype == w.T_DS):
-            self._referral(zt, cut, reply)
+            self._referral(zt, cut, reply, owner == w.PTR_QNAME)
             return None
         node = name if name in zt.names else self.wildcard(zt, name)
         if node is None:
@@ -96,10 +96,10 @@ class Answerer:
             self._any(zt, node, owner, sets, client, reply, outcome)
         elif qtype == w.T_SOA and node == zt.origin:
             reply.add(ANS, self._soa(zt, owner), 1)
+        elif qtype == w.T_NS and qtype in sets:
+            _add_ns(reply, ANS, zt, owner, sets[qtype], zt.origin, reply.origin_at)
         elif qtype in sets:
             _add_set(reply, ANS, owner, sets[qtype])
-            if qtype == w.T_NS:
-                _add_glue(reply, zt, sets[qtype].targets)
         elif qtype in (w.T_A, w.T_AAAA) and node in zt.policies:
             self._policy(zt.policies[node], qtype, owner, client, reply, outcome)
         if not reply.answer:
@@ -124,12 +124,19 @@ class Answerer:
         return source if source in zt.names else None
 
     @staticmethod
-    def _referral(zt: ZoneTable, cut: bytes, reply: Reply) -> None:
+    def _referral(zt: ZoneTable, cut: bytes, reply: Reply, first: bool) -> None:
+        """The delegation's NS and glue. For the question's own name (`first`) the cut is a
+        suffix of it: the owner and the targets point there (Knot's referral, byte for
+        byte); reached through a CNAME, the targets point at the origin."""
         ns = zt.rrsets[cut][w.T_NS]
         if not reply.answer:
             reply.aa = False
-        _add_set(reply, AUTH, cut, ns)
-        _add_glue(reply, zt, ns.targets)
+        if first:
+            at = reply.origin_at + len(zt.origin) - len(cut)
+            _add_ns(reply, AUTH, zt, w.pointer(at), ns, cut, at)
+        else:
+            owner = w.pointer_name(cut, zt.origin, reply.origin_at)
+            _add_ns(reply, AUTH, zt, owner, ns, zt.origin, reply.origin_at)
 
     def _any(self, zt, node, owner, sets, client, reply, outcome) -> None:
         """RFC 8482: one RRset is enough; we pick the first in a fixed order."""
@@ -279,6 +286,14 @@ def _add_set(reply: Reply, section: int, owner: bytes, rrset: RRSet) -> None:
     reply.add(section, encode_rrset(owner, rrset), len(rrset.rdatas))
 
 
-def _add_glue(reply: Reply, zt: ZoneTable, targets: tuple[bytes, ...]) -> None:
-    for record in zt.glue(targets):
+def _add_ns(reply: Reply, section: int, zt: ZoneTable, owner, ns, anchor, anchor_at) -> None:
+    """NS records into `section`, targets compressed into `anchor` (a name at `anchor_at`
+    of the question), and their glue, each owner a pointer to its target."""
+    start = reply.origin_at + len(zt.origin) + 4  # the first record, past the question
+    start += sum(map(len, reply.answer))
+    if section == AUTH:
+        start += sum(map(len, reply.authority))
+    body, where = zt.ns_records(owner, ns, anchor, anchor_at, start)
+    reply.add(section, body, len(ns.rdatas))
+    for record in zt.glue_at(ns.targets, where):
         reply.add(ADD, record, 1)

@@ -18,6 +18,7 @@ from geodns.build import (
     compile_geoip,
     make_handler,
     open_locator,
+    shared_limiter,
     table_members,
 )
 from geodns.dns.stats import Stats
@@ -71,6 +72,7 @@ class App:
         # are built (a reload of a million names holds this process's GIL, not theirs),
         # health is checked and the API served. The handler here serves explain.
         self.workers = worker_count(conf.dns)
+        self._rrl = (conf.rrl, shared_limiter(conf))  # one set of accounts for all workers
         self.dns = Supervisor(self.board, self._fork_state, self.workers, conf.dns.endpoints())
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
@@ -147,9 +149,10 @@ class App:
         """What the next worker generation answers from: the current table, config, health."""
         board = self.board
         down, pools = board.down(), board.pool_generations()
-        return ForkState(
-            self.config, self.table, self.clients, board.generation, down, pools, board.steering
-        )
+        if self._rrl[0] != self.config.rrl:  # new settings, new accounts (rare)
+            self._rrl = (self.config.rrl, shared_limiter(self.config))
+        state = (board.generation, down, pools, board.steering, self._rrl[1])
+        return ForkState(self.config, self.table, self.clients, *state)
 
     async def run(self) -> None:
         await self.shutdown.wait()

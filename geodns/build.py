@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from geodns import __version__
 from geodns import config as cfg
@@ -99,9 +100,10 @@ def make_handler(
     clients: ClientFactory,
     health: HealthView | None = None,
     stats: Stats | None = None,
+    rrl: Any = None,
 ) -> Handler:
-    """A handler set up from the config: the same in the CLI, this process and every worker."""
-    rrl = conf.rrl
+    """A handler set up from the config: the same in the CLI, this process and every worker;
+    `rrl`: the server's shared rate limiter (shared_limiter), else one of its own."""
     handler = Handler(
         table,
         clients,
@@ -110,18 +112,7 @@ def make_handler(
         ecs_enabled=conf.ecs.enabled,
         stats=stats,
         cookie_secret=cookie_secret(conf),
-        rrl=None
-        if not (rrl.responses_per_second or rrl.all_per_second)
-        else RateLimiter(
-            rrl.rates(),
-            window=rrl.window,
-            slip=rrl.slip,
-            ipv4_prefix=rrl.ipv4_prefix,
-            ipv6_prefix=rrl.ipv6_prefix,
-            exempt=rrl.exempt,
-            log_only=rrl.log_only,
-            all_rate=rrl.all_per_second,
-        ),
+        rrl=rrl if rrl is not None else limiter(conf.rrl),
     )
     handler.query_sample = conf.log.query_sample if conf.log.queries else 0.0
     dns = conf.dns
@@ -129,6 +120,38 @@ def make_handler(
         conf.instance_name(), __version__, dns.nsid, dns.chaos, dns.hide_version
     )
     return handler
+
+
+def limiter(rrl: cfg.RrlConfig) -> RateLimiter | None:
+    """A rate limiter for the config (its table in shared memory); None when RRL is off."""
+    if not (rrl.responses_per_second or rrl.all_per_second):
+        return None
+    return RateLimiter(
+        rrl.rates(),
+        window=rrl.window,
+        slip=rrl.slip,
+        ipv4_prefix=rrl.ipv4_prefix,
+        ipv6_prefix=rrl.ipv6_prefix,
+        exempt=rrl.exempt,
+        log_only=rrl.log_only,
+        all_rate=rrl.all_per_second,
+    )
+
+
+def shared_limiter(conf: cfg.Config) -> Any:
+    """The server's one set of RRL accounts, made by the supervisor before it forks: every
+    worker (and its native threads) spends from it, so a spoofer who varies the source port
+    to reach every worker gets the rate once, not once per worker. On the native table
+    when the native path answers, else rrl.py's (its arrays shared too). None: RRL off."""
+    from geodns.native import shared
+    from geodns.native import table as native
+
+    lim = limiter(conf.rrl)
+    if lim is None or lim.all_rate or not shared.available():
+        return lim
+    if native.resolve(conf)[0] != native.NATIVE:
+        return lim
+    return shared.native_limiter(lim)
 
 
 _RANDOM_SECRET: list[bytes] = []

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -57,23 +58,35 @@ static void random_key(uint8_t key[GD_SIP_KEY])
     }
 }
 
+/* The table and its slots live in one shared anonymous mapping: every process forked after
+   rrl_new() spends from the same accounts (the supervisor makes it before forking its
+   workers, so the worker count changes nothing: one set of accounts per server). The
+   slots' spin locks and the note lock are lock-free atomics, valid across processes. */
+static void *shared_zeros(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 gd_rrl *rrl_new(const gd_rrl_config *cfg)
 {
     size_t slots = cfg->slots ? cfg->slots : GD_RRL_SLOTS;
     if (slots & (slots - 1) || cfg->ipv4_prefix < 0 || cfg->ipv4_prefix > 32 ||
         cfg->ipv6_prefix < 0 || cfg->ipv6_prefix > 128 || (cfg->n_exempt && !cfg->exempt))
         return NULL;
-    gd_rrl *r = calloc(1, sizeof *r);
+    gd_rrl *r = shared_zeros(sizeof *r);
     if (r == NULL)
         return NULL;
-    r->slots = calloc(slots, sizeof *r->slots);
+    r->mask = slots - 1; /* before any failure: rrl_free() unmaps the slots by it */
+    r->slots = shared_zeros(slots * sizeof *r->slots);
+    /* read only once made: each forked process keeps its copy, at the same address */
     r->exempt = calloc(cfg->n_exempt ? cfg->n_exempt : 1, sizeof *r->exempt);
     if (r->slots == NULL || r->exempt == NULL) {
         rrl_free(r);
         return NULL;
     }
-    /* calloc's zeros are clear flags (GCC and Clang on every target): no loop that would
-       touch every page of a table most of which a worker may never use */
+    /* the mapping's zeros are clear flags (GCC and Clang on every target): no loop that
+       would touch every page of a table most of which may never be used */
     atomic_flag_clear(&r->note_lock);
     if (cfg->n_exempt)
         memcpy(r->exempt, cfg->exempt, cfg->n_exempt * sizeof *r->exempt);
@@ -83,7 +96,6 @@ gd_rrl *rrl_new(const gd_rrl_config *cfg)
     r->slip = cfg->slip;
     r->v4_prefix = cfg->ipv4_prefix, r->v6_prefix = cfg->ipv6_prefix;
     r->log_only = cfg->log_only;
-    r->mask = slots - 1;
     random_key(r->key);
     return r;
 }
@@ -92,9 +104,10 @@ void rrl_free(gd_rrl *r)
 {
     if (r == NULL)
         return;
-    free(r->slots);
+    if (r->slots != NULL)
+        munmap(r->slots, (r->mask + 1) * sizeof *r->slots);
     free(r->exempt);
-    free(r);
+    munmap(r, sizeof *r);
 }
 
 size_t rrl_table_bytes(const gd_rrl *r)

@@ -10,11 +10,13 @@
    is limited; credit falls no lower than -window x rate. Slots are picked by a keyed
    SipHash of the key (a random key per table); a new key takes the slot over.
 
-   Threads: a gd_rrl is allocated ONCE PER WORKER PROCESS by rrl_new() and SHARED by every
-   native thread of that worker and by its Python handler (geodns._native.RateLimiter
-   wraps the same table), so a worker keeps one set of accounts whichever path answers, as
-   rrl.py documents (per worker). Each slot has its own spin lock (held for a few dozen
-   instructions); the pending-log note has its own. No Python API; call without the GIL. */
+   Threads and processes: a gd_rrl lives in a shared anonymous mapping; the supervisor makes
+   it ONCE PER SERVER with rrl_new() before forking its workers, and every native thread of
+   every worker and their Python handlers (geodns._native.RateLimiter wraps the same table)
+   spend from it: one set of accounts whichever path or worker answers, so a spoofer who
+   varies the source port (the kernel picks the worker by it) gains nothing. Each slot has
+   its own spin lock (held for a few dozen instructions; a lock-free atomic, valid across
+   processes); the pending-log note has its own. No Python API; call without the GIL. */
 #ifndef GD_FASTRRL_H
 #define GD_FASTRRL_H
 

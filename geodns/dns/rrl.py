@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import mmap
 import time
 from array import array
 from collections.abc import Callable, Iterable
@@ -31,6 +32,15 @@ TABLE_SIZE = 1 << 17  # slots: 131,072 x 28 bytes = 3.5 MiB
 ANSWER, NXDOMAIN, ERROR = 0, 1, 2  # kinds of response, each with its own rate
 ALL = 3  # the account of every response to a network (all_rate)
 OK, SLIP, DROP, LOG_ONLY = 0, 1, 2, 3  # verdicts
+
+
+def _shared(kind: str, size: int) -> memoryview:
+    """`size` zeroed items in a shared anonymous mapping: the supervisor makes the limiter
+    before forking its workers (build.shared_limiter), and every worker then spends from
+    the same accounts. Updates from two workers at once may lose one (no lock across
+    processes here): a count off by one under a race, never a wrong slot or a crash."""
+    width = array(kind).itemsize
+    return memoryview(mmap.mmap(-1, width * size)).cast(kind)
 
 
 class RateLimiter:
@@ -80,17 +90,17 @@ class RateLimiter:
         self.log_only = log_only
         self.clock = clock
         self.mask = size - 1
-        self.hashes = array("q", bytes(8 * size))
-        self.credit = array("d", bytes(8 * size))
-        self.stamps = array("d", bytes(8 * size))
-        self.slips = array("I", bytes(4 * size))
+        self.hashes = _shared("q", size)
+        self.credit = _shared("d", size)
+        self.stamps = _shared("d", size)
+        self.slips = _shared("I", size)
         self.limited = 0  # limited responses not yet logged
         self.last_log = float("-inf")
 
     def table_bytes(self) -> int:
         """What the accounts take, whatever the traffic: the bound operations.md states."""
         arrays = (self.hashes, self.credit, self.stamps, self.slips)
-        return sum(a.itemsize * len(a) for a in arrays)
+        return sum(a.nbytes for a in arrays)
 
     def network(self, host: str) -> tuple[int, int]:
         """(family, network number) of a source address at the configured prefix."""

@@ -137,6 +137,22 @@ class NativeServerCookies(ServerCookies):
         return self.jar.capsule()
 
 
+def native_limiter(lim: RateLimiter) -> NativeRateLimiter:
+    """A native table with `lim`'s settings (fresh accounts). The supervisor makes the
+    server's one before forking (build.shared_limiter): every worker then shares it."""
+    return NativeRateLimiter(
+        lim.rates,
+        window=lim.window,
+        slip=lim.slip,
+        ipv4_prefix=32 - lim.v4_shift,
+        ipv6_prefix=128 - lim.v6_shift,
+        exempt=[str(n) for n in lim.exempt],
+        log_only=lim.log_only,
+        clock=None if lim.clock is time.monotonic else lim.clock,
+        size=lim.mask + 1,
+    )
+
+
 def use_native_tables(handler: object) -> tuple[object | None, object | None]:
     """Move a handler's rate limiter and server cookies (as dns/rrl.py and dns/cookies.py
     made them from the config) onto native tables with the same settings; returns their
@@ -144,17 +160,7 @@ def use_native_tables(handler: object) -> tuple[object | None, object | None]:
     A worker calls this once, before its native threads start."""
     lim = getattr(handler, "rrl", None)
     if isinstance(lim, RateLimiter) and not lim.all_rate:  # all_rate: the Python table
-        handler.rrl = lim = NativeRateLimiter(  # type: ignore[attr-defined]
-            lim.rates,
-            window=lim.window,
-            slip=lim.slip,
-            ipv4_prefix=32 - lim.v4_shift,
-            ipv6_prefix=128 - lim.v6_shift,
-            exempt=[str(n) for n in lim.exempt],
-            log_only=lim.log_only,
-            clock=None if lim.clock is time.monotonic else lim.clock,
-            size=lim.mask + 1,
-        )
+        handler.rrl = lim = native_limiter(lim)  # type: ignore[attr-defined]
     jar = getattr(handler, "cookies", None)
     if isinstance(jar, ServerCookies) and not isinstance(jar, NativeServerCookies):
         handler.cookies = jar = NativeServerCookies(  # type: ignore[attr-defined]

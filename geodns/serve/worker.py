@@ -41,6 +41,7 @@ class ForkState:
     down: frozenset[MemberKey]
     pool_generations: dict[PoolKey, int]
     steering: Any = None  # health/board.py Steering: capacity factors, measured RTTs
+    rrl: Any = None  # the server's rate limiter, in shared memory (build.shared_limiter)
 
 
 class PushedHealth:
@@ -154,7 +155,9 @@ class Worker:
         self.health = PushedHealth(
             state.health_generation, state.down, state.pool_generations, state.steering
         )
-        handler = make_handler(conf, state.table, state.clients, self.health, self.stats)
+        handler = make_handler(
+            conf, state.table, state.clients, self.health, self.stats, rrl=state.rrl
+        )
         self.limits = tcp_limits(conf)
         server = DnsServer(handler.handle, [], self.stats, self.limits, observe=self.stats.observe)
         server.native = native_udp(conf, handler, self.stats, errors.failed)  # None: Python path

@@ -27,8 +27,9 @@ struct gd_rrl {
     double window;
     uint32_t slip;
     int v4_prefix, v6_prefix, log_only;
-    gd_net *exempt;
+    gd_net *exempt; /* in the table's own mapping, just past this struct */
     size_t n_exempt;
+    size_t map_bytes; /* of that mapping: this struct and the exempt networks */
     size_t mask;
     uint8_t key[GD_SIP_KEY];
     slot_t *slots;
@@ -74,14 +75,16 @@ gd_rrl *rrl_new(const gd_rrl_config *cfg)
     if (slots & (slots - 1) || cfg->ipv4_prefix < 0 || cfg->ipv4_prefix > 32 ||
         cfg->ipv6_prefix < 0 || cfg->ipv6_prefix > 128 || (cfg->n_exempt && !cfg->exempt))
         return NULL;
-    gd_rrl *r = shared_zeros(sizeof *r);
+    size_t head = (sizeof(gd_rrl) + _Alignof(gd_net) - 1) / _Alignof(gd_net) * _Alignof(gd_net);
+    size_t bytes = head + (cfg->n_exempt ? cfg->n_exempt : 1) * sizeof(gd_net);
+    gd_rrl *r = shared_zeros(bytes);
     if (r == NULL)
         return NULL;
+    r->map_bytes = bytes;
+    r->exempt = (gd_net *)((uint8_t *)r + head);
     r->mask = slots - 1; /* before any failure: rrl_free() unmaps the slots by it */
     r->slots = shared_zeros(slots * sizeof *r->slots);
-    /* read only once made: each forked process keeps its copy, at the same address */
-    r->exempt = calloc(cfg->n_exempt ? cfg->n_exempt : 1, sizeof *r->exempt);
-    if (r->slots == NULL || r->exempt == NULL) {
+    if (r->slots == NULL) {
         rrl_free(r);
         return NULL;
     }
@@ -106,8 +109,7 @@ void rrl_free(gd_rrl *r)
         return;
     if (r->slots != NULL)
         munmap(r->slots, (r->mask + 1) * sizeof *r->slots);
-    free(r->exempt);
-    munmap(r, sizeof *r);
+    munmap(r, r->map_bytes);
 }
 
 size_t rrl_table_bytes(const gd_rrl *r)

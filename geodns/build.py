@@ -147,7 +147,7 @@ def shared_limiter(conf: cfg.Config) -> Any:
     from geodns.native import table as native
 
     lim = limiter(conf.rrl)
-    if lim is None or lim.all_rate or not shared.available():
+    if lim is None or not shared.available():
         return lim
     if native.resolve(conf)[0] != native.NATIVE:
         return lim

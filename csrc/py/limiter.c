@@ -44,16 +44,16 @@ static int parse_net(PyObject *item, gd_net *net)
 
 static int Rrl_init(RrlObject *self, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"rates",  "window",   "slip",  "ipv4_prefix", "ipv6_prefix",
-                            "exempt", "log_only", "clock", "size",        NULL};
+    static char *names[] = {"rates",    "window", "slip", "ipv4_prefix", "ipv6_prefix", "exempt",
+                            "log_only", "clock",  "size", "all_rate",    NULL};
     gd_rrl_config cfg = {.window = 15.0, .slip = 2, .ipv4_prefix = 24, .ipv6_prefix = 56};
     PyObject *exempt = NULL, *clock = Py_None;
     unsigned int slip = 2;
     Py_ssize_t size = GD_RRL_SLOTS;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "(ddd)|$dIiiOpOn", names, &cfg.rates[0],
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "(ddd)|$dIiiOpOnd", names, &cfg.rates[0],
                                      &cfg.rates[1], &cfg.rates[2], &cfg.window, &slip,
                                      &cfg.ipv4_prefix, &cfg.ipv6_prefix, &exempt, &cfg.log_only,
-                                     &clock, &size))
+                                     &clock, &size, &cfg.all_rate))
         return -1;
     cfg.slip = slip;
     if (size <= 0) {

@@ -24,6 +24,7 @@ typedef struct {
 
 struct gd_rrl {
     double rates[3];
+    double all_rate; /* 0: no account of every response to a network */
     double window;
     uint32_t slip;
     int v4_prefix, v6_prefix, log_only;
@@ -95,6 +96,7 @@ gd_rrl *rrl_new(const gd_rrl_config *cfg)
         memcpy(r->exempt, cfg->exempt, cfg->n_exempt * sizeof *r->exempt);
     r->n_exempt = cfg->n_exempt;
     memcpy(r->rates, cfg->rates, sizeof r->rates);
+    r->all_rate = cfg->all_rate;
     r->window = cfg->window;
     r->slip = cfg->slip;
     r->v4_prefix = cfg->ipv4_prefix, r->v6_prefix = cfg->ipv6_prefix;
@@ -201,16 +203,9 @@ uint64_t rrl_take_limited(gd_rrl *r, int *family, uint8_t addr[16])
     return n;
 }
 
-int rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
-                size_t namelen, double now)
+/* One response from the account of `key` at `rate`: its balance after (below 0: limited). */
+static double spend(gd_rrl *r, slot_t *s, uint64_t key, double rate, double now)
 {
-    if (kind < 0 || kind > 2 || (family != 4 && family != 6))
-        return GD_RRL_OK;
-    double rate = r->rates[kind];
-    if (!(rate > 0))
-        return GD_RRL_OK;
-    uint64_t key = key_hash(r, family, addr, kind, name, namelen);
-    slot_t *s = &r->slots[key & r->mask];
     gd_spin_lock(&s->lock);
     double balance;
     if (s->hash != key) { /* a new account (or one that took the slot over) */
@@ -226,10 +221,40 @@ int rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint
     double floor = -r->window * rate;
     s->credit = balance > floor ? balance : floor;
     s->stamp = now;
+    gd_spin_unlock(&s->lock);
+    return balance;
+}
+
+int rrl_verdict(gd_rrl *r, int family, const uint8_t *addr, int kind, const uint8_t *name,
+                size_t namelen, double now)
+{
+    if (kind < 0 || kind > 2 || (family != 4 && family != 6))
+        return GD_RRL_OK;
+    double rate = r->rates[kind];
+    if (!(rate > 0) && !(r->all_rate > 0))
+        return GD_RRL_OK;
+    slot_t *s = NULL;
+    double balance = 0.0;
+    if (rate > 0) {
+        uint64_t key = key_hash(r, family, addr, kind, name, namelen);
+        s = &r->slots[key & r->mask];
+        balance = spend(r, s, key, rate, now);
+    }
+    if (r->all_rate > 0) { /* the network's account of every response (rrl.py's ALL) */
+        uint64_t key = key_hash(r, family, addr, GD_RRL_ALL, NULL, 0);
+        slot_t *all = &r->slots[key & r->mask];
+        double left = spend(r, all, key, r->all_rate, now);
+        if (s == NULL || left < balance) /* the emptier account decides (and slips) */
+            s = all, balance = left;
+    }
     /* exempt networks are looked up only for a response about to be limited */
     int limited = !(balance >= 0.0) && !exempt(r, family, addr);
-    uint32_t count = limited && !r->log_only && r->slip ? ++s->slips : 0;
-    gd_spin_unlock(&s->lock);
+    uint32_t count = 0;
+    if (limited && !r->log_only && r->slip) {
+        gd_spin_lock(&s->lock);
+        count = ++s->slips;
+        gd_spin_unlock(&s->lock);
+    }
     if (!limited)
         return GD_RRL_OK;
     note(r, family, addr);

@@ -23,8 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { GD_RRL_ANSWER = 0, GD_RRL_NXDOMAIN = 1, GD_RRL_ERROR = 2 };             /* kinds */
-enum { GD_RRL_OK = 0, GD_RRL_SLIP = 1, GD_RRL_DROP = 2, GD_RRL_LOG_ONLY = 3 }; /* verdicts */
+enum { GD_RRL_ANSWER = 0, GD_RRL_NXDOMAIN = 1, GD_RRL_ERROR = 2 };
+enum { GD_RRL_ALL = 3 }; /* the account of every response to a network (all_rate) */ /* kinds */
+enum { GD_RRL_OK = 0, GD_RRL_SLIP = 1, GD_RRL_DROP = 2, GD_RRL_LOG_ONLY = 3 };       /* verdicts */
 #define GD_RRL_SLOTS 131072 /* rrl.py's TABLE_SIZE */
 
 typedef struct {
@@ -35,6 +36,7 @@ typedef struct {
 
 typedef struct {
     double rates[3];      /* per kind (ANSWER, NXDOMAIN, ERROR) per second; 0 = unlimited */
+    double all_rate;      /* every response to a network per second (rrl.all_per_second) */
     double window;        /* seconds (rrl.window) */
     uint32_t slip;        /* every Nth limited response slips (TC); 0 = drop all */
     int ipv4_prefix;      /* 0..32 */

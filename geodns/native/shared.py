@@ -35,7 +35,7 @@ def available() -> bool:
 class NativeRateLimiter:
     """rrl.RateLimiter's interface on a gd_rrl table (csrc/rrl/rrl.h)."""
 
-    __slots__ = ("last_log", "log_only", "table")
+    __slots__ = ("all_rate", "last_log", "log_only", "table")
 
     def __init__(
         self,
@@ -49,9 +49,11 @@ class NativeRateLimiter:
         log_only: bool = False,
         clock: Callable[[], float] | None = None,
         size: int = TABLE_SIZE,
+        all_rate: int = 0,
     ) -> None:
         if native is None:
             raise RuntimeError("geodns._native is not built")
+        self.all_rate = all_rate
         # clock None: CLOCK_MONOTONIC read in C, which is what time.monotonic() reads
         self.table = native.RateLimiter(
             rates,
@@ -63,6 +65,7 @@ class NativeRateLimiter:
             log_only=log_only,
             clock=clock,
             size=size,
+            all_rate=float(all_rate),
         )
         self.log_only = log_only
         self.last_log = float("-inf")
@@ -150,6 +153,7 @@ def native_limiter(lim: RateLimiter) -> NativeRateLimiter:
         log_only=lim.log_only,
         clock=None if lim.clock is time.monotonic else lim.clock,
         size=lim.mask + 1,
+        all_rate=lim.all_rate,
     )
 
 
@@ -159,7 +163,7 @@ def use_native_tables(handler: object) -> tuple[object | None, object | None]:
     capsules (gd_rrl*, gd_cookies*; None where that feature is off) for geodns._native.
     A worker calls this once, before its native threads start."""
     lim = getattr(handler, "rrl", None)
-    if isinstance(lim, RateLimiter) and not lim.all_rate:  # all_rate: the Python table
+    if isinstance(lim, RateLimiter):
         handler.rrl = lim = native_limiter(lim)  # type: ignore[attr-defined]
     jar = getattr(handler, "cookies", None)
     if isinstance(jar, ServerCookies) and not isinstance(jar, NativeServerCookies):

@@ -39,8 +39,6 @@ def python_reasons(conf: Any) -> list[str]:
         reasons.append("log.queries is on")
     if conf.rrl.responses_per_second and not shared.available():
         reasons.append("rrl is on and geodns._native is not built")
-    if conf.rrl.all_per_second:  # the native table does not keep that account (yet)
-        reasons.append("rrl.all_per_second is set")
     return reasons
 
 

@@ -96,9 +96,6 @@ def test_all_per_second_alone_turns_rrl_on(tmp_path) -> None:
     assert conf.rrl.all_per_second == 3
     h = make_handler(conf, compile_table([]), ClientFactory(Locator(None, None)))
     assert h.rrl is not None and h.rrl.all_rate == 3 and h.rrl.rates == (0, 0, 0)
-    from geodns.native.table import python_reasons
-
-    assert "rrl.all_per_second is set" in python_reasons(conf)
 
 
 def test_refused_is_one_account_per_network() -> None:
@@ -107,3 +104,28 @@ def test_refused_is_one_account_per_network() -> None:
     assert seen["full"] == RATE
     reply = h.handle(dns.message.make_query("a.example.org", "A").to_wire(), "192.0.3.9", 512)
     assert dns.message.from_wire(reply).rcode() == dns.rcode.REFUSED
+
+
+def test_all_per_second_is_the_same_on_the_native_table() -> None:
+    """rrl.py and the C table (the native threads' and the workers' shared one) give the same
+    verdicts, all_rate included, for one random sequence on one clock."""
+    from geodns.dns.rrl import RateLimiter
+    from geodns.native import shared
+
+    if not shared.available():
+        pytest.skip("geodns._native not built")
+    clock = Clock()
+    kw = {"window": 5.0, "slip": 3, "clock": clock, "all_rate": 7}
+    py = RateLimiter((4, 2, 0), **kw)
+    c = shared.native_limiter(py)
+    rnd = random.Random(11)
+    hosts = ["192.0.2.7", "198.51.100.3", "2001:db8::1"]
+    names = [b"\x01a\x00\x00\x01\x00\x01", b"\x01b\x00\x00\x01\x00\x01", b"\x00"]
+    seen = set()
+    for _ in range(3000):
+        clock.now += rnd.choice([0.0, 0.01, 0.05, 0.3])
+        host, kind, name = rnd.choice(hosts), rnd.randrange(3), rnd.choice(names)
+        verdict = py.verdict(host, kind, name)
+        assert c.verdict(host, kind, name) == verdict, (host, kind, name)
+        seen.add(verdict)
+    assert seen == {0, 1, 2}  # OK, SLIP and DROP all happened

@@ -66,3 +66,20 @@ def test_two_workers_share_the_accounts(tmp_path: Path, fast_path: str) -> None:
             assert RATE <= full < 2 * RATE, (what, full)
     finally:
         assert server.stop() == 0, server.log
+
+
+def test_all_per_second_holds_over_every_name_on_the_native_path(tmp_path: Path) -> None:
+    conf = write_config(
+        tmp_path,
+        DATA / "zones" / "core",
+        dns={"listen": ["127.0.0.1:0"], "workers": 2, "fast_path": "native"},
+        rrl={"responses_per_second": 100, "all_per_second": RATE, "slip": 2},
+    )
+    server = ServerProcess(["serve", "--config", str(conf)]).start()
+    try:
+        assert "UDP fast path: native" in server.log
+        names = ["static.example.test.", "mail.example.test.", "ns1.example.test."] * 100
+        full = flood(server.bound[0], names, "127.0.50.1")
+        assert RATE <= full < 2 * RATE, full  # each name far within 100/s, the network not
+    finally:
+        assert server.stop() == 0, server.log

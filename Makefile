@@ -15,8 +15,11 @@ BIN := $(dir $(PY))
 # The C extension must build here (setup.py: GEODNS_NATIVE); `GEODNS_NATIVE=optional make`
 # installs without it on a machine with no compiler.
 install: export GEODNS_NATIVE ?= required
+# What is installed: serving needs the package and the demo GeoIP database (`make run`);
+# `make test` adds the test tools (pytest, ruff, dnspython...) by setting EXTRAS for itself.
+EXTRAS ?= demo
 install: $(if $(filter $(VENV)/bin/python,$(PY)),$(VENV)/bin/python)
-	$(PY) -m pip install -q -e '.[test,demo]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 
 $(VENV)/bin/python:
 	@echo "$(PYTHON) is managed by the system (PEP 668): installing into a virtual environment, $(VENV)/"
@@ -25,34 +28,41 @@ $(VENV)/bin/python:
 run: install
 	$(BIN)geodns serve
 
-# Debian tools the tests use (dig, kdig for the cookie test, nats-server for the fleet tests,
-# prometheus and promtool for the alert and dashboard test, named-checkzone for the BIND
-# importer's test, clang-format for the C style test); skipped when already present or not root.
+# Debian packages the tests use, one list for this and CI (.ci/apt-packages: dig, kdig,
+# nats-server, prometheus/promtool, kubectl, podman...); installed when one is missing and
+# we are root on a Debian-like system, else left to you.
+APT_PACKAGES = $(strip $(shell sed "s/#.*//" .ci/apt-packages))
 test-tools:
-	@{ command -v dig && command -v kdig && command -v prometheus && command -v promtool && \
-	   command -v named-checkzone && command -v clang-format && \
-	   { command -v nats-server || test -x /usr/sbin/nats-server; }; } \
-	  >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils knot-dnsutils \
-	  bind9-utils nats-server prometheus clang-format >/dev/null; } || true
+	@command -v dpkg-query >/dev/null 2>&1 || exit 0; \
+	missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	  grep -q '^install ok installed' || echo $$p; done); \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  echo "missing Debian packages (apt-get install $$missing): their tests will skip"
 
 # Every test (UDP answered by the native fast path where the extension built: fast_path
-# auto), then the end-to-end tests again with two worker processes per server, and again on
-# the Python fast path (the reference, and what a machine without a compiler runs), then
-# the image built and run hardened (about 2 minutes from scratch, 20 s with a cached base).
+# auto), then again the end-to-end tests whose behaviour depends on it: those marked
+# `workers` with two worker processes per server, those marked `fast_path` on the Python
+# fast path (the reference, and what a machine without a compiler runs); then the image
+# built and run hardened (about 2 minutes from scratch, 20 s with a cached base).
+test: EXTRAS = test,demo
 test: install test-tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
-	GEODNS_TEST_WORKERS=2 $(PY) -m pytest -q tests/e2e
-	GEODNS_TEST_FAST_PATH=python $(PY) -m pytest -q tests/e2e
+	GEODNS_TEST_WORKERS=2 $(PY) -m pytest -q -m workers tests/e2e
+	GEODNS_TEST_FAST_PATH=python $(PY) -m pytest -q -m fast_path tests/e2e
 	$(MAKE) container-test
 
 lint:
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
-bench:
-	bash bench/run.sh
+# The benchmark against PowerDNS, gdnsd and Knot (bench/README.md): installs the peers from
+# Debian's packages (bench/install-peers.sh, as root) and runs bench/run.sh with this
+# checkout's geodns; RUNS=1 SECS=2 make bench for a quick look.
+bench: install
+	bash bench/install-peers.sh
+	PATH="$(abspath $(BIN)):$$PATH" PYTHON="$(abspath $(PY))" bash bench/run.sh
 
 # The native C code under ASan and UBSan (fuzz/run.sh): every harness FUZZ_SECONDS each on
 # random and mutated inputs (the packet parser: millions), then the tables the native

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two geodns source trees side by side in one run (before/after a change), with gdnsd as the
 # reference: each serves the benchmark zone on its own loopback port, then
-# ../shared/peers/compare.sh loads them one at a time (server pinned to CPU 0, dnsperf to
+# bench/compare.sh loads them one at a time (server pinned to CPU 0, dnsperf to
 # CPU 1) and prints qps, latency, lost and us_q (server CPU µs per answered query).
 #   bench/ab.sh /path/to/old-tree /path/to/new-tree
 #   MIXES="static geo-ecs geo-cookie nxdomain" RUNS=3 SECS=8 bench/ab.sh OLD NEW
@@ -9,7 +9,7 @@
 # gdnsd +2), GEOIP_DB (default: the maxminddb-geolite2 package's), NO_GDNSD=1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-peers=$(cd "$here/../../shared/peers" && pwd)
+peers=$here # the peers' start scripts and compare.sh are in bench/
 old=$(cd "$1" && pwd) new=$(cd "$2" && pwd)
 base=${BASE_PORT:-53200}
 export MIXES=${MIXES:-static geo-ecs geo-cookie nxdomain} RUNS=${RUNS:-3} SECS=${SECS:-8}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The native fast path against the Python one and gdnsd, in one run: this tree serves the
 # benchmark zone twice (dns.fast_path: python, then native) beside gdnsd, and
-# ../shared/peers/compare.sh loads them one at a time (server pinned to CPU 0, dnsperf to
+# bench/compare.sh loads them one at a time (server pinned to CPU 0, dnsperf to
 # CPU 1): qps, latency, lost and us_q (server CPU µs per answered query).
 #   flock /tmp/geodns-bench.lock bench/native.sh
 #   MIXES="static nxdomain" RUNS=3 SECS=8 bench/native.sh
@@ -10,7 +10,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tree=$(cd "$here/.." && pwd)
-peers=$(cd "$here/../../shared/peers" && pwd)
+peers=$here # the peers' start scripts and compare.sh are in bench/
 base=${BASE_PORT:-53300}
 export MIXES=${MIXES:-static geo-ecs geo-cookie nxdomain} RUNS=${RUNS:-3} SECS=${SECS:-8}
 export GEOIP_DB=${GEOIP_DB:-$(python3 -c "from geodns.config import demo_geoip_path; print(demo_geoip_path())")}

@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tree=$(cd "$here/.." && pwd)
-peers=$(cd "$here/../../shared/peers" && pwd)
+peers=$here # the peers' start scripts and compare.sh are in bench/
 base=${BASE_PORT:-53400} nets=${NETS:-1000000} secs=${SECS:-10}
 export GEOIP_DB=${GEOIP_DB:-$(python3 -c "from geodns.config import demo_geoip_path; print(demo_geoip_path())")}
 make -s -C "$here" ecsflood

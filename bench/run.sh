@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The benchmark harness: one command starts floor.py, PowerDNS-geoip, gdnsd and geodns on
-# their own 127.0.0.1 ports (all at once, all pinned to CPU 0; idle ones cost nothing),
-# loads them one at a time from CPU 1 (the peers' compare.sh, then our own mixes), prints
+# The benchmark harness: one command starts floor.py, PowerDNS-geoip, gdnsd, Knot and geodns
+# on their own 127.0.0.1 ports (all at once, all pinned to CPU 0; idle ones cost nothing),
+# loads them one at a time from CPU 1 (bench/compare.sh, then our own mixes), prints
 # ONE table with each result's ratio to floor.py for the same mix, and stops every server
 # it started on exit, failure or Ctrl-C. See bench/README.md.
 #
-#   bench/run.sh [--record] [--zone-names N] [--targets floor,pdns,gdnsd,geodns] [--no-compare]
+#   bench/run.sh [--record] [--zone-names N] [--targets floor,pdns,gdnsd,knot,geodns] [--no-compare]
 #   env: RUNS=3 SECS=8 BASE_PORT=53100 ECS_NETS=100000 GEODNS_WORKERS=1 GEODNS_START_TIMEOUT=60
 #        KEEP_WORK=1 (keep the temp dir with generated config, server logs, raw results)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-peers=${PEERS_DIR:-/work/shared/peers}
+# Everything it needs is in bench/: the peers' start scripts, compare.sh, floor.py, queries/.
+# PYTHON: the interpreter with uvloop and maxminddb-geolite2 (make bench passes the venv's).
+python=${PYTHON:-python3}
 runs=${RUNS:-3} secs=${SECS:-8}
 base_port=${BASE_PORT:-53100}
 ecs_nets=${ECS_NETS:-100000}
@@ -20,7 +22,7 @@ geodns_start_timeout=${GEODNS_START_TIMEOUT:-60}
 host=127.0.0.1 # loopback only, always: a workplace rule, and ecsflood enforces it too
 dnsperf_opts=(-c 4 -q 200) # the same as compare.sh, so every row is comparable
 record=0 zone_names=0 do_compare=1 orig_args="$*"
-targets=(floor pdns gdnsd geodns)
+targets=(floor pdns gdnsd knot geodns)
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -37,11 +39,11 @@ done
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }
 for tool in dnsperf dig taskset timeout ss make; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (see $peers/install.sh)" >&2; exit 2; }
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (bench/install-peers.sh installs it)" >&2; exit 2; }
 done
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs; server and load generator will share one"
 
-GEOIP_DB=${GEOIP_DB:-$(python3 -c 'from _maxminddb_geolite2 import geolite2_database as g; print(g())')}
+GEOIP_DB=${GEOIP_DB:-$("$python" -c 'from _maxminddb_geolite2 import geolite2_database as g; print(g())')}
 export GEOIP_DB
 [ -r "$GEOIP_DB" ] || { echo "run.sh: GeoIP DB $GEOIP_DB not readable" >&2; exit 2; }
 
@@ -112,8 +114,8 @@ started() { # NAME PID: remember the process so cleanup can find and verify it
 }
 
 start_floor() {
-  commands+=("taskset -c 0 python3 $peers/floor.py ${port[floor]}")
-  taskset -c 0 python3 "$peers/floor.py" "${port[floor]}" >"$work/floor.log" 2>&1 &
+  commands+=("taskset -c 0 python3 bench/floor.py ${port[floor]}")
+  taskset -c 0 "$python" "$here/floor.py" "${port[floor]}" >"$work/floor.log" 2>&1 &
   local p=$!
   for _ in $(seq 50); do
     answers "${port[floor]}" && { started floor "$p"; return 0; }
@@ -124,10 +126,9 @@ start_floor() {
   skip[floor]="failed to start: $(tail -1 "$work/floor.log")"
 }
 
-start_peer() { # pdns | gdnsd via the peers' own start scripts (they print the PID)
+start_peer() { # pdns | gdnsd | knot via bench/start-NAME.sh (they print the PID)
   local t=$1 script p dir
-  script=$peers/start-pdns-geoip.sh
-  [ "$t" = gdnsd ] && script=$peers/start-gdnsd.sh
+  script=$here/start-$t.sh
   commands+=("PIN=\"taskset -c 0\" GEOIP_DB=$GEOIP_DB $script ${port[$t]}")
   if ! p=$(PIN="taskset -c 0" timeout 30 "$script" "${port[$t]}" 2>"$work/$t.err"); then
     # The script names its log ("... did not answer; log: DIR/log"); quote its last line.
@@ -138,6 +139,7 @@ start_peer() { # pdns | gdnsd via the peers' own start scripts (they print the P
   fi
   # The scripts leave their config in a /tmp dir named on the command line; clean it later.
   dir=$(tr '\0' '\n' <"/proc/$p/cmdline" | sed -n 's/^--config-dir=//p; /^-c$/{n;p}' | head -1)
+  [ -f "$dir" ] && dir=$(dirname "$dir") # knotd -c DIR/knot.conf
   case $dir in /tmp/peer-*) peer_dir[$t]=$dir ;; esac
   started "$t" "$p"
 }
@@ -150,10 +152,10 @@ start_geodns() {
   mkdir -p "$work/zones"
   cp "$here"/zones/*.yaml "$work/zones/"
   if [ "$zone_names" -gt 0 ]; then
-    python3 "$here/genzone.py" "$zone_names" "$work/zones" --queries "$work/bulk.txt"
+    "$python" "$here/genzone.py" "$zone_names" "$work/zones" --queries "$work/bulk.txt"
   fi
   # The committed config with the harness's port, GeoIP DB and zones dir filled in.
-  python3 - "$here/geodns.yaml" "$work/geodns.yaml" "$host:${port[geodns]}" "$geodns_workers" \
+  "$python" - "$here/geodns.yaml" "$work/geodns.yaml" "$host:${port[geodns]}" "$geodns_workers" \
     "$host:$((base_port + 4))" "$GEOIP_DB" "$work/zones" <<'PY'
 import sys, yaml
 src, dst, listen, workers, http, city, zones = sys.argv[1:]
@@ -246,10 +248,11 @@ measure() { # TARGET MIX CMD... -> one row in results.tsv (the median run by qps
 # --- start everything
 i=0
 for t in floor pdns gdnsd geodns; do port[$t]=$((base_port + i)); i=$((i + 1)); done
+port[knot]=$((base_port + 5)) # base + 4 is geodns's HTTP
 wanted() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 log "building ecsflood"
 make -s -C "$here" ecsflood >&2
-for t in floor pdns gdnsd geodns; do
+for t in floor pdns gdnsd knot geodns; do
   wanted "$t" || continue
   if port_busy "${port[$t]}"; then
     skip[$t]="port ${port[$t]} already in use (set BASE_PORT)"
@@ -258,13 +261,13 @@ for t in floor pdns gdnsd geodns; do
   fi
   case $t in
     floor) start_floor ;;
-    pdns | gdnsd) start_peer "$t" ;;
+    pdns | gdnsd | knot) start_peer "$t" ;;
     geodns) start_geodns ;;
   esac
   [ -n "${skip[$t]:-}" ] && log "$t skipped: ${skip[$t]}"
 done
 live=()
-for t in floor pdns gdnsd geodns; do [ -n "${pid[$t]:-}" ] && live+=("$t"); done
+for t in floor pdns gdnsd knot geodns; do [ -n "${pid[$t]:-}" ] && live+=("$t"); done
 [ ${#live[@]} -gt 0 ] || { echo "run.sh: no server started" >&2; exit 1; }
 
 # --- the peers' comparison (static, geo-ecs), then our mixes, one target at a time
@@ -272,10 +275,10 @@ load_snap0=$(cpu_snap)
 if [ "$do_compare" = 1 ]; then
   cmp_args=()
   for t in "${live[@]}"; do cmp_args+=("$t=$host:${port[$t]}"); done
-  commands+=("RUNS=$runs SECS=$secs $peers/compare.sh ${cmp_args[*]}")
+  commands+=("RUNS=$runs SECS=$secs bench/compare.sh ${cmp_args[*]}")
   log "compare.sh ${cmp_args[*]} (RUNS=$runs SECS=$secs)"
   RUNS=$runs SECS=$secs timeout $(((secs + 30) * runs * 2 * ${#live[@]} + 30)) \
-    "$peers/compare.sh" "${cmp_args[@]}" | tee "$work/compare.out" >&2
+    "$here/compare.sh" "${cmp_args[@]}" | tee "$work/compare.out" >&2
   awk 'NR > 1 {printf "%s\t%s\t%s\t%s\t%s\t-\t-\n", $1, $2, $3, $4, $5}' "$work/compare.out" >>"$results"
 fi
 for t in "${live[@]}"; do
@@ -322,7 +325,7 @@ table() {
         printf fmt, f[1], f[2], f[3], f[4], f[5], ratio, f[6], (f[7]=="-"?"":f[7])
       }
     }' "$results"
-  for t in floor pdns gdnsd geodns; do
+  for t in floor pdns gdnsd knot geodns; do
     # shellcheck disable=SC2059
     [ -n "${skip[$t]:-}" ] && printf "$fmt" "$t" - - - - - - "skipped: ${skip[$t]}"
   done

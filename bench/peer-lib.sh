@@ -1,0 +1,33 @@
+# Sourced by bench/start-*.sh: the benchmark zone every peer serves, the GEOIP_DB check, a
+# temp dir for config and log, and a wait until the new server answers.
+# The zone: geo.example SOA+NS, ns1 A 127.0.0.1, static A 192.0.2.1, www A/AAAA by client
+# continent: EU .10/::10, NA .20/::20, AS .30/::30, anything else .40/::40 (geodns serves
+# the same from bench/zones/geo.example.yaml).
+set -euo pipefail
+if [ -z "${GEOIP_DB:-}" ] || [ ! -r "$GEOIP_DB" ]; then
+  echo "GEOIP_DB must name a readable GeoLite2-City .mmdb (PyPI's maxminddb-geolite2 ships one)" >&2
+  exit 2
+fi
+port=${1:?usage: $(basename "$0") PORT}
+dir=$(mktemp -d "/tmp/peer-$(basename "$0" .sh | sed 's/^start-//').XXXX")
+log=$dir/log
+pin=${PIN:-} # e.g. PIN="taskset -c 0"
+
+# started PID: wait until static.geo.example answers on 127.0.0.1:$port, then print the PID.
+started() {
+  local pid=$1
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    if dig @127.0.0.1 -p "$port" +time=1 +tries=1 static.geo.example A +short 2>/dev/null |
+      grep -qx 192.0.2.1; then
+      echo "$(basename "$0" .sh): pid $pid on 127.0.0.1:$port, config and log in $dir" >&2
+      echo "$pid"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "$(basename "$0"): server did not answer on port $port; log: $log" >&2
+  tail -n 20 "$log" >&2
+  kill "$pid" 2>/dev/null
+  exit 1
+}

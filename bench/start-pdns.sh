@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Start PowerDNS Authoritative with its geoip backend (YAML zone, services keyed by
+# continent, ECS on, 1 receiver + 1 distributor thread) on 127.0.0.1:PORT.
+# Usage: GEOIP_DB=/path/GeoLite2-City.mmdb start-pdns.sh PORT   -> prints the PID
+source "$(dirname "$0")/peer-lib.sh"
+rec() { echo "    $1.www.geo.example: [{a: 192.0.2.$2}, {aaaa: '2001:db8::$2'}]"; }
+cat >"$dir/geo.yaml" <<YAML
+domains:
+- domain: geo.example
+  ttl: 300
+  records:
+    geo.example:
+      - soa: ns1.geo.example hostmaster.geo.example 1 3600 600 604800 60
+      - ns: ns1.geo.example
+    ns1.geo.example: [{a: 127.0.0.1}]
+    static.geo.example: [{a: 192.0.2.1}]
+$(rec eu 10; rec na 20; rec as 30; rec default 40)
+  services:
+    www.geo.example: ['%cn.www.geo.example', 'default.www.geo.example']
+YAML
+cat >"$dir/pdns.conf" <<CONF
+launch=geoip
+geoip-database-files=mmdb:$GEOIP_DB
+geoip-zones-file=$dir/geo.yaml
+edns-subnet-processing=yes
+local-address=127.0.0.1
+local-port=$port
+receiver-threads=1
+distributor-threads=1
+socket-dir=$dir
+daemon=no
+guardian=no
+webserver=no
+security-poll-suffix=
+setuid=
+setgid=
+CONF
+$pin /usr/sbin/pdns_server --config-dir="$dir" >"$log" 2>&1 &
+started $!

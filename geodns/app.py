@@ -237,7 +237,7 @@ class App:
 
     async def _reload(self) -> bool:
         if not self._reload_config():
-            self.reloads.error += 1
+            self.reloads.failed()
             return False
         previous = {zt.origin: zt.zone for zt in self.table.zones.values()}
         loop = asyncio.get_running_loop()
@@ -246,13 +246,13 @@ class App:
                 None, build_table, self.config, self.zone_loader, self.locator, self.trees
             )
         except ZoneError as exc:
-            self.reloads.error += 1
+            self.reloads.failed()
             for problem in exc.problems:
                 log.error("reload failed: %s", problem)
             log.error("reload failed: still serving the previous zones")
             return False
         except GeoDNSError as exc:
-            self.reloads.error += 1
+            self.reloads.failed()
             log.error("reload failed: %s", exc)
             return False
         table = await self._agreed(table)
@@ -265,7 +265,7 @@ class App:
         await self._publish()
         # Freed in small steps in a thread: dropping a big table at once stalls answering.
         self._retire(loop.run_in_executor(None, dismantle, old))
-        self.reloads.ok += 1
+        self.reloads.succeeded()
         for origin, zt in table.zones.items():
             old = previous.get(origin)
             if old is None or old.serial != zt.zone.serial:

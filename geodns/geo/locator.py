@@ -116,6 +116,7 @@ class Locator:
         self._refused: dict[str, snapshot.Stamp | None] = {}
         self.reload_failures = 0  # files refused by reload_if_changed: a metric
         self.refusals = swap_guard.Refusals()  # by reason, the last per slot: /api/v1/status
+        self.reload_last_ok = True  # False from a refusal until a good file is swapped in
 
     @classmethod
     def open(
@@ -239,6 +240,7 @@ class Locator:
             swapped.append(new)
         if not swapped:
             return False
+        self.reload_last_ok = True
         self._facts.clear()
         self._places.clear()
         self._asns.clear()
@@ -266,6 +268,7 @@ class Locator:
         self._refused[slot] = self._looks[slot] = snapshot.look(path)
         self.reload_failures += 1
         self.refusals.note(slot, exc)
+        self.reload_last_ok = False
         log.error("GeoIP reload: refused %s; still serving the database before", exc)
 
     def status(self) -> dict:

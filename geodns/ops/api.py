@@ -128,7 +128,10 @@ def status_report(app: Sources) -> dict:
                     {
                         "address": member[2],
                         "up": app.board.is_up(member),
-                        "state": st.state if st else "unchecked",
+                        # the word /metrics uses (geodns_health_member_state); `probe`
+                        # is our own check's verdict, before drains and the fleet's quorum
+                        "state": metrics.member_state(st),
+                        "probe": st.state if st and st.checked else None,
                         "drained": st.drained if st else False,
                         "last_ok": st.last_ok if st else None,
                         "last_detail": st.last_detail if st else "",

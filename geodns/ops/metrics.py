@@ -216,6 +216,15 @@ def _reloads(app: Sources) -> Iterator[Metric]:
     refused.add_metric(["suspect"], refusals.suspect)
     refused.add_metric(["broken"], refusals.broken)
     yield refused
+    last = GaugeMetricFamily(
+        "geodns_reload_last_success",
+        "1 when the last reload of this kind (zones: config and zone files; geoip: the "
+        ".mmdb files) succeeded or none was tried, 0 while the last one failed",
+        labels=["kind"],
+    )
+    last.add_metric(["zones"], 1.0 if app.reloads.last_ok else 0.0)
+    last.add_metric(["geoip"], 1.0 if app.locator.reload_last_ok else 0.0)
+    yield last
 
 
 def _tcp(counters: Counters) -> Iterator[Metric]:
@@ -299,11 +308,14 @@ def resident_bytes(pid: int) -> int | None:
 
 
 def member_state(status: MemberStatus | None) -> str:
-    """One word for a member: drained beats the check; no check is `unchecked`."""
-    if status is None or not status.checked:
+    """One word for a member, the same in /metrics and /api/v1/status: drained beats the
+    check (a drained member without a check is drained too); no check is `unchecked`."""
+    if status is None:
         return "unchecked"
     if status.drained:
         return "drained"
+    if not status.checked:
+        return "unchecked"
     verdict = status.quorum or status.state
     return verdict if verdict in ("up", "down") else "unknown"
 

@@ -31,6 +31,17 @@ class ReloadCounts:
     ok: int = 0
     error: int = 0
     removed: int = 0  # zones a reload dropped (their file gone or renamed to another zone)
+    # The last reload's result: an alert on it fires for as long as the broken file is
+    # there (a counter's increase forgets a failure after its window).
+    last_ok: bool = True
+
+    def failed(self) -> None:
+        self.error += 1
+        self.last_ok = False
+
+    def succeeded(self) -> None:
+        self.ok += 1
+        self.last_ok = True
 
 
 class Sources(Protocol):

@@ -32,7 +32,8 @@ def test_one_instance_failing_a_backend_is_outvoted(fleet, backends) -> None:
     assert all(i.answer() == [P1] for i in instances)  # c too: outvoted 2 to 1
     status = c.http("/api/v1/status")[1]
     p1_row = status["zones"][0]["pools"][0]["members"][0]
-    assert p1_row["up"] and p1_row["state"] == "down"  # its own probes say down
+    assert p1_row["up"] and p1_row["probe"] == "down"  # its own probes say down
+    assert p1_row["state"] == "up"  # the fleet's word, as /metrics says it
     report = c.http("/api/v1/explain?name=www.fleet.test&client=192.0.2.1")[1]
     assert report["health"] == [
         {

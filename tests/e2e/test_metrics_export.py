@@ -5,11 +5,13 @@ query types, and explain calls left out of the traffic counters."""
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import shutil
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import dns.message
 import dns.query
@@ -152,6 +154,20 @@ def test_member_states_tell_up_down_drained_unchecked(served) -> None:
         assert len(per_member) == 4 * 5
         assert value(got, "geodns_health_member_up", pool="checked", address="192.0.2.2") == 0
         assert value(got, "geodns_health_member_up", pool="plain") == 1
+        # /api/v1/status says the same word for every member as the metric
+        report = json.loads(http(server, "/api/v1/status")[2])
+        said = {
+            (pool["name"], member["address"]): member["state"]
+            for zone in report["zones"]
+            for pool in zone["pools"]
+            for member in pool["members"]
+        }
+        assert said == {
+            ("checked", "192.0.2.1"): "up",
+            ("checked", "192.0.2.2"): "drained",
+            ("failing", "192.0.2.3"): "down",
+            ("plain", "192.0.2.4"): "unchecked",
+        }
     finally:
         assert http(server, drain.replace("/drain", "/undrain"), "POST")[0] == 200
 
@@ -208,10 +224,35 @@ def test_geoip_reload_failure_counted(served) -> None:
     try:
         city.write_bytes(b"not a MaxMind database" * 100)
         assert server.call(lambda: server.app.reload_geoip(settled=True)) is False
-        assert value(samples(server), "geodns_geoip_reload_failures_total") == 1
+        got = samples(server)
+        assert value(got, "geodns_geoip_reload_failures_total") == 1
+        assert value(got, "geodns_reload_last_success", kind="geoip") == 0  # until a good one
+        assert server.call(lambda: server.app.reload_geoip(settled=True)) is False
+        assert value(samples(server), "geodns_reload_last_success", kind="geoip") == 0
     finally:
         city.write_bytes(good)
-        server.call(lambda: server.app.reload_geoip(settled=True))
+        assert server.call(lambda: server.app.reload_geoip(settled=True)) is True
+    assert value(samples(server), "geodns_reload_last_success", kind="geoip") == 1
+
+
+def test_last_zone_reload_result_stays_until_a_good_one(served) -> None:
+    """The gauge the reload alert reads: 0 from a failed reload for as long as no reload
+    succeeds (the counter's increase would forget it), 1 again after a good one."""
+    server, _ = served
+    zone = Path(server.app.config.zones_dir) / "mx.test.yaml"
+    good = zone.read_text()
+    assert value(samples(server), "geodns_reload_last_success", kind="zones") == 1
+    try:
+        zone.write_text(good + "\nnot: [valid\n")
+        assert server.call(server.app.reload) is False
+        assert server.call(server.app.reload) is False
+        got = samples(server)
+        assert value(got, "geodns_reload_last_success", kind="zones") == 0
+        assert value(got, "geodns_zone_reloads_total", result="error") >= 2
+    finally:
+        zone.write_text(good)
+        assert server.call(server.app.reload) is True
+    assert value(samples(server), "geodns_reload_last_success", kind="zones") == 1
 
 
 def test_explain_is_not_traffic(served) -> None:

@@ -53,4 +53,5 @@ def test_member_state_words() -> None:
     assert member_state(status("down")) == "down"
     assert member_state(status("unknown")) == "unknown"
     assert member_state(status("up", drained=True)) == "drained"
+    assert member_state(status("up", checked=False, drained=True)) == "drained"
     assert member_state(status("up", quorum="down")) == "down"  # the fleet's verdict wins

@@ -18,7 +18,7 @@ from geodns.cli import build_parser
 from geodns.config import demo_geoip_path, parse_hostport
 
 REPO = Path(__file__).resolve().parents[2]
-KUBE = REPO / "deploy" / "kubernetes"
+KUBE = REPO / "deploy" / "kubernetes" / "base"
 UNIT = REPO / "deploy" / "systemd" / "geodns.service"
 SCHEMA_VERSIONS = ("1.29.0", "1.37.0")  # the oldest release we claim, and the newest schemas
 LABELS = {"app.kubernetes.io/name": "geodns"}

@@ -21,6 +21,10 @@ import pytest
 
 from tests.servers import DATA, WORKERS, ServerThread, write_config
 
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
+
 NAME = "www.geo.test."
 FLOOD = "127.0.1.1"  # the flooding /24 (127.0.1.0/24)
 OTHER = "127.0.2.1"  # another /24

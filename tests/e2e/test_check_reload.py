@@ -9,8 +9,12 @@ from pathlib import Path
 
 import dns.message
 import dns.query
+import pytest
 
 from tests.servers import DATA, REPO, ServerThread, write_config
+
+# State must reach every worker: `make test` runs these again with two (-m workers).
+pytestmark = [pytest.mark.workers]
 
 BROKEN = """\
 zone: example.test.

@@ -11,9 +11,13 @@ from pathlib import Path
 import dns.edns
 import dns.message
 import dns.query
+import pytest
 import yaml
 
 from tests.servers import DATA, WORKERS, ServerProcess, wait_for
+
+# State must reach every worker: `make test` runs these again with two (-m workers).
+pytestmark = [pytest.mark.workers]
 
 ZONE = "example.test.yaml"
 

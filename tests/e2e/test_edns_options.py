@@ -14,6 +14,10 @@ import pytest
 from tests.conftest import HAS_IPV6
 from tests.servers import DATA, ServerThread, write_config
 
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
+
 CITY, ASN = DATA / "city-test.mmdb", DATA / "asn-test.mmdb"
 COOKIE = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, bytes(range(8)) + bytes(16))
 NSID = dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")

@@ -16,6 +16,10 @@ from geodns.model import AllUp
 from tests.conftest import HAS_IPV6, raw_udp
 from tests.servers import DATA, WORKERS, ServerThread, write_config
 
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
+
 CITY, ASN = DATA / "city-test.mmdb", DATA / "asn-test.mmdb"
 POOLS = {
     "eu": {"192.0.2.10", "2001:db8:e::10"},

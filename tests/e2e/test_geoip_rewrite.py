@@ -13,9 +13,14 @@ import dns.edns
 import dns.message
 import dns.query
 import dns.rcode
+import pytest
 
 from tests.data.make_mmdb import NETWORKS, write_city
 from tests.servers import DATA, ServerProcess, wait_for, write_config
+
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
 
 CITY = DATA / "city-test.mmdb"
 NA, EU = "192.0.2.20", "192.0.2.10"  # geo.test's pools for continent NA and EU

@@ -17,6 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers import ServerThread, wait_for, write_config
 
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
+
 INTERVAL, TIMEOUT, RISE, FALL = 0.2, 0.2, 2, 2
 
 

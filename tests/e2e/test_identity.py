@@ -15,6 +15,10 @@ from geodns import __version__
 from tests.conftest import CORE_ZONES
 from tests.servers import ServerThread, write_config
 
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
+
 
 @pytest.fixture(scope="module")
 def named(tmp_path_factory) -> ServerThread:

@@ -21,6 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.servers import DATA, ServerThread, write_config
 
+# Answered natively or in Python: `make test` runs these again on the Python fast path
+# (-m fast_path).
+pytestmark = [pytest.mark.fast_path]
+
 BIG_TXT = ", ".join(f'"{c * 200}"' for c in "abc")  # 600+ bytes: over 512 without EDNS
 ZONE = """\
 zone: mx.test.

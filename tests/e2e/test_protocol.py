@@ -13,6 +13,10 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
+
 ZONE = "example.test."
 SOA_NEG_TTL = 30  # min(zone ttl 120, soa minimum 30)
 

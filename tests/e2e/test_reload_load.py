@@ -9,9 +9,14 @@ from pathlib import Path
 
 import dns.message
 import dns.query
+import pytest
 
 from tests.conftest import recv_exact
 from tests.servers import ServerThread, write_config
+
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
 
 GOOD = """\
 zone: load.test.

@@ -12,6 +12,10 @@ import pytest
 
 from tests.servers import DATA, ServerProcess, write_config
 
+# Answered natively or in Python: `make test` runs these again on the Python fast path
+# (-m fast_path).
+pytestmark = [pytest.mark.fast_path]
+
 SEEDS = [
     dns.message.make_query("static.example.test", "A"),
     dns.message.make_query("www.example.test", "AAAA", use_edns=0),

@@ -14,6 +14,9 @@ import pytest
 from tests.e2e import http_client
 from tests.servers import DATA, REPO, ServerThread, write_config
 
+# State must reach every worker: `make test` runs these again with two (-m workers).
+pytestmark = [pytest.mark.workers]
+
 SMALL = """\
 zone: small.test.
 ns: [ns1.small.test.]

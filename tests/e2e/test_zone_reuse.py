@@ -7,9 +7,14 @@ import os
 from pathlib import Path
 
 import dns.message
+import pytest
 
 from geodns.zones import zonefile
 from tests.servers import ServerThread, write_config
+
+# Who answers matters here: `make test` runs these again with two workers and on the
+# Python fast path (-m workers, -m fast_path).
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
 
 ORIGINS = ("a.test.", "b.test.", "c.test.")
 

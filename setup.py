@@ -1,4 +1,4 @@
-"""The C extension geodns._native (DESIGN.md, "The native fast path").
+"""The C extension geodns._native: the native fast path (dns.fast_path, docs/reference.md).
 
 Everything else is declared in pyproject.toml; setuptools needs this file only for
 `ext_modules`. GEODNS_NATIVE says what a failed compile means:

@@ -1,4 +1,4 @@
-/* geodns._native: native UDP serving (DESIGN.md, "The native fast path").
+/* geodns._native: native UDP serving (dns.fast_path, docs/reference.md).
 
    The Python side (geodns/dns/native.py) builds a gn_table from the compiled Table: exact
    questions -> pre-encoded static answers, zones -> what a negative answer needs. Native

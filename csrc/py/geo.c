@@ -1,4 +1,4 @@
-/* geodns._native: compiled GeoIP for the Python side (DESIGN.md, "The native fast path").
+/* geodns._native: compiled GeoIP for the Python side (dns.fast_path, docs/reference.md).
  *
  * Tree(buffer, node_count, record_size, ip_version): one walk of an MMDB search tree into
  *   leaves (the GIL released), its distinct records (.records, .offsets()), their decoded

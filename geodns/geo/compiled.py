@@ -5,7 +5,7 @@ resolve for every client network seen for the first time (a flood of random ECS 
 costs 9x a warm query), and the ECS scope could only be the GeoIP network's own prefix.
 Compiled once per database and zone load, the first query from a network costs a binary
 search, and the scope is the widest prefix around the client over which the decision
-cannot change (DESIGN.md, "ECS"; gdnsd does the same).
+cannot change (docs/reference.md, "Zone files": ECS; gdnsd does the same).
 
 The CONTRACT of a class: two addresses with the same class get the same decision from the
 tree under every health, drain and capacity state, so a class -> answer memo is exact. A

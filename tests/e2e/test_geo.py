@@ -99,7 +99,7 @@ def ask(server, name, rtype="A", ecs=None, tcp=False, family=4):
         ("5.1.9.0/24", "as3320", 21),
         ("81.2.69.0/24", "gb", 24),  # country:GB beats continent:EU
         ("2.2.3.0/24", "eu", 16),  # France: continent
-        # Scopes are merged ranges (DESIGN.md, ECS): US-NY 12.1.0.0/16 and US-CA 12.0.0.0/16
+        # Scopes are merged ranges (docs/reference.md, ECS): US-NY 12.1.0.0/16 and US-CA 12.0.0.0/16
         # both lead to continent:NA (no US subdivision rule; AS7018 has none): /15.
         ("12.1.0.0/24", "na", 15),
         ("1.0.16.0/24", "as", 20),

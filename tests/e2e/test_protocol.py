@@ -1,4 +1,4 @@
-"""Authoritative protocol behaviour (DESIGN "Protocol behaviour"), direct and over UDP/TCP v4/v6."""
+"""Authoritative protocol behaviour (README "Protocol behaviour"), direct and over UDP/TCP v4/v6."""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def test_kustomize_renders_the_same_objects() -> None:
     assert kinds == set(OBJECTS) - {("Secret", "geoipupdate")}
 
 
-# --- structure: what DESIGN.md's "What deploy/ holds" asks for -----------------------------
+# --- structure: what docs/operations.md's "Kubernetes" promises --------------------------
 
 
 def test_two_or_more_replicas_spread_over_nodes() -> None:

@@ -271,7 +271,7 @@ def test_fleet_config_passes_geodns_check(tmp_path: Path) -> None:
     problems = [line for line in result.stderr.splitlines() if "problem(s) found" not in line]
     pending = ("fleet: unknown key 'key_file'", "fleet: unknown key 'replicas'")
     if result.returncode and problems and all(any(p in line for p in pending) for line in problems):
-        # DESIGN's "Fleet security" keys, not in every geodns yet: fails on any other problem
+        # the fleet's hardening keys (docs/reference.md), not in every geodns yet
         pytest.skip(f"this geodns lacks fleet.key_file/replicas: {problems}")
     assert result.returncode == 0, result.stderr
 

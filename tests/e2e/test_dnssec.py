@@ -20,6 +20,10 @@ import pytest
 from geodns.geo.locator import demo_geoip_path
 from tests.servers import REPO, ServerThread, write_config
 
+# Who answers matters here (the native path hands signed zones' DO queries to Python):
+# `make test` runs these again with two workers and on the Python fast path.
+pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
+
 ZONE = "gslb.example.com."
 GEOLITE2 = demo_geoip_path()
 HAS_DELV = shutil.which("delv") is not None

@@ -75,7 +75,7 @@ fuzz:
 # TCP, scrape, SIGTERM (deploy/container-test.sh). Needs podman (or a running docker) and,
 # where the registry's python:3.11-slim cannot be pulled, root and debootstrap.
 container-test: container-tools
-	bash deploy/container-test.sh
+	PYTHON="$(abspath $(PY))" bash deploy/container-test.sh
 
 # Debian packages container-test uses; skipped when present or not root. runc: crun refuses
 # hosts with hybrid (v1 + v2) cgroups, and the script falls back to it there.

@@ -11,6 +11,9 @@
 # the host's own CAs (/usr/local/share/ca-certificates) so pip works behind the same proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The host-side helpers below need only the standard library; PYTHON is the interpreter
+# running the tests (make container-test passes its $(PY)), else python3.
+python=${PYTHON:-python3}
 
 IMAGE=${IMAGE:-localhost/geodns:latest}
 CONTEXT=${CONTEXT:-.} # the source tree to build (default: this checkout)
@@ -95,13 +98,13 @@ pick_base() {
 }
 
 free_port() {
-  python3 -c 'import socket
+  "$python" -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # Poll a URL until it answers 200 or the deadline passes; print the body.
 http_get() {
-  python3 - "$1" "${2:-30}" <<'EOF'
+  "$python" - "$1" "${2:-30}" <<'EOF'
 import sys, time, urllib.request
 url, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
 while True:
@@ -189,7 +192,7 @@ probe() {
   fi
   local workers
   workers=$(http_get "http://127.0.0.1:$HTTP_PORT/api/v1/status" |
-    python3 -c 'import json, sys; print(len(json.load(sys.stdin)["workers"]))')
+    "$python" -c 'import json, sys; print(len(json.load(sys.stdin)["workers"]))')
   [ "$workers" = 1 ] || fail "workers: auto under --cpus 1 runs $workers workers, want 1"
   printf '   workers: auto under --cpus 1 (host: %s CPUs) -> %s worker\n' "$(nproc)" "$workers"
   grep -q 'uid=54321' <<<"$($ENGINE exec "$NAME" id)" || fail "not running as uid 54321"

@@ -23,7 +23,7 @@ static const struct {
 } types[] = {
     {"Table", &gp_table_type},     {"Decisions", &gp_decisions_type}, {"Server", &gp_server_type},
     {"Cookies", &gp_cookies_type}, {"RateLimiter", &gp_limiter_type}, {"Tree", &gp_tree_type},
-    {"Ranges", &gp_ranges_type},
+    {"Ranges", &gp_ranges_type},   {"QueryLog", &gp_qlog_type},
 };
 
 PyMODINIT_FUNC PyInit__native(void)
@@ -38,6 +38,7 @@ PyMODINIT_FUNC PyInit__native(void)
     if (PyModule_AddFunctions(m, gp_abuse_functions) < 0 ||
         PyModule_AddFunctions(m, gp_geo_functions) < 0 ||
         PyModule_AddFunctions(m, gp_key_functions) < 0 || gp_key_constants(m) < 0 ||
+        PyModule_AddFunctions(m, gp_qlog_functions) < 0 || gp_observe_constants(m) < 0 ||
         PyModule_AddIntConstant(m, "RRL_SLOTS", GD_RRL_SLOTS) < 0 ||
         PyModule_AddIntConstant(m, "COOKIE_SLOTS", GD_COOKIE_SLOTS) < 0)
         goto fail;

@@ -15,7 +15,8 @@ COMPONENTS: dict[str, list[str]] = {
     "rrl": ["rrl/rrl.c", "rrl/slip.c", "rrl/limit.c"],
     "cookies": ["cookies/cookies.c"],
     "geo": ["geo/walk.c", "geo/merge.c", "geo/ranges.c"],
-    "serve": ["serve/udp.c"],
+    "serve": ["serve/udp.c", "serve/observe.c", "serve/logq.c"],
+    "log": ["log/ring.c", "log/names.c", "log/line.c", "log/dnstap.c", "log/writer.c"],
     "py": [
         "py/table.c",
         "py/decisions.c",
@@ -25,6 +26,7 @@ COMPONENTS: dict[str, list[str]] = {
         "py/geo.c",
         "py/geodata.c",
         "py/keys.c",
+        "py/qlog.c",
     ],
 }
 
@@ -38,6 +40,7 @@ PREFIX: dict[str, str] = {
     "cookies": "cookies_",
     "geo": "geo_",
     "serve": "serve_",
+    "log": "log_",
     "py": "gp_",
 }
 
@@ -54,6 +57,7 @@ FUZZ: dict[str, list[str]] = {
     "netparse": ["common", "wire", "answer", "rrl", "cookies", "geo"],
     "geodata": ["geo", "py/geodata.c"],
     "stress_threads": ["common", "wire", "rrl", "cookies"],
+    "qlog": ["log"],
 }
 
 

@@ -88,6 +88,7 @@ typedef struct {
     uint8_t (*heads)[80];
     size_t n_heads, cap_heads;
     gn_opts opts;
+    struct log_names *log_names; /* observe: zone and pool texts for the query log (owned) */
 } gn_table;
 
 /* One class of a compiled policy tree: its answer with health applied, or Python's. */
@@ -159,6 +160,7 @@ typedef struct {
     gd_cookies *cookies; /* the worker's server cookies (NULL: a COOKIE goes to Python) */
     int64_t now;         /* wall clock, whole seconds (server cookies) */
     int cookie_result;   /* set by wire_add_cookie: GD_COOKIE_NEW/VALID/INVALID; -1: none */
+    uint32_t geo;        /* observe: policy classes found by address (GeoIP counters) */
 } gn_source;
 
 size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,

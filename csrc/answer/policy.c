@@ -62,6 +62,7 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
     } else {
         cls = geo_find6(&p->r, addr, &scope);
     }
+    src->geo++; /* observe: a GeoIP class lookup (counted as a cache hit) */
     if (cls >= p->n)
         return 0;
     const gn_class *c = &dec->cv[p->first + cls];

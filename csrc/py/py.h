@@ -27,7 +27,14 @@ typedef struct {
     PyObject *cookies_ref; /* what keeps c.cookies alive */
     PyObject *rrl_ref;     /* what keeps c.rrl alive */
     PyObject *retired;     /* [(epoch, Table or Decisions)] not yet released */
+    PyObject *log_ref;     /* observe: the QueryLog the threads push to */
 } gp_server;
+
+/* py/qlog.c: the query log's writer (csrc/log/) as Python holds it */
+typedef struct {
+    PyObject_HEAD log_writer c;
+    int used; /* rings handed to a Server */
+} gp_qlog;
 
 extern PyTypeObject gp_table_type;       /* py/table.c: the flat table */
 extern PyTypeObject gp_decisions_type;   /* py/decisions.c: policy classes under one health */
@@ -40,5 +47,11 @@ extern PyMethodDef gp_abuse_functions[]; /* py/abuse.c: SipHash, cookies, RRL he
 extern PyMethodDef gp_geo_functions[];   /* py/geo.c: overlay, remap */
 extern PyMethodDef gp_key_functions[];   /* py/keys.c: counter_key */
 int gp_key_constants(PyObject *m);       /* py/keys.c: COOKIE_RESULTS */
+extern PyTypeObject gp_qlog_type;        /* py/qlog.c: the query log's writer thread */
+extern PyMethodDef gp_qlog_functions[];  /* py/qlog.c: table_log_names */
+int gp_observe_constants(PyObject *m);   /* py/qlog.c: histogram bounds */
+/* py/qlog.c: Server.set_log and Server.observed */
+PyObject *gp_server_set_log(gp_server *self, PyObject *args);
+PyObject *gp_server_observed(gp_server *self, PyObject *unused);
 
 #endif

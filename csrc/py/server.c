@@ -115,6 +115,7 @@ static void server_dealloc(gp_server *self)
     Py_XDECREF(self->cookies_ref);
     Py_XDECREF(self->rrl_ref);
     Py_XDECREF(self->retired);
+    Py_XDECREF(self->log_ref); /* observe */
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -378,6 +379,8 @@ static PyMethodDef server_methods[] = {
     {"drain", (PyCFunction)server_drain, METH_NOARGS, "Datagrams handed to Python."},
     {"counts", (PyCFunction)server_counts, METH_NOARGS, "Answers by (zone, qtype, rcode)."},
     {"stats", (PyCFunction)server_stats, METH_NOARGS, "Answered, handed, dropped, queued."},
+    {"set_log", (PyCFunction)gp_server_set_log, METH_VARARGS, "The query log (py/qlog.c)."},
+    {"observed", (PyCFunction)gp_server_observed, METH_NOARGS, "Histograms (py/qlog.c)."},
     {NULL, NULL, 0, NULL},
 };
 

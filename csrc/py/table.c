@@ -18,6 +18,7 @@ static void table_dealloc(gp_table *self)
     free(t->ents);
     free(t->zv);
     free(t->heads);
+    log_names_free(t->log_names); /* observe: the query log's texts (py/qlog.c) */
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -4,6 +4,8 @@
 #define GN_FASTNETSRV_H
 
 #include "answer/answer.h"
+#include "log/log.h"
+#include "serve/observe.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,6 +39,10 @@ typedef struct {
     _Atomic uint64_t answered, handed;
     uint8_t *in, *out;
     size_t out_cap;
+    /* observe: histograms, and the query log ring (NULL: off) this thread pushes to */
+    serve_obs obs;
+    log_ring *ring;
+    uint64_t rng; /* the query log's sample draw */
 } gn_thread;
 
 typedef struct gn_server {
@@ -54,8 +60,23 @@ typedef struct gn_server {
     gn_queued **ring;
     size_t qhead, qlen, qcap;
     _Atomic uint64_t dropped;
+    /* observe: the query log (csrc/log/), set before start; our address per socket */
+    log_writer *log;
+    uint8_t log_flags;   /* LOG_TEXT | LOG_DNSTAP */
+    uint32_t log_sample; /* a query is logged when its draw is below (UINT32_MAX: all) */
+    struct sockaddr_storage local[MAX_FDS];
 } gn_server;
 
 void *serve_thread(void *arg);
+
+/* csrc/serve/logq.c: a batch's sent answers into the thread's query log ring */
+typedef struct {
+    const uint8_t *q, *r;
+    size_t qn, rn;
+    const struct sockaddr_storage *addr;
+    uint64_t ckey, pkey;
+} serve_sent;
+void serve_log_sent(gn_thread *th, const gn_table *t, int fdi, const serve_sent *sent, int k,
+                    const struct timespec *wall, uint64_t ns);
 
 #endif

@@ -132,6 +132,11 @@ static int serve_batch(gn_thread *th, int fdi)
     int got = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
     if (got <= 0)
         return -1;
+    struct timespec t0, t1, wall; /* observe: receive to send, and the wall clock to log */
+    serve_sent sent[BATCH];
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (th->ring != NULL)
+        clock_gettime(CLOCK_REALTIME, &wall);
     const gn_table *t = atomic_load(&s->cur);
     const gn_decisions *dec = atomic_load(&s->dec);
     gn_source src = {.cookies = s->cookies, .now = (int64_t)time(NULL)};
@@ -167,6 +172,7 @@ static int serve_batch(gn_thread *th, int fdi)
             outs[k].msg_hdr.msg_iovlen = 1;
             outs[k].msg_hdr.msg_name = &addrs[i];
             outs[k].msg_hdr.msg_namelen = msgs[i].msg_hdr.msg_namelen;
+            sent[k] = (serve_sent){d, out, n, len, &addrs[i], ckey, pkey}; /* observe */
             k++;
         } else {
             hand_over(s, fdi, d, n, &addrs[i], msgs[i].msg_hdr.msg_namelen);
@@ -174,12 +180,23 @@ static int serve_batch(gn_thread *th, int fdi)
         }
     }
     atomic_fetch_add_explicit(&th->answered, (uint64_t)k, memory_order_relaxed);
-    for (int sent = 0; sent < k;) {
-        int r = sendmmsg(fd, outs + sent, (unsigned)(k - sent), MSG_DONTWAIT);
+    for (int done = 0; done < k;) {
+        int r = sendmmsg(fd, outs + done, (unsigned)(k - done), MSG_DONTWAIT);
         if (r < 0 && errno == EINTR)
             continue;
-        sent += r > 0 ? r : 1; /* a reply the kernel refuses is lost, as asyncio's would be */
+        done += r > 0 ? r : 1; /* a reply the kernel refuses is lost, as asyncio's would be */
     }
+    if (k) { /* observe: every answer sent, timed from the batch's receive */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                      (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+        serve_latency(&th->obs, ns, (uint64_t)k);
+        for (int j = 0; j < k; j++)
+            serve_sizes(&th->obs, sent[j].qn, sent[j].rn);
+        if (th->ring != NULL)
+            serve_log_sent(th, t, fdi, sent, k, &wall, ns);
+    }
+    serve_add(&th->obs.geo, src.geo);
     return 0; /* more may have come meanwhile: try again before poll() */
 }
 

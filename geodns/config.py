@@ -100,6 +100,7 @@ class LogConfig:
     format: str = "text"
     queries: bool = False
     query_sample: float = 1.0  # fraction of queries logged when `queries` is on
+    dnstap: str | None = None  # `dnstap: {socket: PATH}`: frame streams to that unix socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +205,8 @@ def _check_value(cls: type, key: str, value: Any) -> Any:
         return _fleet_value(key, value)
     if cls is RrlConfig and key in ("nxdomains_per_second", "errors_per_second", "exempt"):
         return _rrl_value(key, value)
+    if cls is LogConfig and key == "dnstap":  # {socket: PATH} (null: off)
+        return _dnstap_value(value)
     if key in _CHOICES:
         if value not in _CHOICES[key]:
             raise ValueError(f"must be one of {', '.join(_CHOICES[key])}, got {value!r}")
@@ -247,6 +250,19 @@ def _rrl_value(key: str, value: Any) -> Any:
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value
     raise ValueError(f"must be a non-negative integer or null, got {value!r}")
+
+
+def _dnstap_value(value: Any) -> str | None:
+    """log.dnstap: {socket: PATH}, the unix socket a dnstap reader (fstrm_capture) listens
+    on; the path of the socket is what the config holds."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"socket"} or not value["socket"]:
+        raise ValueError("must be {socket: PATH} (a unix socket a dnstap reader listens on)")
+    path = str(value["socket"])
+    if len(path.encode()) >= 108:
+        raise ValueError(f"socket path {path!r} is too long for a unix socket (108 bytes)")
+    return path
 
 
 def _fleet_value(key: str, value: Any) -> Any:

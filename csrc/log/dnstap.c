@@ -73,10 +73,10 @@ static void message(pb_t *b, const log_head *h, int response)
     field_varint(b, 1, response ? AUTH_RESPONSE : AUTH_QUERY);
     field_varint(b, 2, h->family == 4 ? INET : INET6);
     field_varint(b, 3, h->transport == LOG_TCP ? TCP : UDP);
-    field_bytes(b, 4, h->addr, alen);   /* query_address: the client */
-    field_bytes(b, 5, h->laddr, alen);  /* response_address: us */
-    field_varint(b, 6, h->port);        /* query_port */
-    field_varint(b, 7, h->lport);       /* response_port */
+    field_bytes(b, 4, h->addr, alen);     /* query_address: the client */
+    field_bytes(b, 5, h->laddr, alen);    /* response_address: us */
+    field_varint(b, 6, h->port);          /* query_port */
+    field_varint(b, 7, h->lport);         /* response_port */
     field_varint(b, 8, (uint64_t)h->sec); /* query_time_sec */
     field_fixed32(b, 9, h->nsec);
     if (response) {

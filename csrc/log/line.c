@@ -120,8 +120,7 @@ static size_t skip_name(const uint8_t *d, size_t n, size_t at)
 }
 
 /* The OPT record of a message (its RDATA and the TTL's first octet), after the question. */
-static const uint8_t *find_opt(const uint8_t *d, size_t n, size_t at, size_t *rdlen,
-                               unsigned *ext)
+static const uint8_t *find_opt(const uint8_t *d, size_t n, size_t at, size_t *rdlen, unsigned *ext)
 {
     size_t rrs = u16(d + 6) + u16(d + 8), ar = u16(d + 10);
     for (size_t i = 0; i < rrs + ar; i++) {

@@ -59,8 +59,8 @@ static int mnemonics(PyObject *map, log_style *st, int rcodes)
    event loop; lines to fd (-1: none), dnstap to the unix socket at `dnstap` (None: none). */
 static int qlog_init(gp_qlog *self, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"threads", "fd",     "dnstap",   "json", "types",
-                            "rcodes",  "max_v4", "max_v6",   "identity", NULL};
+    static char *names[] = {"threads", "fd",     "dnstap", "json",     "types",
+                            "rcodes",  "max_v4", "max_v6", "identity", NULL};
     log_writer *w = &self->c;
     int threads, fd = -1, json = 0;
     unsigned max_v4 = 24, max_v6 = 56;
@@ -71,9 +71,9 @@ static int qlog_init(gp_qlog *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_RuntimeError, "QueryLog: once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|izpO!O!IIy*", names, &threads, &fd, &path,
-                                     &json, &PyDict_Type, &types, &PyDict_Type, &rcodes, &max_v4,
-                                     &max_v6, &id))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|izpO!O!IIy*", names, &threads, &fd, &path, &json,
+                                     &PyDict_Type, &types, &PyDict_Type, &rcodes, &max_v4, &max_v6,
+                                     &id))
         return -1;
     if (threads < 0 || threads + 1 > LOG_MAX_RINGS) {
         PyBuffer_Release(&id);
@@ -191,8 +191,8 @@ static PyObject *qlog_stats(gp_qlog *self, PyObject *unused)
         dropped += atomic_load(&w->rings[i].dropped);
     return Py_BuildValue("{sKsKsKsKsK}", "written", (unsigned long long)atomic_load(&w->written),
                          "dropped", dropped, "tapped", (unsigned long long)atomic_load(&w->tapped),
-                         "tap_lost", (unsigned long long)atomic_load(&w->tap_lost),
-                         "tap_connects", (unsigned long long)atomic_load(&w->tap_connects));
+                         "tap_lost", (unsigned long long)atomic_load(&w->tap_lost), "tap_connects",
+                         (unsigned long long)atomic_load(&w->tap_connects));
 }
 
 static PyObject *qlog_connected(gp_qlog *self, void *unused)
@@ -290,14 +290,14 @@ PyObject *gp_server_observed(gp_server *self, PyObject *unused)
     for (int i = 0; i < s->nthreads; i++)
         if (s->th[i].ring != NULL)
             dropped += atomic_load(&s->th[i].ring->dropped);
-    return Py_BuildValue(
-        "{sNsKsNsKsNsKsKsK}", "latency", summed(s, offsetof(serve_obs, lat), SERVE_LAT_BOUNDS + 1),
-        "latency_ns", one(s, offsetof(serve_obs, lat_ns)), "request",
-        summed(s, offsetof(serve_obs, req), SERVE_SIZE_BOUNDS + 1), "request_bytes",
-        one(s, offsetof(serve_obs, req_bytes)), "response",
-        summed(s, offsetof(serve_obs, resp), SERVE_SIZE_BOUNDS + 1), "response_bytes",
-        one(s, offsetof(serve_obs, resp_bytes)), "geo", one(s, offsetof(serve_obs, geo)),
-        "log_dropped", dropped);
+    return Py_BuildValue("{sNsKsNsKsNsKsKsK}", "latency",
+                         summed(s, offsetof(serve_obs, lat), SERVE_LAT_BOUNDS + 1), "latency_ns",
+                         one(s, offsetof(serve_obs, lat_ns)), "request",
+                         summed(s, offsetof(serve_obs, req), SERVE_SIZE_BOUNDS + 1),
+                         "request_bytes", one(s, offsetof(serve_obs, req_bytes)), "response",
+                         summed(s, offsetof(serve_obs, resp), SERVE_SIZE_BOUNDS + 1),
+                         "response_bytes", one(s, offsetof(serve_obs, resp_bytes)), "geo",
+                         one(s, offsetof(serve_obs, geo)), "log_dropped", dropped);
 }
 
 /* table_log_names(table, zones, pools): the texts the query log names a table's answers

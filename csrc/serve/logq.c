@@ -54,8 +54,8 @@ void serve_log_sent(gn_thread *th, const gn_table *t, int fdi, const serve_sent 
         if (a->ckey >> 32) /* GN_CKEY: zone index + 1 */
             zone = log_zone(t->log_names, (uint32_t)(a->ckey >> 32) - 1, &zlen);
         if (a->pkey >> 63) /* GN_PKEY: slot, pool */
-            pool = log_pool(t->log_names, (uint32_t)(a->pkey >> 8), (uint32_t)(a->pkey & 0xFF),
-                            &plen);
+            pool =
+                log_pool(t->log_names, (uint32_t)(a->pkey >> 8), (uint32_t)(a->pkey & 0xFF), &plen);
         address(a->addr, &h.family, h.addr, &h.port);
         h.qlen = (uint16_t)a->qn;
         h.rlen = (uint16_t)a->rn;

@@ -188,8 +188,8 @@ static int serve_batch(gn_thread *th, int fdi)
     }
     if (k) { /* observe: every answer sent, timed from the batch's receive */
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
-                      (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+        uint64_t ns =
+            (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t1.tv_nsec - t0.tv_nsec);
         serve_latency(&th->obs, ns, (uint64_t)k);
         for (int j = 0; j < k; j++)
             serve_sizes(&th->obs, sent[j].qn, sent[j].rn);

@@ -9,14 +9,13 @@ answers every query and is the reference the fast path must match byte for byte.
 
 from __future__ import annotations
 
-import ipaddress
-import logging
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from geodns import wire as w
-from geodns.dns import assemble, rrlkey
+from geodns.dns import assemble, querylog, rrlkey
 from geodns.dns.answer import Answerer, Reply
 from geodns.dns.cache import Memos
 from geodns.dns.cookies import ServerCookies, well_formed
@@ -29,7 +28,6 @@ from geodns.geo import ecs
 from geodns.model import AllUp, Client, HealthView
 from geodns.table import FAST_FLAGS, FAST_MASK, STATIC, Table
 
-qlog = logging.getLogger("geodns.query")
 _QD1 = b"\x00\x01\x00\x00\x00\x00"
 UDP_SIZE = 512  # what a datagram carries whatever the query says (the default transport)
 STREAM_SIZE = 65535  # what TCP carries: its source is not spoofed, so it is never limited
@@ -165,32 +163,13 @@ class Handler(FastPath):
         return rrlkey.identity(self.table, resp)
 
     def _logged(self, data: bytes, host: str, max_size: int, count: Count) -> bytes | None:
-        """The slow path with an Outcome, then one log line carrying the decision."""
+        """The slow path with an Outcome, then one log line carrying the decision (the
+        native threads write the same fields: csrc/log/line.c)."""
         outcome = Outcome()
+        started = time.perf_counter()
         reply = self.slow(data, host, max_size, count, outcome)
-        client = outcome.client
-        qlog.info(
-            "query from %s%s: zone %s pool %s scope %d rcode %s path %s",
-            host,
-            f" ecs {ipaddress.ip_address(client.address)}/{client.source_prefix}"
-            if client is not None and client.ecs
-            else "",
-            outcome.zone,
-            outcome.pool,
-            outcome.scope,
-            w.RCODE_TEXT.get(outcome.rcode, outcome.rcode),
-            " | ".join(outcome.trace) or "static",
-            extra={
-                "fields": {
-                    "client": host,
-                    "zone": outcome.zone,
-                    "pool": outcome.pool,
-                    "scope": outcome.scope,
-                    "rcode": outcome.rcode,
-                    "path": outcome.trace,
-                }
-            },
-        )
+        us = int((time.perf_counter() - started) * 1e6)
+        querylog.write(data, host, max_size, outcome, reply, us)
         return reply
 
     def slow(

@@ -30,13 +30,11 @@ def available() -> bool:
 
 def python_reasons(conf: Any) -> list[str]:
     """What in a config needs every UDP query in the Python handler (native threads would
-    only hand them over): query logging (each one logged with its decision), and response
-    rate limiting when its shared native table (geodns._native) is not built."""
+    only hand them over): response rate limiting when its shared native table
+    (geodns._native) is not built. (The query log is written from the threads too.)"""
     from geodns.native import shared
 
     reasons = []
-    if conf.log.queries:
-        reasons.append("log.queries is on")
     if conf.rrl.responses_per_second and not shared.available():
         reasons.append("rrl is on and geodns._native is not built")
     return reasons
@@ -147,6 +145,9 @@ def build(
                 built.policies.append(entry)
                 native.add_entry(key, POLICY, zone, entry.qtype, b"", entry.body, slot)
     native.seal()
+    # the texts the query log names answers by: zone i, pool p of policy slot s
+    pools = [[pool[1] for pool in entry.policy.pools] for entry in built.policies]
+    _engine.table_log_names(native, zones, pools)
     return built
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +55,15 @@ class NativeUdp:
         if health is not None:  # policy names answered natively by class (nativepolicy)
             self.server.set_decisions(nativepolicy.decisions(built, health))
         self._seen: dict = {}  # native counter totals already added to Stats
+        self._observed: dict = {}  # native histogram totals already added (Server.observed)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # what Python answers for the threads: timed and sized (and tapped) as they are
+        self.observe: Any = None
+        self._locals = [s.getsockname() for s in socks]
+
+    def use_log(self, qlog: Any) -> None:
+        """The threads push every answer to `qlog` (native/qlog.py): lines and/or dnstap."""
+        qlog.attach(self.server)
 
     def use_cookies(self, jar: Any) -> None:
         """Answer COOKIE queries natively from `jar`'s table (native/shared.py
@@ -84,8 +93,9 @@ class NativeUdp:
 
     def answer_handed(self) -> None:
         """Answer the datagrams the native threads handed over, as UdpProtocol would."""
-        socks, handle, count = self.socks, self.handle, self.count
+        socks, handle, count, observe = self.socks, self.handle, self.count, self.observe
         for data, addr, index in self.server.drain():
+            started = time.perf_counter()  # from here: its wait in the queue is not seen
             try:
                 resp = handle(data, addr[0], UDP_SIZE, count)
             except Exception:  # as UdpProtocol: logged, counted, answered SERVFAIL
@@ -98,6 +108,8 @@ class NativeUdp:
                 continue
             if resp[2] & 0x02 and self.stats is not None:  # TC: the client retries over TCP
                 self.stats.truncated += 1
+            if observe is not None:
+                observe("udp", data, resp, addr, self._locals[index], time.perf_counter() - started)
 
     def stop(self) -> None:
         """Stop the threads (nothing more is read natively), then answer what they handed
@@ -121,6 +133,7 @@ class NativeUdp:
         """The native answers into `stats` (the UDP query and by_pool counters)."""
         native.add_counts(stats, self.built, self.server.counts(), self._seen)
         stats.handover_dropped = self.server.stats()["dropped"]  # this worker's, cumulative
+        stats.add_native(self._observed, self.server.observed())  # histograms, GeoIP
         if self.jar is not None:  # cookies_total{result}: what the threads answered too
             seen = self._cookies_seen
             for name, total in self.jar.native_counts().items():
@@ -132,7 +145,7 @@ class NativeUdp:
 
 
 def native_udp(
-    conf: Any, handler: Any, stats: Any, failed: Failed
+    conf: Any, handler: Any, stats: Any, failed: Failed, qlog: Any = None, observe: Any = None
 ) -> Callable[[list], NativeUdp] | None:
     """For a worker: what makes its NativeUdp from its UDP sockets when the config's
     dns.fast_path resolves to native (the table flattened now, once), else None."""
@@ -164,6 +177,9 @@ def native_udp(
             udp.use_cookies(handler.cookies)
         if rrl is not None:
             udp.use_rrl(handler.rrl)
+        if qlog is not None:  # observe: the query log and dnstap from the threads
+            udp.use_log(qlog)
+        udp.observe = observe
         return udp
 
     return make

@@ -18,7 +18,7 @@ from prometheus_client.core import (
 
 from geodns import __version__
 from geodns import wire as w
-from geodns.dns.stats import QTYPE_OTHER
+from geodns.dns.stats import QTYPE_OTHER, TRANSPORTS
 from geodns.fleet import drains
 from geodns.health.board import MemberStatus
 from geodns.ops import rttapi
@@ -98,16 +98,24 @@ class GeoDNSCollector:
             stats.by_pool,
         )
         hist = HistogramMetricFamily(
-            "geodns_query_duration_seconds", "Time to answer a query (sampled 1 in 32)"
+            "geodns_query_duration_seconds",
+            "Time from a query's receipt to its answer's send, every answer (native ones too)",
         )
         buckets, total = stats.duration_buckets()
         hist.add_metric([], buckets=buckets, sum_value=total)
         yield hist
+        yield from _sizes(stats)
         yield counters(
             "geodns_cookies", "Queries with a DNS COOKIE, by result", ["result"], stats.cookies
         )
         yield counters(
             "geodns_rrl_actions", "Rate-limited UDP responses, by action", ["action"], stats.rrl
+        )
+        yield counters(
+            "geodns_query_log_dropped",
+            "Query log records lost: a ring full (the answer never waits), dnstap unconnected",
+            ["reason"],
+            stats.query_log,
         )
 
     @staticmethod
@@ -149,6 +157,18 @@ class GeoDNSCollector:
         yield fail_open
         yield from _fleet(app)
         yield from rttapi.families(app)  # pool_load, pool_capacity_factor (steering)
+
+
+def _sizes(stats: Any) -> Iterator[Metric]:
+    """request_size_bytes and response_size_bytes{transport}, as CoreDNS has them."""
+    for kind in ("request", "response"):
+        family = HistogramMetricFamily(
+            f"geodns_{kind}_size_bytes", f"Size of each {kind} answered", labels=["transport"]
+        )
+        for transport in TRANSPORTS:
+            buckets, total = stats.size_buckets(kind, transport)
+            family.add_metric([transport], buckets=buckets, sum_value=total)
+        yield family
 
 
 def _fleet(app: Sources) -> Iterator[Metric]:

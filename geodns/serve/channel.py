@@ -67,6 +67,7 @@ def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[st
         "by_pool": dict(stats.by_pool),
         "durations": list(stats.durations),
         "total_seconds": stats.total_seconds,
+        "sizes": {key: list(counts) for key, counts in stats.sizes.items()},
         "fail_open": stats.fail_open,
         "truncated": stats.truncated,
         "internal_errors": errors.total,  # this process's handler crashes
@@ -101,6 +102,9 @@ class Totals:
             stats.by_pool[key] += n
         stats.durations = [a + b for a, b in zip(stats.durations, snap["durations"], strict=True)]
         stats.total_seconds += snap["total_seconds"]
+        for key, counts in snap.get("sizes", {}).items():
+            if key in stats.sizes:  # request/response x udp/tcp, whatever a snapshot holds
+                stats.sizes[key] = [a + b for a, b in zip(stats.sizes[key], counts, strict=True)]
         stats.fail_open += snap["fail_open"]
         stats.truncated += snap.get("truncated", 0)
         stats.internal_errors += snap.get("internal_errors", 0)
@@ -120,6 +124,7 @@ class Totals:
         out.stats.by_pool.update(self.stats.by_pool)
         out.stats.durations = list(self.stats.durations)
         out.stats.total_seconds = self.stats.total_seconds
+        out.stats.sizes = {key: list(counts) for key, counts in self.stats.sizes.items()}
         out.stats.fail_open = self.stats.fail_open
         out.stats.truncated = self.stats.truncated
         out.stats.internal_errors = self.stats.internal_errors

@@ -18,7 +18,8 @@ UDP_SIZE = 512  # a datagram reply, unless the query's EDNS payload says more (R
 QUEUED_DATAGRAMS = 65536  # at most this many queued datagrams answered on the way out
 
 
-SAMPLE_MASK = 31  # time 1 query in 32: the histogram costs two clock reads, not every query
+# observe(transport, query, reply, peer, local, seconds): one answer sent (native/qlog.py)
+Observe = Callable[[str, bytes, bytes, tuple, tuple, float], None]
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
@@ -28,23 +29,22 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self,
         handle: Handle,
         count: Count,
-        observe: Callable[[float], None] | None = None,
+        observe: Observe | None = None,
         stats: Any = None,
     ) -> None:
         self.handle = handle
         self.count = count
-        self.observe = observe
+        self.observe = observe  # every answer: its time, sizes (and dnstap when on)
         self.stats = stats  # its .truncated counts replies sent with TC
         self.sendto: Callable | None = None
-        self.seen = 0
+        self.local: tuple = ("", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.sendto = transport.sendto  # type: ignore[attr-defined]
+        self.local = transport.get_extra_info("sockname") or ("", 0)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.seen += 1
-        timed = self.observe is not None and not self.seen & SAMPLE_MASK
-        started = time.perf_counter() if timed else 0.0
+        started = time.perf_counter()
         try:
             resp = self.handle(data, addr[0], UDP_SIZE, self.count)
         except Exception:
@@ -53,8 +53,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
             self.sendto(resp, addr)  # type: ignore[misc]
             if resp[2] & 0x02 and self.stats is not None:  # TC: the client retries over TCP
                 self.stats.truncated += 1
-        if timed:
-            self.observe(time.perf_counter() - started)  # type: ignore[misc]
+            if self.observe is not None:
+                self.observe("udp", data, resp, addr, self.local, time.perf_counter() - started)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors for earlier replies (a client that went away) are not our problem."""
@@ -115,7 +115,7 @@ class DnsServer:
     stats: Any  # counts queries per transport: its .udp and .tcp go to the handler
     limits: TcpLimits = field(default_factory=TcpLimits)
     reuse_port: bool = False
-    observe: Callable[[float], None] | None = None
+    observe: Observe | None = None
     # native UDP serving (native/udp.py): given the UDP sockets, a NativeUdp that owns them
     native: Callable[[list[socket.socket]], Any] | None = None
     sockets: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
@@ -147,7 +147,7 @@ class DnsServer:
                 self._closers.append(transport)
             else:  # answers what is queued at shutdown, once the native threads stop
                 protocol = UdpProtocol(self.handle, stats.udp, self.observe, stats)
-                protocol.sendto = udp.sendto
+                protocol.sendto, protocol.local = udp.sendto, udp.getsockname()
             server = await loop.create_server(self._tcp_protocol, sock=tcp)
             self._udp.append((udp, protocol))
             self._closers.append(server)
@@ -164,7 +164,7 @@ class DnsServer:
             self._native.add_counts(self.stats)
 
     def _tcp_protocol(self) -> TcpProtocol:
-        return TcpProtocol(self.handle, self.limits, self.stats.tcp)
+        return TcpProtocol(self.handle, self.limits, self.stats.tcp, self.observe)
 
     def retire(self) -> None:
         """Stop reading: another process now serves these (shared) sockets.

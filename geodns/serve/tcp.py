@@ -10,6 +10,7 @@ import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from geodns.dns.failure import servfail
 from geodns.serve.tcpbuffers import HELD_ANSWERS, cap_buffers, reset
@@ -149,10 +150,15 @@ class TcpProtocol(asyncio.Protocol):
     messages the connection may idle for `idle_timeout`. Bytes arriving don't move either.
     """
 
-    def __init__(self, handle: Handle, limits: TcpLimits, count: Count) -> None:
+    def __init__(
+        self, handle: Handle, limits: TcpLimits, count: Count, observe: Any = None
+    ) -> None:
         self.handle = handle
         self.limits = limits
         self.count = count
+        self.observe = observe  # every answer: time, sizes, dnstap (serve/protocols.Observe)
+        self.address: tuple = ("", 0)
+        self.local: tuple = ("", 0)
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.peer = ""
@@ -173,7 +179,8 @@ class TcpProtocol(asyncio.Protocol):
         if not peer:  # gone before we saw it: nobody to answer or count
             transport.close()
             return
-        self.peer = peer[0]
+        self.peer, self.address = peer[0], peer
+        self.local = transport.get_extra_info("sockname") or ("", 0)
         if not self.limits.admit(self):
             transport.close()
             return
@@ -255,6 +262,7 @@ class TcpProtocol(asyncio.Protocol):
             message = data[pos + 2 : stop]
             pos = stop
             self.first = False
+            started = time.perf_counter()
             try:
                 resp = self.handle(message, self.peer, TCP_SIZE, self.count)
             except Exception:
@@ -262,6 +270,9 @@ class TcpProtocol(asyncio.Protocol):
             if resp is not None:
                 out += (len(resp).to_bytes(2, "big"), resp)
                 made += 2 + len(resp)
+                if self.observe is not None:  # to the write below: the send is the loop's
+                    elapsed = time.perf_counter() - started
+                    self.observe("tcp", message, resp, self.address, self.local, elapsed)
         if out:
             self.transport.write(b"".join(out))  # type: ignore[union-attr]
         return pos, made

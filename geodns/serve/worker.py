@@ -21,6 +21,7 @@ from geodns.dns.stats import Stats
 from geodns.geo.ecs import ClientFactory
 from geodns.health.steering import applied
 from geodns.model import MemberKey, PoolKey
+from geodns.native import qlog
 from geodns.native.udp import native_udp
 from geodns.ops import packing
 from geodns.serve.channel import HealthChange, receive, send, snapshot
@@ -159,8 +160,10 @@ class Worker:
             conf, state.table, state.clients, self.health, self.stats, rrl=state.rrl
         )
         self.limits = tcp_limits(conf)
-        server = DnsServer(handler.handle, [], self.stats, self.limits, observe=self.stats.observe)
-        server.native = native_udp(conf, handler, self.stats, errors.failed)  # None: Python path
+        self.qlog = qlog.open_log(conf)  # None: no query log, no dnstap
+        observe = qlog.plain(self.stats) if self.qlog is None else self.qlog.observer(self.stats)
+        server = DnsServer(handler.handle, [], self.stats, self.limits, observe=observe)
+        server.native = native_udp(conf, handler, self.stats, errors.failed, self.qlog, observe)
         server.sockets = list(self.sockets)
         locator = state.clients.locator
         self._geoip_base = (locator.cache_hits, locator.cache_misses)
@@ -180,6 +183,8 @@ class Worker:
             task.cancel()
         if self.serving:
             await server.__aexit__(None, None, None)
+        if self.qlog is not None:  # what the threads pushed, written (dnstap: STOP)
+            self.qlog.stop()
         with contextlib.suppress(Exception):
             send(writer, ("final", self._snapshot()))
             await writer.drain()
@@ -188,8 +193,11 @@ class Worker:
 
     def _snapshot(self) -> dict[str, Any]:
         self.server.add_native_counts()
+        if self.qlog is not None:
+            self.stats.query_log = self.qlog.counts()
         loc = self.locator
-        geoip = (loc.cache_hits - self._geoip_base[0], loc.cache_misses - self._geoip_base[1])
+        hits = loc.cache_hits - self._geoip_base[0] + self.stats.geoip_native  # native classes
+        geoip = (hits, loc.cache_misses - self._geoip_base[1])
         return snapshot(self.stats, self.limits, geoip)
 
     async def _send_stats(self, writer: asyncio.StreamWriter, token: int) -> None:

@@ -49,7 +49,7 @@ run_env() {
     geodata) echo "PYTHONHOME=$PYHOME PYTHONMALLOC=malloc ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0" ;;
     esac
 }
-HARNESSES=${*:-cookie rrl rrlreply ranges mmdb netparse geodata}
+HARNESSES=${*:-cookie rrl rrlreply ranges mmdb netparse geodata qlog}
 
 $PYTHON fuzz/seeds.py "$OUT/seeds" || { echo "fuzz: seeds.py failed"; exit 1; }
 status=0

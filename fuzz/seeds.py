@@ -129,6 +129,7 @@ def main(out: Path) -> None:
         "cookie": cookies(rng),
         "rrl": floods(rng),
         "ranges": [],
+        "qlog": slips(queries()),  # query length | query | reply length | reply | texts
     }
     for harness, seeds in sets.items():
         d = out / harness

@@ -38,9 +38,15 @@ static void putu(out_t *o, uint64_t v)
     put(o, b + i, sizeof b - (size_t)i);
 }
 
+/* a text from the config (zone, pool): one line whatever it holds */
 static void put_text(out_t *o, const char *s, size_t n)
 {
-    put(o, s, n);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if ((unsigned char)c < 0x20 || (unsigned char)c == 0x7f)
+            c = '?';
+        put(o, &c, 1);
+    }
 }
 
 /* text as a JSON string body: \ and " escaped (every text here is printable ASCII) */

@@ -58,6 +58,7 @@ FUZZ: dict[str, list[str]] = {
     "geodata": ["geo", "py/geodata.c"],
     "stress_threads": ["common", "wire", "rrl", "cookies"],
     "qlog": ["log"],
+    "stress_ring": ["log/ring.c"],
 }
 
 

@@ -89,5 +89,15 @@ if [ $# -eq 0 ]; then
     else
         echo "fuzz: stress_threads: skipped, no ThreadSanitizer:"; cat "$OUT/build-stress.log"
     fi
+    # the query log's ring: one answering thread, one writer (csrc/log/ring.c)
+    # shellcheck disable=SC2046
+    if $CC -std=c11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -fsanitize=thread -Icsrc \
+        -o "$OUT/stress_ring" fuzz/stress_ring.c $(sources stress_ring) -lpthread \
+        2>"$OUT/build-stress-ring.log"; then
+        TSAN_OPTIONS="halt_on_error=1:${TSAN_OPTIONS:-}" "$OUT/stress_ring" ||
+            { echo "fuzz: stress_ring: FAILED"; status=1; }
+    else
+        echo "fuzz: stress_ring: skipped, no ThreadSanitizer:"; cat "$OUT/build-stress-ring.log"
+    fi
 fi
 exit $status

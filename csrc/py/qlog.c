@@ -158,7 +158,8 @@ static PyObject *qlog_push(gp_qlog *self, PyObject *args)
     memset(&h, 0, sizeof h);
     uint8_t lfamily = 0;
     int ok = w->nrings > 0 && q.len <= 65535 && r.len <= 65535 &&
-             pack(host, h.addr, &h.family) == 0 && pack(local, h.laddr, &lfamily) == 0;
+             pack(host, h.addr, &h.family) == 0 &&
+             (local[0] == 0 || pack(local, h.laddr, &lfamily) == 0); /* "": not known */
     if (ok) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);

@@ -6,6 +6,7 @@ pushed from the event loop (dnstap) or logged by the handler (lines, with its de
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,20 @@ class QueryLog:
                  None, None, int(seconds * 1e9), tap, False)  # fmt: skip
 
         return observe
+
+    def native_answer(self) -> Any:
+        """For the engine's answers to messages Python holds (TCP, native/answer.py): a
+        log line (path native) per answer, sampled; None when lines are off."""
+        if not self.text:
+            return None
+        push, text, sample, draw = self.native.push, _engine.LOG_TEXT, self.sample, random.random
+
+        def logged(data: bytes, reply: bytes, host: str, tcp: bool, zone: str | None,
+                   pool: str | None, seconds: float) -> None:  # fmt: skip
+            if sample >= 1.0 or draw() < sample:
+                push(data, reply, host, 0, "", 0, tcp, zone, pool, int(seconds * 1e9), text, True)
+
+        return logged
 
     def counts(self) -> dict[str, int]:
         """query_log_dropped_total{reason}: ring full, dnstap with no reader connected."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dns.edns
 import dns.message
+import dns.query
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -140,12 +141,16 @@ def test_query_log_comes_from_the_native_threads(tmp_path: Path) -> None:
         sizes = {kind: len(ask(port, q)) for q, kind in sent}  # one size per kind
         alias = dns.message.make_query("nowhere.example", "A")  # REFUSED: Python's answer
         ask(port, alias)
-        wait_for(lambda: len(query_lines(proc.log)) >= 601, 15)
+        q = dns.message.make_query("tcp.geo.test", "TXT")  # over TCP: NXDOMAIN
+        assert dns.query.tcp(q, "127.0.0.1", port=port, timeout=3).rcode() == 3
+        wait_for(lambda: len(query_lines(proc.log)) >= 602, 15)
     finally:
         proc.stop()
     lines = query_lines(proc.log)
-    assert len(lines) == 601, "every query in the log, once"
-    native_lines = [line for line in lines if line.endswith("path native")]
+    assert len(lines) == 602, "every query in the log, once"
+    over_tcp = [line for line in lines if "name tcp.geo.test. type TXT" in line]
+    assert len(over_tcp) == 1 and "rcode NXDOMAIN" in over_tcp[0]
+    native_lines = [line for line in lines if line.endswith("path native") and line not in over_tcp]
     assert len(native_lines) == 600
     gb = [line for line in native_lines if "www.geo.test." in line]
     assert len(gb) == 200

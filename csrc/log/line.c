@@ -231,8 +231,16 @@ static void put_rcode(out_t *o, const log_style *st, unsigned rcode)
 
 static void put_addr(out_t *o, int family, const uint8_t *a)
 {
+    if (family == 4) { /* by hand: inet_ntop is a third of a line's cost */
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                put(o, ".", 1);
+            putu(o, a[i]);
+        }
+        return;
+    }
     char b[INET6_ADDRSTRLEN];
-    inet_ntop(family == 4 ? AF_INET : AF_INET6, a, b, sizeof b);
+    inet_ntop(AF_INET6, a, b, sizeof b);
     puts_(o, b);
 }
 
@@ -307,8 +315,9 @@ static void json_fields(out_t *o, const log_style *st, const log_head *h, const 
                         const char *zone, const char *pool)
 {
     char client[INET6_ADDRSTRLEN], type[24];
-    inet_ntop(h->family == 4 ? AF_INET : AF_INET6, h->addr, client, sizeof client);
-    json_str(o, "client", client, strlen(client));
+    out_t c = {(uint8_t *)client, 0, sizeof client - 1};
+    put_addr(&c, h->family, h->addr);
+    json_str(o, "client", client, c.n);
     json_str(o, "zone", h->zlen ? zone : NULL, h->zlen);
     json_str(o, "pool", h->plen ? pool : NULL, h->plen);
     json_num(o, "scope", f->scope);
@@ -352,7 +361,9 @@ size_t log_line(const log_style *st, const log_head *h, const char *stamp, uint8
     const uint8_t *q = (const uint8_t *)(h + 1), *r = q + h->qlen;
     const char *zone = (const char *)(r + h->rlen), *pool = zone + h->zlen;
     facts_t f;
-    memset(&f, 0, sizeof f);
+    f.qtype = f.scope = f.rcode = f.ecs_source = 0; /* not the whole struct: its name is 1 KiB */
+    f.ecs_family = 0;
+    memset(f.ecs_addr, 0, sizeof f.ecs_addr);
     read_query(h, q, &f);
     read_response(h, r, &f);
     out_t o = {buf, 0, LOG_LINE_MAX - 1};

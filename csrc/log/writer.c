@@ -1,6 +1,7 @@
 /* The query log's writer thread: drains every producer's ring in turn, writes the log
-   lines (in chunks of whole lines no bigger than PIPE_BUF, so a line is never split by the
-   Python logger writing to the same stderr) and the dnstap frames to its socket. It alone
+   lines (to a pipe in chunks of whole lines no bigger than PIPE_BUF, so a line is never
+   split by the Python logger writing to the same stderr; to a file in 64 KiB) and the
+   dnstap frames to its socket. It alone
    blocks on I/O; the answering threads only ever find a ring full (a counted drop). The
    dnstap socket is connected (Frame Streams bidirectional handshake) at start and again
    every second while it is gone; frames meanwhile are counted lost. */
@@ -12,16 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TAP_BUF (256u << 10)
 
+#define TEXT_BUF (64u << 10)
+
 typedef struct {
     log_writer *w;
-    uint8_t text[PIPE_BUF];
-    size_t ntext;
+    uint8_t text[TEXT_BUF];
+    size_t ntext, chunk; /* PIPE_BUF to a pipe or socket (whole lines); more to a file */
     uint8_t *tap;
     size_t ntap;
     int64_t stamp_sec;
@@ -128,9 +132,9 @@ static void text(wstate *s, const log_head *h)
         s->stamp_ms = ms;
     }
     size_t n = log_line(&s->w->style, h, s->stamp, line);
-    if (n > sizeof s->text - s->ntext)
+    if (n > s->chunk - s->ntext)
         flush_text(s);
-    if (n > sizeof s->text) { /* a line longer than PIPE_BUF: on its own */
+    if (n > s->chunk) { /* a line longer than PIPE_BUF: on its own */
         if (s->w->fd >= 0)
             (void)write_all(s->w->fd, line, n, 0);
         return;
@@ -197,14 +201,13 @@ static void *run(void *arg)
         size_t done = drain(s);
         if (stopping && done == 0)
             break;
-        if (done) {
-            idle_us = 1000;
+        if (done >= 1024) /* busy: straight on */
             continue;
-        }
+        /* a few records: wait a little for more, so a write carries many lines (a ring
+           holds far more than a millisecond of answers) */
+        idle_us = done ? 1000 : (idle_us < 20000 ? idle_us + 1000 : idle_us);
         struct timespec ts = {0, idle_us * 1000};
         nanosleep(&ts, NULL);
-        if (idle_us < 20000)
-            idle_us += 1000;
     }
     if (w->tap >= 0) { /* STOP, then wait (a little) for FINISH */
         uint8_t ctl[64];
@@ -224,6 +227,8 @@ int log_writer_start(log_writer *w)
         return -1;
     s->w = w;
     s->stamp_sec = -1;
+    struct stat st;
+    s->chunk = w->fd >= 0 && fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode) ? TEXT_BUF : PIPE_BUF;
     s->tap = malloc(TAP_BUF);
     if (s->tap == NULL) {
         free(s);

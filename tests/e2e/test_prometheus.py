@@ -113,6 +113,8 @@ def test_rules_and_dashboard_shape() -> None:
     for metric in (
         "geodns_queries_total",
         "geodns_query_duration_seconds_bucket",
+        "geodns_request_size_bytes_bucket",
+        "geodns_response_size_bytes_bucket",
         "geodns_responses_by_pool_total",
         "geodns_health_member_state",
         "geodns_health_transitions_total",
@@ -242,15 +244,25 @@ def test_every_expression_evaluates_against_real_prometheus(geodns, prometheus) 
         if reply["status"] != "success":
             errors.append((expr, reply.get("error")))
     exprs = dashboard_exprs()
+    nan = []  # the latency, size and GeoIP panels draw numbers on the native path too
     for expr in exprs:
         reply = api(prometheus, "/api/v1/query", query=as_query(expr))
         if reply["status"] != "success":
             errors.append((expr, reply.get("error")))
         elif not reply["data"]["result"]:
             empty.append(expr)
+        elif any(m in expr for m in ("duration_seconds", "size_bytes", "geoip_cache")) and all(
+            r["value"][1] == "NaN" for r in reply["data"]["result"]
+        ):
+            nan.append(expr)
     print(f"sent {sum(counts)}; {len(exprs) - len(empty)} of {len(exprs)} with data: {empty}")
     assert not errors, errors
     assert len(empty) <= len(exprs) // 4, f"{len(empty)} of {len(exprs)} empty: {empty}"
+    observed = [e for e in exprs if "duration_seconds" in e or "size_bytes" in e]
+    assert len(observed) == 6 and not [e for e in observed if e in empty] and not nan, (
+        empty,
+        nan,
+    )
 
     def evaluated() -> list[dict]:
         groups = api(prometheus, "/api/v1/rules")["data"]["groups"]

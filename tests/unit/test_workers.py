@@ -80,3 +80,33 @@ def test_cookie_and_rrl_counts_reach_the_supervisor() -> None:
     for stats in (totals.stats, copied.stats):
         assert stats.cookies["new"] == 3 and stats.cookies["valid"] == 5
         assert stats.rrl["slip"] == 2
+
+
+def test_size_histograms_and_native_observations_add_up() -> None:
+    """Python's answers and the native threads' cumulative histograms (added as growth)
+    land in the same buckets; workers' snapshots sum; the export is cumulative."""
+    stats = Stats()
+    stats.answered("udp", 40, 100, 0.00004)  # 40 <= 100, 100 <= 100, 40 µs <= 50 µs
+    stats.answered("tcp", 60, 600, 0.002)  # 600 <= 1023; 2 ms <= 2.5 ms
+    native = {
+        "latency": [3] + [0] * 10,
+        "latency_ns": 90_000,
+        "request": [0, 3] + [0] * 13,
+        "request_bytes": 120,
+        "response": [0, 0, 3] + [0] * 12,
+        "response_bytes": 450,
+        "geo": 2,
+    }
+    seen: dict = {}
+    stats.add_native(seen, native)
+    stats.add_native(seen, native)  # nothing grew: nothing added twice
+    assert stats.durations[0] == 4 and stats.durations[5] == 1
+    assert stats.sizes[("request", "udp")][1] == 4 and stats.sizes[("request", "udp")][-1] == 160
+    assert stats.sizes[("response", "udp")][1:3] == [1, 3]
+    assert stats.sizes[("response", "tcp")][6] == 1 and stats.geoip_native == 2
+    totals = Totals()
+    totals.add(snapshot(stats, TcpLimits(), (0, 0)))
+    totals.add(snapshot(stats, TcpLimits(), (0, 0)))
+    buckets, total = totals.stats.size_buckets("response", "udp")
+    assert buckets[1] == ("100", 2) and buckets[2] == ("200", 8) and buckets[-1] == ("+Inf", 8)
+    assert total == 2 * (100 + 450)

@@ -12,7 +12,8 @@ reaches every worker), paced by the replies (1 ms at most per query, as rrl_floo
 Floods: random names under the wildcard, random names below the delegation, random
 NXDOMAIN names, random names outside every zone (REFUSED), one name over and over.
 Counted per flood: full replies (not truncated), TC replies, bytes sent and received.
-Knot is started from this script (knotd from Debian's knot package), never from outside this repository.
+Knot is started from this script (knotd from Debian's knot package), from nothing
+outside this repository.
 """
 
 from __future__ import annotations

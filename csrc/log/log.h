@@ -1,4 +1,4 @@
-/* The query log of the native engine (DESIGN.md "The native engine"): each answering
+/* The query log of the native engine (docs/reference.md, log.queries): each answering
    thread pushes one record per answer into its own single-producer ring, never waiting;
    one writer thread drains every ring and writes the log lines (text or JSON, the Python
    path's format) and, when asked, dnstap (Frame Streams + protobuf) to a unix socket. */

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from geodns import config as cfg
@@ -24,6 +25,8 @@ from geodns.build import (
 from geodns.dns.stats import Stats
 from geodns.dnssec import zone as dnssec_zone
 from geodns.errors import GeoDNSError, GeoIPError, ZoneError
+from geodns.fleet.content import ContentSession
+from geodns.fleet.contentapi import FleetBackend
 from geodns.fleet.coordinator import Fleet
 from geodns.fleet.votes import generation
 from geodns.geo import compiled
@@ -33,12 +36,15 @@ from geodns.native import udp as native_udp
 from geodns.ops import limits, logs
 from geodns.ops.reloadlog import reload_line
 from geodns.ops.sources import Counters, ReloadCounts
+from geodns.ops.zonefiles import FilesBackend
+from geodns.ops.zonewrite import ZoneService
 from geodns.serve.binding import bind_error
 from geodns.serve.cpus import worker_count
 from geodns.serve.supervisor import Supervisor
 from geodns.serve.worker import ForkState
 from geodns.steer import Steer
 from geodns.table import Table, dismantle
+from geodns.zonediff import Differ
 from geodns.zones import load
 
 log = logging.getLogger("geodns")
@@ -62,6 +68,11 @@ class App:
         self.locator = open_locator(conf)
         self.clients = client_factory(conf, self.locator)
         self.zone_loader = load.ZoneLoader()  # remembers each file: reloads parse only changes
+        self.content = ContentSession(conf) if conf.zones.source == "fleet" else None
+        if self.content is not None:  # zones from the fleet bus, kept in state_dir/zones
+            self.content.table = lambda: self.table
+            await self.content.prepare()
+            conf = self.config = replace(conf, zones_dir=self.content.folder)
         self.trees = compiled.TreeCache()  # compiled GeoIP trees, reused across reloads
         self.table = build_table(conf, self.zone_loader, self.locator, self.trees)
         self.board = HealthBoard()
@@ -75,6 +86,8 @@ class App:
         self._rrl = (conf.rrl, shared_limiter(conf))  # one set of accounts for all workers
         self.dns = Supervisor(self.board, self._fork_state, self.workers, conf.dns.endpoints())
         self._reload_lock = asyncio.Lock()
+        self._differ: Differ | None = None  # dry_run's routing diff, made at the first one
+        self.zones = self._zone_service()  # the zone content API's writer (zones.source)
         self._background: set[asyncio.Task] = set()
         self.dns.bind()  # bind errors fail here, at once, before anything else starts
         self.http_bound: tuple[str, int] | None = None
@@ -103,6 +116,8 @@ class App:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop_signal, sig.name)
         self.fleet.on_join.append(self._rejoined)
+        if self.content is not None:
+            self.content.start_applying(self._content_reload)  # a new version: a reload
         self.ready = True
         for host, port in self.dns.bound:
             log.info("listening on %s port %d (UDP and TCP)", host, port)
@@ -127,6 +142,8 @@ class App:
         await self.checker.__aexit__(None, None, None)
         await self.steer.stop()
         await self.fleet.stop()
+        if self.content is not None:
+            await self.content.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.handle_signals:
@@ -186,11 +203,14 @@ class App:
         listen, probes = self.config.http.listen, self.config.http.probe_listen
         if listen is None:  # the probes may still listen alone
             return None if probes is None else await self._start_probes(probes)
-        from geodns.ops import api, httpfront
+        from geodns.ops import api, httpfront, zonesapi
 
         host, port = cfg.parse_hostport(listen, 8053)
         token = api.read_token(self.config.http.token_file)
-        front = httpfront.HttpFront(api.build(self, token), self.config.http)
+        http = self.config.http
+        tokens = zonesapi.Tokens.from_config(http)
+        zones = partial(zonesapi.mount, self.zones, tokens, http.max_body)
+        front = httpfront.HttpFront(api.build(self, token, http.max_body, [zones]), http)
         try:
             self.http_bound = await front.start(host, port)
         except OSError as exc:  # the address, the protocol and a remedy, as for DNS
@@ -212,6 +232,40 @@ class App:
             raise bind_error(exc, "HTTP", host, port, key="http.probe_listen") from exc
         log.info("HTTP probes on http://%s", cfg.format_hostport(*self.probe_bound))
         return front
+
+    def _zone_service(self) -> ZoneService:
+        """Zone writes go to files (zones_dir, reloaded here) or to the fleet's bus."""
+        conf = self.config
+        if self.content is not None:
+            return ZoneService(FleetBackend(self.content), self._preview, conf.dnssec.key_dir)
+        backend = FilesBackend(
+            conf.zones_dir,
+            conf.zones.history,
+            self._reload_lock,
+            self._written_reload,
+            lambda: self.table,
+            self.zone_loader.agreed,
+        )
+        return ZoneService(backend, self._preview, conf.dnssec.key_dir)
+
+    async def _written_reload(self) -> bool:
+        """A reload for files a zone write just replaced (the reload lock held): the
+        watcher's snapshot is taken again, so it does not reload a second time for them
+        (before the reload: a file changed by hand meanwhile is still seen as changed)."""
+        self._watch_state = self._snapshot()
+        return await self._reload()
+
+    async def _content_reload(self) -> bool:
+        async with self._reload_lock:
+            return await self._written_reload()
+
+    def _preview(self, old: dict | None, new: dict | None) -> dict:
+        """dry_run's record and routing diff (geodns.zonediff, in a thread) against the GeoIP
+        data served now and the current health; the walked databases (~1 s to build) are
+        kept for the next dry run until the GeoIP data changes."""
+        if self._differ is None:
+            self._differ = Differ(self.locator)
+        return self._differ(old, new, self.board)
 
     # --- reload ------------------------------------------------------------------------
 
@@ -338,6 +392,8 @@ class App:
         # Settings that need a restart stay as they were; the rest (rrl, cookies...) are new.
         live = replace(new, dns=old.dns, http=old.http, fleet=old.fleet)
         live = replace(live, instance=old.instance, state_dir=old.state_dir)
+        if self.content is not None:  # fleet content: still loaded from state_dir/zones
+            live = replace(live, zones_dir=old.zones_dir, zones=old.zones)
         self.config = live
         logs.setup(new.log.level, new.log.format)
         self.handler.ecs_enabled = new.ecs.enabled
@@ -364,6 +420,7 @@ class App:
     def clients_changed(self) -> None:
         """New GeoIP data: cached clients hold old facts, so start afresh."""
         self.clients = client_factory(self.config, self.locator)
+        self._differ = None
         self.handler.clients = self.clients
         self.handler.clear_caches()
 

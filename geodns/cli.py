@@ -138,10 +138,12 @@ def _check_runtime_files(conf: cfg.Config) -> list[str]:
         open_locator(conf)
     except GeoDNSError as exc:
         problems.append(str(exc))
-    try:
-        read_token(conf.http.token_file)
-    except ConfigError as exc:
-        problems.extend(str(p) for p in exc.problems)
+    http = conf.http
+    for path in (http.token_file, http.write_token_file, http.read_token_file):
+        try:
+            read_token(path)
+        except ConfigError as exc:
+            problems.extend(str(p) for p in exc.problems)
     return problems
 
 

@@ -34,6 +34,21 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
+_SIZE = {"": 1, "b": 1, "kib": 1024, "kb": 1000, "mib": 1024**2, "mb": 1000**2}
+
+
+def parse_size(value: Any) -> int:
+    """`4MiB`, `512KiB`, `1MB` or a bare number of bytes -> bytes (positive)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    text = str(value).strip().lower()
+    number = text.rstrip("kmib")
+    unit = text[len(number) :].strip()
+    if unit in _SIZE and number.strip().isdigit() and int(number) > 0:
+        return int(number) * _SIZE[unit]
+    raise ValueError(f"expected a size like 4MiB, 512KiB or a number of bytes, got {value!r}")
+
+
 def format_hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -69,6 +84,9 @@ class HttpConfig:
     # /healthz and /readyz alone on their own listener (ops/probefront.py): never starved
     # by the API's connection cap. null = the probes are on `listen` only.
     probe_listen: str | None = None
+    write_token_file: str | None = None  # bearer token for zone writes (None: token_file)
+    read_token_file: str | None = None  # when set, reading zone documents needs its token
+    max_body: int = 4 * 1024 * 1024  # request bodies above this get 413 (`4MiB`, `512KiB`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +170,14 @@ class DnssecConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ZonesConfig:
+    """Where zone content lives (zones/store.py, fleet/content.py): files or the fleet bus."""
+
+    source: str = "files"  # files: zones_dir is the truth; fleet: the bus, zones_dir seeds
+    history: int = 50  # versions kept per zone (the bus keeps at most 64)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -169,6 +195,7 @@ class Config:
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)  # pool capacity
     rtt: RttConfig = field(default_factory=RttConfig)  # measured RTTs: smoothing, expiry
     dnssec: DnssecConfig = field(default_factory=DnssecConfig)
+    zones: ZonesConfig = field(default_factory=ZonesConfig)  # where zone content lives
 
     def instance_name(self) -> str:
         """`instance`, or the hostname when it is not set."""
@@ -188,6 +215,7 @@ _SECTIONS = {
     "prometheus": PrometheusConfig,
     "rtt": RttConfig,
     "dnssec": DnssecConfig,
+    "zones": ZonesConfig,
 }
 _DURATION_KEYS = {
     *("window", "tcp_idle_timeout", "tcp_message_timeout", "shutdown_grace", "poll_interval"),
@@ -207,6 +235,10 @@ def _check_value(cls: type, key: str, value: Any) -> Any:
         return _rrl_value(key, value)
     if cls is LogConfig and key == "dnstap":  # {socket: PATH} (null: off)
         return _dnstap_value(value)
+    if key == "max_body":
+        return parse_size(value)
+    if cls is ZonesConfig and key == "source" and value not in ("files", "fleet"):
+        raise ValueError(f"must be files or fleet, got {value!r}")
     if key in _CHOICES:
         if value not in _CHOICES[key]:
             raise ValueError(f"must be one of {', '.join(_CHOICES[key])}, got {value!r}")
@@ -298,6 +330,8 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
                 bad.append((key, f"must be between 0 and {top}"))
         if values.get("window", 1.0) <= 0:
             bad.append(("window", "must be positive"))
+    if section == "zones" and not 1 <= values.get("history", 50) <= 64:
+        bad.append(("history", "must be between 1 and 64 (the bus keeps at most 64)"))
     if section == "log" and not 0.0 <= values.get("query_sample", 1.0) <= 1.0:
         bad.append(("query_sample", "must be between 0 and 1"))
     if section == "http":
@@ -371,13 +405,24 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
     geoip = sections.get("geoip", GeoIPConfig())
     http = sections.get("http", HttpConfig())
     sections["geoip"] = replace(geoip, city=_rel(base, geoip.city), asn=_rel(base, geoip.asn))
-    sections["http"] = replace(http, token_file=_rel(base, http.token_file))
+    sections["http"] = replace(
+        http,
+        token_file=_rel(base, http.token_file),
+        write_token_file=_rel(base, http.write_token_file),
+        read_token_file=_rel(base, http.read_token_file),
+    )
     sections["cookies"] = _cookies(sections.get("cookies"), base, raw, top, problems)
     fleet = sections.get("fleet", FleetConfig())
     sections["fleet"] = replace(fleet, credentials=_rel(base, fleet.credentials))
     dnssec = sections.get("dnssec", DnssecConfig())
     sections["dnssec"] = replace(dnssec, key_dir=_rel(base, dnssec.key_dir))
     state_dir, instance = _rel(base, tops["state_dir"]), tops["instance"]
+    if sections.get("zones", ZonesConfig()).source == "fleet" and not (
+        sections["fleet"].nats and state_dir
+    ):
+        at = raw.at("zones") if isinstance(raw, yamlio.LineDict) else top
+        problems.add(at, "zones.source: fleet needs fleet.nats and state_dir (last versions)")
+        problems.raise_if_any(ConfigError)
     return Config(
         **sections,
         zones_dir=str(_rel(base, zones_dir)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -60,7 +61,10 @@ def build_probes(app: Sources) -> web.Application:
     return probes
 
 
-def build(app: Sources, token: str | None) -> web.Application:
+def build(
+    app: Sources, token: str | None, max_body: int = 4 << 20, mounts: Sequence[Callable] = ()
+) -> web.Application:
+    """The API; each of `mounts(web_app, registry)` adds routes of its own (zone content)."""
     registry, collector = metrics.registry_for(app)
     routes = web.RouteTableDef()
 
@@ -110,9 +114,11 @@ def build(app: Sources, token: str | None) -> web.Application:
     async def fleet(request: web.Request) -> web.Response:
         return web.json_response(fleetapi.fleet_report(app))
 
-    web_app = web.Application()
+    web_app = web.Application(client_max_size=max_body)  # http.max_body: 413 beyond
     web_app.add_routes(routes)
     rttapi.register(web_app, app, token)  # POST /api/v1/rtt/{zone} (steering)
+    for mount in mounts:
+        mount(web_app, registry)
     return web_app
 
 

@@ -1,0 +1,265 @@
+"""Zone content on the fleet bus: every instance serves the same version of every zone.
+
+Zone documents live in their own JetStream key-value bucket, `<fleet.bucket>-zones`, one
+key per zone, with `zones.history` versions kept (JetStream's own per-key history); a
+version is the entry's revision, the same number on every instance. Each entry holds the
+document, the serial it is served with (chosen by the writer: above every earlier one),
+who wrote it, when and why. Every instance watches the bucket and writes each zone's
+current version into `state_dir/zones/` (atomically) for the app to load, so an instance
+that loses the bus keeps serving its last versions, and one that starts without it serves
+what it served before. Files in zones_dir only seed zones the bucket has never held.
+
+A session of its own on the NATS servers of `fleet:` (the fleet's bus keeps its bucket
+with history 1; this one needs history): connects, watches, starts over with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.js.errors
+
+from geodns.config import Config
+from geodns.fleet.contentstate import Applied, LocalCopies, serial_for
+from geodns.table import Table
+from geodns.zones import document
+
+log = logging.getLogger("geodns.fleet")
+FIRST_CONTACT = 3.0  # how long start waits for the bucket before serving the local copies
+BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0
+_PLAIN = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+
+
+def zone_of_key(key: str) -> str | None:
+    if not key.startswith("zone."):
+        return None
+    rest = key[5:]
+    return bytes.fromhex(rest[1:]).decode() if rest.startswith("=") else rest + "."
+
+
+def key_of(zone: str) -> str:
+    """`gslb.example.com.` -> `zone.gslb.example.com`; odd names hex-encoded."""
+    name = zone.rstrip(".")
+    return "zone." + (name if _PLAIN.match(name) else "=" + zone.encode().hex())
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One version of a zone as the bucket holds it."""
+
+    revision: int
+    record: dict  # {"document", "serial", "who", "time", "summary"}
+
+    @property
+    def document(self) -> dict | None:
+        return self.record.get("document")
+
+    @property
+    def serial(self) -> int | None:
+        return self.record.get("serial")
+
+    @staticmethod
+    def encode(record: dict) -> bytes:
+        """A record as the bucket stores it (one place: signing, when the fleet's bus signs
+        its entries, goes here and in `parse`)."""
+        return json.dumps(record).encode()
+
+    @classmethod
+    def parse(cls, revision: int, value: bytes | None) -> Entry:
+        record = json.loads(value or b"{}")
+        if not isinstance(record, dict) or not isinstance(record.get("document"), dict | None):
+            raise ValueError("not a zone record")
+        if record.get("document") is not None and type(record.get("serial")) is not int:
+            raise ValueError("a zone record without its serial")
+        return cls(revision, record)
+
+
+class ContentSession:
+    """The bus side: the bucket's newest entry per zone, kept current; seeds; writes."""
+
+    def __init__(self, conf: Config) -> None:
+        self.conf, self.fleet_conf = conf, conf.fleet
+        self.bucket = f"{conf.fleet.bucket}-zones"
+        self.instance = conf.instance_name()
+        self.kv: Any = None  # set while a session is up and synced
+        self.latest: dict[str, Entry] = {}
+        self.local = LocalCopies(Path(str(conf.state_dir)) / "zones")
+        self.applied = Applied()
+        self.on_change: Callable[[], Awaitable[bool]] | None = None  # the app's reload
+        self.table: Callable[[], Table] = lambda: Table()
+        self.lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self._synced = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def folder(self) -> str:
+        return str(self.local.folder)
+
+    async def prepare(self) -> None:
+        """Before the first table: join the bucket (a few seconds at most) and write its
+        zones out; without the bus, serve the local copies (or, the first time, the seeds)."""
+        self.local.open(self.conf.zones_dir)
+        self._tasks.append(asyncio.create_task(self._run()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._synced.wait(), FIRST_CONTACT)
+        if not self._synced.is_set():
+            log.warning("zones: no bus within %gs; serving the last versions kept", FIRST_CONTACT)
+
+    def start_applying(self, reload: Callable[[], Awaitable[bool]]) -> None:
+        """The app is up: from now on a new version means a reload."""
+        self.on_change = reload
+        self._tasks.append(asyncio.create_task(self._apply_loop()))
+        self._dirty.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- the session ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            try:
+                await self._session()
+                delay = BACKOFF_FIRST
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("zones bus: %s: %s", type(exc).__name__, exc)
+            if self.kv is not None:
+                log.warning("zones: lost the bus; serving the last versions, refusing writes")
+            self.kv = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _session(self) -> None:
+        lost = asyncio.Event()
+
+        async def gone(*_: object) -> None:
+            lost.set()
+
+        async def quiet(exc: Exception) -> None:
+            log.debug("zones bus: %s", exc)
+
+        nc = await nats.connect(
+            servers=list(self.fleet_conf.nats),
+            allow_reconnect=False,
+            connect_timeout=2,
+            ping_interval=max(1, int(self.fleet_conf.stale_after / 4)),
+            max_outstanding_pings=2,
+            disconnected_cb=gone,
+            closed_cb=gone,
+            error_cb=quiet,
+            **self._credentials(),
+        )
+        try:
+            js = nc.jetstream(timeout=2.0)
+            try:
+                kv = await js.key_value(self.bucket)
+            except nats.js.errors.BucketNotFoundError:
+                kv = await js.create_key_value(bucket=self.bucket, history=self.conf.zones.history)
+            watcher = await kv.watchall()
+            pump = asyncio.create_task(self._pump(watcher, kv))
+            waiter = asyncio.create_task(lost.wait())
+            try:
+                await asyncio.wait({pump, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if pump.done():
+                    pump.result()
+            finally:
+                for task in (pump, waiter):
+                    task.cancel()
+                await asyncio.gather(pump, waiter, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(watcher.stop(), 1.0)
+        finally:
+            self.kv = None
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    async def _pump(self, watcher: Any, kv: Any) -> None:
+        """Entries as they come; the first None ends the bucket's current contents."""
+        while True:
+            try:
+                entry = await watcher.updates(timeout=3600)
+            except TimeoutError:
+                continue
+            if entry is None:
+                if self.kv is None:
+                    await self._sync(kv)
+                continue
+            zone = zone_of_key(entry.key)
+            if zone is None or entry.operation in ("DEL", "PURGE"):
+                continue
+            try:
+                self.latest[zone] = Entry.parse(entry.revision, entry.value)
+            except ValueError as exc:
+                log.warning("zones: ignoring malformed %s: %s", entry.key, exc)
+                continue
+            self._dirty.set()
+
+    async def _sync(self, kv: Any) -> None:
+        """The bucket is read: seed what it never held, write every zone out, go live."""
+        for zone, text in self.local.seeds():
+            if zone not in self.latest:
+                await self._seed(kv, zone, text)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.local.write_all, dict(self.latest), True)
+        self.kv = kv
+        self._synced.set()
+        self._dirty.set()
+        log.info("zones: joined bucket %r (%d zones)", self.bucket, len(self.latest))
+
+    async def _seed(self, kv: Any, zone: str, text: str) -> None:
+        compiled, problems = document.check(text, zone)
+        if compiled is None:
+            log.error("zones: seed %s not valid, not seeded: %s", zone, problems)
+            return
+        served = self.local.serial_of(zone)
+        serial = serial_for(compiled, served)
+        record = {
+            "document": document.from_text(text),
+            "serial": serial,
+            "who": f"seed:{self.instance}",
+            "time": time.time(),
+            "summary": f"seeded from {self.conf.zones_dir}",
+        }
+        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+            revision = await kv.create(key_of(zone), Entry.encode(record))
+            self.latest[zone] = Entry(revision, record)
+            log.info("zones: seeded %s from files (version %d)", zone, revision)
+
+    # -- applying ---------------------------------------------------------------------------
+
+    async def _apply_loop(self) -> None:
+        """Write new versions out and reload, as often as they come (coalesced)."""
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            loop = asyncio.get_running_loop()  # checks and writes: a thread's work
+            changed = await loop.run_in_executor(None, self.local.write_all, dict(self.latest))
+            if changed and self.on_change is not None and not await self.on_change():
+                log.error("zones: versions %s written but the reload failed", changed)
+            await self.applied.reached(self.local.versions())
+
+    def _credentials(self) -> dict[str, Any]:
+        path = self.fleet_conf.credentials
+        if path is None:
+            return {}
+        if path.endswith(".creds"):
+            return {"user_credentials": path}
+        return {"token": Path(path).read_text(encoding="utf-8").strip()}

@@ -32,6 +32,7 @@ from geodns.fleet.votes import generation
 from geodns.geo import compiled
 from geodns.health.board import HealthBoard
 from geodns.health.probes import Checker
+from geodns.integrations import rfc2136
 from geodns.native import udp as native_udp
 from geodns.ops import limits, logs
 from geodns.ops.reloadlog import reload_line
@@ -88,6 +89,7 @@ class App:
         self._reload_lock = asyncio.Lock()
         self._differ: Differ | None = None  # dry_run's routing diff, made at the first one
         self.zones = self._zone_service()  # the zone content API's writer (zones.source)
+        self.dns.on_update = lambda request: rfc2136.apply(self.zones, self.config.updates, request)
         self._background: set[asyncio.Task] = set()
         self.dns.bind()  # bind errors fail here, at once, before anything else starts
         self.http_bound: tuple[str, int] | None = None

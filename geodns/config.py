@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from geodns.dns.cookies import read_secret as read_cookie_secret
+from geodns.dns.updatesconf import UpdatesConfig
+from geodns.dns.updatesconf import parse as parse_updates
 from geodns.errors import ConfigError, Problem, Problems, Where
 from geodns.geo.locator import demo_geoip_path
 from geodns.health.steering import DURATIONS, PrometheusConfig, RttConfig, range_checks
@@ -196,6 +198,7 @@ class Config:
     rtt: RttConfig = field(default_factory=RttConfig)  # measured RTTs: smoothing, expiry
     dnssec: DnssecConfig = field(default_factory=DnssecConfig)
     zones: ZonesConfig = field(default_factory=ZonesConfig)  # where zone content lives
+    updates: UpdatesConfig = field(default_factory=UpdatesConfig)  # RFC 2136 UPDATE (TSIG)
 
     def instance_name(self) -> str:
         """`instance`, or the hostname when it is not set."""
@@ -384,9 +387,12 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
     sections: dict[str, Any] = {}
     zones_dir = "zones"
     tops: dict[str, str | None] = {"instance": None, "state_dir": None}
+    updates: tuple[Any, Where] = (None, top)
     for key, value in raw.items():
         at = raw.at(key) if isinstance(raw, yamlio.LineDict) else top
-        if key in _SECTIONS:
+        if key == "updates":  # nested keys and secrets: dns/updatesconf.py
+            updates = (value, at)
+        elif key in _SECTIONS:
             sections[key] = _section(key, value, at, problems)
         elif key == "zones_dir":
             if not isinstance(value, str) or not value:
@@ -398,10 +404,11 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
                 problems.add(at, f"{key}: must be a non-empty string or null")
             tops[key] = value
         else:
-            known = ", ".join([*sorted(_SECTIONS), "zones_dir", *tops])
+            known = ", ".join([*sorted([*_SECTIONS, "updates"]), "zones_dir", *tops])
             problems.add(at, f"unknown key {key!r} (known: {known})")
-    problems.raise_if_any(ConfigError)
     base = Path(source).resolve().parent
+    sections["updates"] = parse_updates(*updates, base, problems)
+    problems.raise_if_any(ConfigError)
     geoip = sections.get("geoip", GeoIPConfig())
     http = sections.get("http", HttpConfig())
     sections["geoip"] = replace(geoip, city=_rel(base, geoip.city), asn=_rel(base, geoip.asn))

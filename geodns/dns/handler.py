@@ -24,6 +24,7 @@ from geodns.dns.identity import CLASS_CH, Identity
 from geodns.dns.rrl import DROP, LOG_ONLY, OK, RateLimiter
 from geodns.dns.signed import T_NXNAME, sign_reply
 from geodns.dns.stats import Count, Stats, qtype_label
+from geodns.dns.update import PASS
 from geodns.geo import ecs
 from geodns.model import AllUp, Client, HealthView
 from geodns.table import FAST_FLAGS, FAST_MASK, STATIC, Table
@@ -85,6 +86,9 @@ class Handler(FastPath):
         self.rrl = rrl
         # who answers: NSID and CHAOS (off unless the config says; CHAOS names get REFUSED)
         self.identity = identity or Identity("", "", nsid=False, chaos=False, hide_version=True)
+        # RFC 2136 UPDATE and TSIG-signed queries (dns/update.py UpdateDesk; None: updates off,
+        # UPDATE gets NOTIMP). Its answer to an UPDATE is awaitable: the transport sends it later.
+        self.updates: Any = None
         if rrl is not None:  # decided once: with RRL off a query pays nothing for it
             self.handle = self._limited  # type: ignore[method-assign]
 
@@ -140,7 +144,9 @@ class Handler(FastPath):
         if cookies is not None:
             cookies.valid_seen, cookies.last = False, b""
         resp = Handler.handle(self, data, host, max_size, count)
-        if resp is None or max_size >= STREAM_SIZE or (cookies is not None and cookies.valid_seen):
+        if resp.__class__ is not bytes:  # None, or a TSIG-signed update: bounded by the desk
+            return resp
+        if max_size >= STREAM_SIZE or (cookies is not None and cookies.valid_seen):
             return resp
         verdict = self.rrl.verdict(host, *self._identity(resp))  # type: ignore[union-attr]
         if verdict == OK:
@@ -185,6 +191,10 @@ class Handler(FastPath):
             count = self.stats.udp
         if len(data) < 12 or data[2] & 0x80:
             return None  # too short to answer, or a response: never answered
+        if self.updates is not None and (data[2] & 0x78 == 0x28 or data[10:12] != b"\0\0"):
+            resp = self._update(data, host, max_size, count, outcome)
+            if resp is not PASS:
+                return resp
         if (data[2] >> 3) & 0xF != 0:  # opcode other than QUERY
             count(None, 0, w.RCODE_NOTIMP)
             return assemble.error(data, w.RCODE_NOTIMP, self.opts, False)
@@ -199,6 +209,18 @@ class Handler(FastPath):
             count(None, qtype_label(q.qtype), w.RCODE_FORMERR)
             return assemble.error(data, w.RCODE_FORMERR, self.opts, True)
         return self._answer_query(q, host, max_size, count, outcome, cookie)
+
+    def _update(self, data: bytes, host: str, max_size: int, count: Count, outcome: Any) -> Any:
+        """An UPDATE (opcode 5) or a query with a TSIG: the desk's (dns/update.py), PASS
+        when it is neither (a query whose additional record is only an OPT)."""
+
+        def answer(message: bytes, size: int) -> bytes | None:
+            return self.slow(message, host, size, count, outcome)
+
+        resp = self.updates.take(data, host, max_size, answer, self.table.find_zone)
+        if resp.__class__ is bytes and data[2] & 0x78:
+            count(None, 0, resp[3] & 0xF)  # type: ignore[index]
+        return resp
 
     def _answer_query(
         self,

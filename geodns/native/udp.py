@@ -60,6 +60,7 @@ class NativeUdp:
         # what Python answers for the threads: timed and sized (and tapped) as they are
         self.observe: Any = None
         self._locals = [s.getsockname() for s in socks]
+        self.later: set = set()  # answers still to come (UPDATE)
 
     def use_log(self, qlog: Any) -> None:
         """The threads push every answer to `qlog` (native/qlog.py): lines and/or dnstap."""
@@ -102,6 +103,9 @@ class NativeUdp:
                 resp = self.failed(f"UDP query from {addr[0]}", data, count)
             if resp is None:
                 continue
+            if resp.__class__ is not bytes:  # an UPDATE: answered when the writer is done
+                self._later(resp, socks[index], addr)
+                continue
             try:
                 socks[index].sendto(resp, addr)
             except OSError:  # a full send buffer or a gone client: as a lost datagram
@@ -110,6 +114,25 @@ class NativeUdp:
                 self.stats.truncated += 1
             if observe is not None:
                 observe("udp", data, resp, addr, self._locals[index], time.perf_counter() - started)
+
+    def _later(self, pending: Any, sock: socket.socket, addr: Any) -> None:
+        """Send an UPDATE's answer when it comes, from a copy of the socket (it outlives
+        this worker's retirement, as serve/tcp.py send_later does for UdpProtocol)."""
+        copy = sock.dup()
+        task = asyncio.ensure_future(pending)
+        self.later.add(task)
+
+        def done(task: asyncio.Future) -> None:
+            self.later.discard(task)
+            try:
+                if not task.cancelled() and task.exception() is None and task.result():
+                    copy.sendto(task.result(), addr)
+            except OSError:
+                pass
+            finally:
+                copy.close()
+
+        task.add_done_callback(done)
 
     def stop(self) -> None:
         """Stop the threads (nothing more is read natively), then answer what they handed

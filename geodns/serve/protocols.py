@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geodns.serve.binding import bind_error
-from geodns.serve.tcp import Count, Handle, TcpLimits, TcpProtocol, errors
+from geodns.serve.tcp import Count, Handle, TcpLimits, TcpProtocol, errors, send_later
 
 # Re-exported: the TCP side lives in serve/tcp.py, callers import both from here.
 __all__ = ["Count", "DnsServer", "Handle", "TcpLimits", "TcpProtocol", "UdpProtocol", "bind_pair"]
@@ -38,6 +38,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.stats = stats  # its .truncated counts replies sent with TC
         self.sendto: Callable | None = None
         self.local: tuple = ("", 0)
+        self.later: set = set()  # answers still to come (UPDATE)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.sendto = transport.sendto  # type: ignore[attr-defined]
@@ -49,7 +50,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
             resp = self.handle(data, addr[0], UDP_SIZE, self.count)
         except Exception:
             resp = errors.failed(f"UDP query from {addr[0]}", data, self.count)
-        if resp is not None:
+        if resp.__class__ is not bytes and resp is not None:  # an UPDATE: answered when done
+            send_later(resp, lambda r: self.sendto(r, addr), self.later)  # type: ignore[misc]
+        elif resp is not None:
             self.sendto(resp, addr)  # type: ignore[misc]
             if resp[2] & 0x02 and self.stats is not None:  # TC: the client retries over TCP
                 self.stats.truncated += 1

@@ -65,6 +65,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task] = set()
         self._token = 0
         self._health_pending = False
+        self.on_update: Callable[[Any], Any] | None = None  # RFC 2136: the app's zone writer
 
     # -- sockets -----------------------------------------------------------------------
 
@@ -199,6 +200,8 @@ class Supervisor:
                     waiter = proc.waiting.pop(message[1], None)
                     if waiter is not None and not waiter.done():
                         waiter.set_result(True)
+                elif kind == "update":  # a verified RFC 2136 UPDATE (integrations/rfc2136.py)
+                    self._spawn(self._update(proc, message[1], message[2]))
                 elif kind == "health-ack":
                     proc.health_seen = max(proc.health_seen, message[1])
                     proc.health_event.set()
@@ -210,6 +213,11 @@ class Supervisor:
             pass
         finally:
             writer.close()
+
+    async def _update(self, proc: WorkerProc, token: int, request: Any) -> None:
+        rcode = 5 if self.on_update is None else await self.on_update(request)  # REFUSED
+        with contextlib.suppress(Exception):
+            send(proc.writer, ("update-done", token, rcode))
 
     async def _reap(self, proc: WorkerProc, reaped: bool = False) -> None:
         status = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import struct
@@ -132,6 +133,24 @@ class _ErrorLog:
 errors = _ErrorLog()
 
 
+def send_later(pending: Any, send: Callable[[bytes], None], tasks: set) -> None:
+    """An answer that comes later (an UPDATE waits for the zone writer, dns/update.py): sent
+    when it does; `tasks` keeps it referenced until then. A lost peer loses the answer."""
+    task = asyncio.ensure_future(pending)
+    tasks.add(task)
+
+    def done(task: asyncio.Future) -> None:
+        tasks.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            return
+        resp = task.result()
+        if resp is not None:
+            with contextlib.suppress(Exception):
+                send(resp)
+
+    task.add_done_callback(done)
+
+
 def unread_bytes(transport: asyncio.BaseTransport) -> int:
     """Bytes the kernel has received on this connection that we have not read yet."""
     sock = transport.get_extra_info("socket")
@@ -171,6 +190,7 @@ class TcpProtocol(asyncio.Protocol):
         self.counted = False
         self.closing = False  # retired worker: close once what was received is answered
         self.write_deadline = 0.0  # answers wait for the client to read them: until then
+        self.later: set = set()  # answers still to come (UPDATE)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -267,15 +287,21 @@ class TcpProtocol(asyncio.Protocol):
                 resp = self.handle(message, self.peer, TCP_SIZE, self.count)
             except Exception:
                 resp = errors.failed(f"TCP query from {self.peer}", message, self.count)
-            if resp is not None:
-                out += (len(resp).to_bytes(2, "big"), resp)
-                made += 2 + len(resp)
+            if resp.__class__ is bytes:
+                out += (len(resp).to_bytes(2, "big"), resp)  # type: ignore[union-attr]
+                made += 2 + len(resp)  # type: ignore[arg-type]
                 if self.observe is not None:  # to the write below: the send is the loop's
                     elapsed = time.perf_counter() - started
                     self.observe("tcp", message, resp, self.address, self.local, elapsed)
+            elif resp is not None:  # an UPDATE: answered when the zone writer is done
+                send_later(resp, self._send_one, self.later)
         if out:
             self.transport.write(b"".join(out))  # type: ignore[union-attr]
         return pos, made
+
+    def _send_one(self, resp: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(len(resp).to_bytes(2, "big") + resp)
 
     def _message_starts(self) -> None:
         """A message's first byte: its deadline starts (the first message's ran from connect)."""

@@ -18,8 +18,10 @@ from typing import Any, NoReturn
 from geodns.build import make_handler
 from geodns.config import Config
 from geodns.dns.stats import Stats
+from geodns.dns.update import UpdateDesk
 from geodns.geo.ecs import ClientFactory
 from geodns.health.steering import applied
+from geodns.integrations.rfc2136 import UpdateLink
 from geodns.model import MemberKey, PoolKey
 from geodns.native import qlog
 from geodns.native.udp import native_udp
@@ -159,6 +161,9 @@ class Worker:
         handler = make_handler(
             conf, state.table, state.clients, self.health, self.stats, rrl=state.rrl
         )
+        self.updates = UpdateLink(lambda message: send(self.writer, message))
+        if conf.updates.enabled:  # RFC 2136: verified here, written by the supervisor
+            handler.updates = UpdateDesk(conf.updates, self.updates.submit)
         self.limits = tcp_limits(conf)
         self.qlog = qlog.open_log(conf)  # None: no query log, no dnstap
         observe = qlog.plain(self.stats) if self.qlog is None else self.qlog.observer(self.stats)
@@ -222,6 +227,8 @@ class Worker:
                     send(writer, ("health-ack", message[1].generation))
                 elif kind == "stats":
                     self._spawn(self._send_stats(writer, message[1]))
+                elif kind == "update-done":
+                    self.updates.answered(message[1], message[2])
                 elif kind == "serve":
                     if not self.serving:
                         await server.__aenter__()

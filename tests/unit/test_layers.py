@@ -23,7 +23,8 @@ TIERS: list[tuple[str, ...]] = [
     # and is composed by app; the API reads it (a peer), and nothing that answers needs it.
     # steer/ too: the capacity poller and RTT store feed the board beside the fleet.
     # importers/ read other services' exports into zone documents for the CLI.
-    ("ops", "fleet", "steer", "importers"),
+    # integrations/: RFC 2136 applied through the zone writer, the webhook and providers.
+    ("ops", "fleet", "steer", "importers", "integrations"),
     ("dns", "config"),
     ("geo", "zones", "table"),
     ("health", "policies", "wire", "dnssec"),

@@ -39,6 +39,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.sendto: Callable | None = None
         self.local: tuple = ("", 0)
         self.later: set = set()  # answers still to come (UPDATE)
+        self.sock: socket.socket | None = None  # the UDP socket (a copy answers them)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.sendto = transport.sendto  # type: ignore[attr-defined]
@@ -51,13 +52,22 @@ class UdpProtocol(asyncio.DatagramProtocol):
         except Exception:
             resp = errors.failed(f"UDP query from {addr[0]}", data, self.count)
         if resp.__class__ is not bytes and resp is not None:  # an UPDATE: answered when done
-            send_later(resp, lambda r: self.sendto(r, addr), self.later)  # type: ignore[misc]
+            self.answer_later(resp, addr)
         elif resp is not None:
             self.sendto(resp, addr)  # type: ignore[misc]
             if resp[2] & 0x02 and self.stats is not None:  # TC: the client retries over TCP
                 self.stats.truncated += 1
             if self.observe is not None:
                 self.observe("udp", data, resp, addr, self.local, time.perf_counter() - started)
+
+    def answer_later(self, pending: Any, addr: tuple) -> None:
+        """From a copy of the socket: a reload may retire this worker before the zone
+        writer answers, and closing the transport must not lose the reply."""
+        sock = self.sock.dup() if self.sock is not None else None
+        if sock is None:
+            send_later(pending, lambda r: self.sendto(r, addr), self.later)  # type: ignore[misc]
+            return
+        send_later(pending, lambda r: sock.sendto(r, addr), self.later, sock.close)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors for earlier replies (a client that went away) are not our problem."""
@@ -147,10 +157,12 @@ class DnsServer:
                 transport, protocol = await loop.create_datagram_endpoint(
                     lambda: UdpProtocol(self.handle, stats.udp, self.observe, stats), sock=udp
                 )
+                protocol.sock = udp
                 self._closers.append(transport)
             else:  # answers what is queued at shutdown, once the native threads stop
                 protocol = UdpProtocol(self.handle, stats.udp, self.observe, stats)
                 protocol.sendto, protocol.local = udp.sendto, udp.getsockname()
+                protocol.sock = udp
             server = await loop.create_server(self._tcp_protocol, sock=tcp)
             self._udp.append((udp, protocol))
             self._closers.append(server)

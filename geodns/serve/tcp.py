@@ -133,20 +133,27 @@ class _ErrorLog:
 errors = _ErrorLog()
 
 
-def send_later(pending: Any, send: Callable[[bytes], None], tasks: set) -> None:
+def send_later(
+    pending: Any, send: Callable[[bytes], None], tasks: set, after: Callable[[], Any] | None = None
+) -> None:
     """An answer that comes later (an UPDATE waits for the zone writer, dns/update.py): sent
-    when it does; `tasks` keeps it referenced until then. A lost peer loses the answer."""
+    when it does; `tasks` keeps it referenced until then, `after` runs once it is sent or
+    lost (a lost peer loses the answer)."""
     task = asyncio.ensure_future(pending)
     tasks.add(task)
 
     def done(task: asyncio.Future) -> None:
-        tasks.discard(task)
-        if task.cancelled() or task.exception() is not None:
-            return
-        resp = task.result()
-        if resp is not None:
-            with contextlib.suppress(Exception):
-                send(resp)
+        try:
+            if task.cancelled() or task.exception() is not None:
+                return
+            resp = task.result()
+            if resp is not None:
+                with contextlib.suppress(Exception):
+                    send(resp)
+        finally:
+            tasks.discard(task)
+            if after is not None:
+                after()
 
     task.add_done_callback(done)
 
@@ -261,7 +268,7 @@ class TcpProtocol(asyncio.Protocol):
             buf += data[pos:]
         if not buf:
             self._idles()
-            if self.closing:
+            if self.closing and not self.later:
                 self.transport.close()  # type: ignore[union-attr]  # flushes the answers first
         elif fresh:
             self._message_starts()
@@ -302,6 +309,8 @@ class TcpProtocol(asyncio.Protocol):
     def _send_one(self, resp: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(len(resp).to_bytes(2, "big") + resp)
+            if self.closing and not self.buffer and len(self.later) <= 1:  # the last one
+                self.transport.close()
 
     def _message_starts(self) -> None:
         """A message's first byte: its deadline starts (the first message's ran from connect)."""
@@ -327,7 +336,7 @@ class TcpProtocol(asyncio.Protocol):
     def retire(self) -> None:
         """Close once everything received is answered: at once if nothing is on its way."""
         self.closing = True
-        if not self.buffer and not unread_bytes(self.transport):  # type: ignore[arg-type]
+        if not self.buffer and not self.later and not unread_bytes(self.transport):  # type: ignore[arg-type]
             self.transport.close()  # type: ignore[union-attr]
 
     def evict(self) -> None:

@@ -266,7 +266,7 @@ class Worker:
                 self.server.retire()
         with contextlib.suppress(Exception):
             send(self.writer, ("retired", self._snapshot()))
-        while self.limits.open and time.monotonic() < self.retire_by:
+        while (self.limits.open or self.updates.waiting) and time.monotonic() < self.retire_by:
             await asyncio.sleep(0.05)
         self.stop.set()
 

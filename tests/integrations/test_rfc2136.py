@@ -1,0 +1,183 @@
+"""RFC 2136 UPDATE with TSIG against a running server: dnspython and nsupdate as clients,
+every refusal with its RCODE and TSIG error, prerequisites, static data only, and each
+accepted update a zone write in the history with the key as author."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+import dns.tsig
+import dns.tsigkeyring
+import dns.update
+import pytest
+
+from tests.integrations.kit import OTHER_SECRET, SECRET, ZONE, serve
+
+KEYRING = dns.tsigkeyring.from_text({"acme": (dns.tsig.HMAC_SHA256, SECRET)})
+OPS = dns.tsigkeyring.from_text({"ops": (dns.tsig.HMAC_SHA512, OTHER_SECRET)})
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    s = serve(tmp_path_factory.mktemp("rfc2136"))
+    yield s
+    s.server.stop()
+
+
+def _update(keyring=KEYRING, algorithm=dns.tsig.HMAC_SHA256) -> dns.update.UpdateMessage:
+    upd = dns.update.UpdateMessage(ZONE)
+    if keyring is not None:
+        upd.use_tsig(keyring, algorithm=algorithm)
+    return upd
+
+
+def _txt(served, name: str) -> list[str]:
+    reply = dns.query.udp(dns.message.make_query(name, "TXT"), **served.at, timeout=3)
+    return sorted(rr.to_text() for rrset in reply.answer for rr in rrset)
+
+
+def _send_raw(served, wire: bytes) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(wire, served.dns)
+        return sock.recv(65535)
+
+
+def test_signed_update_adds_and_deletes_txt_in_history(served) -> None:
+    before = len(served.history())
+    upd = _update()
+    upd.add("_acme-challenge.www", 60, "TXT", "token-one")
+    upd.add("_acme-challenge.www", 60, "TXT", "token-two")
+    reply = dns.query.udp(upd, **served.at, timeout=10)
+    assert reply.rcode() == dns.rcode.NOERROR and reply.had_tsig  # signed, and it verified
+    name = f"_acme-challenge.www.{ZONE}"
+    assert _txt(served, name) == ['"token-one"', '"token-two"']
+    latest = served.history()[-1]
+    assert latest["who"].startswith("tsig:acme@127.0.0.1"), latest
+    assert len(served.history()) == before + 1
+    upd = _update()
+    upd.delete("_acme-challenge.www", "TXT", "token-one")
+    assert dns.query.tcp(upd, **served.at, timeout=10).rcode() == dns.rcode.NOERROR
+    assert _txt(served, name) == ['"token-two"']
+    upd = _update()
+    upd.delete("_acme-challenge.www", "TXT")
+    assert dns.query.udp(upd, **served.at, timeout=10).rcode() == dns.rcode.NOERROR
+    reply = dns.query.udp(dns.message.make_query(name, "TXT"), **served.at, timeout=3)
+    assert reply.rcode() == dns.rcode.NXDOMAIN
+    assert [v["who"].split("@")[0] for v in served.history()[-3:]] == ["tsig:acme"] * 3
+
+
+def test_unsigned_update_is_refused_and_changes_nothing(served) -> None:
+    before = served.history()[-1]["version"]
+    upd = _update(keyring=None)
+    upd.add("_acme-challenge", 60, "TXT", "x")
+    assert dns.query.udp(upd, **served.at, timeout=5).rcode() == dns.rcode.REFUSED
+    assert served.history()[-1]["version"] == before
+
+
+def test_bad_tsig_is_notauth_with_the_tsig_error(served, monkeypatch) -> None:
+    wrong = dns.tsigkeyring.from_text({"acme": (dns.tsig.HMAC_SHA256, OTHER_SECRET)})
+    upd = _update(keyring=wrong)
+    upd.add("_acme-challenge", 60, "TXT", "x")
+    with pytest.raises(dns.tsig.PeerBadSignature):  # dnspython reads NOTAUTH + BADSIG
+        dns.query.udp(upd, **served.at, timeout=5)
+    nokey = dns.tsigkeyring.from_text({"nobody": (dns.tsig.HMAC_SHA256, SECRET)})
+    upd = _update(keyring=nokey)
+    upd.add("_acme-challenge", 60, "TXT", "x")
+    with pytest.raises(dns.tsig.PeerBadKey):
+        dns.query.udp(upd, **served.at, timeout=5)
+    upd = _update()
+    upd.add("_acme-challenge", 60, "TXT", "x")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 3600)  # our clock, signing an hour ago
+    wire = upd.to_wire()
+    monkeypatch.setattr(time, "time", real)
+    raw = _send_raw(served, wire)
+    with pytest.raises(dns.tsig.PeerBadTime):  # signed with our key (the MAC checks out)
+        dns.message.from_wire(raw, keyring=KEYRING, request_mac=upd.mac)
+
+
+def test_only_granted_names_and_types_of_static_data(served) -> None:
+    upd = _update()
+    upd.add("other", 60, "TXT", "x")  # acme may only touch _acme-challenge
+    assert dns.query.udp(upd, **served.at, timeout=5).rcode() == dns.rcode.REFUSED
+    upd = _update()
+    upd.add("_acme-challenge", 60, "A", "192.0.2.9")  # TXT only
+    assert dns.query.udp(upd, **served.at, timeout=5).rcode() == dns.rcode.REFUSED
+    upd = _update(OPS, dns.tsig.HMAC_SHA512)
+    upd.add("www", 60, "A", "192.0.2.99")  # a policy name: never, whatever the grant
+    assert dns.query.udp(upd, **served.at, timeout=10).rcode() == dns.rcode.REFUSED
+    upd = _update(OPS, dns.tsig.HMAC_SHA512)
+    upd.add("new-host", 120, "A", "192.0.2.77")  # ops may, and sha512 works
+    assert dns.query.udp(upd, **served.at, timeout=10).rcode() == dns.rcode.NOERROR
+    reply = dns.query.udp(dns.message.make_query(f"new-host.{ZONE}", "A"), **served.at, timeout=3)
+    assert [rr.to_text() for rr in reply.answer[0]] == ["192.0.2.77"]
+    assert served.history()[-1]["who"].startswith("tsig:ops@")
+    upd = dns.update.UpdateMessage("elsewhere.test.")
+    upd.use_tsig(KEYRING, algorithm=dns.tsig.HMAC_SHA256)
+    upd.add("_acme-challenge", 60, "TXT", "x")
+    assert dns.query.udp(upd, **served.at, timeout=5).rcode() == dns.rcode.NOTAUTH
+
+
+def test_prerequisites_are_honoured(served) -> None:
+    cases = [
+        ("present", ("static",), dns.rcode.NOERROR),  # name in use
+        ("absent", ("static",), dns.rcode.YXDOMAIN),  # name not in use: it is
+        ("present", ("nothing-here",), dns.rcode.NXDOMAIN),
+        ("present", ("static", "TXT"), dns.rcode.NOERROR),  # rrset exists
+        ("absent", ("static", "TXT"), dns.rcode.YXRRSET),
+        ("present", ("static", "MX"), dns.rcode.NXRRSET),
+        ("present", ("static", "TXT", "hello"), dns.rcode.NOERROR),  # value dependent
+        ("present", ("static", "TXT", "bye"), dns.rcode.NXRRSET),
+    ]
+    for i, (kind, args, want) in enumerate(cases):
+        before = served.history()[-1]["version"]
+        upd = _update(OPS, dns.tsig.HMAC_SHA512)
+        getattr(upd, kind)(*args)
+        upd.add(f"pre{i}", 60, "TXT", f"case {i}")
+        got = dns.query.udp(upd, **served.at, timeout=10).rcode()
+        assert got == want, (kind, args, dns.rcode.to_text(got))
+        written = served.history()[-1]["version"] != before
+        assert written == (want == dns.rcode.NOERROR), (kind, args)
+
+
+def test_signed_query_gets_a_signed_answer(served) -> None:
+    query = dns.message.make_query(ZONE, "SOA")
+    query.use_tsig(KEYRING, algorithm=dns.tsig.HMAC_SHA256)
+    for send in (dns.query.udp, dns.query.tcp):
+        reply = send(query, **served.at, timeout=5)  # dnspython checks the reply's TSIG
+        assert reply.had_tsig and reply.answer and reply.answer[0].rdtype == 6
+
+
+@pytest.mark.skipif(shutil.which("nsupdate") is None, reason="nsupdate (bind9-dnsutils) absent")
+def test_nsupdate_with_y(served, tmp_path: Path) -> None:
+    host, port = served.dns
+    script = (
+        f"server {host} {port}\nzone {ZONE}\n"
+        f'update add _acme-challenge.api.{ZONE} 60 TXT "from-nsupdate"\nsend\n'
+    )
+    run = subprocess.run(
+        ["nsupdate", "-y", f"hmac-sha256:acme:{SECRET}"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stderr
+    assert _txt(served, f"_acme-challenge.api.{ZONE}") == ['"from-nsupdate"']
+    bad = subprocess.run(
+        ["nsupdate", "-y", f"hmac-sha256:acme:{OTHER_SECRET}"],
+        input=script.replace("add", "delete"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode != 0 and "BADSIG" in bad.stdout + bad.stderr
+    assert served.history()[-1]["who"].startswith("tsig:acme@")

@@ -245,6 +245,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     return main(args.format, args.file, args.zone, health=args.health, cidr=args.cidr)
 
 
+def add_webhook(sub: Any) -> None:
+    """`geodns webhook`: external-dns's webhook provider, geodns/integrations/webhook.py."""
+    parser = sub.add_parser("webhook", help="serve external-dns's webhook provider protocol")
+    parser.add_argument("--listen", default="127.0.0.1:8888", help="address:port (loopback)")
+    parser.add_argument("--api", required=True, help="the HTTP API, e.g. http://127.0.0.1:8053")
+    parser.add_argument("--token-file", help="a file holding the API's write token")
+    parser.add_argument("--zone", action="append", help="serve only this zone (repeatable)")
+    parser.set_defaults(func=cmd_webhook)
+
+
+def cmd_webhook(args: argparse.Namespace) -> int:
+    from geodns.integrations.webhook import main
+
+    return main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geodns", description=__doc__)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -269,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_zonediff(sub)  # diff, lint
     add_import(sub)
+    add_webhook(sub)
     return parser
 
 

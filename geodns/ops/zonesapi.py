@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ class _Routes:
         who = self.tokens.who(request, "write")
         if isinstance(who, web.Response):
             return who
+        who += _via(request)
         zone = document.zone_key(request.match_info["zone"])
         text = None
         if request.method in ("PUT", "PATCH"):
@@ -178,6 +180,16 @@ class _Routes:
         if not to:
             return _error(400, "rollback needs ?to=VERSION (see .../history)")
         return _reply(await self.service.rollback(zone, to, who))
+
+
+_CLIENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,39}")
+
+
+def _via(request: web.Request) -> str:
+    """` via octodns`: the tool that wrote, from X-Geodns-Client (integrations/client.py),
+    so the history says which integration made a change under the shared write token."""
+    client = request.headers.get("X-Geodns-Client", "")
+    return f" via {client}" if _CLIENT.fullmatch(client) else ""
 
 
 def _whole(body: Any, zone: str) -> Any:

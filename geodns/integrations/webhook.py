@@ -62,7 +62,7 @@ class Webhook:
         app.router.add_get("/records", self.records)
         app.router.add_post("/records", self.apply)
         app.router.add_post("/adjustendpoints", self.adjust)
-        app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
+        app.router.add_get("/healthz", self.healthz)
         return app
 
     @web.middleware
@@ -74,6 +74,9 @@ class Webhook:
             if not ctype.startswith(("application/external.dns.webhook+json", "application/json")):
                 return _error(415, f"send {MEDIA}")
         return await handler(request)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
     async def _zones(self) -> list[str]:
         if self.only:

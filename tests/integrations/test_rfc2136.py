@@ -181,3 +181,26 @@ def test_nsupdate_with_y(served, tmp_path: Path) -> None:
     )
     assert bad.returncode != 0 and "BADSIG" in bad.stdout + bad.stderr
     assert served.history()[-1]["who"].startswith("tsig:acme@")
+
+
+def test_update_flood_is_rate_limited_like_any_query(tmp_path) -> None:
+    limited = serve(tmp_path, rrl={"responses_per_second": 5, "errors_per_second": 5, "slip": 0})
+    try:
+        upd = _update(keyring=None)
+        upd.add("_acme-challenge", 60, "TXT", "x")
+        wire = upd.to_wire()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.5)
+            for i in range(200):  # bounded: 200 datagrams, then count what came back
+                sock.sendto(bytes([i & 0xFF, i >> 8]) + wire[2:], limited.dns)
+            answered = 0
+            while True:
+                try:
+                    reply = dns.message.from_wire(sock.recv(65535))
+                except TimeoutError:
+                    break
+                assert reply.rcode() == dns.rcode.REFUSED
+                answered += 1
+        assert 0 < answered < 100, answered  # REFUSED answers limited as errors (RRL)
+    finally:
+        limited.server.stop()

@@ -32,7 +32,15 @@ class BadChange(ValueError):
 
 
 def _props(ep: dict) -> dict[str, str]:
-    return {p.get("name"): str(p.get("value")) for p in ep.get("providerSpecific") or []}
+    """providerSpecific by name; `webhook/geodns-geo` (what the annotation
+    external-dns.alpha.kubernetes.io/webhook-geodns-geo arrives as) is `geodns/geo`."""
+    out = {}
+    for prop in ep.get("providerSpecific") or []:
+        name = str(prop.get("name", ""))
+        if name.startswith("webhook/geodns-"):
+            name = "geodns/" + name.removeprefix("webhook/geodns-")
+        out[name] = str(prop.get("value"))
+    return out
 
 
 def quote(text: str) -> str:

@@ -60,8 +60,8 @@ DESIRED = [  # as external-dns's TXT registry and sources send them
         "dnsName": "canary.int.test",
         "targets": ["192.0.2.30"],
         "recordType": "A",
-        "setIdentifier": "stable",
-        "providerSpecific": [{"name": "geodns/weight", "value": "100"}],
+        "setIdentifier": "stable",  # as the annotation webhook-geodns-weight arrives
+        "providerSpecific": [{"name": "webhook/geodns-weight", "value": "100"}],
     },
     {
         "dnsName": "canary.int.test",

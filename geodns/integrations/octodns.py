@@ -89,6 +89,18 @@ class GeodnsProvider(BaseProvider):
 
     # --- apply ---------------------------------------------------------------------------
 
+    def _process_desired_zone(self, desired: Any) -> Any:
+        """Pools hold addresses: a dynamic record of another type falls back to a plain
+        one (or stops the sync, with strict_supports), as octoDNS providers do."""
+        for record in desired.records:
+            if getattr(record, "dynamic", None) and record._type not in ("A", "AAAA"):
+                msg = f"dynamic {record._type} records not supported for {record.fqdn}"
+                self.supports_warn_or_except(msg, "falling back to a simple record")
+                record = record.copy()
+                record.dynamic = None
+                desired.add_record(record, replace=True)
+        return super()._process_desired_zone(desired)
+
     def _extra_changes(self, existing: Any, desired: Any, changes: list) -> list:
         """octoDNS compares values, ttl and dynamic: the geodns payload and healthcheck too."""
         changed = {(c.record.name, c.record._type) for c in changes}

@@ -48,6 +48,11 @@ def policy(rel: str, families: dict[str, dict], healthcheck: dict | None) -> tup
     maps "A"/"AAAA" to that record's data (dynamic, values); their shapes must agree."""
     first = next(iter(families.values()))
     dyn = first["dynamic"]
+    if any(_shape(d["dynamic"]) != _shape(dyn) for d in families.values()):
+        raise ValueError(
+            f"{rel}: dynamic A and AAAA at one name need the same pools, value counts, "
+            "weights, status and rules (one geodns pool holds value i of both)"
+        )
     pools: dict[str, dict] = {f"{rel}/values": {"addresses": []}}
     for data in families.values():
         pools[f"{rel}/values"]["addresses"] += list(data["values"])
@@ -76,6 +81,17 @@ def policy(rel: str, families: dict[str, dict], healthcheck: dict | None) -> tup
         for key in keys or ["default"]:
             geo[key] = node
     return {"geo": geo}, pools
+
+
+def _shape(dyn: dict) -> tuple:
+    pools = {
+        name: (
+            pool.get("fallback"),
+            [(v.get("weight", 1), v.get("status")) for v in pool["values"]],
+        )
+        for name, pool in dyn["pools"].items()
+    }
+    return pools, dyn["rules"]
 
 
 def _geo_key(code: str) -> str:

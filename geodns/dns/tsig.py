@@ -140,7 +140,8 @@ def _rdata(data: bytes, start: int, owner: bytes, pos: int, end: int) -> Signatu
 def _variables(key: bytes, algorithm: bytes, when: int, fudge: int, error: int, other: bytes):
     """The TSIG variables of the digest input (§4.3.3)."""
     head = key + struct.pack("!HI", CLASS_ANY, 0) + algorithm
-    return head + struct.pack("!HIHHH", when >> 32, when & 0xFFFFFFFF, fudge, error, len(other))
+    tail = struct.pack("!HIHHH", when >> 32, when & 0xFFFFFFFF, fudge, error, len(other))
+    return head + tail + other
 
 
 def _unsigned(data: bytes, sig: Signature) -> bytes:

@@ -100,8 +100,34 @@ def test_bad_tsig_is_notauth_with_the_tsig_error(served, monkeypatch) -> None:
     wire = upd.to_wire()
     monkeypatch.setattr(time, "time", real)
     raw = _send_raw(served, wire)
-    with pytest.raises(dns.tsig.PeerBadTime):  # signed with our key (the MAC checks out)
+    with pytest.raises(dns.tsig.PeerBadTime):
         dns.message.from_wire(raw, keyring=KEYRING, request_mac=upd.mac)
+    _mac_checks_out(raw, upd.mac)  # BADTIME replies are signed (RFC 8945 §5.2.3)
+
+
+def _mac_checks_out(raw: bytes, request_mac: bytes) -> None:
+    """dnspython's own digest of the reply (its validate stops at the TSIG error)."""
+    import struct
+
+    import dns.name
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
+    qd, an, ns, ar = struct.unpack_from("!4H", raw, 4)
+    assert (an, ns, ar) == (0, 0, 1)
+    pos = 12
+    for _ in range(qd):
+        pos = dns.name.from_wire(raw, pos)[1] + pos + 4
+    start = pos
+    owner, used = dns.name.from_wire(raw, pos)
+    pos += used
+    rdlen = struct.unpack_from("!H", raw, pos + 8)[0]
+    rdata = dns.rdata.from_wire(dns.rdataclass.ANY, dns.rdatatype.TSIG, raw, pos + 10, rdlen)
+    assert rdata.error == dns.rcode.BADTIME and len(rdata.other) == 6
+    key = KEYRING[owner]
+    wire = raw[:10] + struct.pack("!H", ar - 1) + raw[12:start]
+    dns.tsig._digest(wire, key, rdata, None, request_mac).verify(rdata.mac)
 
 
 def test_only_granted_names_and_types_of_static_data(served) -> None:

@@ -18,7 +18,8 @@ import dns.message
 import dns.query
 import pytest
 
-from tests.integrations.kit import ZONE, serve
+from tests.e2e.zonekit import call as api_call
+from tests.integrations.kit import WRITE_TOKEN, ZONE, serve
 
 MEDIA = "application/external.dns.webhook+json;version=1"
 OWNER = (
@@ -234,3 +235,31 @@ def test_api_unreachable_is_retryable(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_change_over_two_zones_is_checked_whole_first(hook) -> None:
+    served, base = hook
+    second = {
+        "zone": "two.test.",
+        "ttl": 30,
+        "soa": {"mname": "ns1.two.test.", "rname": "hostmaster.two.test.", "serial": "auto"},
+        "ns": ["ns1.two.test."],
+        "records": {"ns1": {"A": ["192.0.2.53"]}},
+    }
+    status, body, _ = api_call(
+        served.server.app.http_bound, "PUT", "/api/v1/zones/two.test.", second, token=WRITE_TOKEN
+    )
+    assert status == 200, body
+    status, body, _ = _call(base, "GET", "/")
+    assert sorted(body["include"]) == ["int.test", "two.test"]
+    before = {z: served.history(z)[-1]["version"] for z in (ZONE, "two.test.")}
+    changes = {
+        "create": [
+            {"dnsName": "fine.int.test", "targets": ["192.0.2.44"], "recordType": "A"},
+            {"dnsName": "broken.two.test", "targets": ["192.0.2.300"], "recordType": "A"},
+        ]
+    }
+    status, body, _ = _call(base, "POST", "/records", changes)
+    assert status == 400 and "192.0.2.300" in json.dumps(body["problems"])
+    assert {z: served.history(z)[-1]["version"] for z in before} == before  # neither zone
+    assert _a(served, "fine.int.test.") == []

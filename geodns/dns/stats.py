@@ -10,6 +10,11 @@ from geodns import wire as w
 
 COOKIE_RESULTS = ("new", "valid", "invalid", "malformed")  # cookies_total{result}
 RRL_ACTIONS = ("slip", "badcookie", "drop", "log_only")  # rrl_actions_total{action}
+# RFC 2136 UPDATE outcomes (dns/update.py): geodns_dns_updates_total{result}
+UPDATE_RESULTS = (
+    *("ok", "unsigned", "badkey", "badsig", "badtime", "formerr", "notauth", "notzone"),
+    *("refused", "prerequisite", "busy", "servfail"),
+)
 BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
 # request/response_size_bytes{transport}: CoreDNS's buckets (the native threads' too: a
 # test reads geodns._native.SIZE_BOUNDS and LATENCY_BOUNDS against these)
@@ -53,6 +58,7 @@ class Stats:
         "total_seconds",
         "truncated",
         "udp",
+        "updates",
     )
 
     def __init__(self) -> None:
@@ -81,6 +87,7 @@ class Stats:
         # geodns_rrl_actions_total{action}
         self.cookies: dict[str, int] = dict.fromkeys(COOKIE_RESULTS, 0)
         self.rrl: dict[str, int] = dict.fromkeys(RRL_ACTIONS, 0)
+        self.updates: dict[str, int] = dict.fromkeys(UPDATE_RESULTS, 0)
         self.udp: Count = self.counter("udp")
         self.tcp: Count = self.counter("tcp")
 
@@ -95,13 +102,14 @@ class Stats:
         return count
 
     def abuse_counts(self) -> dict[str, dict[str, int]]:
-        """The COOKIE, RRL and query log counters, for a worker's snapshot to the supervisor."""
-        return {"cookies": dict(self.cookies), "rrl": dict(self.rrl), "log": dict(self.query_log)}
+        """The COOKIE, RRL, query log and UPDATE counters, for a worker's snapshot."""
+        out = {"cookies": dict(self.cookies), "rrl": dict(self.rrl), "log": dict(self.query_log)}
+        return {**out, "updates": dict(self.updates)}
 
     def add_abuse_counts(self, counts: dict[str, dict[str, int]]) -> None:
         """Add a worker's abuse_counts() (the supervisor's totals over workers)."""
         pairs = (("cookies", self.cookies), ("rrl", self.rrl), ("log", self.query_log))
-        for name, total in pairs:
+        for name, total in (*pairs, ("updates", self.updates)):
             for key, n in counts.get(name, {}).items():
                 if key in total:  # a fixed set of labels, whatever a snapshot holds
                     total[key] += n

@@ -29,7 +29,9 @@ NOERROR, FORMERR, SERVFAIL, REFUSED = 0, 1, 2, 5
 NOTAUTH, NOTZONE = 9, 10
 PASS = object()  # not ours: the handler answers the message as it would without updates
 RESERVE = 160  # room a reply keeps for its TSIG (a long key name, sha512)
-ADD, DELETE_SET, DELETE_ALL, DELETE_RR = "add", "delete-rrset", "delete-name", "delete-rr"
+RESULTS = {NOERROR: "ok", REFUSED: "refused", NOTAUTH: "notauth", NOTZONE: "notzone"}
+RESULTS.update({FORMERR: "formerr", 3: "prerequisite", 6: "prerequisite", 7: "prerequisite"})
+RESULTS[8] = "prerequisite"  # NXDOMAIN, YXDOMAIN, YXRRSET, NXRRSET (RFC 2136 §3.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +60,17 @@ Submit = Callable[[UpdateRequest], Awaitable[int]]
 class UpdateDesk:
     """What the handler asks about UPDATE messages and signed queries (updates: set)."""
 
-    def __init__(self, conf: UpdatesConfig, submit: Submit, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        conf: UpdatesConfig,
+        submit: Submit,
+        clock: Callable[[], float] = time.time,
+        counts: dict[str, int] | None = None,
+    ) -> None:
         self.conf, self.submit, self.clock = conf, submit, clock
         self.pending = 0  # updates handed on and not yet answered (bounded: max_pending)
-        self.counts: dict[str, int] = {}  # result -> updates (the worker's stats)
+        # result -> updates: Stats.updates, exported as geodns_dns_updates_total{result}
+        self.counts: dict[str, int] = counts if counts is not None else {}
 
     def take(self, data: bytes, host: str, max_size: int, answer: Any, find_zone: Any) -> Any:
         """bytes, an awaitable of bytes, or PASS; `answer(message, max_size)` answers a
@@ -105,7 +114,7 @@ class UpdateDesk:
             rcode = SERVFAIL
         finally:
             self.pending -= 1
-        self._count("ok" if rcode == NOERROR else f"rcode{rcode}")
+        self._count(RESULTS.get(rcode, "servfail"))
         return tsig.sign(_reply(data, rcode), key, int(self.clock()), sig.mac)
 
     def _done(self, why: str, reply: bytes) -> bytes:

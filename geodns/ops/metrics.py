@@ -117,6 +117,9 @@ class GeoDNSCollector:
             ["reason"],
             stats.query_log,
         )
+        yield counters(
+            "geodns_dns_updates", "RFC 2136 UPDATEs, by outcome", ["result"], stats.updates
+        )
 
     @staticmethod
     def _health(app: Sources, stats: Any) -> Iterator[Metric]:

@@ -163,7 +163,9 @@ class Worker:
         )
         self.updates = UpdateLink(lambda message: send(self.writer, message))
         if conf.updates.enabled:  # RFC 2136: verified here, written by the supervisor
-            handler.updates = UpdateDesk(conf.updates, self.updates.submit)
+            handler.updates = UpdateDesk(
+                conf.updates, self.updates.submit, counts=self.stats.updates
+            )
         self.limits = tcp_limits(conf)
         self.qlog = qlog.open_log(conf)  # None: no query log, no dnstap
         observe = qlog.plain(self.stats) if self.qlog is None else self.qlog.observer(self.stats)

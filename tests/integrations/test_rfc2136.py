@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import dns.message
@@ -230,3 +231,33 @@ def test_update_flood_is_rate_limited_like_any_query(tmp_path) -> None:
         assert 0 < answered < 100, answered  # REFUSED answers limited as errors (RRL)
     finally:
         limited.server.stop()
+
+
+def test_outcomes_are_counted_in_metrics(tmp_path) -> None:
+    """geodns_dns_updates_total{result}, added up over two workers."""
+    counted = serve(tmp_path, workers=2)
+    try:
+        upd = _update()
+        upd.add("_acme-challenge.m", 60, "TXT", "counted")
+        assert dns.query.udp(upd, **counted.at, timeout=10).rcode() == dns.rcode.NOERROR
+        for _ in range(3):
+            upd = _update(keyring=None)
+            upd.add("_acme-challenge", 60, "TXT", "x")
+            dns.query.udp(upd, **counted.at, timeout=5)
+        upd = _update(
+            keyring=dns.tsigkeyring.from_text({"acme": (dns.tsig.HMAC_SHA256, OTHER_SECRET)})
+        )
+        upd.add("_acme-challenge", 60, "TXT", "x")
+        with pytest.raises(dns.tsig.PeerBadSignature):
+            dns.query.udp(upd, **counted.at, timeout=5)
+        host, port = counted.server.app.http_bound
+        text = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10).read().decode()
+        found = {
+            line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("geodns_dns_updates_total{")
+        }
+        assert found["ok"] == 1 and found["unsigned"] == 3 and found["badsig"] == 1, found
+        assert found["refused"] == 0 and found["badtime"] == 0
+    finally:
+        counted.server.stop()

@@ -6,7 +6,7 @@ import base64
 import binascii
 import fnmatch
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,11 @@ class UpdatesConfig:
     tsig_keys: tuple[Key, ...] = ()
     allow: tuple[Allow, ...] = ()
     max_pending: int = 8  # updates of one worker waiting for the zone writer; more: SERVFAIL
-    keys: dict = field(default_factory=dict, compare=False, repr=False)  # wire name -> Key
 
-    def __post_init__(self) -> None:
-        self.keys.update({key.wire: key for key in self.tsig_keys})
+    @property
+    def keys(self) -> dict[bytes, Key]:
+        """The keys by their wire name, as a TSIG record names one (a handful: built per use)."""
+        return {key.wire: key for key in self.tsig_keys}
 
     @property
     def enabled(self) -> bool:

@@ -78,6 +78,9 @@ class App:
         self.table = build_table(conf, self.zone_loader, self.locator, self.trees)
         self.board = HealthBoard()
         self.fleet = Fleet(conf, self.board)  # quorum health, drains, serials (fleet/)
+        self.fleet.pools = lambda: [
+            p for z in self.table.zones.values() for p in z.zone.pools.values()
+        ]
         self.steer = Steer(lambda: self.config, self.board)  # capacity, measured RTTs (steer/)
         self.handler = make_handler(conf, self.table, self.clients, self.board, self.stats)
         # Answering happens in forked worker processes, never in this one: here the tables

@@ -154,14 +154,28 @@ class CookiesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetTls:
+    """fleet.tls: mutual TLS to NATS (our CA for the servers, our certificate for them)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FleetConfig:
     """The fleet bus (geodns/fleet): NATS JetStream key-value shared by every instance."""
 
     nats: tuple[str, ...] = ()  # server URLs; empty: no fleet, each instance on its own
     bucket: str = "geodns"
-    credentials: str | None = None  # a NATS .creds file, or a file holding a token
-    quorum: str | int = "majority"  # down when this many fresh instances see it down
+    credentials: str | None = None  # a NATS .creds file, an NKey seed (.nk), a token/password
+    user: str | None = None  # NATS user name: `credentials` then holds its password
+    quorum: str | int = "majority"  # majority | N | "P%" (up while P% of fresh see it up)
     stale_after: float = 30.0  # an instance not heard from for this long does not vote
+    replicas: int = 3  # the bucket's stream replicas (1: a single NATS node, warned)
+    key_file: str | None = None  # shared secret: every bus entry is signed (HMAC) with it
+    max_skew: float = 30.0  # entries dated further ahead of our clock are rejected
+    tls: FleetTls = field(default_factory=FleetTls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +237,7 @@ _SECTIONS = {
 _DURATION_KEYS = {
     *("window", "tcp_idle_timeout", "tcp_message_timeout", "shutdown_grace", "poll_interval"),
     "tcp_write_timeout",
-    *("stale_after", "header_timeout", "body_timeout", "idle_timeout", *DURATIONS),
+    *("stale_after", "max_skew", "header_timeout", "body_timeout", "idle_timeout", *DURATIONS),
 }
 _CHOICES = {"level": ("debug", "info", "warning", "error"), "format": ("text", "json")}
 
@@ -232,7 +246,7 @@ def _check_value(cls: type, key: str, value: Any) -> Any:
     """Coerce one value to the field's type or raise ValueError saying what was expected."""
     if key in _DURATION_KEYS:
         return parse_duration(value)
-    if cls is FleetConfig and key in ("nats", "quorum"):
+    if cls is FleetConfig and key in ("nats", "quorum", "tls"):
         return _fleet_value(key, value)
     if cls is RrlConfig and key in ("nxdomains_per_second", "errors_per_second", "exempt"):
         return _rrl_value(key, value)
@@ -301,15 +315,26 @@ def _dnstap_value(value: Any) -> str | None:
 
 
 def _fleet_value(key: str, value: Any) -> Any:
-    """fleet.nats (a URL or a list of them) and fleet.quorum (majority or a count)."""
+    """fleet.nats (a URL or a list of them), fleet.quorum (majority, a count or a
+    percentage) and fleet.tls (a mapping of three optional paths)."""
     if key == "nats":
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) and "://" in i for i in items):
             raise ValueError("must be a NATS URL or a list of them (nats://host:port)")
         return tuple(items)
+    if key == "tls":
+        known = {f.name for f in fields(FleetTls)}
+        if not isinstance(value, dict) or not set(value) <= known:
+            raise ValueError(f"must be a mapping of {', '.join(sorted(known))}")
+        if not all(v is None or isinstance(v, str) for v in value.values()):
+            raise ValueError("paths must be strings")
+        return FleetTls(**value)
     if value == "majority" or (type(value) is int and value > 0):
         return value
-    raise ValueError(f"must be 'majority' or a positive integer, got {value!r}")
+    percent = isinstance(value, str) and value.endswith("%") and value[:-1].isdigit()
+    if percent and 0 < int(value[:-1]) <= 100:
+        return value
+    raise ValueError(f"must be 'majority', a positive integer or 'P%' (1-100), got {value!r}")
 
 
 def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]:
@@ -335,6 +360,8 @@ def _range_checks(section: str, values: dict[str, Any]) -> list[tuple[str, str]]
             bad.append(("window", "must be positive"))
     if section == "zones" and not 1 <= values.get("history", 50) <= 64:
         bad.append(("history", "must be between 1 and 64 (the bus keeps at most 64)"))
+    if section == "fleet" and not 1 <= values.get("replicas", 3) <= 5:
+        bad.append(("replicas", "must be between 1 and 5 (a JetStream stream's limit)"))
     if section == "log" and not 0.0 <= values.get("query_sample", 1.0) <= 1.0:
         bad.append(("query_sample", "must be between 0 and 1"))
     if section == "http":
@@ -419,8 +446,8 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
         read_token_file=_rel(base, http.read_token_file),
     )
     sections["cookies"] = _cookies(sections.get("cookies"), base, raw, top, problems)
-    fleet = sections.get("fleet", FleetConfig())
-    sections["fleet"] = replace(fleet, credentials=_rel(base, fleet.credentials))
+    sections["fleet"] = _fleet_paths(sections.get("fleet", FleetConfig()), base)
+    _check_fleet_key(sections["fleet"], raw, top, problems)
     dnssec = sections.get("dnssec", DnssecConfig())
     sections["dnssec"] = replace(dnssec, key_dir=_rel(base, dnssec.key_dir))
     state_dir, instance = _rel(base, tops["state_dir"]), tops["instance"]
@@ -437,6 +464,41 @@ def from_mapping(raw: Any, source: str, problems: Problems | None = None) -> Con
         instance=instance,
         state_dir=state_dir,
     )
+
+
+def _fleet_paths(fleet: FleetConfig, base: Path) -> FleetConfig:
+    """The fleet's files (credentials, key_file, tls) taken from the config's folder."""
+    tls = FleetTls(*(_rel(base, getattr(fleet.tls, f.name)) for f in fields(FleetTls)))
+    return replace(
+        fleet,
+        credentials=_rel(base, fleet.credentials),
+        key_file=_rel(base, fleet.key_file),
+        tls=tls,
+    )
+
+
+def read_fleet_key(path: str) -> bytes:
+    """fleet.key_file's secret (surrounding whitespace dropped); ValueError if unusable."""
+    try:
+        secret = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(secret) < 16:
+        raise ValueError(f"{path} holds {len(secret)} bytes; a shared secret needs 16 or more")
+    return secret
+
+
+def _check_fleet_key(fleet: FleetConfig, raw: Any, top: Where, problems: Problems) -> None:
+    """A missing or short fleet.key_file stops `serve` and `geodns check` with its line."""
+    if fleet.key_file is None:
+        return
+    try:
+        read_fleet_key(fleet.key_file)
+    except ValueError as exc:
+        section = raw.get("fleet")
+        at = section.at("key_file") if isinstance(section, yamlio.LineDict) else top
+        problems.add(at, f"fleet.key_file: {exc}")
+        problems.raise_if_any(ConfigError)
 
 
 def _cookies(

@@ -1,25 +1,54 @@
-"""The NATS JetStream key-value bucket: one session at a time, rebuilt with backoff."""
+"""The NATS JetStream key-value bucket: one signed, checked session at a time, with backoff.
+
+Public API (also for other modules on the bus, e.g. zone documents):
+`Bus.put(key, payload) -> revision` seals (geodns/fleet/seal.py) and writes;
+`Bus.subscribe(prefix, callback)` gets every admitted `BusEntry` under a key prefix;
+`Bus.kv` is the bucket while a session is up (None otherwise); `Bus.problem` says why not.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import nats
 import nats.js.errors
 from nats.js.kv import KeyValue
 
-from geodns.config import FleetConfig
+from geodns.config import FleetConfig, read_fleet_key
+from geodns.fleet import natsconn
+from geodns.fleet.seal import Guard, Hlc, Rejected, seal, unseal
 
 log = logging.getLogger("geodns.fleet")
 
 Entry = KeyValue.Entry
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0
 DELETED = ("DEL", "PURGE")
+SAY_AGAIN = 60.0  # an unchanged problem is logged again after this long
+
+
+@dataclass(frozen=True, slots=True)
+class BusEntry:
+    """One admitted change: the payload without its envelope (None for a delete), who wrote
+    it and when (HLC, see seal.py), and whether it arrived live (after the bucket's contents
+    were read) so that its arrival time is now."""
+
+    key: str
+    value: bytes | None
+    operation: str | None
+    revision: int
+    writer: str = ""
+    at: int = 0
+    live: bool = True
+
+    @property
+    def deleted(self) -> bool:
+        return self.operation in DELETED
 
 
 class Bus:
@@ -27,21 +56,84 @@ class Bus:
     the connection drops, backing off from 0.2 s to 5 s. nats-py's own reconnection is off:
     a fresh session re-reads the whole bucket, so nothing missed while away stays missed.
 
-    `on_entry(entry)` gets every change (deletes have `operation` DEL/PURGE); `on_synced()`
+    `on_entry(entry)` gets every admitted change (deletes have `operation` DEL/PURGE and no
+    writer: only what may safely follow an unsigned delete should act on one); `on_synced()`
     fires once the bucket's current contents were delivered; `on_lost()` when the session ends.
     """
 
     def __init__(
         self,
         conf: FleetConfig,
-        on_entry: Callable[[Entry], None],
+        on_entry: Callable[[BusEntry], None],
         on_synced: Callable[[], Awaitable[None]],
         on_lost: Callable[[], None],
+        instance: str = "",
+        wall: Callable[[], float] = time.time,
     ) -> None:
-        self.conf = conf
+        self.conf, self.instance = conf, instance
         self.on_entry, self.on_synced, self.on_lost = on_entry, on_synced, on_lost
+        self.secret = read_fleet_key(conf.key_file) if conf.key_file else None
+        self.hlc, self.guard = Hlc(wall), Guard(conf.max_skew, wall)
         self.kv: KeyValue | None = None  # set while a session is up
+        self.problem: str | None = None  # why we are not (or not fully) on the bus
+        self.warnings: list[str] = []  # lasting configuration trouble (replicas), for status
+        self._subs: list[tuple[str, Callable[[BusEntry], None]]] = []
+        self.on_replay: list[Callable[[str], None]] = []  # key: the bucket holds an older entry
         self._nc: Any = None
+        self._said: tuple[str, float] = ("", 0.0)
+        self._end: asyncio.Event | None = None
+        self._last_error: Exception | None = None
+        if self.secret is None:
+            log.warning(
+                "fleet: no fleet.key_file: bus entries are NOT signed; anyone who can write to "
+                "bucket %r can forge drains, votes and serials",
+                conf.bucket,
+            )
+        if conf.replicas == 1:
+            log.warning(
+                "fleet: replicas 1: the NATS node holding bucket %r is a single point "
+                "of failure for drains and serials",
+                conf.bucket,
+            )
+
+    # -- public --------------------------------------------------------------------------
+
+    def subscribe(self, prefix: str, callback: Callable[[BusEntry], None]) -> None:
+        """Also hand admitted entries whose key starts with `prefix` to `callback`."""
+        self._subs.append((prefix, callback))
+
+    async def put(self, key: str, value: bytes) -> int:
+        """Write `value` under `key`, sealed with our name and the HLC time; the revision.
+        ConnectionError off the bus; a lost bucket ends the session (it is made again)."""
+        kv = self.kv
+        if kv is None:
+            raise ConnectionError("not on the bus")
+        data = seal(self.secret, key, value, self.instance, self.hlc.now())
+        try:
+            return await kv.put(key, data)
+        except nats.errors.MaxPayloadError as exc:
+            self.trouble(f"entry {key} of {len(data)} bytes is over the payload limit", "error")
+            raise ConnectionError(str(exc)) from exc
+        except (nats.js.errors.NotFoundError, nats.js.errors.NoStreamResponseError) as exc:
+            self.trouble(f"bucket {self.conf.bucket!r} lost ({type(exc).__name__})", "error")
+            if self._end is not None:
+                self._end.set()
+            raise ConnectionError(str(exc)) from exc
+
+    async def delete(self, key: str) -> None:
+        if self.kv is None:
+            raise ConnectionError("not on the bus")
+        await self.kv.delete(key)
+
+    def trouble(self, what: str, level: str = "warning") -> None:
+        """A problem with the bus: shown in status, logged when new or once a minute."""
+        self.problem = what
+        now = time.monotonic()
+        if self._said[0] != what or now - self._said[1] >= SAY_AGAIN:
+            self._said = (what, now)
+            getattr(log, level)("fleet bus: %s", what)
+
+    # -- sessions ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Sessions forever (cancel to stop)."""
@@ -53,38 +145,27 @@ class Bus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.debug("fleet bus: %s: %s", type(exc).__name__, exc)
+                words = natsconn.describe(exc, self._last_error)
+                self.trouble(words, natsconn.level(words))
             finally:
                 await self._close()
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
     async def _session(self) -> None:
-        lost = asyncio.Event()
+        lost = self._end = asyncio.Event()
+        self._last_error: Exception | None = None
 
         async def gone(*_: object) -> None:
             lost.set()
 
-        async def quiet(exc: Exception) -> None:
+        async def noted(exc: Exception) -> None:
+            self._last_error = exc
             log.debug("fleet bus: %s", exc)
 
-        ping = max(1, int(self.conf.stale_after / 4))
-        self._nc = await nats.connect(
-            servers=list(self.conf.nats),
-            allow_reconnect=False,
-            connect_timeout=2,
-            ping_interval=ping,
-            max_outstanding_pings=2,
-            disconnected_cb=gone,
-            closed_cb=gone,
-            error_cb=quiet,
-            **self._credentials(),
-        )
+        self._nc = await natsconn.connect(self.conf, gone, noted)
         js = self._nc.jetstream(timeout=2.0)
-        try:
-            kv = await js.key_value(self.conf.bucket)
-        except nats.js.errors.BucketNotFoundError:
-            kv = await js.create_key_value(bucket=self.conf.bucket, history=1)
+        kv = await natsconn.open_bucket(js, self.conf, self.warnings)
         watcher = await kv.watchall()
         pump = asyncio.create_task(self._pump(watcher, kv))
         waiter = asyncio.create_task(lost.wait())
@@ -92,6 +173,10 @@ class Bus:
             await asyncio.wait({pump, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if pump.done():
                 pump.result()  # raise what stopped it
+            elif self._last_error is not None:
+                self.trouble(f"connection lost: {self._last_error}")
+            else:
+                self.trouble("connection lost")
         finally:
             for task in (pump, waiter):
                 task.cancel()
@@ -108,19 +193,34 @@ class Bus:
             entry = await watcher.updates(timeout=3600)
             if entry is None:
                 if self.kv is None:
-                    self.kv = kv
+                    self.kv, self.problem = kv, None
                     await self.on_synced()
                 continue
-            self.on_entry(entry)
+            admitted = self.admit(entry, live=self.kv is not None)
+            if admitted is not None:
+                self.on_entry(admitted)
+                for prefix, callback in self._subs:
+                    if admitted.key.startswith(prefix):
+                        callback(admitted)
 
-    def _credentials(self) -> dict[str, Any]:
-        """A `.creds` file (JWT and seed) or a file holding a token."""
-        path = self.conf.credentials
-        if path is None:
-            return {}
-        if path.endswith(".creds"):
-            return {"user_credentials": path}
-        return {"token": Path(path).read_text(encoding="utf-8").strip()}
+    def admit(self, entry: Entry, live: bool) -> BusEntry | None:
+        """The entry unsealed and checked (MAC, writer time, replay), or None (counted)."""
+        revision = entry.revision or 0
+        if entry.operation in DELETED:
+            return BusEntry(entry.key, None, entry.operation, revision, live=live)
+        try:
+            sealed = unseal(self.secret, entry.key, entry.value)
+            self.guard.admit(entry.key, sealed)
+        except Rejected as exc:
+            self.guard.count(entry.key, exc)
+            if exc.reason == "replay":
+                for callback in self.on_replay:
+                    callback(entry.key)  # whoever holds the newer one may write it back
+            return None
+        self.hlc.observe(sealed.at)
+        return BusEntry(
+            entry.key, sealed.value, entry.operation, revision, sealed.writer, sealed.at, live
+        )
 
     async def _close(self) -> None:
         nc, self._nc = self._nc, None

@@ -7,17 +7,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from geodns import __version__
 from geodns.config import Config
 from geodns.fleet import votes
-from geodns.fleet.bus import DELETED, Bus, Entry
+from geodns.fleet.bus import Bus, BusEntry
+from geodns.fleet.drainbook import DrainBook
 from geodns.fleet.drains import Drain, StateDir
+from geodns.fleet.seal import Hlc, Rejected, wall_of
 from geodns.fleet.serials import agree
-from geodns.fleet.votes import DEGRADED, JOINED, OFF, Record, Tally
+from geodns.fleet.votes import DEGRADED, DOWN, JOINED, OFF, Record, Tally
 from geodns.health.board import HealthBoard
-from geodns.model import MemberKey, Zone
+from geodns.model import MemberKey, Pool, Zone
 
 log = logging.getLogger("geodns.fleet")
 FIRST_CONTACT = 3.0  # how long start() waits for the bus before going on without it
@@ -33,14 +36,24 @@ class Fleet:
         self.instance = conf.instance_name()
         self.enabled = bool(conf.fleet.nats)
         self.local = StateDir(conf.state_dir)
-        self.peers: dict[str, Record] = {}  # other instances, by name, as last heard
-        self.drains: dict[MemberKey, Drain] = self.local.load_drains()
-        self.pending: dict[MemberKey, Drain | None] = {}  # drain changes made off the bus
+        self.peers: dict[str, Record] = {}  # other instances, by name; `at`: when heard (ours)
+        self.book = DrainBook(self.local.load_drains().values())
+        self.drains: dict[MemberKey, Drain] = {}  # the drains applied (see _apply_drains)
+        self.pending: set[MemberKey] = set()  # drain records made off the bus, to publish
+        self._in_bucket: dict[MemberKey, tuple[int, str]] = {}  # drain stamps the bucket holds
         self.tallies: dict[MemberKey, Tally] = {}
         self.generation = ""
         self.warm: dict[MemberKey, str] = {}
         self.on_join: list[Any] = []  # called (no arguments) each time we (re)join
-        self.bus = Bus(conf.fleet, self._entry, self._synced, self._lost) if self.enabled else None
+        self.pools: Any = lambda: ()  # the app's current pools (min_healthy after a merge)
+        self.bus = (
+            Bus(conf.fleet, self._entry, self._synced, self._lost, self.instance, clock)
+            if self.enabled
+            else None
+        )
+        self.hlc = self.bus.hlc if self.bus is not None else Hlc(clock)
+        if self.bus is not None:
+            self.bus.on_replay.append(self._replayed)
         self._poke = asyncio.Event()
         self._joined = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -62,6 +75,7 @@ class Fleet:
         self._tasks.append(asyncio.create_task(self._beat()))
 
     async def stop(self) -> None:
+        """Leave; our last heartbeat stays in the bucket (a restart starts warm from it)."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
@@ -92,9 +106,22 @@ class Fleet:
         return JOINED if self.connected and self.fresh_peers() else DEGRADED
 
     def summary(self) -> dict[str, Any]:
-        """The `fleet` block of /api/v1/status."""
+        """The `fleet` block of /api/v1/status; `problems` only when there are some (why we
+        are not joined, bucket trouble), `held` only when a merge kept drains back."""
         count = 1 + len(self.fresh_peers()) if self.connected else 1
-        return {"state": self.state(), "instances": count}
+        out: dict[str, Any] = {"state": self.state(), "instances": count}
+        problems = [] if self.bus is None else [*self.bus.warnings]
+        if self.bus is not None and self.bus.problem and not self.connected:
+            problems.insert(0, self.bus.problem)
+        if problems:
+            out["problems"] = problems
+        if self.book.held:
+            out["held"] = sorted("/".join(m) for m in self.book.held)
+        return out
+
+    def rejected(self) -> dict[str, int]:
+        """Bus entries ignored so far, by reason (geodns_fleet_rejected_total)."""
+        return dict(self.bus.guard.rejected) if self.bus is not None else {}
 
     # -- wiring to the board ---------------------------------------------------------------
 
@@ -104,10 +131,7 @@ class Fleet:
         seeded = sum(1 for member, state in warm.items() if self.board.seed(member, state))
         if seeded:
             log.info("fleet: %d members start from their saved verdicts", seeded)
-        for member in self.board.members():
-            status = self.board.status(member)
-            if status is not None and status.drained != (member in self.drains):
-                self._apply_drain(member, member in self.drains)
+        self._apply_drains()
         self.recount()
 
     def recount(self) -> None:
@@ -120,55 +144,91 @@ class Fleet:
         self.tallies = votes.tally(self.board.members(), voters, self.fleet_conf.quorum)
         self.board.set_quorum({m: t.verdict for m, t in self.tallies.items()})
 
-    def _apply_drain(self, member: MemberKey, drained: bool) -> None:
-        if drained:
-            self.board.drain(member)
-        else:
-            self.board.undrain(member)
+    def _healthy(self, member: MemberKey) -> bool:
+        """Up by the checks (the quorum's or our own), drains aside."""
+        status = self.board.status(member)
+        return status is None or (status.quorum or status.state) != DOWN
+
+    def _apply_drains(self) -> None:
+        """The board follows the book: newest records, expiries, min_healthy holds."""
+        pools: list[Pool] = list(self.pools())
+        out = self.book.decide(self.clock(), pools, self._healthy)
+        self.drains = {m: r for m, r in self.book.active(self.clock()).items() if m in out}
+        for member in self.board.members():
+            status = self.board.status(member)
+            if status is not None and status.drained != (member in out):
+                (self.board.drain if member in out else self.board.undrain)(member)
 
     # -- the bus ---------------------------------------------------------------------------
 
-    def _entry(self, entry: Entry) -> None:
-        """One change in the bucket: another instance's record, or a drain set or lifted."""
-        key, gone = entry.key, entry.operation in DELETED
+    def _entry(self, entry: BusEntry) -> None:
+        """One admitted change in the bucket: another instance's record, or a drain record."""
         try:
-            if key.startswith("inst."):
-                self._peer(key, entry.value, gone)
-            elif key.startswith("drain."):
-                self._drain_entry(entry.value, gone, key)
+            if entry.key.startswith("inst."):
+                self._peer(entry)
+            elif entry.key.startswith("drain.") and not entry.deleted and entry.value:
+                self._drain_entry(entry)
+        except Rejected as exc:
+            if self.bus is not None:
+                self.bus.guard.count(entry.key, exc)
         except (ValueError, KeyError, TypeError) as exc:
-            log.warning("fleet: ignoring malformed %s: %s", key, exc)
+            if self.bus is not None:
+                self.bus.guard.count(entry.key, Rejected("malformed", str(exc)))
 
-    def _peer(self, key: str, value: bytes | None, gone: bool) -> None:
-        if key == "inst." + votes.key_part(self.instance):
-            if value and not gone and not self._joined.is_set():
-                mine = Record.from_bytes(value)
-                self._warm_from(mine.at, dict(mine.verdicts), "the bus")
+    @staticmethod
+    def _inst_key(name: str) -> str:
+        return "inst." + votes.key_part(name)
+
+    def _peer(self, entry: BusEntry) -> None:
+        """A heartbeat. Freshness is when it reached us (our clock); the sender's time can
+        only make it older (a heartbeat read back from the bucket, not arriving live). A
+        deleted heartbeat removes its instance."""
+        if entry.deleted or not entry.value:
+            gone = [n for n in self.peers if self._inst_key(n) == entry.key]
+            for name in gone:
+                del self.peers[name]
+            if gone:
+                self.recount()
             return
-        if gone or not value:
+        record = Record.from_bytes(entry.value)
+        if self._inst_key(record.instance) != entry.key or record.instance != entry.writer:
+            raise_writer(entry, record.instance)
+        sent, now = wall_of(entry.at), self.clock()
+        if record.instance == self.instance:
+            if not self._joined.is_set():
+                self._warm_from(sent, dict(record.verdicts), "the bus")
             return
-        record = Record.from_bytes(value)
-        self.peers[record.instance] = record
+        fresh = entry.live and now - sent <= self.fleet_conf.stale_after
+        self.peers[record.instance] = replace(record, at=now if fresh else min(now, sent))
         self.recount()
 
-    def _drain_entry(self, value: bytes | None, gone: bool, key: str) -> None:
-        member = next((m for m in self.drains if votes.member_key(m) == key), None)
-        if gone:
-            if member is not None:
-                del self.drains[member]
-                self._apply_drain(member, False)
-        elif value:
-            drain = Drain.from_bytes(value)
-            self.drains[drain.member] = drain
-            self._apply_drain(drain.member, True)
-        self.local.save_drains(self.drains)
+    def _drain_entry(self, entry: BusEntry) -> None:
+        """A drain record: taken if newest; if what the bucket now holds is older than ours
+        (a heal, or a stale writer), ours is written back so the bucket converges too."""
+        record = Drain.from_bytes(entry.value or b"")
+        if votes.member_key(record.member) != entry.key or record.writer != entry.writer:
+            raise_writer(entry, record.writer)
+        self._in_bucket[record.member] = record.stamp
+        if self.book.merge(record):
+            self._apply_drains()
+            self.local.save_drains(self.book.records)
+        elif self.book.records[record.member].stamp > record.stamp:
+            self.pending.add(record.member)
+            self._poke.set()
+
+    def _replayed(self, key: str) -> None:
+        """The bucket now holds an older drain record than ours: write ours back."""
+        for member in self.book.records:
+            if votes.member_key(member) == key:
+                self.pending.add(member)
+                self._poke.set()
 
     async def _synced(self) -> None:
         """The bucket's contents are in: push what changed off the bus, say we joined."""
         assert self.bus is not None and self.bus.kv is not None
-        for member, drain in list(self.pending.items()):
-            await self._store(member, drain)
-        self.pending.clear()
+        held = self.book.records.items()
+        self.pending |= {m for m, r in held if self._in_bucket.get(m) != r.stamp}
+        await self._flush()
         self._joined.set()
         await self._publish()
         self.recount()
@@ -180,19 +240,20 @@ class Fleet:
 
     def _lost(self) -> None:
         self._joined.clear()
+        self._in_bucket.clear()
         if self._stopping:
             return
         log.warning("fleet: lost the bus; deciding from our own probes until it is back")
         self.recount()
 
     async def _publish(self) -> None:
-        kv = self.bus.kv if self.bus is not None else None
-        if kv is None:
+        if self.bus is None or self.bus.kv is None:
             return
+        await self._flush()
         verdicts = self.board.own_verdicts()
         now, state = self.clock(), self.state()
         record = Record(self.instance, __version__, self.generation, now, state, verdicts)
-        await kv.put("inst." + votes.key_part(self.instance), record.to_bytes())
+        await self.bus.put(self._inst_key(self.instance), record.to_bytes())
 
     async def _beat(self) -> None:
         """Publish on every verdict change and at least every stale_after/3; recount as peers
@@ -205,6 +266,8 @@ class Fleet:
                 await asyncio.wait_for(self._poke.wait(), tick)
             poked = self._poke.is_set()
             self._poke.clear()
+            if self.book.active(self.clock()).keys() != self.drains.keys() | self.book.held:
+                self._apply_drains()  # a drain expired
             if poked or self.clock() - last >= beat:
                 last = self.clock()
                 try:
@@ -219,45 +282,48 @@ class Fleet:
 
     # -- drains ----------------------------------------------------------------------------
 
-    async def set_drain(self, member: MemberKey, drain: Drain | None) -> str:
-        """Drain (a record) or undrain (None) fleet-wide; applied here at once. Off the bus
-        it is kept locally and written to the bucket when we rejoin. Says where it went."""
-        self._apply_drain(member, drain is not None)
-        if drain is None:
-            self.drains.pop(member, None)
-        else:
-            self.drains[member] = drain
-        self.local.save_drains(self.drains)
+    async def set_drain(self, record: Drain) -> str:
+        """Drain or undrain (a record either way) fleet-wide; applied here at once. Off the
+        bus it is kept in state_dir and written to the bucket when we rejoin, unless a newer
+        record for the member arrived meanwhile. Says where it went."""
+        record = replace(record, hlc=self.hlc.now(), writer=self.instance)
+        self.book.merge(record)
+        self._apply_drains()
+        self.local.save_drains(self.book.records)
         if not self.enabled:
             return "state_dir" if self.local.folder else "memory"
+        self.pending.add(record.member)
         try:
-            await self._store(member, drain)
+            await self._flush()
             return "fleet"
         except Exception as exc:
-            self.pending[member] = drain
-            log.warning("fleet: drain of %s kept locally until the bus is back: %s", member, exc)
+            log.warning(
+                "fleet: drain of %s kept locally until the bus is back: %s",
+                "/".join(record.member),
+                exc,
+            )
             return "pending"
 
-    async def _store(self, member: MemberKey, drain: Drain | None) -> None:
-        kv = self.bus.kv if self.bus is not None else None
-        if kv is None:
-            raise ConnectionError("not on the bus")
-        if drain is None:
-            await kv.delete(votes.member_key(member))
-        else:
-            await kv.put(votes.member_key(member), drain.to_bytes())
+    async def _flush(self) -> None:
+        """Write the records the bucket lacks (made off the bus, or newer than it holds)."""
+        if self.bus is None:
+            return
+        for member in sorted(self.pending):
+            record = self.book.records.get(member)
+            if record is not None:
+                await self.bus.put(votes.member_key(member), record.to_bytes())
+            self.pending.discard(member)
 
     # -- serials and generations -----------------------------------------------------------
 
     async def agree_serials(self, zones: Iterable[Zone]) -> dict[tuple[str, str], int]:
         """(zone, content hash) -> the serial the fleet agreed on; {} off the bus."""
-        kv = self.bus.kv if self.bus is not None else None
         agreed: dict[tuple[str, str], int] = {}
         for zone in zones:
-            if kv is None or not zone.serial_auto:
+            if self.bus is None or self.bus.kv is None or not zone.serial_auto:
                 continue
             try:
-                agreed[(zone.origin_text, zone.content_hash)] = await agree(kv, zone)
+                agreed[(zone.origin_text, zone.content_hash)] = await agree(self.bus, zone)
             except Exception as exc:
                 log.warning(
                     "fleet: serial of %s not agreed (%s): content-derived", zone.origin_text, exc
@@ -268,3 +334,8 @@ class Fleet:
         if generation != self.generation:
             self.generation = generation
             self._poke.set()
+
+
+def raise_writer(entry: BusEntry, claimed: str) -> None:
+    """An entry whose envelope's writer is not the one its key and body name: refused."""
+    raise Rejected("writer", f"{entry.key} written by {entry.writer!r} for {claimed!r}")

@@ -20,12 +20,24 @@ log = logging.getLogger("geodns.fleet")
 
 @dataclass(frozen=True, slots=True)
 class Drain:
-    """A member taken out of answers by an operator: stored, shown and applied everywhere."""
+    """A drain or an undrain of a member by an operator: stored, shown and applied everywhere.
+    `hlc` and `writer` (the instance that took the request) order them: the newest wins on
+    every instance, whatever the order they arrive in (an undrain is a record too, never a
+    delete, so it can be newer than a drain made elsewhere)."""
 
     member: MemberKey
     by: str
     at: str  # ISO-8601, UTC
     reason: str
+    drained: bool = True
+    expires: str | None = None  # ISO-8601: no longer applied after this
+    forced: bool = False  # made below min_healthy on purpose: a merge does not hold it back
+    hlc: int = 0
+    writer: str = ""
+
+    @property
+    def stamp(self) -> tuple[int, str]:
+        return (self.hlc, self.writer)
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
@@ -33,7 +45,18 @@ class Drain:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Drain:
         zone, pool, address = (str(part) for part in raw["member"])
-        return cls((zone, pool, address), str(raw["by"]), str(raw["at"]), str(raw["reason"]))
+        expires = raw.get("expires")
+        return cls(
+            (zone, pool, address),
+            str(raw["by"]),
+            str(raw["at"]),
+            str(raw["reason"]),
+            bool(raw.get("drained", True)),
+            None if expires is None else str(expires),
+            bool(raw.get("forced", False)),
+            int(raw.get("hlc", 0)),
+            str(raw.get("writer", "")),
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Drain:

@@ -6,8 +6,9 @@ import json
 import logging
 
 import nats.js.errors
-from nats.js.kv import KeyValue
 
+from geodns.fleet.bus import Bus
+from geodns.fleet.seal import seal, unseal
 from geodns.fleet.votes import key_part
 from geodns.model import Zone
 
@@ -22,15 +23,18 @@ def next_serial(top: int) -> int:
     return (top % (2**32 - 1)) + 1
 
 
-async def agree(kv: KeyValue, zone: Zone) -> int:
+async def agree(bus: Bus, zone: Zone) -> int:
     """The fleet's serial for this zone's content: the one already assigned to this content
     hash, else the next above every earlier one (the first: the content-derived serial),
     written with compare-and-set so two instances proposing at once end with one answer."""
     key = "serial." + key_part(zone.origin_text)
+    kv = bus.kv
+    assert kv is not None
     for _ in range(TRIES):
         try:
             entry = await kv.get(key)
-            revision, held = entry.revision, json.loads(entry.value or b"{}")
+            revision = entry.revision
+            held = json.loads(unseal(bus.secret, key, entry.value).value or b"{}")
         except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
             revision, held = None, {}
         serials: dict[str, int] = dict(held.get("serials", {}))
@@ -40,7 +44,8 @@ async def agree(kv: KeyValue, zone: Zone) -> int:
         serial = zone.serial if top is None else next_serial(int(top))
         serials[zone.content_hash] = serial
         kept = dict(list(serials.items())[-KEEP:])
-        body = json.dumps({"serials": kept, "top": serial}).encode()
+        plain = json.dumps({"serials": kept, "top": serial}).encode()
+        body = seal(bus.secret, key, plain, bus.instance, bus.hlc.now())
         try:
             if revision is None:
                 await kv.create(key, body)

@@ -114,6 +114,10 @@ def build(
     async def fleet(request: web.Request) -> web.Response:
         return web.json_response(fleetapi.fleet_report(app))
 
+    @routes.get("/api/v1/drains")
+    async def drains(request: web.Request) -> web.Response:
+        return web.json_response(fleetapi.drains_report(app))
+
     web_app = web.Application(client_max_size=max_body)  # http.max_body: 413 beyond
     web_app.add_routes(routes)
     rttapi.register(web_app, app, token)  # POST /api/v1/rtt/{zone} (steering)

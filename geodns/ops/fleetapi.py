@@ -14,6 +14,7 @@ from geodns.fleet import votes
 from geodns.fleet.drains import Drain, refusal
 from geodns.model import MemberKey, Pool
 from geodns.ops.sources import Sources
+from geodns.zones.yamlio import parse_duration
 
 log = logging.getLogger("geodns.api")
 
@@ -73,17 +74,54 @@ async def drain(app: Sources, member: MemberKey, drained: bool, request: web.Req
         why = refusal(pool, member, app.board.is_up)
         if why is not None:
             return web.json_response({"error": why}, status=409)
-    record = None
-    if drained:
-        by = q.get("by") or f"api@{request.remote or 'unknown'}"
-        record = Drain(member, by, iso(time.time()), q.get("reason", ""))
-    stored = await app.fleet.set_drain(member, record)
+    try:
+        expires = _expires(q.get("expires")) if drained else None
+    except ValueError as exc:
+        return web.json_response({"error": f"expires: {exc}"}, status=400)
+    by = q.get("by") or f"api@{request.remote or 'unknown'}"
+    record = Drain(member, by, iso(time.time()), q.get("reason", ""), drained, expires, force)
+    stored = await app.fleet.set_drain(record)
     await app.health_synced()  # every worker process has it before we say so
     log.info("%s %s via API (%s)", "drain" if drained else "undrain", "/".join(member), stored)
     body: dict[str, Any] = {"member": list(member), "drained": drained, "stored": stored}
-    if record is not None:
+    if drained:
         body.update(by=record.by, at=record.at, reason=record.reason, forced=force)
+        body.update(expires=expires)
     return web.json_response(body)
+
+
+def _expires(text: str | None) -> str | None:
+    """`?expires=30m` (any config duration) -> the ISO-8601 time the drain lapses."""
+    if not text:
+        return None
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError("must be a positive duration such as 30m")
+    return iso(time.time() + seconds)
+
+
+def drains_report(app: Sources) -> dict[str, Any]:
+    """GET /api/v1/drains: every drain in force (who, when, why, until when), and whether a
+    merge held it back to keep its pool's min_healthy."""
+    fleet = app.fleet
+    rows = []
+    for member, record in sorted(fleet.book.active(time.time()).items()):
+        rows.append(
+            {
+                "member": "/".join(member),
+                "zone": member[0],
+                "pool": member[1],
+                "address": member[2],
+                "by": record.by,
+                "at": record.at,
+                "reason": record.reason,
+                "expires": record.expires,
+                "forced": record.forced,
+                "via": record.writer,
+                "held": member in fleet.book.held,
+            }
+        )
+    return {"drains": rows}
 
 
 def health_words(app: Sources, name: str, pool_name: str | None) -> list[dict[str, Any]]:

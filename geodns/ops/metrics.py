@@ -20,6 +20,7 @@ from geodns import __version__
 from geodns import wire as w
 from geodns.dns.stats import QTYPE_OTHER, TRANSPORTS
 from geodns.fleet import drains
+from geodns.fleet.seal import REASONS
 from geodns.health.board import MemberStatus
 from geodns.ops import rttapi
 from geodns.ops.sources import Counters, Sources
@@ -189,6 +190,18 @@ def _fleet(app: Sources) -> Iterator[Metric]:
     )
     info.add_metric([app.fleet.generation], 1)
     yield info
+    rejected = CounterMetricFamily(
+        "geodns_fleet_rejected", "Bus entries ignored (forged, replayed, future)", labels=["reason"]
+    )
+    counts = app.fleet.rejected()
+    for reason in REASONS:
+        rejected.add_metric([reason], counts.get(reason, 0))
+    yield rejected
+    held = CounterMetricFamily(
+        "geodns_fleet_drains_held", "Drains a merge kept back to respect min_healthy"
+    )
+    held.add_metric([], app.fleet.book.held_total)
+    yield held
 
 
 def _floors(app: Sources) -> GaugeMetricFamily:

@@ -25,6 +25,7 @@ from tests.servers import ServerThread, wait_for, write_config
 
 NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TOKEN = "fleet-secret"
+BUS_KEY = "fleet-bus-key-shared-by-instances"  # fleet.key_file's secret (signed entries)
 ZONE = """\
 zone: fleet.test.
 ttl: 5
@@ -170,13 +171,25 @@ class Backend:
 class Instance:
     """One geodns instance (a ServerThread) with its own zones folder, state_dir and config."""
 
-    def __init__(self, root: Path, name: str, nats_url: str, zone_text: str, age: float) -> None:
+    def __init__(
+        self,
+        root: Path,
+        name: str,
+        nats_url: str | list[str],
+        zone_text: str,
+        age: float,
+        **fleet_keys: Any,
+    ) -> None:
         self.name, self.dir = name, root / name
         self.zones = self.dir / "zones"
         self.zones.mkdir(parents=True)
         self.write_zone(zone_text, age)
         (self.dir / "token").write_text(TOKEN)
-        fleet = {"nats": [nats_url], "stale_after": "2s"}
+        (self.dir / "bus.key").write_text(BUS_KEY)
+        urls = [nats_url] if isinstance(nats_url, str) else nats_url
+        fleet = {"nats": urls, "stale_after": "2s", "replicas": 1}
+        fleet["key_file"] = str(self.dir / "bus.key")
+        fleet.update(fleet_keys)
         self.config = write_config(
             self.dir,
             self.zones,

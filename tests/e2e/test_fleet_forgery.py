@@ -90,6 +90,7 @@ def test_forged_replayed_and_future_entries_change_nothing(fleet, nats_server) -
         await kv.put("drain.junk", b"\x00\xffnot json at all")
 
     on_bucket(nats_server.url, forge)
+
     def counted(i: Instance) -> bool:
         n = rejected(i)
         return n["replay"] >= 1 and n["future"] >= 3 and n["unsigned"] >= 5 and n["bad_mac"] >= 1

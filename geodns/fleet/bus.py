@@ -83,6 +83,8 @@ class Bus:
         self._said: tuple[str, float] = ("", 0.0)
         self._end: asyncio.Event | None = None
         self._last_error: Exception | None = None
+        self._unseen: tuple[int, float] | None = None  # our oldest write not yet watched back
+        self._watched = 0  # the highest revision the watcher delivered this session
         if self.secret is None:
             log.warning(
                 "fleet: no fleet.key_file: bus entries are NOT signed; anyone who can write to "
@@ -110,15 +112,28 @@ class Bus:
             raise ConnectionError("not on the bus")
         data = seal(self.secret, key, value, self.instance, self.hlc.now())
         try:
-            return await kv.put(key, data)
+            revision = await kv.put(key, data)
+            if self._unseen is None:
+                self._unseen = (revision, time.monotonic())
+            return revision
         except nats.errors.MaxPayloadError as exc:
             self.trouble(f"entry {key} of {len(data)} bytes is over the payload limit", "error")
             raise ConnectionError(str(exc)) from exc
         except (nats.js.errors.NotFoundError, nats.js.errors.NoStreamResponseError) as exc:
-            self.trouble(f"bucket {self.conf.bucket!r} lost ({type(exc).__name__})", "error")
+            await self._bucket_gone(kv)
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _bucket_gone(self, kv: KeyValue) -> None:
+        """A write found no stream: a replicated one electing a leader (wait), or a bucket
+        that was deleted (end the session: the next one makes it again)."""
+        try:
+            await kv.status()
+        except nats.js.errors.NotFoundError:
+            self.trouble(f"bucket {self.conf.bucket!r} lost: it will be created again", "error")
             if self._end is not None:
                 self._end.set()
-            raise ConnectionError(str(exc)) from exc
+        except Exception as exc:
+            self.trouble(f"bucket {self.conf.bucket!r} not answering (election?): {exc}")
 
     async def delete(self, key: str) -> None:
         if self.kv is None:
@@ -167,8 +182,10 @@ class Bus:
         js = self._nc.jetstream(timeout=2.0)
         kv = await natsconn.open_bucket(js, self.conf, self.warnings)
         watcher = await kv.watchall()
+        self._unseen, self._watched = None, 0
         pump = asyncio.create_task(self._pump(watcher, kv))
         waiter = asyncio.create_task(lost.wait())
+        dog = asyncio.create_task(self._watchdog(lost))
         try:
             await asyncio.wait({pump, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if pump.done():
@@ -178,9 +195,9 @@ class Bus:
             else:
                 self.trouble("connection lost")
         finally:
-            for task in (pump, waiter):
+            for task in (pump, waiter, dog):
                 task.cancel()
-            await asyncio.gather(pump, waiter, return_exceptions=True)
+            await asyncio.gather(pump, waiter, dog, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(watcher.stop(), 1.0)  # its consumer's tasks too
             if self.kv is not None:
@@ -196,12 +213,28 @@ class Bus:
                     self.kv, self.problem = kv, None
                     await self.on_synced()
                 continue
+            self._watched = max(self._watched, entry.revision or 0)
+            if self._unseen is not None and self._watched >= self._unseen[0]:
+                self._unseen = None
             admitted = self.admit(entry, live=self.kv is not None)
             if admitted is not None:
                 self.on_entry(admitted)
                 for prefix, callback in self._subs:
                     if admitted.key.startswith(prefix):
                         callback(admitted)
+
+    async def _watchdog(self, lost: asyncio.Event) -> None:
+        """A write of ours that the watcher does not deliver back means the watch died (its
+        consumer lived on a NATS node that went away): start a new session, which re-reads."""
+        stall = max(2.0, self.conf.stale_after / 2)
+        while not lost.is_set():
+            await asyncio.sleep(0.5)
+            if self._unseen is not None and time.monotonic() - self._unseen[1] > stall:
+                self.trouble(
+                    f"the watch stopped delivering (no echo of revision "
+                    f"{self._unseen[0]} in {stall:g}s): starting over"
+                )
+                lost.set()
 
     def admit(self, entry: Entry, live: bool) -> BusEntry | None:
         """The entry unsealed and checked (MAC, writer time, replay), or None (counted)."""

@@ -123,6 +123,7 @@ class App:
         self.fleet.on_join.append(self._rejoined)
         if self.content is not None:
             self.content.start_applying(self._content_reload)  # a new version: a reload
+        self.fleet.on_serial.append(self._rejoined)  # a newer claim for our content's serial
         self.ready = True
         for host, port in self.dns.bound:
             log.info("listening on %s port %d (UDP and TCP)", host, port)

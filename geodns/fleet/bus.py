@@ -221,7 +221,10 @@ class Bus:
                 self.on_entry(admitted)
                 for prefix, callback in self._subs:
                     if admitted.key.startswith(prefix):
-                        callback(admitted)
+                        try:
+                            callback(admitted)
+                        except Exception as exc:  # one listener's bug never stops the watch
+                            self.guard.count(admitted.key, Rejected("malformed", repr(exc)))
 
     async def _watchdog(self, lost: asyncio.Event) -> None:
         """A write of ours that the watcher does not deliver back means the watch died (its

@@ -17,7 +17,7 @@ from geodns.fleet.bus import Bus, BusEntry
 from geodns.fleet.drainbook import DrainBook
 from geodns.fleet.drains import Drain, StateDir
 from geodns.fleet.seal import Hlc, Rejected, wall_of
-from geodns.fleet.serials import agree
+from geodns.fleet.serials import Serials
 from geodns.fleet.votes import DEGRADED, DOWN, JOINED, OFF, Record, Tally
 from geodns.health.board import HealthBoard
 from geodns.model import MemberKey, Pool, Zone
@@ -45,6 +45,13 @@ class Fleet:
         self.generation = ""
         self.warm: dict[MemberKey, str] = {}
         self.on_join: list[Any] = []  # called (no arguments) each time we (re)join
+        self.on_serial: list[Any] = []  # called when a claim moved the serial of our content
+        self.serials = Serials(self.local)
+        self.serials.on_change.append(self._serial_moved)
+        self._serial_soon: asyncio.Handle | None = None
+        self._session_heard: set[str] = set()  # instances heard joined in this session
+        self._floors_done = False  # our kept serials are on the bus (this session)
+        self._jobs: set[asyncio.Task] = set()
         self.pools: Any = lambda: ()  # the app's current pools (min_healthy after a merge)
         self.bus = (
             Bus(conf.fleet, self._entry, self._synced, self._lost, self.instance, clock)
@@ -168,6 +175,8 @@ class Fleet:
                 self._peer(entry)
             elif entry.key.startswith("drain.") and not entry.deleted and entry.value:
                 self._drain_entry(entry)
+            elif entry.key.startswith("serial."):
+                self.serials.entry(entry)
         except Rejected as exc:
             if self.bus is not None:
                 self.bus.guard.count(entry.key, exc)
@@ -198,6 +207,8 @@ class Fleet:
             if not self._joined.is_set():
                 self._warm_from(sent, dict(record.verdicts), "the bus")
             return
+        if record.bus == JOINED:
+            self._session_heard.add(record.instance)  # its floors are on the bus
         fresh = entry.live and now - sent <= self.fleet_conf.stale_after
         self.peers[record.instance] = replace(record, at=now if fresh else min(now, sent))
         self.recount()
@@ -215,6 +226,10 @@ class Fleet:
         elif self.book.records[record.member].stamp > record.stamp:
             self.pending.add(record.member)
             self._poke.set()
+
+    def _retire(self, task: asyncio.Task) -> None:
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
 
     def _replayed(self, key: str) -> None:
         """The bucket now holds an older drain record than ours: write ours back."""
@@ -235,12 +250,33 @@ class Fleet:
         log.info(
             "fleet: joined bucket %r (%d other instances)", self.fleet_conf.bucket, len(self.peers)
         )
+        expected = {r.instance for r in self.fresh_peers()}
+        self._retire(asyncio.create_task(self._after_join(expected)))
+
+    async def _after_join(self, expected: set[str]) -> None:
+        """Write our kept serials as floors, say so (our heartbeat turns from "joining" to
+        "joined"), wait until the instances fresh before did the same in this session (or a
+        few seconds), then tell on_join: a reload agrees serials above every floor."""
+        if self.bus is not None and self.bus.kv is not None:
+            try:
+                await self.serials.publish_floors(self.bus)
+            except Exception as exc:
+                log.warning("fleet: kept serials not written to the bus: %s", exc)
+        self._floors_done = True
+        with contextlib.suppress(Exception):
+            await self._publish()
+        deadline = time.monotonic() + min(self.fleet_conf.stale_after, 5.0)
+        while not expected <= self._session_heard and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         for callback in self.on_join:
             callback()
 
     def _lost(self) -> None:
         self._joined.clear()
         self._in_bucket.clear()
+        self._session_heard.clear()
+        self._floors_done = False
+        self.serials.forget()
         if self._stopping:
             return
         log.warning("fleet: lost the bus; deciding from our own probes until it is back")
@@ -251,7 +287,7 @@ class Fleet:
             return
         await self._flush()
         verdicts = self.board.own_verdicts()
-        now, state = self.clock(), self.state()
+        now, state = self.clock(), self.state() if self._floors_done else "joining"
         record = Record(self.instance, __version__, self.generation, now, state, verdicts)
         await self.bus.put(self._inst_key(self.instance), record.to_bytes())
 
@@ -317,18 +353,37 @@ class Fleet:
     # -- serials and generations -----------------------------------------------------------
 
     async def agree_serials(self, zones: Iterable[Zone]) -> dict[tuple[str, str], int]:
-        """(zone, content hash) -> the serial the fleet agreed on; {} off the bus."""
+        """(zone, content hash) -> its serial for `serial: auto` zones: the fleet's on the
+        bus, else (or when the bus fails us) one above the largest kept in state_dir."""
         agreed: dict[tuple[str, str], int] = {}
         for zone in zones:
-            if self.bus is None or self.bus.kv is None or not zone.serial_auto:
+            if not zone.serial_auto:
                 continue
-            try:
-                agreed[(zone.origin_text, zone.content_hash)] = await agree(self.bus, zone)
-            except Exception as exc:
-                log.warning(
-                    "fleet: serial of %s not agreed (%s): content-derived", zone.origin_text, exc
-                )
+            serial = None
+            if self.bus is not None and self.bus.kv is not None:
+                try:
+                    serial = await self.serials.agree(self.bus, zone)
+                except Exception as exc:
+                    log.warning(
+                        "fleet: serial of %s not agreed (%s): kept locally", zone.origin_text, exc
+                    )
+            if serial is None:
+                serial = self.serials.offline(zone)
+            agreed[(zone.origin_text, zone.content_hash)] = serial
         return agreed
+
+    def _serial_moved(self) -> None:
+        """Another instance claimed a newer serial for the content we serve: reload soon
+        (once for a burst of claims)."""
+        if self._serial_soon is not None:
+            return
+
+        def fire() -> None:
+            self._serial_soon = None
+            for callback in self.on_serial:
+                callback()
+
+        self._serial_soon = asyncio.get_running_loop().call_later(0.1, fire)
 
     def set_generation(self, generation: str) -> None:
         if generation != self.generation:

@@ -143,3 +143,12 @@ class StateDir:
 
     def save_verdicts(self, at: float, verdicts: dict[MemberKey, str]) -> None:
         self._write("verdicts.json", {"at": at, "verdicts": [[*k, s] for k, s in verdicts.items()]})
+
+    def load_serials(self) -> dict[str, tuple[int, str]]:
+        """The largest serial served per zone, with its content hash (serials only grow)."""
+        raw = self._read("serials.json") or {}
+        rows = raw.items() if isinstance(raw, dict) else ()
+        return {str(z): (int(v[0]), str(v[1])) for z, v in rows if isinstance(v, list)}
+
+    def save_serials(self, top: dict[str, tuple[int, str]]) -> None:
+        self._write("serials.json", {zone: list(held) for zone, held in top.items()})

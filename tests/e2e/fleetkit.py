@@ -201,10 +201,11 @@ class Instance:
         self.server: ServerThread | None = None
 
     def write_zone(self, text: str, age: float) -> None:
-        path = self.zones / "fleet.test.yaml"
-        path.write_text(text)
+        path, tmp = self.zones / "fleet.test.yaml", self.zones / ".fleet.test.yaml.new"
+        tmp.write_text(text)  # then renamed: a reload at the same moment sees old or new
         stamp = time.time() - age  # each instance's copy has other file times
-        os.utime(path, (stamp, stamp))
+        os.utime(tmp, (stamp, stamp))
+        os.replace(tmp, path)
 
     def start(self) -> Instance:
         self.server = ServerThread(self.config).start(timeout=30)

@@ -13,7 +13,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.fleetkit import NATS, wait_for
+from tests.e2e.fleetkit import NATS, Instance, wait_for, zone_text
 
 NODE_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "node.conf"
 PASSWORD = "geodns-nats-password"
@@ -216,6 +215,22 @@ def nats_cluster(tmp_path: Path):
         cluster.stop()
 
 
-def settle(seconds: float) -> None:
-    """Only where nothing can be polled: let a cluster elect after a node died."""
-    time.sleep(seconds)
+def secure_fleet(
+    root: Path, cluster: Cluster, backends: Any, names: tuple[str, ...] = ("a", "b", "c")
+) -> list[Instance]:
+    """Instances (not started) on the cluster: mutual TLS, the geodns user, signed entries,
+    a bucket of three replicas; each lists the nodes starting from another one."""
+    (root / "nats.password").write_text(PASSWORD)
+    pki = cluster.pki
+    tls = {
+        "ca_file": str(pki / "ca.pem"),
+        "cert_file": str(pki / "client.pem"),
+        "key_file": str(pki / "client-key.pem"),
+    }
+    text = zone_text(backends[0].port, backends[1].port)
+    made = []
+    for n, name in enumerate(names):
+        urls = cluster.urls[n:] + cluster.urls[:n]  # each starts on another node
+        keys = {"user": "geodns", "credentials": str(root / "nats.password"), "tls": tls}
+        made.append(Instance(root, name, urls, text, 0.0, replicas=3, **keys))
+    return made

@@ -8,30 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.e2e.fleetkit import Instance, all_joined, wait_for, zone_text
-from tests.e2e.natscluster import PASSWORD
+from tests.e2e.natscluster import secure_fleet
 
 pytest_plugins = ["tests.e2e.fleetkit", "tests.e2e.natscluster"]
 
 DR = "/api/v1/pools/fleet.test./dr/members/{}/{}"
 ALL = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
 STORED = ("fleet", "pending")  # pending: written to the bucket once it answers again
-
-
-def secure_fleet(root: Path, cluster, backends, names=("a", "b", "c")) -> list[Instance]:
-    (root / "nats.password").write_text(PASSWORD)
-    pki = cluster.pki
-    tls = {
-        "ca_file": str(pki / "ca.pem"),
-        "cert_file": str(pki / "client.pem"),
-        "key_file": str(pki / "client-key.pem"),
-    }
-    text = zone_text(backends[0].port, backends[1].port)
-    made = []
-    for n, name in enumerate(names):
-        urls = cluster.urls[n:] + cluster.urls[:n]  # each starts on another node
-        keys = {"user": "geodns", "credentials": str(root / "nats.password"), "tls": tls}
-        made.append(Instance(root, name, urls, text, 0.0, replicas=3, **keys))
-    return made
 
 
 def agreed(instances: list[Instance], drained: list[str]) -> bool:

@@ -124,6 +124,7 @@ class App:
         if self.content is not None:
             self.content.start_applying(self._content_reload)  # a new version: a reload
         self.fleet.on_serial.append(self._rejoined)  # a newer claim for our content's serial
+        self.fleet.on_rtt.append(self._shared_rtt)  # RTTs POSTed to another instance
         self.ready = True
         for host, port in self.dns.bound:
             log.info("listening on %s port %d (UDP and TCP)", host, port)
@@ -366,6 +367,11 @@ class App:
         conf, zones = self.config, [zt.zone for zt in self.table.zones.values()]
         settings = (conf.ecs, conf.dns.max_udp_payload, conf.rrl, self.locator.build_epoch)
         self.fleet.set_generation(generation(settings, zones))
+
+    def _shared_rtt(self, zone: str, items: object) -> None:
+        found = [zt.zone for zt in self.table.zones.values() if zt.zone.origin_text == zone]
+        if found:
+            self.steer.rtt.post(zone, items, found[0].pools)
 
     def _rejoined(self) -> None:
         """Back on the bus: a reload agrees the serials of content loaded while away."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -46,6 +47,8 @@ class Fleet:
         self.warm: dict[MemberKey, str] = {}
         self.on_join: list[Any] = []  # called (no arguments) each time we (re)join
         self.on_serial: list[Any] = []  # called when a claim moved the serial of our content
+        self.on_rtt: list[Any] = []  # (zone, items): measured RTTs another instance was given
+        self._rtt_seen: dict[str, int] = {}  # rtt key -> HLC time of the batch applied
         self.serials = Serials(self.local)
         self.serials.on_change.append(self._serial_moved)
         self._serial_soon: asyncio.Handle | None = None
@@ -177,6 +180,8 @@ class Fleet:
                 self._drain_entry(entry)
             elif entry.key.startswith("serial."):
                 self.serials.entry(entry)
+            elif entry.key.startswith("rtt.") and not entry.deleted and entry.value:
+                self._rtt_entry(entry)
         except Rejected as exc:
             if self.bus is not None:
                 self.bus.guard.count(entry.key, exc)
@@ -226,6 +231,32 @@ class Fleet:
         elif self.book.records[record.member].stamp > record.stamp:
             self.pending.add(record.member)
             self._poke.set()
+
+    async def share_rtt(self, zone: str, items: Any) -> str:
+        """Measured RTTs POSTed here, for every other instance (each applies them as if
+        POSTed to it); where they went: "fleet", "local" (no fleet) or "pending" (off the
+        bus: not kept, the next POST carries fresh ones)."""
+        if self.bus is None:
+            return "local"
+        body = json.dumps({"zone": zone, "items": items}, separators=(",", ":")).encode()
+        try:
+            await self.bus.put(f"rtt.{votes.key_part(zone)}.{votes.key_part(self.instance)}", body)
+            return "fleet"
+        except Exception as exc:
+            log.warning("fleet: measured RTTs for %s not shared: %s", zone, exc)
+            return "pending"
+
+    def _rtt_entry(self, entry: BusEntry) -> None:
+        """Another instance's batch, applied once (not again when the bucket is re-read),
+        and only while its measurements would not have expired anyway."""
+        if entry.writer == self.instance or self._rtt_seen.get(entry.key, -1) >= entry.at:
+            return
+        self._rtt_seen[entry.key] = entry.at
+        if self.clock() - wall_of(entry.at) > self.conf.rtt.expire_after:
+            return
+        raw = json.loads(entry.value or b"")
+        for callback in self.on_rtt:
+            callback(str(raw["zone"]), raw["items"])
 
     def _retire(self, task: asyncio.Task) -> None:
         self._jobs.add(task)

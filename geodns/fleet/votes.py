@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,26 +55,45 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Tally:
-    """How the votes on one member stood: `down` of `voters` fresh instances, `need` to fail."""
+    """How the votes on one member stood: `down` of `voters` fresh instances, `need` to fail,
+    and the rule (fleet.quorum) that set `need`, for explain."""
 
     down: int
     voters: int
     need: int
+    rule: str = field(default="", compare=False)
 
     @property
     def verdict(self) -> str:
         return DOWN if self.down >= self.need else UP
 
     def words(self) -> str:
-        return f"{self.down} of {self.voters} fresh instances see it down ({self.need} needed)"
+        rule = f", {self.rule}" if self.rule else ""
+        return (
+            f"{self.down} of {self.voters} fresh instances see it down ({self.need} needed{rule})"
+        )
 
 
 def needed(quorum: str | int, voters: int) -> int:
-    """Down votes that take a member down: a strict majority, or N (capped at the voters,
-    so a fleet shrunk below N still fails a member every voter sees down)."""
+    """Down votes that take a member down: a strict majority; N (capped at the voters, so a
+    fleet shrunk below N still fails a member every voter sees down); or, for "P%", enough
+    that fewer than P% of the voters still see it up (a member stays up while at least P%
+    do: availability first, as Route 53's health checkers with their 18%)."""
     if quorum == "majority":
         return voters // 2 + 1
+    if isinstance(quorum, str) and quorum.endswith("%"):
+        up_needed = math.ceil(voters * int(quorum[:-1]) / 100)
+        return voters - up_needed + 1
     return min(int(quorum), voters)
+
+
+def rule_words(quorum: str | int) -> str:
+    """fleet.quorum in words, as explain says which rule decided."""
+    if quorum == "majority":
+        return "quorum majority"
+    if isinstance(quorum, str) and quorum.endswith("%"):
+        return f"quorum {quorum}: up while at least {quorum} of fresh instances see it up"
+    return f"quorum {quorum}: down when {quorum} fresh instances see it down"
 
 
 def fresh(records: Iterable[Record], now: float, stale_after: float) -> list[Record]:
@@ -87,11 +107,12 @@ def tally(
     """Each member's tally over the voters that have a verdict on it (instances serving other
     zones, or that never probed it yet, do not vote on it); members nobody judged are left out."""
     out: dict[MemberKey, Tally] = {}
+    rule = rule_words(quorum)
     for member in members:
         states = [v[member] for v in voters if member in v]
         if states:
             down = sum(1 for s in states if s == DOWN)
-            out[member] = Tally(down, len(states), needed(quorum, len(states)))
+            out[member] = Tally(down, len(states), needed(quorum, len(states)), rule)
     return out
 
 

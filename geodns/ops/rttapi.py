@@ -43,7 +43,9 @@ async def _post(app: Sources, token: str | None, request: web.Request) -> web.Re
     if problems:
         return web.json_response({"error": "nothing applied", "problems": problems}, status=400)
     synced = await app.health_synced()
-    return web.json_response({"zone": found[0].origin_text, "accepted": count, "synced": synced})
+    shared = await app.fleet.share_rtt(found[0].origin_text, items)  # every other instance
+    body = {"zone": found[0].origin_text, "accepted": count, "synced": synced, "shared": shared}
+    return web.json_response(body)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -25,6 +25,22 @@ def test_defaults_and_relative_paths(tmp_path) -> None:
     assert conf.zones_dir == str(tmp_path / "z")
 
 
+def test_fleet_keys_and_paths(tmp_path) -> None:
+    (tmp_path / "bus.key").write_text("0123456789abcdef0123\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "fleet:\n  quorum: 18%\n  key_file: bus.key\n  max_skew: 10s\n"
+        "  tls: {ca_file: ca.pem, cert_file: c.pem, key_file: c-key.pem}\n"
+    )
+    fleet = config.load(str(path)).fleet
+    assert fleet.quorum == "18%" and fleet.replicas == 3 and fleet.max_skew == 10.0
+    assert fleet.key_file == str(tmp_path / "bus.key")
+    assert fleet.tls == config.FleetTls(
+        *(str(tmp_path / n) for n in ("ca.pem", "c.pem", "c-key.pem"))
+    )
+    assert config.read_fleet_key(fleet.key_file) == b"0123456789abcdef0123"
+
+
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
@@ -45,6 +61,12 @@ def test_defaults_and_relative_paths(tmp_path) -> None:
         ("prometheus:\n  url: ftp://x\n", 2, "http:// or https:// URL"),
         ("prometheus:\n  stale_after: soon\n", 2, "duration"),
         ("rtt:\n  half_life: soon\n", 2, "duration"),
+        ("fleet:\n  quorum: 0%\n", 2, "'P%' (1-100)"),
+        ("fleet:\n  quorum: most\n", 2, "'majority', a positive integer"),
+        ("fleet:\n  replicas: 7\n", 2, "between 1 and 5"),
+        ("fleet:\n  max_skew: soon\n", 2, "duration"),
+        ("fleet:\n  tls: {ca: x}\n", 2, "mapping of ca_file, cert_file, key_file"),
+        ("fleet:\n  key_file: missing.key\n", 2, "fleet.key_file: cannot read"),
     ],
 )
 def test_mistakes(tmp_path, text, line, message) -> None:

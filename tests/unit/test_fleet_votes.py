@@ -22,6 +22,10 @@ M = ("z.test.", "web", "192.0.2.1")
         ("majority", 4, 3),
         (2, 3, 2),
         (3, 2, 2),
+        ("18%", 3, 3),  # up while 1 of 3 (33% >= 18%) sees it up: every one must see it down
+        ("18%", 10, 9),  # 2 of 10 up is 20%: still up; 1 of 10 is 10%: down
+        ("50%", 4, 3),  # 2 of 4 up is 50%: up; majority would need 3 down too
+        ("100%", 5, 1),  # any instance seeing it down takes it down
     ],
 )
 def test_needed(quorum, voters: int, need: int) -> None:
@@ -71,3 +75,13 @@ def test_state_dir_keeps_drains_and_verdicts(tmp_path: Path) -> None:
         "verdicts.json",
     ]  # written atomically: no temporary file left behind
     assert StateDir(None).load_drains() == {}
+
+
+def test_explain_names_the_rule_that_decided() -> None:
+    decided = votes.tally([M], [{M: "down"}, {M: "down"}, {M: "up"}], "18%")
+    assert decided[M].verdict == "up"
+    assert decided[M].words() == (
+        "2 of 3 fresh instances see it down (3 needed, quorum 18%: up while at least 18% "
+        "of fresh instances see it up)"
+    )
+    assert "quorum majority" in votes.tally([M], [{M: "up"}], "majority")[M].words()

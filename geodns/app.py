@@ -374,8 +374,15 @@ class App:
             self.steer.rtt.post(zone, items, found[0].pools)
 
     def _rejoined(self) -> None:
-        """Back on the bus: a reload agrees the serials of content loaded while away."""
-        self._retire(asyncio.ensure_future(self.reload()))
+        """Back on the bus (or a claim moved a serial): agree the serials of what we serve;
+        only when one moved is the table built again, so a rejoin reloads nothing unchanged."""
+        self._retire(asyncio.ensure_future(self._reagree()))
+
+    async def _reagree(self) -> None:
+        zones = [zt.zone for zt in self.table.zones.values()]
+        agreed = await self.fleet.agree_serials(zones)
+        if any(agreed.get((z.origin_text, z.content_hash), z.serial) != z.serial for z in zones):
+            await self.reload()
 
     async def _publish(self) -> None:
         """Worker processes get the current table and settings (a new generation)."""

@@ -17,6 +17,7 @@ from geodns.fleet import votes
 from geodns.fleet.bus import Bus, BusEntry
 from geodns.fleet.drainbook import DrainBook
 from geodns.fleet.drains import Drain, StateDir
+from geodns.fleet.heartbeats import Heartbeats
 from geodns.fleet.seal import Hlc, Rejected, wall_of
 from geodns.fleet.serials import Serials
 from geodns.fleet.votes import DEGRADED, DOWN, JOINED, OFF, Record, Tally
@@ -25,6 +26,7 @@ from geodns.model import MemberKey, Pool, Zone
 
 log = logging.getLogger("geodns.fleet")
 FIRST_CONTACT = 3.0  # how long start() waits for the bus before going on without it
+BURST = 0.2  # verdict changes this close together share one heartbeat
 
 
 class Fleet:
@@ -37,7 +39,9 @@ class Fleet:
         self.instance = conf.instance_name()
         self.enabled = bool(conf.fleet.nats)
         self.local = StateDir(conf.state_dir)
-        self.peers: dict[str, Record] = {}  # other instances, by name; `at`: when heard (ours)
+        self.beats = Heartbeats(self.instance, conf.fleet.stale_after, clock)
+        self.peers: dict[str, Record] = self.beats.peers  # by name; `at`: when heard (ours)
+        self._fresh_sig: frozenset[str] = frozenset()  # the voters of the last recount
         self.book = DrainBook(self.local.load_drains().values())
         self.drains: dict[MemberKey, Drain] = {}  # the drains applied (see _apply_drains)
         self.pending: set[MemberKey] = set()  # drain records made off the bus, to publish
@@ -46,6 +50,7 @@ class Fleet:
         self.generation = ""
         self.warm: dict[MemberKey, str] = {}
         self.on_join: list[Any] = []  # called (no arguments) each time we (re)join
+        self.joins = 0  # how many times on_join was called
         self.on_serial: list[Any] = []  # called when a claim moved the serial of our content
         self.on_rtt: list[Any] = []  # (zone, items): measured RTTs another instance was given
         self._rtt_seen: dict[str, int] = {}  # rtt key -> HLC time of the batch applied
@@ -150,7 +155,9 @@ class Fleet:
             self.tallies = {}
             self.board.set_quorum({})
             return
-        voters = [self.board.own_verdicts(), *(r.verdicts for r in self.fresh_peers())]
+        fresh = self.fresh_peers()
+        self._fresh_sig = frozenset(r.instance for r in fresh)
+        voters = [self.board.own_verdicts(), *(r.verdicts for r in fresh)]
         self.tallies = votes.tally(self.board.members(), voters, self.fleet_conf.quorum)
         self.board.set_quorum({m: t.verdict for m, t in self.tallies.items()})
 
@@ -176,6 +183,9 @@ class Fleet:
         try:
             if entry.key.startswith("inst."):
                 self._peer(entry)
+            elif entry.key.startswith("map."):
+                if self.beats.chunk(entry):
+                    self.recount()
             elif entry.key.startswith("drain.") and not entry.deleted and entry.value:
                 self._drain_entry(entry)
             elif entry.key.startswith("serial."):
@@ -189,34 +199,17 @@ class Fleet:
             if self.bus is not None:
                 self.bus.guard.count(entry.key, Rejected("malformed", str(exc)))
 
-    @staticmethod
-    def _inst_key(name: str) -> str:
-        return "inst." + votes.key_part(name)
-
     def _peer(self, entry: BusEntry) -> None:
-        """A heartbeat. Freshness is when it reached us (our clock); the sender's time can
-        only make it older (a heartbeat read back from the bucket, not arriving live). A
-        deleted heartbeat removes its instance."""
-        if entry.deleted or not entry.value:
-            gone = [n for n in self.peers if self._inst_key(n) == entry.key]
-            for name in gone:
-                del self.peers[name]
-            if gone:
-                self.recount()
-            return
-        record = Record.from_bytes(entry.value)
-        if self._inst_key(record.instance) != entry.key or record.instance != entry.writer:
-            raise_writer(entry, record.instance)
-        sent, now = wall_of(entry.at), self.clock()
-        if record.instance == self.instance:
-            if not self._joined.is_set():
-                self._warm_from(sent, dict(record.verdicts), "the bus")
-            return
-        if record.bus == JOINED:
+        """A heartbeat (see heartbeats.py); ours, read back before we joined, warms us."""
+        changed = self.beats.heard(entry)
+        record = self.peers.get(entry.writer)
+        if record is not None and record.bus == JOINED and entry.writer != self.instance:
             self._session_heard.add(record.instance)  # its floors are on the bus
-        fresh = entry.live and now - sent <= self.fleet_conf.stale_after
-        self.peers[record.instance] = replace(record, at=now if fresh else min(now, sent))
-        self.recount()
+        if self.beats.own is not None and not self._joined.is_set():
+            self._warm_from(*self.beats.own, "the bus")
+        self.beats.own = None
+        if changed:
+            self.recount()
 
     def _drain_entry(self, entry: BusEntry) -> None:
         """A drain record: taken if newest; if what the bucket now holds is older than ours
@@ -299,11 +292,13 @@ class Fleet:
         deadline = time.monotonic() + min(self.fleet_conf.stale_after, 5.0)
         while not expected <= self._session_heard and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        self.joins += 1
         for callback in self.on_join:
             callback()
 
     def _lost(self) -> None:
         self._joined.clear()
+        self.beats.outbox.reset()
         self._in_bucket.clear()
         self._session_heard.clear()
         self._floors_done = False
@@ -319,8 +314,13 @@ class Fleet:
         await self._flush()
         verdicts = self.board.own_verdicts()
         now, state = self.clock(), self.state() if self._floors_done else "joining"
-        record = Record(self.instance, __version__, self.generation, now, state, verdicts)
-        await self.bus.put(self._inst_key(self.instance), record.to_bytes())
+        record = Record(self.instance, __version__, self.generation, now, state)
+        try:
+            for key, body in self.beats.writes(record, verdicts, self.hlc.now()):
+                await self.bus.put(key, body)
+        except Exception:
+            self.beats.outbox.reset()  # a map half written: write a whole one next time
+            raise
 
     async def _beat(self) -> None:
         """Publish on every verdict change and at least every stale_after/3; recount as peers
@@ -342,7 +342,11 @@ class Fleet:
                 except Exception as exc:  # the session notices and starts over
                     log.debug("fleet: publish failed: %s", exc)
                 self._save_verdicts()
-            self.recount()
+            fresh = frozenset(r.instance for r in self.fresh_peers())
+            if poked or fresh != self._fresh_sig:
+                self.recount()  # our verdicts moved, or a peer went stale (or came back)
+            if poked:
+                await asyncio.sleep(BURST)  # a burst of verdict changes goes out as one beat
 
     def _save_verdicts(self) -> None:
         self.local.save_verdicts(self.clock(), self.board.own_verdicts())

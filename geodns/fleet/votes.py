@@ -41,8 +41,13 @@ class Record:
     @classmethod
     def from_bytes(cls, data: bytes) -> Record:
         """A record as published; ValueError (or KeyError/TypeError) on anything malformed."""
-        raw = json.loads(data)
-        verdicts = {(str(z), str(p), str(a)): str(s) for z, p, a, s in raw["verdicts"]}
+        return cls.from_dict(json.loads(data))
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Record:
+        """Its verdicts when the record carries them whole (else none: see verdictmap.py)."""
+        rows = raw.get("verdicts", [])
+        verdicts = {(str(z), str(p), str(a)): str(s) for z, p, a, s in rows}
         return cls(
             str(raw["instance"]),
             str(raw["version"]),

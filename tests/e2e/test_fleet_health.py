@@ -39,7 +39,7 @@ def test_one_instance_failing_a_backend_is_outvoted(fleet, backends) -> None:
         {
             "address": P1,
             "up": True,
-            "why": "fleet quorum: 1 of 3 fresh instances see it down (2 needed)",
+            "why": "fleet quorum: 1 of 3 fresh instances see it down (2 needed, quorum majority)",
         }
     ]
 

@@ -62,3 +62,15 @@ def test_a_drain_with_expires_lapses_everywhere_and_explain_names_the_rule(fleet
     assert a.http(DR.format("127.0.0.22", "drain") + "?expires=soon", "POST")[0] == 400
     report = a.http("/api/v1/explain?name=www.fleet.test&client=192.0.2.1")[1]
     assert "(2 needed, quorum majority)" in report["health"][0]["why"]
+
+
+def test_a_rejoin_reloads_no_zone_whose_content_did_not_change(fleet) -> None:
+    instances, proxy = fleet
+    c = instances[2]
+    reloads, joins = c.app.reloads.ok, c.app.fleet.joins
+    proxy.cut()
+    wait_for(lambda: c.fleet_state() == "degraded", 10)
+    proxy.mend()
+    wait_for(lambda: c.app.fleet.joins == joins + 1, 15)
+    wait_for(lambda: not c.app._background, 5)  # the serials were agreed again
+    assert c.app.reloads.ok == reloads

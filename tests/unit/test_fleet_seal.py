@@ -90,3 +90,28 @@ def test_drains_merge_newest_first_and_hold_for_min_healthy() -> None:
     expiring = Drain(m1, "op", "t", "", True, "2000-01-01T00:00:00+00:00", False, 10, "a")
     book.merge(expiring)
     assert m1 not in book.active(1e9)
+
+
+def test_a_big_map_goes_in_chunks_and_heartbeats_carry_only_changes() -> None:
+    from geodns.fleet.verdictmap import CHUNK_BYTES, Inbox, Outbox
+
+    verdicts = {
+        ("big.test.", f"pool{i // 100}", f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}"): "up"
+        for i in range(27_000)
+    }
+    out, inbox = Outbox(), Inbox()
+    chunks, epoch, changes = out.beat("ns1", verdicts, 7)
+    assert len(chunks) > 1 and all(len(c) < CHUNK_BYTES + 4096 for c in chunks)
+    assert changes == [] and epoch == 7
+    for chunk in chunks[:-1]:
+        inbox.chunk(chunk, "ns1")
+    assert inbox.verdicts("ns1", 7, []) is None  # not whole yet: no vote
+    inbox.chunk(chunks[-1], "ns1")
+    assert inbox.verdicts("ns1", 7, []) == verdicts
+    flipped = next(iter(verdicts))
+    verdicts[flipped] = "down"
+    chunks, epoch, changes = out.beat("ns1", verdicts, 8)
+    assert chunks == [] and epoch == 7 and changes == [[*flipped, "down"]]
+    assert inbox.verdicts("ns1", 7, changes)[flipped] == "down"
+    with pytest.raises(ValueError):
+        inbox.chunk(out.beat("ns1", {}, 9)[0][0], "ns2")  # a map must come from its owner

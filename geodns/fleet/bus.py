@@ -81,6 +81,7 @@ class Bus:
         self.on_replay: list[Callable[[str], None]] = []  # key: the bucket holds an older entry
         self._nc: Any = None
         self._said: tuple[str, float] = ("", 0.0)
+        self._error: tuple[str, float] = ("", float("-inf"))  # the last ERROR-level problem
         self._end: asyncio.Event | None = None
         self._last_error: Exception | None = None
         self._unseen: tuple[int, float] | None = None  # our oldest write not yet watched back
@@ -142,8 +143,12 @@ class Bus:
 
     def trouble(self, what: str, level: str = "warning") -> None:
         """A problem with the bus: shown in status, logged when new or once a minute."""
-        self.problem = what
         now = time.monotonic()
+        if level == "error":
+            self._error = (what, now)
+        elif now - self._error[1] < SAY_AGAIN:
+            what = self._error[0]  # a refusal stays the reason shown over "unreachable"
+        self.problem = what
         if self._said[0] != what or now - self._said[1] >= SAY_AGAIN:
             self._said = (what, now)
             getattr(log, level)("fleet bus: %s", what)
@@ -210,7 +215,7 @@ class Bus:
             entry = await watcher.updates(timeout=3600)
             if entry is None:
                 if self.kv is None:
-                    self.kv, self.problem = kv, None
+                    self.kv, self.problem, self._error = kv, None, ("", float("-inf"))
                     await self.on_synced()
                 continue
             self._watched = max(self._watched, entry.revision or 0)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 from geodns import __version__
@@ -17,19 +14,21 @@ from geodns.fleet import votes
 from geodns.fleet.bus import Bus, BusEntry
 from geodns.fleet.drainbook import DrainBook
 from geodns.fleet.drains import Drain, StateDir
+from geodns.fleet.drainsync import DrainSync
 from geodns.fleet.heartbeats import Heartbeats
-from geodns.fleet.seal import Hlc, Rejected, wall_of
+from geodns.fleet.seal import Hlc, Rejected
 from geodns.fleet.serials import Serials
-from geodns.fleet.votes import DEGRADED, DOWN, JOINED, OFF, Record, Tally
+from geodns.fleet.shared import Shared
+from geodns.fleet.votes import DEGRADED, JOINED, OFF, Record, Tally
 from geodns.health.board import HealthBoard
-from geodns.model import MemberKey, Pool, Zone
+from geodns.model import MemberKey
 
 log = logging.getLogger("geodns.fleet")
 FIRST_CONTACT = 3.0  # how long start() waits for the bus before going on without it
 BURST = 0.2  # verdict changes this close together share one heartbeat
 
 
-class Fleet:
+class Fleet(DrainSync, Shared):
     """The board's effective state of a member becomes the quorum of fresh instances while
     joined; alone or off the bus, our own probes decide (never worse than no fleet). Drains
     live in the bucket (or state_dir) and reach the board here. Use `start()`/`stop()`."""
@@ -161,21 +160,6 @@ class Fleet:
         self.tallies = votes.tally(self.board.members(), voters, self.fleet_conf.quorum)
         self.board.set_quorum({m: t.verdict for m, t in self.tallies.items()})
 
-    def _healthy(self, member: MemberKey) -> bool:
-        """Up by the checks (the quorum's or our own), drains aside."""
-        status = self.board.status(member)
-        return status is None or (status.quorum or status.state) != DOWN
-
-    def _apply_drains(self) -> None:
-        """The board follows the book: newest records, expiries, min_healthy holds."""
-        pools: list[Pool] = list(self.pools())
-        out = self.book.decide(self.clock(), pools, self._healthy)
-        self.drains = {m: r for m, r in self.book.active(self.clock()).items() if m in out}
-        for member in self.board.members():
-            status = self.board.status(member)
-            if status is not None and status.drained != (member in out):
-                (self.board.drain if member in out else self.board.undrain)(member)
-
     # -- the bus ---------------------------------------------------------------------------
 
     def _entry(self, entry: BusEntry) -> None:
@@ -211,56 +195,9 @@ class Fleet:
         if changed:
             self.recount()
 
-    def _drain_entry(self, entry: BusEntry) -> None:
-        """A drain record: taken if newest; if what the bucket now holds is older than ours
-        (a heal, or a stale writer), ours is written back so the bucket converges too."""
-        record = Drain.from_bytes(entry.value or b"")
-        if votes.member_key(record.member) != entry.key or record.writer != entry.writer:
-            raise_writer(entry, record.writer)
-        self._in_bucket[record.member] = record.stamp
-        if self.book.merge(record):
-            self._apply_drains()
-            self.local.save_drains(self.book.records)
-        elif self.book.records[record.member].stamp > record.stamp:
-            self.pending.add(record.member)
-            self._poke.set()
-
-    async def share_rtt(self, zone: str, items: Any) -> str:
-        """Measured RTTs POSTed here, for every other instance (each applies them as if
-        POSTed to it); where they went: "fleet", "local" (no fleet) or "pending" (off the
-        bus: not kept, the next POST carries fresh ones)."""
-        if self.bus is None:
-            return "local"
-        body = json.dumps({"zone": zone, "items": items}, separators=(",", ":")).encode()
-        try:
-            await self.bus.put(f"rtt.{votes.key_part(zone)}.{votes.key_part(self.instance)}", body)
-            return "fleet"
-        except Exception as exc:
-            log.warning("fleet: measured RTTs for %s not shared: %s", zone, exc)
-            return "pending"
-
-    def _rtt_entry(self, entry: BusEntry) -> None:
-        """Another instance's batch, applied once (not again when the bucket is re-read),
-        and only while its measurements would not have expired anyway."""
-        if entry.writer == self.instance or self._rtt_seen.get(entry.key, -1) >= entry.at:
-            return
-        self._rtt_seen[entry.key] = entry.at
-        if self.clock() - wall_of(entry.at) > self.conf.rtt.expire_after:
-            return
-        raw = json.loads(entry.value or b"")
-        for callback in self.on_rtt:
-            callback(str(raw["zone"]), raw["items"])
-
     def _retire(self, task: asyncio.Task) -> None:
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
-
-    def _replayed(self, key: str) -> None:
-        """The bucket now holds an older drain record than ours: write ours back."""
-        for member in self.book.records:
-            if votes.member_key(member) == key:
-                self.pending.add(member)
-                self._poke.set()
 
     async def _synced(self) -> None:
         """The bucket's contents are in: push what changed off the bus, say we joined."""
@@ -351,81 +288,9 @@ class Fleet:
     def _save_verdicts(self) -> None:
         self.local.save_verdicts(self.clock(), self.board.own_verdicts())
 
-    # -- drains ----------------------------------------------------------------------------
-
-    async def set_drain(self, record: Drain) -> str:
-        """Drain or undrain (a record either way) fleet-wide; applied here at once. Off the
-        bus it is kept in state_dir and written to the bucket when we rejoin, unless a newer
-        record for the member arrived meanwhile. Says where it went."""
-        record = replace(record, hlc=self.hlc.now(), writer=self.instance)
-        self.book.merge(record)
-        self._apply_drains()
-        self.local.save_drains(self.book.records)
-        if not self.enabled:
-            return "state_dir" if self.local.folder else "memory"
-        self.pending.add(record.member)
-        try:
-            await self._flush()
-            return "fleet"
-        except Exception as exc:
-            log.warning(
-                "fleet: drain of %s kept locally until the bus is back: %s",
-                "/".join(record.member),
-                exc,
-            )
-            return "pending"
-
-    async def _flush(self) -> None:
-        """Write the records the bucket lacks (made off the bus, or newer than it holds)."""
-        if self.bus is None:
-            return
-        for member in sorted(self.pending):
-            record = self.book.records.get(member)
-            if record is not None:
-                await self.bus.put(votes.member_key(member), record.to_bytes())
-            self.pending.discard(member)
-
     # -- serials and generations -----------------------------------------------------------
-
-    async def agree_serials(self, zones: Iterable[Zone]) -> dict[tuple[str, str], int]:
-        """(zone, content hash) -> its serial for `serial: auto` zones: the fleet's on the
-        bus, else (or when the bus fails us) one above the largest kept in state_dir."""
-        agreed: dict[tuple[str, str], int] = {}
-        for zone in zones:
-            if not zone.serial_auto:
-                continue
-            serial = None
-            if self.bus is not None and self.bus.kv is not None:
-                try:
-                    serial = await self.serials.agree(self.bus, zone)
-                except Exception as exc:
-                    log.warning(
-                        "fleet: serial of %s not agreed (%s): kept locally", zone.origin_text, exc
-                    )
-            if serial is None:
-                serial = self.serials.offline(zone)
-            agreed[(zone.origin_text, zone.content_hash)] = serial
-        return agreed
-
-    def _serial_moved(self) -> None:
-        """Another instance claimed a newer serial for the content we serve: reload soon
-        (once for a burst of claims)."""
-        if self._serial_soon is not None:
-            return
-
-        def fire() -> None:
-            self._serial_soon = None
-            for callback in self.on_serial:
-                callback()
-
-        self._serial_soon = asyncio.get_running_loop().call_later(0.1, fire)
 
     def set_generation(self, generation: str) -> None:
         if generation != self.generation:
             self.generation = generation
             self._poke.set()
-
-
-def raise_writer(entry: BusEntry, claimed: str) -> None:
-    """An entry whose envelope's writer is not the one its key and body name: refused."""
-    raise Rejected("writer", f"{entry.key} written by {entry.writer!r} for {claimed!r}")

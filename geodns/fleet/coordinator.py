@@ -26,6 +26,7 @@ from geodns.model import MemberKey
 log = logging.getLogger("geodns.fleet")
 FIRST_CONTACT = 3.0  # how long start() waits for the bus before going on without it
 BURST = 0.2  # verdict changes this close together share one heartbeat
+RECOUNT_DELAY = 0.05  # peers' votes arriving this close together are counted once
 
 
 class Fleet(DrainSync, Shared):
@@ -41,6 +42,8 @@ class Fleet(DrainSync, Shared):
         self.beats = Heartbeats(self.instance, conf.fleet.stale_after, clock)
         self.peers: dict[str, Record] = self.beats.peers  # by name; `at`: when heard (ours)
         self._fresh_sig: frozenset[str] = frozenset()  # the voters of the last recount
+        self._recount_handle: asyncio.TimerHandle | None = None
+        self._dirty: set[MemberKey] | None = None  # members to count again (None: all)
         self.book = DrainBook(self.local.load_drains().values())
         self.drains: dict[MemberKey, Drain] = {}  # the drains applied (see _apply_drains)
         self.pending: set[MemberKey] = set()  # drain records made off the bus, to publish
@@ -72,7 +75,7 @@ class Fleet(DrainSync, Shared):
         self._joined = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
-        board.verdict_listeners.append(lambda member, state: self._poke.set())
+        board.verdict_listeners.append(lambda member, state: self._own_moved(member))
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -146,18 +149,35 @@ class Fleet(DrainSync, Shared):
         if seeded:
             log.info("fleet: %d members start from their saved verdicts", seeded)
         self._apply_drains()
-        self.recount()
+        self.recount(full=True)
 
-    def recount(self) -> None:
+    def _own_moved(self, member: MemberKey) -> None:
+        """Our probes moved a member: publish soon, and count that member again."""
+        if self._dirty is not None:
+            self._dirty.add(member)
+        self._poke.set()
+
+    def recount(self, full: bool = False) -> None:
         """Count the votes of the fresh instances into the board (or hand it back to our probes)."""
+        if self._recount_handle is not None:
+            self._recount_handle.cancel()
+            self._recount_handle = None
+        dirty, self._dirty = (None if full else self._dirty), set()
         if self.state() != JOINED:
             self.tallies = {}
             self.board.set_quorum({})
             return
         fresh = self.fresh_peers()
-        self._fresh_sig = frozenset(r.instance for r in fresh)
+        sig = frozenset(r.instance for r in fresh)
         voters = [self.board.own_verdicts(), *(r.verdicts for r in fresh)]
-        self.tallies = votes.tally(self.board.members(), voters, self.fleet_conf.quorum)
+        if dirty is None or sig != self._fresh_sig or not self.tallies:
+            self._fresh_sig = sig
+            self.tallies = votes.tally(self.board.members(), voters, self.fleet_conf.quorum)
+        else:  # the same voters: only members whose votes moved
+            known = [m for m in dirty if self.board.status(m) is not None]
+            for member in known:
+                self.tallies.pop(member, None)
+            self.tallies.update(votes.tally(known, voters, self.fleet_conf.quorum))
         self.board.set_quorum({m: t.verdict for m, t in self.tallies.items()})
 
     # -- the bus ---------------------------------------------------------------------------
@@ -168,8 +188,7 @@ class Fleet(DrainSync, Shared):
             if entry.key.startswith("inst."):
                 self._peer(entry)
             elif entry.key.startswith("map."):
-                if self.beats.chunk(entry):
-                    self.recount()
+                self._recount_soon(self.beats.chunk(entry))
             elif entry.key.startswith("drain.") and not entry.deleted and entry.value:
                 self._drain_entry(entry)
             elif entry.key.startswith("serial."):
@@ -192,8 +211,21 @@ class Fleet(DrainSync, Shared):
         if self.beats.own is not None and not self._joined.is_set():
             self._warm_from(*self.beats.own, "the bus")
         self.beats.own = None
-        if changed:
-            self.recount()
+        self._recount_soon(changed)
+
+    def _recount_soon(self, changed: set[MemberKey] | None) -> None:
+        """Votes from peers changed (None: count every member): count them once shortly, not
+        once per heartbeat (many instances joining at once would cost a full count each)."""
+        if changed is None:
+            self._dirty = None
+        elif self._dirty is not None:
+            self._dirty |= changed
+        if changed == set():
+            return
+        if self._recount_handle is None:
+            self._recount_handle = asyncio.get_running_loop().call_later(
+                RECOUNT_DELAY, self.recount
+            )
 
     def _retire(self, task: asyncio.Task) -> None:
         self._jobs.add(task)
@@ -207,7 +239,7 @@ class Fleet(DrainSync, Shared):
         await self._flush()
         self._joined.set()
         await self._publish()
-        self.recount()
+        self.recount(full=True)
         log.info(
             "fleet: joined bucket %r (%d other instances)", self.fleet_conf.bucket, len(self.peers)
         )
@@ -243,7 +275,7 @@ class Fleet(DrainSync, Shared):
         if self._stopping:
             return
         log.warning("fleet: lost the bus; deciding from our own probes until it is back")
-        self.recount()
+        self.recount(full=True)
 
     async def _publish(self) -> None:
         if self.bus is None or self.bus.kv is None:

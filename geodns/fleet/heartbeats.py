@@ -13,6 +13,8 @@ from geodns.fleet.verdictmap import Inbox, Outbox
 from geodns.fleet.votes import Record
 from geodns.model import MemberKey
 
+Changed = set[MemberKey] | None
+
 
 def inst_key(name: str) -> str:
     return "inst." + votes.key_part(name)
@@ -34,15 +36,16 @@ class Heartbeats:
         self._beats: dict[str, tuple[Record, int, list]] = {}  # name -> (record, epoch, changes)
         self.own: tuple[float, dict[MemberKey, str]] | None = None  # ours, read back at join
 
-    def heard(self, entry: BusEntry) -> bool:
-        """A heartbeat (or its deletion); True when the votes may have changed."""
+    def heard(self, entry: BusEntry) -> Changed:
+        """A heartbeat (or its deletion): the members whose votes changed (None: count all
+        again, as when an instance comes, goes or was stale)."""
         if entry.deleted or not entry.value:
             gone = [n for n in self.peers if inst_key(n) == entry.key]
             for name in gone:
                 del self.peers[name]
                 self._beats.pop(name, None)
                 self.inbox.forget(name)
-            return bool(gone)
+            return None if gone else set()
         raw = json.loads(entry.value)
         record = Record.from_dict(raw)
         if inst_key(record.instance) != entry.key or record.instance != entry.writer:
@@ -51,33 +54,44 @@ class Heartbeats:
         fresh = entry.live and now - sent <= self.stale_after
         record = replace(record, at=now if fresh else min(now, sent))
         epoch, changes = int(raw.get("epoch", 0)), raw.get("changes", [])
+        before = self._beats.get(record.instance)
         self._beats[record.instance] = (record, epoch, changes)
         if record.instance == self.instance:
             if "verdicts" not in raw:
                 self.own = (sent, self.inbox.verdicts(self.instance, epoch, changes) or {})
-            return False
-        return self._refresh(record.instance)
+            return set()
+        return self._refresh(record.instance, before)
 
-    def chunk(self, entry: BusEntry) -> bool:
-        """A piece of some instance's map; True when it completed a map a heartbeat named."""
+    def chunk(self, entry: BusEntry) -> Changed:
+        """A piece of some instance's map: when it completes the map its heartbeat named,
+        that instance votes from now on (count all again)."""
         if entry.deleted or not entry.value:
-            return False
+            return set()
         name = self.inbox.chunk(entry.value, entry.writer)
         beat = self._beats.get(name)
         if name == self.instance or beat is None or beat[1] == 0:
-            return False
+            return set()
         held = self.peers.get(name)
-        return (held is None or not held.verdicts) and self._refresh(name)
+        if held is not None and held.verdicts:
+            return set()
+        return self._refresh(name, None)
 
-    def _refresh(self, name: str) -> bool:
+    def _refresh(self, name: str, before: tuple[Record, int, list] | None) -> Changed:
         record, epoch, changes = self._beats[name]
         if epoch:
             verdicts = self.inbox.verdicts(name, epoch, changes) or {}  # incomplete: no vote
             record = replace(record, verdicts=verdicts)
         old = self.peers.get(name)
         self.peers[name] = record
-        was_fresh = old is not None and self.clock() - old.at <= self.stale_after
-        return not was_fresh or old.verdicts != record.verdicts
+        if old is None or self.clock() - old.at > self.stale_after or before is None:
+            return None
+        if old.verdicts is record.verdicts:
+            return set()
+        if before[1] != epoch or not epoch:
+            return None  # a new map: compare it all
+        maybe = {(str(z), str(p), str(a)) for z, p, a, _ in [*before[2], *changes]}
+        new = record.verdicts
+        return {m for m in maybe if old.verdicts.get(m) != new.get(m)}
 
     def writes(
         self, record: Record, verdicts: Mapping[MemberKey, str], epoch: int

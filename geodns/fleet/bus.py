@@ -141,6 +141,16 @@ class Bus:
             raise ConnectionError("not on the bus")
         await self.kv.delete(key)
 
+    def reasons(self) -> list[str]:
+        """For status: why we are off the bus, a refusal of the last minute (a payload over
+        the limit, say) even while on it, and lasting configuration trouble."""
+        out = []
+        if self.kv is None and self.problem:
+            out.append(self.problem)
+        elif self._error[0] and time.monotonic() - self._error[1] < SAY_AGAIN:
+            out.append(self._error[0])
+        return [*out, *self.warnings]
+
     def trouble(self, what: str, level: str = "warning") -> None:
         """A problem with the bus: shown in status, logged when new or once a minute."""
         now = time.monotonic()
@@ -216,6 +226,7 @@ class Bus:
             if entry is None:
                 if self.kv is None:
                     self.kv, self.problem, self._error = kv, None, ("", float("-inf"))
+                    log.info("fleet bus: on bucket %r", self.conf.bucket)
                     await self.on_synced()
                 continue
             self._watched = max(self._watched, entry.revision or 0)

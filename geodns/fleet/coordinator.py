@@ -94,6 +94,11 @@ class Fleet(DrainSync, Shared):
     async def stop(self) -> None:
         """Leave; our last heartbeat stays in the bucket (a restart starts warm from it)."""
         self._stopping = True
+        for handle in (self._recount_handle, self._serial_soon):
+            if handle is not None:
+                handle.cancel()
+        for job in list(self._jobs):
+            job.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -127,9 +132,7 @@ class Fleet(DrainSync, Shared):
         are not joined, bucket trouble), `held` only when a merge kept drains back."""
         count = 1 + len(self.fresh_peers()) if self.connected else 1
         out: dict[str, Any] = {"state": self.state(), "instances": count}
-        problems = [] if self.bus is None else [*self.bus.warnings]
-        if self.bus is not None and self.bus.problem and not self.connected:
-            problems.insert(0, self.bus.problem)
+        problems = [] if self.bus is None else self.bus.reasons()
         if problems:
             out["problems"] = problems
         if self.book.held:

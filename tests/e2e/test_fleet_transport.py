@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.e2e.fleetkit import Instance, wait_for, zone_text
-from tests.e2e.natscluster import PASSWORD
+from tests.e2e.natscluster import PASSWORD, secure_fleet
 
 pytest_plugins = ["tests.e2e.fleetkit", "tests.e2e.natscluster"]
 
@@ -61,3 +61,22 @@ def test_wrong_password_and_missing_certificate_are_said(
             assert any(r.levelname == "ERROR" and words in r.getMessage() for r in caplog.records)
         finally:
             one.stop()
+
+
+def test_a_bucket_with_other_replicas_is_a_loud_error(
+    tmp_path: Path, nats_cluster, backends, caplog
+) -> None:
+    async def one_replica(js) -> None:
+        await js.create_key_value(bucket="geodns", history=1, replicas=1)
+
+    nats_cluster.run(one_replica)
+    (one,) = secure_fleet(tmp_path, nats_cluster, backends, names=("a",))
+    one.start()
+    try:
+        words = "replicas: bucket 'geodns' has 1, fleet.replicas says 3"
+        fleet = one.http("/api/v1/status")[1]["fleet"]
+        assert fleet["problems"] == [words]
+        assert any(r.levelname == "ERROR" and words in r.getMessage() for r in caplog.records)
+        assert one.answer() == ["127.0.0.11"]  # used as it is, answering all along
+    finally:
+        one.stop()

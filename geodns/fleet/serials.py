@@ -71,7 +71,10 @@ class Serials:
         zone, content, floor = str(raw["zone"]), str(raw.get("hash", "")), int(raw["floor"])
         if key_part(zone) != parts[1] or not 0 < floor < 2**32:
             raise ValueError(f"claim {entry.key} does not match its zone or floor")
-        self.claims.setdefault(zone, {})[entry.key] = Claim(entry.revision, content, floor)
+        held = self.claims.setdefault(zone, {})
+        if entry.key in held:
+            return  # claims are written once: the same one again (a replay) moves nothing
+        held[entry.key] = Claim(entry.revision, content, floor)
         if self.served.get(zone) == content:
             for callback in self.on_change:
                 callback()

@@ -49,6 +49,7 @@ from geodns.zonediff import Differ
 from geodns.zones import load
 
 log = logging.getLogger("geodns")
+AGREE_ROUNDS = 5  # serial agreements in one reload while files keep changing under it
 
 
 @dataclass
@@ -350,16 +351,22 @@ class App:
 
     async def _agreed(self, table: Table) -> Table:
         """With a fleet: the serials it agreed on for `serial: auto` content; the table is
-        compiled again (no file re-read) only when one differs from the content-derived one."""
-        zones = [zt.zone for zt in table.zones.values()]
-        agreed = await self.fleet.agree_serials(zones)
-        self.zone_loader.agreed.update(agreed)
-        if all(agreed.get((z.origin_text, z.content_hash), z.serial) == z.serial for z in zones):
-            return table
+        compiled again (no unchanged file re-read) only when one differs from the table's.
+        A file may change under that compile: its new content is agreed in turn, never
+        served with a serial remembered from an earlier round."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            None, build_table, self.config, self.zone_loader, self.locator, self.trees
-        )
+        for _ in range(AGREE_ROUNDS):
+            zones = [zt.zone for zt in table.zones.values()]
+            agreed = await self.fleet.agree_serials(zones)
+            self.zone_loader.agreed.update(agreed)
+            if all(
+                agreed.get((z.origin_text, z.content_hash), z.serial) == z.serial for z in zones
+            ):
+                return table
+            table = await loop.run_in_executor(
+                None, build_table, self.config, self.zone_loader, self.locator, self.trees
+            )
+        return table
 
     def _members_changed(self) -> None:
         """The fleet re-applies drains and votes to the reconciled board; our generation."""

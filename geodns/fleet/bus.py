@@ -30,6 +30,7 @@ Entry = KeyValue.Entry
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0
 DELETED = ("DEL", "PURGE")
 SAY_AGAIN = 60.0  # an unchanged problem is logged again after this long
+SYNC_WAIT = 10.0  # a session whose watch has not delivered the bucket by then starts over
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +194,10 @@ class Bus:
             self._last_error = exc
             log.debug("fleet bus: %s", exc)
 
-        self._nc = await natsconn.connect(self.conf, gone, noted)
+        self._nc = await asyncio.wait_for(natsconn.connect(self.conf, gone, noted), SYNC_WAIT)
         js = self._nc.jetstream(timeout=2.0)
-        kv = await natsconn.open_bucket(js, self.conf, self.warnings)
-        watcher = await kv.watchall()
+        kv = await asyncio.wait_for(natsconn.open_bucket(js, self.conf, self.warnings), SYNC_WAIT)
+        watcher = await asyncio.wait_for(kv.watchall(), SYNC_WAIT)
         self._unseen, self._watched = None, 0
         pump = asyncio.create_task(self._pump(watcher, kv))
         waiter = asyncio.create_task(lost.wait())
@@ -244,10 +245,15 @@ class Bus:
 
     async def _watchdog(self, lost: asyncio.Event) -> None:
         """A write of ours that the watcher does not deliver back means the watch died (its
-        consumer lived on a NATS node that went away): start a new session, which re-reads."""
+        consumer lived on a NATS node that went away), and a watch that never finishes
+        delivering the bucket's contents never lets us join: either way, start over."""
         stall = max(2.0, self.conf.stale_after / 2)
+        began = time.monotonic()
         while not lost.is_set():
             await asyncio.sleep(0.5)
+            if self.kv is None and time.monotonic() - began > SYNC_WAIT:
+                self.trouble(f"the bucket's contents did not arrive within {SYNC_WAIT:g}s")
+                lost.set()
             if self._unseen is not None and time.monotonic() - self._unseen[1] > stall:
                 self.trouble(
                     f"the watch stopped delivering (no echo of revision "

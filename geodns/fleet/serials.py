@@ -31,6 +31,12 @@ ECHO_WAIT = 3.0  # how long a claim may take to come back through the watch
 OFFLINE_SPREAD = 1024
 
 
+def next_serial(top: int) -> int:
+    """The serial after `top` in RFC 1982 arithmetic (never 0, which some tools treat as unset);
+    the zone API's writers (fleet/contentstate.py, ops/zonefiles.py) number versions with it."""
+    return (top % (2**32 - 1)) + 1
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     revision: int

@@ -9,9 +9,15 @@ HERE = Path(__file__).resolve().parent
 # component -> its C files (paths under csrc/); headers live beside them
 COMPONENTS: dict[str, list[str]] = {
     "module": ["module.c"],
-    "common": ["common/siphash.c", "common/arena.c"],
+    "common": ["common/siphash.c", "common/arena.c", "common/blake2b.c"],
     "wire": ["wire/parse.c", "wire/opt.c"],
-    "answer": ["answer/reply.c", "answer/policy.c"],
+    "answer": [
+        "answer/reply.c",
+        "answer/policy.c",
+        "answer/draw.c",
+        "answer/rendezvous.c",
+        "answer/rotate.c",
+    ],
     "rrl": ["rrl/rrl.c", "rrl/slip.c", "rrl/limit.c"],
     "cookies": ["cookies/cookies.c"],
     "geo": ["geo/walk.c", "geo/merge.c", "geo/ranges.c"],
@@ -20,6 +26,7 @@ COMPONENTS: dict[str, list[str]] = {
     "py": [
         "py/table.c",
         "py/decisions.c",
+        "py/classes.c",
         "py/server.c",
         "py/abuse.c",
         "py/limiter.c",
@@ -55,6 +62,7 @@ FUZZ: dict[str, list[str]] = {
     "ranges": ["geo"],
     "mmdb": ["geo"],
     "netparse": ["common", "wire", "answer", "rrl", "cookies", "geo"],
+    "pick": ["answer/draw.c", "answer/rendezvous.c", "answer/rotate.c", "common/blake2b.c"],
     "geodata": ["geo", "py/geodata.c"],
     "stress_threads": ["common", "wire", "rrl", "cookies"],
     "qlog": ["log"],

@@ -56,7 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     o->known[0] = 0xFF;
     static gn_zone zone;
     static uint8_t heads[1][80];
-    static gn_entry entry[2];
+    static gn_entry entry[5];
     static const uint8_t soa[] = {0xC0, 0x00, 0, 6, 0, 1, 0, 0, 0, 60, 0, 6, 1, 'a', 0xC0, 0x00};
     common_buf_add(&table.arena, ORIGIN, sizeof ORIGIN - 1, &zone.origin_off);
     zone.origin_len = sizeof ORIGIN - 1;
@@ -88,8 +88,34 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     entry[0].qtype = 1;
     entry[1] = entry[0]; /* www: a policy name (slot 0); its body is the NODATA SOA here */
     entry[1].kind = GN_POLICY;
+    /* a referral for sub (kind REFERRAL, type 0 class 0), the wildcard's A, and alias A:
+       a CNAME chain's record before www's policy answer */
+    entry[2] = entry[0], entry[2].kind = GN_REFERRAL;
+    entry[3] = entry[0];
+    entry[4] = entry[1], entry[4].chain = 1;
     table.ents = entry;
-    table.n_ents = 2;
+    table.n_ents = 5;
+    if (common_set_put(&table.entries, &table.arena, (const uint8_t *)"\x03sub" ORIGIN "\0\0\0\0",
+                       sizeof("\x03sub" ORIGIN) - 1 + 4, 0, 2) < 0 ||
+        common_set_put(&table.entries, &table.arena,
+                       (const uint8_t *)"\x01*\x04"
+                                        "edge" ORIGIN "\x00\x01\x00\x01",
+                       sizeof("\x01*\x04"
+                              "edge" ORIGIN) -
+                           1 + 4,
+                       0, 3) < 0 ||
+        common_set_put(&table.entries, &table.arena,
+                       (const uint8_t *)"\x05"
+                                        "alias" ORIGIN "\x00\x01\x00\x01",
+                       sizeof("\x05"
+                              "alias" ORIGIN) -
+                           1 + 4,
+                       0, 4) < 0)
+        fuzz_fail("no memory for the table");
+    name_set(&table.names,
+             NAME("\x05"
+                  "alias"),
+             0);
     if (common_set_put(&table.entries, &table.arena,
                        (const uint8_t *)"\x06static" ORIGIN "\x00\x01\x00\x01",
                        sizeof("\x06static" ORIGIN) - 1 + 4, 0, 0) < 0 ||
@@ -100,20 +126,37 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     name_set(&table.names, NAME("\x03www"), 0);
     /* decisions: IPv4 0/1 -> class 0 (an answer, pool 0), 128/1 -> class 1 (NODATA), IPv6
        all class 0 */
-    static const uint32_t start4[2] = {0, 0x80000000u}, cls4[2] = {0, 1}, cls6[1] = {0};
+    /* and what is picked per query: 64/2 -> class 4 (sticky over classes 3 and 0), IPv6 ->
+       class 2 (a draw over classes 3 and 1); class 3 rotates 2 of its 3 records */
+    static const uint32_t start4[3] = {0, 0x40000000u, 0x80000000u}, cls4[3] = {0, 4, 1};
+    static const uint32_t cls6[1] = {2};
     static const uint8_t start6[1][16] = {{0}};
     static gn_policy pv[1];
-    static gn_class cv[2];
+    static gn_class cv[5];
+    static gn_pick picks[4] = {{.bound = 1ull << 52, .cls = 3},
+                               {.bound = 1ull << 53, .cls = 1},
+                               {.weight = 1.0, .key = {1}, .cls = 3},
+                               {.weight = 2.5, .key = {2}, .cls = 0}};
+    static uint64_t rot[1];
     static uint8_t dheads[1][80];
-    pv[0] = (gn_policy){.r = {start4, cls4, 2, start6, cls6, 1}, .first = 0, .n = 2, .ready = 1};
+    pv[0] = (gn_policy){.r = {start4, cls4, 3, start6, cls6, 1}, .first = 0, .n = 5, .ready = 1};
     if (!geo_ranges_valid(&pv[0].r))
         fuzz_fail("bad ranges");
     common_buf_add(&decisions.arena, rr, 16, &cv[0].body_off);
     cv[0].body_len = 16, cv[0].pool = 0;
     cv[1].pool = -1;
+    cv[2] = (gn_class){.kind = GN_DRAW, .first = 0, .n = 2};
+    common_buf_add(&decisions.arena, rr, 16, &cv[3].body_off);
+    common_buf_add(&decisions.arena, rr, 16, &cv[3].body_off);
+    common_buf_add(&decisions.arena, rr, 16, &cv[3].body_off);
+    cv[3].body_off -= 32, cv[3].body_len = 48, cv[3].rot = 1, cv[3].rot_max = 2;
+    cv[3].rot_len = 16;
+    cv[4] = (gn_class){.kind = GN_STICKY, .first = 2, .n = 2, .bits4 = 24, .bits6 = 56};
+    decisions.picks = picks, decisions.n_picks = 4;
+    decisions.rot = rot, decisions.n_rot = 1;
     memset(dheads, 0x22, sizeof dheads);
     decisions.pv = pv, decisions.n_policies = 1;
-    decisions.cv = cv, decisions.n_classes = 2;
+    decisions.cv = cv, decisions.n_classes = 5;
     decisions.heads = dheads, decisions.n_heads = 1;
     return 0;
 }
@@ -148,7 +191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t cap = 0; cap <= sizeof out; cap += sizeof out / 2) {
         uint64_t ckey = 0;
         uint64_t pkey = 0;
-        source.family = (size & 1) ? 4 : 6; /* decisions by either family's source */
+        source.family = (size & 1) ? 4 : 6;   /* decisions by either family's source */
+        source.addr[0] = size & 2 ? 192 : 64; /* a fixed class or the sticky one */
         size_t n = answer_reply(&table, &decisions, &source, data, size, out, cap, &ckey, &pkey);
         if (n == 0)
             continue;

@@ -49,7 +49,7 @@ run_env() {
     geodata) echo "PYTHONHOME=$PYHOME PYTHONMALLOC=malloc ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0" ;;
     esac
 }
-HARNESSES=${*:-cookie rrl rrlreply ranges mmdb netparse geodata qlog}
+HARNESSES=${*:-cookie rrl rrlreply ranges mmdb netparse geodata qlog pick}
 
 $PYTHON fuzz/seeds.py "$OUT/seeds" || { echo "fuzz: seeds.py failed"; exit 1; }
 status=0
@@ -66,7 +66,7 @@ for h in $HARNESSES; do
     fi
     # shellcheck disable=SC2086
     if ! $CC $FLAGS -Icsrc -I"$PYINC" -o "$OUT/fuzz_$h" fuzz/driver.c "fuzz/fuzz_$h.c" $files \
-        $(libs "$h") 2>"$OUT/build-$h.log"; then
+        $(libs "$h") -lm 2>"$OUT/build-$h.log"; then
         echo "fuzz: $h: BUILD FAILED"; cat "$OUT/build-$h.log"; status=1; continue
     fi
     if [ -s "$OUT/build-$h.log" ]; then

@@ -50,6 +50,9 @@ def queries() -> list[bytes]:
         "a.b.c.d.e.f.g.example.test",
         ".",
         "www.example.test",
+        "alias.example.test",
+        "x.edge.example.test",
+        "a.sub.example.test",
     ]
     names.append(".".join(["x" * 63] * 3) + ".test")
     for i, opts in enumerate(extra):
@@ -130,6 +133,7 @@ def main(out: Path) -> None:
         "rrl": floods(rng),
         "ranges": [],
         "qlog": slips(queries()),  # query length | query | reply length | reply | texts
+        "pick": [rng.randbytes(n) for n in (0, 1, 3, 7, 20, 64, 130, 300)],
     }
     for harness, seeds in sets.items():
         d = out / harness

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "answer/pick.h"
 #include "cookies/cookies.h"
 #include "geo/ranges.h"
 #include "rrl/rrl.h"
@@ -42,7 +43,10 @@ typedef struct {
     size_t mask; /* slots - 1 */
 } gn_set;
 
-enum { GN_STATIC = 0, GN_POLICY = 1 };
+/* REFERRAL: keyed by a cut's name and type 0 class 0, never by a question: the referral
+   (NS and glue) every name at or below the cut gets (but DS at the cut). */
+enum { GN_STATIC = 0, GN_POLICY = 1, GN_REFERRAL = 2 };
+#define GN_NAME_PYTHON 1 /* a name's value in gn_table.names: its NODATA is Python's */
 
 typedef struct {
     uint32_t body_off, body_len;
@@ -51,6 +55,7 @@ typedef struct {
     uint32_t qtype;  /* counted as is (the Python fast path counts entry.qtype) */
     uint32_t policy; /* POLICY: its slot in the decisions (gn_decisions.pv) */
     uint8_t kind;
+    uint8_t chain; /* POLICY: the body is a CNAME chain's records before the policy's */
 } gn_entry;
 
 typedef struct {
@@ -58,6 +63,7 @@ typedef struct {
     uint16_t origin_len;
     uint8_t wildcards; /* the zone has wildcards: negative answers are Python's */
     uint8_t cuts;      /* the zone has delegations below its apex */
+    uint8_t signed_;   /* DNSSEC: a DO query for it is Python's (signed answers) */
     uint32_t soa_off;  /* the negative SOA with every name pointer at offset 0 */
     uint16_t soa_len;
     uint8_t nptr;
@@ -91,12 +97,20 @@ typedef struct {
     struct log_names *log_names; /* observe: zone and pool texts for the query log (owned) */
 } gn_table;
 
-/* One class of a compiled policy tree: its answer with health applied, or Python's. */
+enum { GN_FIXED = 0, GN_DRAW = 1, GN_STICKY = 2 };
+
+/* One class of a compiled policy tree: its answer with health applied, or Python's; or
+   the outcomes it picks from per query (a weighted draw, a sticky hash: answer/pick.h). */
 typedef struct {
     uint32_t body_off, body_len; /* the answer records; none: NODATA (the entry's SOA) */
     int32_t pool;                /* the pool's index in its tree's pools (0..255); -1: none */
     uint16_t heads;              /* gn_decisions.heads index */
     uint8_t python;              /* decided per query (failed open, ...): Python's */
+    uint8_t kind;                /* GN_FIXED, or how it picks among picks[first, first+n) */
+    uint8_t bits4, bits6;        /* sticky: the network hashed, and the ECS scope */
+    uint16_t rot_max, rot_len;   /* max_answers N, and the body's record size */
+    uint32_t first, n;           /* draw, sticky: its picks in gn_decisions.picks */
+    uint32_t rot;                /* max_answers set: its rotation counter + 1 (0: none) */
 } gn_class;
 
 /* One policy slot: a tree's ranges (GEO's csrc/geo/ranges.h) and its classes' answers. */
@@ -117,6 +131,10 @@ typedef struct {
     size_t n_classes, cap_classes;
     uint8_t (*heads)[80];
     size_t n_heads, cap_heads;
+    gn_pick *picks; /* the outcomes of draw and sticky classes */
+    size_t n_picks, cap_picks;
+    uint64_t *rot; /* the names' rotation counters (kept by the caller across health) */
+    size_t n_rot;
 } gn_decisions;
 
 /* A parsed query: what the answer path needs, all offsets into the packet. */
@@ -135,6 +153,7 @@ typedef struct {
     const uint8_t *cookie;
     size_t cookie_len;
     int nsid;
+    int synth; /* answered from a wildcard's entry (set by answer_reply, not the parser) */
 } gn_query;
 
 /* csrc/wire/parse.c */
@@ -161,7 +180,15 @@ typedef struct {
     int64_t now;         /* wall clock, whole seconds (server cookies) */
     int cookie_result;   /* set by wire_add_cookie: GD_COOKIE_NEW/VALID/INVALID; -1: none */
     uint32_t geo;        /* observe: policy classes found by address (GeoIP counters) */
+    uint64_t *draw;      /* the random draws' state (NULL: the thread's own) */
+    unsigned max_size;   /* what the transport carries (0: a datagram's 512; TCP 65535) */
 } gn_source;
+
+/* The reply size a transport carries whatever the query says (handler.handle's max_size). */
+static inline size_t gn_transport(const gn_source *src)
+{
+    return src != NULL && src->max_size ? src->max_size : GN_UDP_SIZE;
+}
 
 size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,
                     size_t n, uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey);

@@ -43,6 +43,40 @@ static int client_of(const gn_table *t, const gn_query *q, gn_source *src, int *
     return 1;
 }
 
+/* The class a per-query class picks for this client (draw, sticky), else c itself; the
+   sticky scope (its hashed network) in *scope. */
+static const gn_class *picked(const gn_decisions *dec, const gn_class *c, int family,
+                              const uint8_t addr[16], gn_source *src, int *scope)
+{
+    if (c->kind == GN_FIXED || c->first + c->n > dec->n_picks || c->n == 0)
+        return c->kind == GN_FIXED ? c : NULL;
+    const gn_pick *p = dec->picks + c->first;
+    uint32_t i;
+    if (c->kind == GN_DRAW) {
+        i = answer_draw_pick(p, c->n, answer_draw_next(src != NULL ? src->draw : NULL));
+    } else {
+        unsigned bits = family == 4 ? c->bits4 : c->bits6;
+        i = answer_rendezvous(p, c->n, addr, bits / 8);
+        *scope = (int)bits;
+    }
+    return p[i].cls < dec->n_classes ? &dec->cv[p[i].cls] : NULL;
+}
+
+/* The records of class c: its body, or N of them rotated (max_answers); the length after
+   them at out + at, cap + 1 when they do not fit. */
+static size_t records(const gn_decisions *dec, const gn_class *c, const uint8_t *body, size_t len,
+                      uint8_t *out, size_t at, size_t cap)
+{
+    if (c->rot == 0 || c->rot > dec->n_rot)
+        return put(out, at, cap, body, len);
+    /* counted even when nothing rotates (no records, or N or fewer): as Python counts */
+    uint64_t start = __atomic_fetch_add(&dec->rot[c->rot - 1], 1, __ATOMIC_RELAXED);
+    if (c->body_len == 0 || !c->rot_len)
+        return put(out, at, cap, body, len);
+    return answer_rotate(out, at, cap, body, (uint32_t)(len / c->rot_len), c->rot_len, c->rot_max,
+                         start);
+}
+
 size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e, gn_source *src,
                      const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey,
                      uint64_t *pkey)
@@ -65,11 +99,11 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
     src->geo++; /* observe: a GeoIP class lookup (counted as a cache hit) */
     if (cls >= p->n)
         return 0;
-    const gn_class *c = &dec->cv[p->first + cls];
-    if (c->python)
+    const gn_class *c = picked(dec, &dec->cv[p->first + cls], family, addr, src, &scope);
+    if (c == NULL || c->python)
         return 0;
     uint8_t opt[64];
-    size_t optlen = 0, tail = 0, limit = GN_UDP_SIZE;
+    size_t optlen = 0, tail = 0, limit = gn_transport(src);
     if (q->opt) {
         int ecs_scope = source < 0 ? 0 : (scope < source ? scope : source); /* ecs.scope */
         if (!(optlen = wire_our_opt(t, q, src, (unsigned)ecs_scope, opt, &tail)))
@@ -81,16 +115,19 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
     }
     if (limit > cap)
         return 0;
-    const uint8_t *body = dec->arena.p + c->body_off;
-    size_t body_len = c->body_len;
-    if (body_len == 0) { /* NODATA: the entry's SOA, placed for its owner */
-        body = t->arena.p + e->body_off;
+    const uint8_t *body = dec->arena.p + c->body_off, *pre = t->arena.p + e->body_off;
+    size_t body_len = c->body_len, pre_len = e->chain ? e->body_len : 0;
+    if (body_len == 0 && q->synth)
+        return 0;                     /* the SOA is placed for the wildcard's own name: Python's */
+    if (body_len == 0 && !e->chain) { /* NODATA: the entry's SOA, placed for its owner */
+        body = pre;
         body_len = e->body_len;
     }
     size_t at = put(out, 0, limit, d, 2);
     at = put(out, at, limit, dec->heads[c->heads] + 10 * (q->variant + (q->opt ? 4 : 0)), 10);
     at = put(out, at, limit, d + 12, q->qend - 12);
-    at = put(out, at, limit, body, body_len);
+    at = put(out, at, limit, pre, pre_len); /* a CNAME chain's records, then the policy's */
+    at = records(dec, c, body, body_len, out, at, limit);
     at = put(out, at, limit, opt, optlen);
     if (at > limit || tail > limit - at || (tail && !(at = wire_add_cookie(q, src, out, at))))
         return 0;

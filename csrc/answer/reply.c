@@ -5,6 +5,8 @@
 #include <string.h>
 
 #define T_OPT 41
+#define T_DS 43
+#define T_ANY 255
 #define T_IXFR 251
 #define T_AXFR 252
 #define RCODE_NXDOMAIN 3
@@ -22,7 +24,7 @@ static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src
                             const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey)
 {
     uint8_t opt[64];
-    size_t optlen = 0, tail = 0, limit = GN_UDP_SIZE;
+    size_t optlen = 0, tail = 0, limit = gn_transport(src);
     if (q->opt) {
         optlen = wire_our_opt(t, q, src, 0, opt, &tail);
         if (!optlen)
@@ -45,12 +47,25 @@ static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src
     return at;
 }
 
-/* The zone that answers NXDOMAIN for the name (dns/fast.py _nx_zone), or -1. */
-static long nx_zone(const gn_table *t, const gn_query *q)
+/* Where a name not in the exact entries lands in our zones (answer.py's _step). */
+enum { AT_NONE, AT_NX, AT_EXISTS, AT_CUT, AT_WILD };
+
+typedef struct {
+    long zone;                       /* its index (AT_NONE: -1) */
+    size_t cut;                      /* AT_CUT: where the innermost cut starts in the name */
+    uint8_t source[GN_MAX_NAME + 2]; /* AT_WILD: `*.` + the closest encloser */
+    size_t source_len;
+    uint32_t value; /* AT_EXISTS, AT_WILD: the name's (the source's) GN_NAME_ flags */
+} gn_place;
+
+/* The zone that holds the name and what the name is there: at or below a cut first, then
+   an existing name, then a wildcard's synthesis (RFC 4592), else NXDOMAIN. */
+static int locate(const gn_table *t, const gn_query *q, gn_place *pl)
 {
     const uint8_t *name = q->lname;
     size_t len = q->nlen, at = 0;
     const gn_item *z = NULL;
+    pl->zone = -1;
     while (at < len) { /* longest suffix first: the name itself, then its parents */
         z = common_set_get(&t->zones, &t->arena, name + at, len - at, 0);
         if (z != NULL)
@@ -58,41 +73,103 @@ static long nx_zone(const gn_table *t, const gn_query *q)
         at += name[at] + 1;
     }
     if (z == NULL)
-        return -1;
+        return AT_NONE;
     const gn_zone *zone = &t->zv[z->value];
     uint16_t tag = (uint16_t)z->value;
-    if (common_set_get(&t->names, &t->arena, name, len, tag) != NULL)
-        return -1;
+    pl->zone = (long)z->value;
     if (zone->cuts) {
         for (size_t p = 0; p < at; p += name[p] + 1)
-            if (common_set_get(&t->cuts, &t->arena, name + p, len - p, tag))
-                return -1;
+            if (common_set_get(&t->cuts, &t->arena, name + p, len - p, tag)) {
+                pl->cut = p;
+                return AT_CUT;
+            }
     }
-    if (zone->wildcards) {      /* RFC 4592: `*.` + the closest encloser synthesizes */
+    const gn_item *found = common_set_get(&t->names, &t->arena, name, len, tag);
+    if (found != NULL) {
+        pl->value = found->value;
+        return AT_EXISTS;
+    }
+    if (zone->wildcards) {      /* `*.` + the closest encloser synthesizes */
         size_t p = name[0] + 1; /* the name itself does not exist */
         while (p < at && !common_set_get(&t->names, &t->arena, name + p, len - p, tag))
             p += name[p] + 1;
-        uint8_t source[GN_MAX_NAME + 2] = {1, '*'};
-        memcpy(source + 2, name + p, len - p);
-        if (common_set_get(&t->names, &t->arena, source, len - p + 2, tag))
-            return -1;
+        pl->source[0] = 1, pl->source[1] = '*';
+        memcpy(pl->source + 2, name + p, len - p);
+        pl->source_len = len - p + 2;
+        found = common_set_get(&t->names, &t->arena, pl->source, pl->source_len, tag);
+        if (found != NULL) {
+            pl->value = found->value;
+            return AT_WILD;
+        }
     }
-    return (long)z->value;
+    return AT_NX;
 }
 
-static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d, const gn_query *q,
-                        uint8_t *out, size_t cap, uint64_t *ckey)
+static size_t answer_negative(const gn_table *t, gn_source *src, const uint8_t *d,
+                              const gn_query *q, long zi, unsigned rcode, uint8_t *out, size_t cap,
+                              uint64_t *ckey);
+
+static int meta_type(unsigned qtype)
+{
+    return qtype == T_AXFR || qtype == T_IXFR || qtype == T_OPT || (qtype >= 128 && qtype <= 254);
+}
+
+static unsigned type_label(const gn_table *t, unsigned qtype)
+{
+    return (t->opts.known[qtype >> 3] >> (qtype & 7)) & 1 ? qtype : GN_QTYPE_OTHER;
+}
+
+/* A referral (the cut's NS and glue, not authoritative) for a name at or below a cut, or
+   an answer a wildcard synthesizes (its entries own their records by the question). */
+static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_source *src,
+                            const uint8_t *d, gn_query *q, int where, const gn_place *pl,
+                            uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey)
+{
+    uint8_t key[GN_MAX_NAME + 6];
+    size_t n;
+    if (where == AT_CUT) {
+        if (q->qclass != 1 || meta_type(q->qtype) || (pl->cut == 0 && q->qtype == T_DS))
+            return 0; /* refused, not implemented, or the DS the parent holds: Python's */
+        n = q->nlen - pl->cut;
+        memcpy(key, q->lname + pl->cut, n);
+        memset(key + n, 0, 4);
+    } else {
+        n = pl->source_len;
+        memcpy(key, pl->source, n);
+        memcpy(key + n, q->key + q->nlen, 4);
+    }
+    const gn_item *it = common_set_get(&t->entries, &t->arena, key, n + 4, 0);
+    if (it == NULL && where == AT_WILD && !(pl->value & GN_NAME_PYTHON))
+        return answer_negative(t, src, d, q, pl->zone, 0, out, cap, ckey); /* NODATA */
+    if (it == NULL)
+        return 0;
+    const gn_entry *e = &t->ents[it->value];
+    if ((e->kind == GN_REFERRAL) != (where == AT_CUT) || e->chain)
+        return 0;
+    if (e->kind == GN_POLICY) {
+        if (dec == NULL || src == NULL)
+            return 0;
+        q->synth = 1;
+        return answer_policy(t, dec, e, src, d, q, out, cap, ckey, pkey);
+    }
+    size_t len = answer_static(t, e, src, d, q, out, cap, ckey);
+    if (len && where == AT_CUT)
+        *ckey = GN_CKEY(e->zone, type_label(t, q->qtype), 0);
+    return len;
+}
+
+/* A negative answer: NXDOMAIN, or NODATA (rcode 0) for a name that exists without the
+   type (no CNAME to follow, not ANY): the zone's SOA placed for the question. */
+static size_t answer_negative(const gn_table *t, gn_source *src, const uint8_t *d,
+                              const gn_query *q, long zi, unsigned rcode, uint8_t *out, size_t cap,
+                              uint64_t *ckey)
 {
     unsigned qtype = q->qtype;
-    if (q->qclass != 1 || qtype == T_AXFR || qtype == T_IXFR || qtype == T_OPT ||
-        (qtype >= 128 && qtype <= 254))
+    if (q->qclass != 1 || meta_type(qtype) || (rcode == 0 && qtype == T_ANY))
         return 0;
     uint8_t opt[64];
     size_t optlen = 0, tail = 0;
     if (q->opt && !(optlen = wire_our_opt(t, q, src, 0, opt, &tail)))
-        return 0;
-    long zi = nx_zone(t, q);
-    if (zi < 0)
         return 0;
     const gn_zone *z = &t->zv[zi];
     uint8_t soa[512];
@@ -105,8 +182,9 @@ static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d, con
         unsigned v = ((unsigned)p[0] << 8 | p[1]) + base;
         p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
     }
-    size_t limit = GN_UDP_SIZE < cap ? GN_UDP_SIZE : cap; /* larger: Python sets TC */
-    uint8_t head[10] = {0x84, 0x03, 0, 1, 0, 0, 0, 1, 0, optlen ? 1 : 0};
+    size_t limit = gn_transport(src);
+    limit = limit < cap ? limit : cap; /* larger: Python sets TC */
+    uint8_t head[10] = {0x84, (uint8_t)rcode, 0, 1, 0, 0, 0, 1, 0, optlen ? 1 : 0};
     head[0] |= (uint8_t)(q->variant & 1);
     head[1] |= (q->variant & 2) ? 0x10 : 0;
     size_t at = put(out, 0, limit, d, 2);
@@ -116,8 +194,7 @@ static size_t answer_nx(const gn_table *t, gn_source *src, const uint8_t *d, con
     at = put(out, at, limit, opt, optlen);
     if (at > limit || tail > limit - at || (tail && !(at = wire_add_cookie(q, src, out, at))))
         return 0;
-    unsigned label = (t->opts.known[qtype >> 3] >> (qtype & 7)) & 1 ? qtype : GN_QTYPE_OTHER;
-    *ckey = GN_CKEY(zi, label, RCODE_NXDOMAIN);
+    *ckey = GN_CKEY(zi, type_label(t, qtype), rcode);
     return at;
 }
 
@@ -130,14 +207,26 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
     gn_query q;
     if (wire_parse(d, n, &q) < 0)
         return 0;
+    q.synth = 0;
     const gn_item *it = common_set_get(&t->entries, &t->arena, q.key, q.nlen + 4, 0);
-    if (it != NULL) {
-        const gn_entry *e = &t->ents[it->value];
-        if (e->kind == GN_STATIC)
-            return answer_static(t, e, src, d, &q, out, cap, ckey);
-        if (dec == NULL || src == NULL)
-            return 0;
-        return answer_policy(t, dec, e, src, d, &q, out, cap, ckey, pkey);
-    }
-    return answer_nx(t, src, d, &q, out, cap, ckey);
+    const gn_entry *e = it != NULL ? &t->ents[it->value] : NULL;
+    if (e != NULL && q.do_bit && e->zone < t->n_zones && t->zv[e->zone].signed_)
+        return 0; /* DNSSEC OK in a signed zone: the signed answer is Python's */
+    if (e != NULL && e->kind == GN_STATIC)
+        return answer_static(t, e, src, d, &q, out, cap, ckey);
+    if (e != NULL && e->kind == GN_POLICY)
+        return dec == NULL || src == NULL
+                   ? 0
+                   : answer_policy(t, dec, e, src, d, &q, out, cap, ckey, pkey);
+    gn_place pl;
+    int where = locate(t, &q, &pl);
+    if (q.do_bit && pl.zone >= 0 && t->zv[pl.zone].signed_)
+        return 0;
+    if (where == AT_NX)
+        return answer_negative(t, src, d, &q, pl.zone, RCODE_NXDOMAIN, out, cap, ckey);
+    if (where == AT_EXISTS && !(pl.value & GN_NAME_PYTHON))
+        return answer_negative(t, src, d, &q, pl.zone, 0, out, cap, ckey);
+    if (where == AT_CUT || where == AT_WILD)
+        return answer_placed(t, dec, src, d, &q, where, &pl, out, cap, ckey, pkey);
+    return 0;
 }

@@ -14,17 +14,33 @@ static void decisions_dealloc(gp_decisions *self)
     free(x->pv);
     free(x->cv);
     free(x->heads);
+    free(x->picks);
+    if (self->rotations.obj != NULL)
+        PyBuffer_Release(&self->rotations);
     Py_XDECREF(self->keep);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Decisions(slots): every slot Python's until set_policy fills it. */
+/* Decisions(slots[, rotations]): every slot Python's until set_policy fills it;
+   rotations: a writable buffer of uint64 counters (max_answers), kept by the caller across
+   health changes. */
 static int decisions_init(gp_decisions *self, PyObject *args, PyObject *kw)
 {
     gn_decisions *x = &self->c;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "n", &n))
+    PyObject *rot = Py_None;
+    if (!PyArg_ParseTuple(args, "n|O", &n, &rot))
         return -1;
+    if (rot != Py_None && self->rotations.obj == NULL) {
+        if (PyObject_GetBuffer(rot, &self->rotations, PyBUF_WRITABLE) < 0)
+            return -1;
+        if (self->rotations.len % 8 || ((uintptr_t)self->rotations.buf & 7)) {
+            PyErr_SetString(PyExc_ValueError, "rotations: aligned uint64 counters");
+            return -1;
+        }
+        x->rot = self->rotations.buf;
+        x->n_rot = (size_t)self->rotations.len / 8;
+    }
     if (n < 0 || x->pv != NULL || self->keep != NULL) {
         PyErr_SetString(PyExc_ValueError, "a slot count, once");
         return -1;
@@ -37,69 +53,6 @@ static int decisions_init(gp_decisions *self, PyObject *args, PyObject *kw)
     }
     x->n_policies = (size_t)n;
     return 0;
-}
-
-static long intern_heads(gn_decisions *x, const uint8_t *h)
-{
-    for (size_t i = 0; i < x->n_heads; i++)
-        if (memcmp(x->heads[i], h, 80) == 0)
-            return (long)i;
-    if (x->n_heads >= 65535)
-        return -1;
-    if (x->n_heads == x->cap_heads) {
-        size_t cap = x->cap_heads ? x->cap_heads * 2 : 16;
-        void *nh = realloc(x->heads, cap * 80);
-        if (nh == NULL)
-            return -1;
-        x->heads = nh;
-        x->cap_heads = cap;
-    }
-    memcpy(x->heads[x->n_heads], h, 80);
-    return (long)x->n_heads++;
-}
-
-static int add_class(gn_decisions *x, PyObject *item)
-{
-    Py_buffer heads, body;
-    int pool, python;
-    if (!PyArg_ParseTuple(item, "y*y*ip", &heads, &body, &pool, &python))
-        return -1;
-    int rc = -1;
-    long hi = heads.len == 80 ? intern_heads(x, heads.buf) : -1;
-    if (hi < 0) {
-        PyErr_SetString(PyExc_ValueError, "80 bytes of heads, at most 65535 kinds");
-        goto done;
-    }
-    if (x->n_classes == x->cap_classes) {
-        size_t cap = x->cap_classes ? x->cap_classes * 2 : 64;
-        gn_class *nc = realloc(x->cv, cap * sizeof *nc);
-        if (nc == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        x->cv = nc;
-        x->cap_classes = cap;
-    }
-    gn_class *c = &x->cv[x->n_classes];
-    memset(c, 0, sizeof *c);
-    if (common_buf_add(&x->arena, body.buf, (size_t)body.len, &c->body_off) < 0) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    c->body_len = (uint32_t)body.len;
-    if (pool < -1 || pool > 255) {
-        PyErr_SetString(PyExc_ValueError, "a pool index of 0..255 or -1");
-        goto done;
-    }
-    c->pool = pool;
-    c->heads = (uint16_t)hi;
-    c->python = (uint8_t)(python ? 1 : 0);
-    x->n_classes++;
-    rc = 0;
-done:
-    PyBuffer_Release(&heads);
-    PyBuffer_Release(&body);
-    return rc;
 }
 
 /* set_policy(slot, start4, cls4, start6, cls6, classes): classes is a list of
@@ -128,18 +81,19 @@ static PyObject *decisions_set_policy(gp_decisions *self, PyObject *args)
         PyBytes_GET_SIZE(s6) != 4 * PyBytes_GET_SIZE(c6) || PyBytes_GET_SIZE(c4) % 4 ||
         PyBytes_GET_SIZE(c6) % 4 || !geo_ranges_valid(&r))
         return PyErr_Format(PyExc_ValueError, "ranges not in the csrc/geo/ranges.h layout");
-    size_t first = x->n_classes;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(classes); i++)
-        if (add_class(x, PyList_GET_ITEM(classes, i)) < 0)
+    size_t first = x->n_classes, top = (size_t)PyList_GET_SIZE(classes);
+    for (size_t i = 0; i < top; i++) /* the classes first, then what they pick from */
+        if (gp_add_class(x, PyList_GET_ITEM(classes, (Py_ssize_t)i)) < 0)
+            return NULL;
+    for (size_t i = 0; i < top; i++)
+        if (gp_add_picks(x, first + i, PyList_GET_ITEM(classes, (Py_ssize_t)i)) < 0)
             return NULL;
     for (size_t i = 0; i < r.n4; i++) /* every class a range names must exist */
-        if (r.cls4[i] >= x->n_classes - first)
-            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu", r.cls4[i],
-                                x->n_classes - first);
+        if (r.cls4[i] >= top)
+            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu", r.cls4[i], top);
     for (size_t i = 0; i < r.n6; i++)
-        if (r.cls6[i] >= x->n_classes - first)
-            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu", r.cls6[i],
-                                x->n_classes - first);
+        if (r.cls6[i] >= top)
+            return PyErr_Format(PyExc_ValueError, "a range names class %u of %zu", r.cls6[i], top);
     PyObject *kept = PyTuple_Pack(4, s4, c4, s6, c6);
     if (kept == NULL || PyList_Append(self->keep, kept) < 0) {
         Py_XDECREF(kept);
@@ -148,7 +102,7 @@ static PyObject *decisions_set_policy(gp_decisions *self, PyObject *args)
     Py_DECREF(kept);
     p->r = r;
     p->first = (uint32_t)first;
-    p->n = (uint32_t)(x->n_classes - first);
+    p->n = (uint32_t)top;
     p->ready = 1;
     Py_RETURN_NONE;
 }

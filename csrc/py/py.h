@@ -17,7 +17,8 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD gn_decisions c;
-    PyObject *keep; /* the range buffers c.pv points into */
+    PyObject *keep;      /* the range buffers c.pv points into */
+    Py_buffer rotations; /* the buffer c.rot points into (the names' rotation counters) */
 } gp_decisions;
 
 typedef struct {
@@ -53,5 +54,9 @@ int gp_observe_constants(PyObject *m);   /* py/qlog.c: histogram bounds */
 /* py/qlog.c: Server.set_log and Server.observed */
 PyObject *gp_server_set_log(gp_server *self, PyObject *args);
 PyObject *gp_server_observed(gp_server *self, PyObject *unused);
+/* py/classes.c: a class from its Python tuple (its index, or -1); a draw or
+   sticky class's outcomes, added once every class of its tree is in */
+long gp_add_class(gn_decisions *x, PyObject *item);
+int gp_add_picks(gn_decisions *x, size_t cls, PyObject *item);
 
 #endif

@@ -74,14 +74,16 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
     return np;
 }
 
-/* add_zone(origin, soa_template, pointer_positions, wildcards, cuts) -> zone index */
+/* add_zone(origin, soa_template, pointer_positions, wildcards, cuts, signed=False)
+   -> zone index; signed: a DO query for the zone goes to Python (signed answers) */
 static PyObject *table_add_zone(gp_table *self, PyObject *args)
 {
     gn_table *t = &self->c;
     Py_buffer origin, soa;
     PyObject *ptrs;
-    int wildcards, cuts;
-    if (!PyArg_ParseTuple(args, "y*y*O!pp", &origin, &soa, &PyTuple_Type, &ptrs, &wildcards, &cuts))
+    int wildcards, cuts, signed_ = 0;
+    if (!PyArg_ParseTuple(args, "y*y*O!pp|p", &origin, &soa, &PyTuple_Type, &ptrs, &wildcards,
+                          &cuts, &signed_))
         return NULL;
     PyObject *res = NULL;
     Py_ssize_t np = PyTuple_GET_SIZE(ptrs);
@@ -109,6 +111,7 @@ static PyObject *table_add_zone(gp_table *self, PyObject *args)
     z->nptr = (uint8_t)np;
     z->wildcards = (uint8_t)wildcards;
     z->cuts = (uint8_t)cuts;
+    z->signed_ = (uint8_t)signed_;
     z->origin_len = (uint16_t)origin.len;
     z->soa_len = (uint16_t)soa.len;
     if (common_buf_add(&t->arena, origin.buf, origin.len, &z->origin_off) < 0 ||
@@ -124,15 +127,17 @@ done:
     return res;
 }
 
-/* add_names(zone, names, cut): every name in an iterable of bytes into the zone's names
-   (cut false) or delegation points (cut true). */
+/* add_names(zone, names, cut, value=0): every name in an iterable of bytes into the
+   zone's names (cut false) or delegation points (cut true); value GN_NAME_PYTHON marks
+   a name whose missing types the entries do not settle (a CNAME owner, a wildcard with a
+   CNAME, NS or SOA): a question for one of them is Python's, not NODATA. */
 static PyObject *table_add_names(gp_table *self, PyObject *args)
 {
     gn_table *t = &self->c;
-    unsigned zone;
+    unsigned zone, value = 0;
     PyObject *names;
     int cut;
-    if (!PyArg_ParseTuple(args, "IOp", &zone, &names, &cut))
+    if (!PyArg_ParseTuple(args, "IOp|I", &zone, &names, &cut, &value))
         return NULL;
     if (zone >= t->n_zones)
         return PyErr_Format(PyExc_ValueError, "no zone %u", zone);
@@ -144,7 +149,8 @@ static PyObject *table_add_names(gp_table *self, PyObject *args)
         char *p;
         Py_ssize_t n;
         int bad = PyBytes_AsStringAndSize(item, &p, &n) < 0;
-        if (!bad && common_set_put(set, &t->arena, (uint8_t *)p, (size_t)n, (uint16_t)zone, 0) < 0)
+        if (!bad &&
+            common_set_put(set, &t->arena, (uint8_t *)p, (size_t)n, (uint16_t)zone, value) < 0)
             bad = (no_memory(), 1);
         Py_DECREF(item);
         if (bad) {
@@ -173,23 +179,27 @@ static long intern_heads(gn_table *t, const uint8_t *h)
     return (long)t->n_heads++;
 }
 
-/* add_entry(key, kind, zone, qtype, heads (80 bytes or b""), body, policy slot=0) */
+/* add_entry(key, kind, zone, qtype, heads (80 bytes or b""), body, policy slot=0,
+   chain=False): chain, a POLICY entry whose body is a CNAME chain's records */
 static PyObject *table_add_entry(gp_table *self, PyObject *args)
 {
     gn_table *t = &self->c;
     Py_buffer key, heads, body;
-    int kind;
+    int kind, chain = 0;
     unsigned zone, qtype, slot = 0;
-    if (!PyArg_ParseTuple(args, "y*iIIy*y*|I", &key, &kind, &zone, &qtype, &heads, &body, &slot))
+    if (!PyArg_ParseTuple(args, "y*iIIy*y*|Ip", &key, &kind, &zone, &qtype, &heads, &body, &slot,
+                          &chain))
         return NULL;
     PyObject *res = NULL;
     long hi = 0;
-    if (zone >= t->n_zones || (kind == GN_STATIC && heads.len != 80) || qtype > 0xFFFF) {
+    int fixed = kind == GN_STATIC || kind == GN_REFERRAL;
+    if (zone >= t->n_zones || kind < 0 || kind > GN_REFERRAL || (fixed && heads.len != 80) ||
+        qtype > 0xFFFF || (chain && kind != GN_POLICY)) {
         PyErr_SetString(PyExc_ValueError, "bad entry");
         goto done;
     }
     gn_entry *ev = grow(t->ents, &t->cap_ents, t->n_ents, sizeof *ev);
-    if (ev == NULL || (kind == GN_STATIC && (hi = intern_heads(t, heads.buf)) < 0)) {
+    if (ev == NULL || (fixed && (hi = intern_heads(t, heads.buf)) < 0)) {
         no_memory();
         goto done;
     }
@@ -201,6 +211,7 @@ static PyObject *table_add_entry(gp_table *self, PyObject *args)
     e->qtype = qtype;
     e->heads = (uint16_t)hi;
     e->policy = slot;
+    e->chain = (uint8_t)chain;
     e->body_len = (uint32_t)body.len;
     if (common_buf_add(&t->arena, body.buf, body.len, &e->body_off) < 0 ||
         common_set_put(&t->entries, &t->arena, key.buf, key.len, 0, (uint32_t)t->n_ents) < 0) {
@@ -223,20 +234,38 @@ done:
    handler; reply None: dropped by RRL). pool: the by_pool key counted (slot << 8 | the
    pool's index in its tree), or -1; action:
    the stats.RRL_ACTIONS index counted, or -1. cookies: a gd_cookies capsule, now: the wall
-   clock in seconds for it; rrl: a gd_rrl capsule, clock: the monotonic seconds for it. */
+   clock in seconds for it; rrl: a gd_rrl capsule, clock: the monotonic seconds for it;
+   draws: 8 writable bytes, the random draws' state (advanced), else the thread's own;
+   max_size: what the transport carries (0: a datagram; TCP 65535). */
 static PyObject *table_answer(gp_table *self, PyObject *args)
 {
     gn_table *t = &self->c;
     Py_buffer q, a = {0};
+    Py_buffer draws = {0};
     PyObject *dec = Py_None, *jar = Py_None, *lim = Py_None;
     long long now = 0;
     double clock = 0.0;
-    if (!PyArg_ParseTuple(args, "y*|y*OOLOd", &q, &a, &dec, &jar, &now, &lim, &clock))
+    unsigned max_size = 0;
+    PyObject *dobj = Py_None;
+    if (!PyArg_ParseTuple(args, "y*|y*OOLOdOI", &q, &a, &dec, &jar, &now, &lim, &clock, &dobj,
+                          &max_size))
         return NULL;
+    if (dobj != Py_None && PyObject_GetBuffer(dobj, &draws, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&q);
+        if (a.buf != NULL)
+            PyBuffer_Release(&a);
+        return NULL;
+    }
     gd_rrl *rrl = NULL;
-    gn_source src = {.family = a.len == 4 ? 4 : 6, .now = now};
-    int bad = (a.buf != NULL && a.len != 4 && a.len != 16) ||
-              (dec != Py_None && !PyObject_TypeCheck(dec, &gp_decisions_type));
+    gn_source src = {.family = a.len == 4 ? 4 : 6, .now = now, .max_size = max_size};
+    int bad = (a.buf != NULL && a.len != 4 && a.len != 16) || max_size > 65535 ||
+              (dec != Py_None && !PyObject_TypeCheck(dec, &gp_decisions_type)) ||
+              (draws.buf != NULL && draws.len != 8); /* draws: the random state, updated */
+    uint64_t state = 0;
+    if (!bad && draws.buf != NULL) {
+        memcpy(&state, draws.buf, 8);
+        src.draw = &state;
+    }
     if (!bad && jar != Py_None)
         bad = (src.cookies = PyCapsule_GetPointer(jar, "gd_cookies")) == NULL;
     if (!bad && lim != Py_None)
@@ -253,6 +282,11 @@ static PyObject *table_answer(gp_table *self, PyObject *args)
     if (n && rrl != NULL && a.buf != NULL)
         sent = rrl_limit(t, rrl, &src, q.buf, (size_t)q.len, out, n, ckey, clock, &akey);
     PyBuffer_Release(&q);
+    if (draws.buf != NULL) {
+        if (!bad)
+            memcpy(draws.buf, &state, 8);
+        PyBuffer_Release(&draws);
+    }
     if (a.buf != NULL)
         PyBuffer_Release(&a);
     if (bad) {

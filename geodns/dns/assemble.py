@@ -1,4 +1,4 @@
-"""Reply bytes from parts: pre-encoded policy answers (fast path) and parsed replies (slow)."""
+"""Reply bytes from parts: our OPT record pre-encoded, and the handler's replies and errors."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ import struct
 from geodns import wire as w
 from geodns.dns.answer import Reply
 from geodns.geo import ecs
-from geodns.table import FastEntry, heads, response_flags
-
-NX_HEADS = heads(True, w.RCODE_NXDOMAIN, 0, 1, 0)
-_NODATA_HEADS = heads(True, 0, 0, 1, 0)
-_ANSWER_HEADS = [heads(True, 0, n, 0, 0) for n in range(16)]
+from geodns.table import response_flags
 
 
 class Opts:
@@ -28,33 +24,6 @@ class Opts:
             b"\x00\x00\x29" + struct.pack("!HI", payload, 0),
             b"\x00\x00\x29" + struct.pack("!HI", payload, w.EDNS_DO),
         )
-
-    def with_option(self, do: int, option: bytes) -> bytes:
-        """Our OPT carrying one option (code, length and data already encoded)."""
-        return self.ecs_head[do] + len(option).to_bytes(2, "big") + option
-
-
-def policy_reply(
-    data: bytes, end: int, entry: FastEntry, variant: int, tail: tuple, opt: bytes
-) -> bytes:
-    """A policy answer without parsing objects: the query's ID and question around the
-    decision's records (`tail` = (count, records, scope, ...)); NODATA carries the SOA.
-    `variant` picks the header flags (+4 when `opt`, our OPT, is there)."""
-    count, records = tail[0], tail[1]
-    if count == 0:
-        head, records = _NODATA_HEADS, entry.body
-    elif count < 16:
-        head = _ANSWER_HEADS[count]
-    else:
-        head = heads(True, 0, count, 0, 0)
-    return b"".join((data[:2], head[variant], data[12:end], records, opt))
-
-
-def add_option(msg: bytes, rdlen: int, option: bytes) -> bytes:
-    """`msg` (a reply, or an OPT record alone) whose last record is an OPT with `rdlen`
-    bytes of options, with `option` appended to them."""
-    at = len(msg) - rdlen - 2
-    return msg[:at] + (rdlen + len(option)).to_bytes(2, "big") + msg[at + 2 :] + option
 
 
 def reply(

@@ -1,7 +1,7 @@
 """Every mutable per-process memo of the answering path, behind one bound.
 
 The compiled table is immutable; what a process learns while answering (decisions per
-client, whole replies, ECS option pieces, rotation counters, server cookies) lives here,
+client, rotation counters, server cookies) lives here,
 keyed by the table's objects, and is thrown away whole when it grows past `limit` entries
 or when GeoIP data or ECS settings change. A memo is valid for one health *stamp* of its policy
 name: the sum of the generations of the pools that name can answer from, so a flap in one
@@ -15,7 +15,6 @@ from typing import Any
 from geodns.model import HealthView
 
 DEFAULT_LIMIT = 131072  # entries over every memo together (~150-300 B each)
-REPLIES_LIMIT = 8192  # whole replies: few and hot, so a sweep over many networks can't churn
 
 
 class Memos:
@@ -27,12 +26,7 @@ class Memos:
         "decisions",
         "health",
         "limit",
-        "options",
-        "pieces",
-        "replies",
-        "replies_limit",
         "rotations",
-        "sources",
         "stored",
         "tails",
     )
@@ -40,15 +34,7 @@ class Memos:
     def __init__(self, health: HealthView, limit: int = DEFAULT_LIMIT) -> None:
         self.health = health
         self.limit = limit
-        self.replies_limit = REPLIES_LIMIT
         self.stored = 0
-        # query bytes after the ID -> (stamp, reply[2:], pool key, fits UDP, policy)
-        self.replies: dict[bytes, tuple] = {}
-        # raw ECS option -> (GeoFacts or None, then the pieces of the last policy answer)
-        self.options: dict[bytes, tuple] = {}
-        # packet source -> the pieces of the last policy answer decided by it (no ECS)
-        self.sources: dict[str, tuple] = {}
-        self.pieces: dict[bytes, bytes] = {}  # interned reply pieces, shared by many options
         # policy name -> (A decisions, AAAA decisions), each id(subject) -> (subject, stamp, tail)
         self.decisions: dict[Any, tuple[dict, dict]] = {}
         self.tails: dict[tuple, tuple] = {}  # interned (count, body, scope, pool key, open)
@@ -82,8 +68,7 @@ class Memos:
 
     def clear(self) -> None:
         """Forget everything (new GeoIP data, ECS settings, or the bound reached)."""
-        for memo in (self.replies, self.options, self.sources, self.pieces, self.decisions):
-            memo.clear()
+        self.decisions.clear()
         self.cookies.clear()
         self.tails.clear()
         self.rotations.clear()

@@ -117,21 +117,6 @@ class ServerCookies:
         self.last = option = _HEAD + client + ours
         return option
 
-    def replayable(self) -> tuple:
-        """What the last option() did, for a reply memo: replay() repeats it until then."""
-        return (self.expires, self.result, self.last)
-
-    def replay(self, done: tuple) -> bool:
-        """Count and note a COOKIE answered again as `done` says (the same query bytes from
-        the same source): False once that answer's server cookie is due to change."""
-        expires, result, option = done
-        if self.clock() >= expires:
-            return False
-        self.counts[result] += 1
-        self.valid_seen = result == "valid"
-        self.last = option
-        return True
-
     def valid(self, body: bytes, host: str, now: int) -> bool:
         """Whether the server cookie in `body` is one this secret made for this client,
         not older than an hour nor more than five minutes ahead (RFC 9018 4.3)."""

@@ -3,8 +3,9 @@
 The transport-free seam: a transport passes the reply size it carries whatever the query
 says (UDP 512, RFC 1035; TCP 65535, its length prefix) and its own query counter. The
 query's EDNS payload raises a smaller size up to dns.max_udp_payload (RFC 6891), so a
-transport needs to know nothing of DNS. dns/fast.py answers the common query; `slow`
-answers every query and is the reference the fast path must match byte for byte.
+transport needs to know nothing of DNS. This is the reference the native engine
+(geodns._native, geodns/native/) must match byte for byte, and the fallback where the
+extension is missing: every query parsed and answered here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from geodns.dns import assemble, querylog, rrlkey
 from geodns.dns.answer import Answerer, Reply
 from geodns.dns.cache import Memos
 from geodns.dns.cookies import ServerCookies, well_formed
-from geodns.dns.fast import AR0, AR1, OPT_ROOT, FastPath
 from geodns.dns.identity import CLASS_CH, Identity
 from geodns.dns.rrl import DROP, LOG_ONLY, OK, RateLimiter
 from geodns.dns.signed import T_NXNAME, sign_reply
@@ -27,7 +27,7 @@ from geodns.dns.stats import Count, Stats, qtype_label
 from geodns.dns.update import PASS
 from geodns.geo import ecs
 from geodns.model import AllUp, Client, HealthView
-from geodns.table import FAST_FLAGS, FAST_MASK, STATIC, Table
+from geodns.table import Table
 
 _QD1 = b"\x00\x01\x00\x00\x00\x00"
 UDP_SIZE = 512  # what a datagram carries whatever the query says (the default transport)
@@ -46,7 +46,7 @@ class Outcome:
     pool: str | None = None
 
 
-class Handler(FastPath):
+class Handler:
     """Answers queries from the current table; `table` is swapped whole on reload."""
 
     def __init__(
@@ -75,8 +75,6 @@ class Handler(FastPath):
         self.opts = assemble.Opts(max_udp_payload)
         self.query_sample = 0.0  # fraction of queries logged with their decision (log.queries)
         self._log_rng = random.Random()
-        self._admit = 0  # one in 8 answers is offered to the whole-reply memo
-        self._pool = None
         # DNS COOKIE (None: off, COOKIE options are ignored as by a server without them)
         self.cookies = (
             None
@@ -106,32 +104,6 @@ class Handler(FastPath):
             count = self.stats.udp
         if self.query_sample and self._log_rng.random() < self.query_sample:
             return self._logged(data, host, max_size, count)
-        variant = FAST_FLAGS.get(data[2:4])
-        if variant is not None and data[4:10] == _QD1:
-            end = data.find(b"\x00", 12) + 5
-            if self.table.signed and data[10:12] == AR1 and data[end + 7 : end + 8] >= b"\x80":
-                return self.slow(data, host, max_size, count)  # DO: signed answers are slow
-            question = data[12:end]
-            entry = self.table.fast[hash(question) & FAST_MASK].get(question)
-            ar = data[10:12]
-            if entry is not None:
-                if ar == AR0 and len(data) == end:
-                    if entry.kind == STATIC:
-                        resp = data[:2] + entry.heads[variant] + question + entry.body
-                    else:
-                        resp = self._by_source(data, end, entry, variant, host, b"")
-                    if len(resp) <= max_size:
-                        count(entry.zone, entry.qtype, 0)
-                        return resp
-                elif ar == AR1 and data[end : end + 3] == OPT_ROOT and len(data) >= end + 11:
-                    resp = self._fast_edns(data, end, entry, variant, host, max_size)
-                    if resp is not None:
-                        count(entry.zone, entry.qtype, 0)
-                        return resp
-            elif end > 4:
-                resp = self._fast_negative(data, end, variant, ar, host, max_size, count)
-                if resp is not None:
-                    return resp
         return self.slow(data, host, max_size, count)
 
     def _limited(

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from geodns import policies
 from geodns import wire as w
 from geodns.dns.assemble import Opts
 from geodns.errors import GeoDNSError
+from geodns.native import chase as nativechase
 from geodns.native import loaded
 from geodns.table import POLICY, STATIC, FastEntry, Table
 
@@ -69,6 +71,12 @@ class Built:
     zones: list[str]
     policies: list[FastEntry] = field(default_factory=list)
     max_source: tuple[int, int] = (24, 56)
+    # max_answers: each rotating name's counter (uint64, by id of its PolicyAnswer), kept
+    # across health changes as Python's memos keep theirs
+    rot_index: dict[int, int] = field(default_factory=dict)
+    rotations: bytearray = field(default_factory=bytearray)
+    # slots of CNAME chains ending in a policy name: (the records' owner, records before)
+    chains: dict[int, tuple[bytes, int]] = field(default_factory=dict)
 
     def pool_key(self, slot: int, pool: int) -> tuple[str, str, str]:
         """The by_pool label of a native pool counter (its policy slot, pool index)."""
@@ -128,10 +136,12 @@ def build(
         soa = zt.soa_negative
         template = soa.template.to_bytes(soa.size, "big")
         cuts = bool(zt.cuts)
-        index = native.add_zone(zt.origin, template, _pointers(soa), zt.has_wildcards, cuts)
+        signed = zt.origin in table.signed  # DO queries for it: Python's (signed answers)
+        index = native.add_zone(zt.origin, template, _pointers(soa), zt.has_wildcards, cuts, signed)
         zone_index[zt.zone.origin_text] = index
         zones.append(zt.zone.origin_text)
         native.add_names(index, zt.names, False)
+        native.add_names(index, nativechase.python_names(zt), False, 1)  # NODATA: Python's
         if cuts:
             native.add_names(index, zt.cuts, True)
     built = Built(native, zones, max_source=max_source)
@@ -143,12 +153,35 @@ def build(
             else:  # body: the NODATA SOA; the answers come with the decisions
                 slot = len(built.policies)
                 built.policies.append(entry)
+                _rotation(built, entry.policy)
                 native.add_entry(key, POLICY, zone, entry.qtype, b"", entry.body, slot)
+    for zt in table.zones.values():  # chains, wildcards, referrals (native/chase.py)
+        _add_chased(native, built, zt, zone_index[zt.zone.origin_text])
     native.seal()
     # the texts the query log names answers by: zone i, pool p of policy slot s
     pools = [[pool[1] for pool in entry.policy.pools] for entry in built.policies]
     _engine.table_log_names(native, zones, pools)
+    built.rotations = bytearray(8 * len(built.rot_index))
     return built
+
+
+def _rotation(built: Built, pa: Any) -> None:
+    """A counter for a policy name whose answers rotate (max_answers), once per name."""
+    if "rotation" in policies.reads(pa.node):
+        built.rot_index.setdefault(id(pa), len(built.rot_index))
+
+
+def _add_chased(native: Any, built: Built, zt: Any, zone: int) -> None:
+    """A zone's native-only entries: CNAME chains, wildcard owners, referrals."""
+    for e in nativechase.entries(zt):
+        if e.kind != POLICY:
+            native.add_entry(e.key, e.kind, zone, e.qtype, e.heads, e.body)
+            continue
+        slot = len(built.policies)
+        built.policies.append(FastEntry(POLICY, (), e.body, e.policy, zt.zone.origin_text, e.qtype))
+        built.chains[slot] = (e.owner, e.before)
+        _rotation(built, e.policy)
+        native.add_entry(e.key, POLICY, zone, e.qtype, b"", e.body, slot, True)
 
 
 # The last table flattened where it was built (the supervisor, before it forks workers):

@@ -14,6 +14,7 @@ from typing import Any
 from geodns.native import decisions as nativepolicy
 from geodns.native import shared as native_abuse
 from geodns.native import table as native
+from geodns.native.answer import NativeAnswer
 
 # as serve/tcp.py: handle(query, source address, reply size, its query counter) and the
 # counter; failed(where, query, count): a handler crash logged, counted, answered SERVFAIL
@@ -52,8 +53,10 @@ class NativeUdp:
         self.limiter: Any = None  # the handler's rate limiter on the shared table
         self._tick: Any = None
         self.health = health
+        # the same engine for messages Python's transports hold (TCP): stream_handle
+        self.answer = NativeAnswer(built, handle, stats)
         if health is not None:  # policy names answered natively by class (nativepolicy)
-            self.server.set_decisions(nativepolicy.decisions(built, health))
+            self._decide()
         self._seen: dict = {}  # native counter totals already added to Stats
         self._observed: dict = {}  # native histogram totals already added (Server.observed)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,6 +74,7 @@ class NativeUdp:
         NativeServerCookies, the handler's), so both paths hand a client one cookie."""
         self.jar = jar
         self.server.set_cookies(jar.capsule(), jar)
+        self.answer.jar = jar.capsule()
         self._cookies_seen = dict.fromkeys(jar.native_counts(), 0)
 
     def use_rrl(self, limiter: Any) -> None:
@@ -150,7 +154,16 @@ class NativeUdp:
         """Every policy class decided again under the new health, swapped in whole: the
         threads answer from the old decisions until the swap, never from a mix."""
         if self.health is not None:
-            self.server.set_decisions(nativepolicy.decisions(self.built, self.health))
+            self._decide()
+
+    def _decide(self) -> None:
+        dec = nativepolicy.decisions(self.built, self.health)
+        self.server.set_decisions(dec)
+        self.answer.decisions = dec
+
+    def stream_handle(self, data: bytes, host: str, max_size: int, count: Count) -> Any:
+        """A TCP message: the native answer (the threads' engine), else the handler's."""
+        return self.answer.handle(data, host, max_size, count)
 
     def add_counts(self, stats: Any) -> None:
         """The native answers into `stats` (the UDP query and by_pool counters)."""
@@ -174,9 +187,6 @@ def native_udp(
     dns.fast_path resolves to native (the table flattened now, once), else None."""
     path, _why = native.resolve(conf)
     if path != native.NATIVE:
-        return None
-    if handler.table.signed:  # signed answers are not native yet: DO needs the slow path
-        log.warning("UDP fast path: python; a zone is signed (DNSSEC answers are Python's)")
         return None
     built = native.for_handler(handler)
     payload = conf.dns.max_udp_payload

@@ -179,7 +179,9 @@ class DnsServer:
             self._native.add_counts(self.stats)
 
     def _tcp_protocol(self) -> TcpProtocol:
-        return TcpProtocol(self.handle, self.limits, self.stats.tcp, self.observe)
+        native = self._native  # one engine for both transports: the native answer first
+        handle = self.handle if native is None else native.stream_handle
+        return TcpProtocol(handle, self.limits, self.stats.tcp, self.observe)
 
     def retire(self) -> None:
         """Stop reading: another process now serves these (shared) sockets.

@@ -1,6 +1,6 @@
 """EDNS options besides ECS (COOKIE, NSID, padding, unknown codes) over real UDP and TCP: the
 same answer and ECS scope as without them, only the ECS echo (and our COOKIE, for a query
-with one) in our OPT, and (in process) answered on the fast path."""
+with one) in our OPT, and (in process) answered by the native engine."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ import dns.message
 import dns.rcode
 import pytest
 
+from geodns.native import decisions as nativepolicy
+from geodns.native import shared as native_abuse
+from geodns.native import table as native
+from geodns.native.answer import NativeAnswer
 from tests.conftest import HAS_IPV6
 from tests.servers import DATA, ServerThread, write_config
 
@@ -89,25 +93,33 @@ def test_malformed_ecs_beside_a_cookie_is_formerr(server: ServerThread, kind: st
     assert reply.rcode() == dns.rcode.FORMERR
 
 
-def test_in_process_answers_them_on_the_fast_path(server: ServerThread) -> None:
+@pytest.mark.skipif(not native.available(), reason="geodns._native not built")
+def test_in_process_the_native_engine_answers_them(server: ServerThread) -> None:
+    """The server's handler behind the native engine (as its workers serve UDP and TCP):
+    none of these queries reaches the handler, and each reply is the handler's."""
     handler = server.app.handler
     calls = []
 
     def slow(*args, **kwargs):
         calls.append(args)
-        return type(handler).slow(handler, *args, **kwargs)
+        return handler.handle(*args, **kwargs)
 
-    def ask(data: bytes, max_size: int, count) -> bytes | None:
-        handler.slow = slow
-        try:
-            return handler.handle(data, "127.0.0.1", max_size, count)
-        finally:
-            del handler.slow
+    def front() -> NativeAnswer:
+        built = native.for_handler(handler)
+        engine = NativeAnswer(built, slow, handler.stats)
+        engine.decisions = nativepolicy.decisions(built, handler.health)
+        if handler.cookies is not None and native_abuse.available():  # as a worker does
+            native_abuse.use_native_tables(handler)
+            engine.jar = handler.cookies.capsule()
+        return engine
 
+    engine = server.call(front)
     for name, ecs in CASES:
         data = make(name, ecs, COOKIE, NSID, PADDING, UNKNOWN).to_wire()
         for max_size, count in ((512, handler.stats.udp), (65535, handler.stats.tcp)):
-            reply = server.call(lambda d=data, m=max_size, c=count: ask(d, m, c))
+            reply = server.call(
+                lambda d=data, m=max_size, c=count: engine.handle(d, "127.0.0.1", m, c)
+            )
             assert not calls, (name, ecs)
             reference = server.call(
                 lambda d=data, m=max_size, c=count: type(handler).slow(

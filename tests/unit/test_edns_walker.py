@@ -1,6 +1,6 @@
 """The one EDNS option walker: options besides ECS (COOKIE, NSID, padding, unknown codes) are
-answered on the fast path, byte for byte as the slow path answers them; faults are FORMERR
-on both paths."""
+answered by the native engine, byte for byte as the handler answers them; faults are
+FORMERR on both paths."""
 
 from __future__ import annotations
 
@@ -17,9 +17,13 @@ from geodns import table
 from geodns import wire as w
 from geodns.dns.handler import Handler
 from geodns.dns.stats import QTYPE_OTHER
-from geodns.geo import ecs
+from geodns.geo import compiled, ecs
 from geodns.geo.ecs import ClientFactory
 from geodns.geo.locator import Locator
+from geodns.native import decisions as nativepolicy
+from geodns.native import shared as native_abuse
+from geodns.native import table as native
+from geodns.native.answer import NativeAnswer
 from geodns.ops.metrics import GeoDNSCollector
 from geodns.zones import load
 from tests.servers import DATA
@@ -57,24 +61,43 @@ def query(qname: str, rdata: bytes | None, qtype: int = w.T_A, ttl: int = 0) -> 
     return head + question + b"\x00" + struct.pack("!HHIH", 41, 1232, ttl, len(rdata)) + rdata
 
 
-def handler() -> Handler:
+needs_native = pytest.mark.skipif(not native.available(), reason="geodns._native not built")
+
+
+def handler(**kw) -> Handler:
     zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
     locator = Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    return Handler(table.compile_table(zones), ClientFactory(locator))
+    tab = table.compile_table(zones)
+    compiled.install(tab, compiled.compile_table(tab, locator))
+    return Handler(tab, ClientFactory(locator), **kw)
+
+
+def fronted(handler_: Handler) -> Handler:
+    """The handler with the native engine in front of it, as a worker serves: `handle` is
+    the native answer, `slow_calls` counts the queries it hands to the handler."""
+    handler_.slow_calls = 0  # type: ignore[attr-defined]
+    if not native.available():
+        return handler_
+    built = native.for_handler(handler_)
+    behind = handler_.handle
+
+    def fallback(*args, **kwargs):
+        handler_.slow_calls += 1  # type: ignore[attr-defined]
+        return behind(*args, **kwargs)
+
+    front = NativeAnswer(built, fallback, handler_.stats)
+    front.decisions = nativepolicy.decisions(built, handler_.health)
+    if handler_.cookies is not None and native_abuse.available():
+        native_abuse.use_native_tables(handler_)
+        front.jar = handler_.cookies.capsule()
+    handler_.handle = front.handle  # type: ignore[method-assign]
+    return handler_
 
 
 @pytest.fixture
 def h() -> Iterator[Handler]:
-    """A handler whose slow path fails the test when the fast path hands it a query."""
-    handler_ = handler()
-    handler_.slow_calls = 0  # type: ignore[attr-defined]
-
-    def counted(*args, **kwargs):
-        handler_.slow_calls += 1  # type: ignore[attr-defined]
-        return Handler.slow(handler_, *args, **kwargs)
-
-    handler_.slow = counted  # type: ignore[method-assign]
-    yield handler_
+    """A handler behind the native engine; slow_calls says what reached the handler."""
+    yield fronted(handler())
 
 
 def both_paths(h: Handler, data: bytes, max_size: int = 512) -> tuple[bytes | None, int]:
@@ -158,7 +181,8 @@ NAMES = [
 
 @pytest.mark.parametrize(("qname", "qtype"), NAMES)
 @pytest.mark.parametrize("max_size", [512, TCP])
-def test_every_option_rides_the_fast_path(
+@needs_native
+def test_every_option_rides_the_native_engine(
     h: Handler, qname: str, qtype: int, max_size: int
 ) -> None:
     plain = both_paths(h, query(qname, ECS, qtype), max_size)[0]
@@ -174,9 +198,10 @@ def test_every_option_rides_the_fast_path(
     assert slow_calls == 0 and reply is not None
 
 
+@needs_native
 def test_the_reply_carries_only_the_ecs_echo(h: Handler) -> None:
     data = query("www.geo.test", COOKIE + NSID + ECS + PADDING + UNKNOWN)
-    for _ in range(20):  # cold, then from the memos and the whole-reply memo
+    for _ in range(20):
         reply, slow_calls = both_paths(h, data)
         assert slow_calls == 0
         msg = dns.message.from_wire(reply)
@@ -237,25 +262,15 @@ def test_counted_per_transport_and_unknown_qtypes_as_other() -> None:
     assert {s.labels["qtype"] for s in samples} <= {"A", "other"}
 
 
-# --- with DNS COOKIE answered: still the fast path, still byte for byte the slow path ------
+# --- with DNS COOKIE answered: still native, still byte for byte the handler's ------------
 
 SECRET = bytes(range(16))
 CLIENT = bytes.fromhex("5ca1ab1e0ddba11c")
 
 
 def cookie_handler() -> Handler:
-    """A handler that answers COOKIE, its slow path counted as in the `h` fixture."""
-    zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
-    locator = Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    handler_ = Handler(table.compile_table(zones), ClientFactory(locator), cookie_secret=SECRET)
-    handler_.slow_calls = 0  # type: ignore[attr-defined]
-
-    def counted(*args, **kwargs):
-        handler_.slow_calls += 1  # type: ignore[attr-defined]
-        return Handler.slow(handler_, *args, **kwargs)
-
-    handler_.slow = counted  # type: ignore[method-assign]
-    return handler_
+    """A handler that answers COOKIE, behind the native engine as in the `h` fixture."""
+    return fronted(handler(cookie_secret=SECRET))
 
 
 def cookie_of(reply: bytes) -> bytes:
@@ -267,7 +282,10 @@ def cookie_of(reply: bytes) -> bytes:
 
 @pytest.mark.parametrize(("qname", "qtype"), NAMES)
 @pytest.mark.parametrize("max_size", [512, TCP])
-def test_cookies_ride_the_fast_path_byte_for_byte(qname: str, qtype: int, max_size: int) -> None:
+@needs_native
+def test_cookies_ride_the_native_engine_byte_for_byte(
+    qname: str, qtype: int, max_size: int
+) -> None:
     h = cookie_handler()
     first, slow_calls = both_paths(h, query(qname, option(10, CLIENT), qtype), max_size)
     assert slow_calls == 0
@@ -298,6 +316,7 @@ def test_a_malformed_cookie_is_formerr_on_both_paths(qname: str, body: bytes) ->
     assert h.stats.cookies["malformed"] == 4  # both paths, twice
 
 
+@needs_native
 def test_cookies_off_ignores_them_as_a_server_without_cookies_does(h: Handler) -> None:
     for body in (CLIENT, b"12345"):
         reply, slow_calls = both_paths(h, query("www.geo.test", option(10, body) + ECS))

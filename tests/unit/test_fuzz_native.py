@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 FUZZ = ROOT / "fuzz"
 SECONDS_EACH = 2  # 8 harnesses: about 16 s, plus building them
 # fuzz/run.sh's harnesses
-HARNESSES = ["cookie", "rrl", "rrlreply", "ranges", "mmdb", "netparse", "geodata", "qlog"]
+HARNESSES = ["cookie", "rrl", "rrlreply", "ranges", "mmdb", "netparse", "geodata", "qlog", "pick"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"]
 
 

@@ -22,6 +22,7 @@ from geodns.native import decisions as nativepolicy
 from geodns.native import shared as native_abuse
 from geodns.native import table as native
 from geodns.zones import load
+from tests.native.draws import SharedDraws, sync_rotations
 from tests.servers import DATA, REPO
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="geodns._native not built")
@@ -44,7 +45,7 @@ def handler(**kw) -> Handler:
     tab = table.compile_table(zones())
     compiled.install(tab, compiled.compile_table(tab, locator))
     clients = ClientFactory(locator, max_source_v4=caps[0], max_source_v6=caps[1])
-    h = Handler(tab, clients, **kw)
+    h = Handler(tab, clients, rng=SharedDraws(5), **kw)  # type: ignore[arg-type]
     h.identity = Identity("test-1", "1.0", nsid=nsid, chaos=True, hide_version=False)
     return h
 
@@ -174,7 +175,13 @@ def cookie_jar(h: Handler):
 def check(h: Handler, built: native.Built, dec, data: bytes, host: str, jar=None) -> int:
     """1 when the native side answered (and matched the reference, counters included),
     2 when that answer was a policy's, 0 when it handed the query over."""
-    got = built.table.answer(data, ipaddress.ip_address(host).packed, dec, jar, NOW)
+    draws = h.answerer.rng  # the same draw on both sides (weighted names)
+    draws.save()
+    sync_rotations(h, built)
+    got = built.table.answer(
+        data, ipaddress.ip_address(host).packed, dec, jar, NOW, None, 0.0, draws.state
+    )
+    draws.restore()
     before, pools = dict(h.stats.queries), dict(h.stats.by_pool)
     ref = h.handle(data, host)
     if got is None:
@@ -227,17 +234,22 @@ def test_random_packets_never_break_the_parser() -> None:
 
 
 def test_known_answers() -> None:
-    """Static, NXDOMAIN, wildcard-covered and below-a-cut names, by hand."""
+    """Static, NXDOMAIN, wildcard-covered, below-a-cut and CNAME names, by hand."""
     h = handler()
     built = native.for_handler(h)
     cases = {
         ("static.example.test", 1): 0,
         ("STATIC.example.test", 28): 0,
         ("nothing.example.test", 1): 3,
-        ("x.edge.example.test", 1): None,  # a wildcard answers: Python's
-        ("a.sub.example.test", 1): None,  # below a cut: a referral, Python's
-        ("alias.example.test", 1): None,  # a CNAME chase: Python's
-        ("alias.example.test", 28): None,
+        ("x.edge.example.test", 1): 0,  # a wildcard answers
+        ("x.edge.example.test", 28): 0,  # NODATA at a wildcard
+        ("real.edge.example.test", 1): 0,  # NODATA: the name holds TXT only
+        ("static.example.test", 255): None,  # ANY: Python's
+        ("alias.example.test", 99): None,  # a CNAME to follow for a type no entry holds
+        ("a.sub.example.test", 1): 0,  # below a cut: a referral
+        ("sub.example.test", 43): None,  # DS at the cut: Python's
+        ("alias.example.test", 1): 0,  # a CNAME chain to static data
+        ("alias2.example.test", 28): 0,
     }
     for (name, qtype), rcode in cases.items():
         data = struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 0) + wire_name(name)

@@ -1,0 +1,61 @@
+"""The native engine's answer for one message from Python's side (TCP, and any transport
+that holds a message): geodns._native Table.answer on the current decisions, counted as
+the handler counts; what it does not answer goes to the handler (the reference)."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from typing import Any
+
+from geodns.dns.stats import QTYPE_OTHER
+from geodns.native import table as native
+
+QTYPE_OTHER_KEY = 0x10000  # _engine.h GN_QTYPE_OTHER: a qtype counted under "other"
+
+
+def packed(host: str) -> bytes:
+    """A source address as the C reads it: 4 bytes for IPv4 (IPv4-mapped IPv6 too)."""
+    ip = ipaddress.ip_address(host.partition("%")[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.packed
+
+
+class NativeAnswer:
+    """Answers messages natively where the table and decisions hold them, else through
+    `fallback` (Handler.handle); `decisions` is swapped whole on health changes."""
+
+    def __init__(self, built: native.Built, fallback: Callable[..., bytes | None], stats: Any):
+        self.built, self.fallback, self.stats = built, fallback, stats
+        self.decisions: Any = None
+        self.jar: Any = None  # a gd_cookies capsule (native/shared.py), or None
+        self._hosts: dict[str, bytes] = {}
+
+    def _source(self, host: str) -> bytes:
+        found = self._hosts.get(host)
+        if found is None:
+            if len(self._hosts) >= 4096:
+                self._hosts.clear()
+            found = self._hosts[host] = packed(host)
+        return found
+
+    def handle(
+        self, data: bytes, host: str, max_size: int = 512, count: Any = None
+    ) -> bytes | None:
+        """Handler.handle's contract: the reply for `data` from `host`, or None."""
+        built = self.built
+        if count is None:
+            count = self.stats.udp
+        got = built.table.answer(
+            data, self._source(host), self.decisions, self.jar, int(time.time()), None, 0.0,
+            None, max_size,
+        )  # fmt: skip
+        if got is None:
+            return self.fallback(data, host, max_size, count)
+        reply, (zone, qtype, rcode), pool, _action = got
+        count(built.zones[zone], QTYPE_OTHER if qtype == QTYPE_OTHER_KEY else qtype, rcode)
+        if pool >= 0:
+            self.stats.by_pool[built.pool_key(pool >> 8, pool & 0xFF)] += 1
+        return reply

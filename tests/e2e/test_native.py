@@ -1,6 +1,7 @@
-"""dns.fast_path over real sockets: native threads answer static names and NXDOMAIN, hand
-the rest to Python with its source, count what they answer for /metrics, and the choice
-fails loudly or warns once when the extension is missing."""
+"""dns.fast_path over real sockets: native threads answer what the engine holds (static
+names, NXDOMAIN, chains, wildcards...), hand the rest to Python with its source, count
+what they answer for /metrics, and the choice fails loudly or warns once when the
+extension is missing."""
 
 from __future__ import annotations
 
@@ -53,8 +54,8 @@ def udp_counts(server: ServerThread) -> dict:
 
 
 def test_answers_and_counts_on_either_path(served: ServerThread) -> None:
-    """Static, NXDOMAIN (with ECS, mixed case, v4 and v6), a CNAME and a wildcard (handed
-    to Python natively): the right answers, and /metrics counts each once."""
+    """Static, NXDOMAIN (with ECS, mixed case, v4 and v6), a CNAME chain and a wildcard
+    (native too): the right answers, and /metrics counts each once."""
     before = udp_counts(served)
     ecs = [dns.edns.ECSOption.from_text("81.2.69.0/24")]
     families = (4, 6) if HAS_IPV6 else (4,)

@@ -229,8 +229,8 @@ done:
 }
 
 /* answer(query, source=b"", decisions=None, cookies=None, now=0, rrl=None, clock=0.0)
-   -> (reply, (zone index, qtype, rcode), pool, action) or None: what a native thread does
-   with this datagram from `source` (4 or 16 packed bytes; None: it goes to the Python
+   -> (reply, (zone index, qtype or -1 for "other", rcode), pool, action) or None: what a native
+   thread does with this datagram from `source` (4 or 16 packed bytes; None: it goes to the Python
    handler; reply None: dropped by RRL). pool: the by_pool key counted (slot << 8 | the
    pool's index in its tree), or -1; action:
    the stats.RRL_ACTIONS index counted, or -1. cookies: a gd_cookies capsule, now: the wall
@@ -306,7 +306,8 @@ static PyObject *table_answer(gp_table *self, PyObject *args)
         long action = akey ? (long)(akey & 3) : -1;
         PyObject *reply = sent ? PyBytes_FromStringAndSize((char *)out, (Py_ssize_t)sent)
                                : (Py_INCREF(Py_None), Py_None);
-        res = reply ? Py_BuildValue("N(lII)Ll", reply, zone, qtype, rcode, pool, action) : NULL;
+        long label = qtype == GN_QTYPE_OTHER ? -1 : (long)qtype; /* stats.QTYPE_OTHER */
+        res = reply ? Py_BuildValue("N(llI)Ll", reply, zone, label, rcode, pool, action) : NULL;
     }
     free(out);
     return res;

@@ -9,10 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from geodns.dns.stats import QTYPE_OTHER
 from geodns.native import table as native
-
-QTYPE_OTHER_KEY = 0x10000  # _engine.h GN_QTYPE_OTHER: a qtype counted under "other"
 
 
 def packed(host: str) -> bytes:
@@ -55,7 +52,7 @@ class NativeAnswer:
         if got is None:
             return self.fallback(data, host, max_size, count)
         reply, (zone, qtype, rcode), pool, _action = got
-        count(built.zones[zone], QTYPE_OTHER if qtype == QTYPE_OTHER_KEY else qtype, rcode)
+        count(built.zones[zone], qtype, rcode)  # qtype: -1 for "other", as stats counts
         if pool >= 0:
             self.stats.by_pool[built.pool_key(pool >> 8, pool & 0xFF)] += 1
         return reply

@@ -25,7 +25,7 @@ from geodns.table import heads
 TOP = 1 << 53  # draws k in [0, TOP): random.random() is k / TOP
 NODATA_HEADS = b"".join(heads(True, 0, 0, 1, 0))
 PYTHON = (NODATA_HEADS, b"", -1, True)
-# a whole family as one range of class 0 (the layout of _fastranges.h), scope 0
+# a whole family as one range of class 0 (the layout of csrc/geo/ranges.h), scope 0
 WHOLE = (struct.pack("=I", 0), struct.pack("=I", 0), bytes(16), struct.pack("=I", 0))
 ANYONE = Client(bytes(4), FAMILY_V4, 32, False)
 

@@ -189,7 +189,7 @@ def check(h: Handler, built: native.Built, dec, data: bytes, host: str, jar=None
     reply, (zone, qtype, rcode), pool, _action = got
     assert reply == ref, (data.hex(), host)
     moved = {k: v - before.get(k, 0) for k, v in h.stats.queries.items() if v != before.get(k, 0)}
-    label = -1 if qtype == 0x10000 else qtype
+    label = qtype  # -1: a type outside wire.TYPE_TEXT ("other")
     assert moved == {(built.zones[zone], label, rcode, "udp"): 1}, data.hex()
     moved = {k: v - pools.get(k, 0) for k, v in h.stats.by_pool.items() if v != pools.get(k, 0)}
     assert moved == ({} if pool < 0 else {built.pool_key(pool >> 8, pool & 0xFF): 1}), (

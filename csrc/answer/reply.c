@@ -6,6 +6,7 @@
 
 #define T_OPT 41
 #define T_DS 43
+#define T_NS 2
 #define T_ANY 255
 #define T_IXFR 251
 #define T_AXFR 252
@@ -119,6 +120,48 @@ static unsigned type_label(const gn_table *t, unsigned qtype)
     return (t->opts.known[qtype >> 3] >> (qtype & 7)) & 1 ? qtype : GN_QTYPE_OTHER;
 }
 
+/* A name at p[*at..n): every compression pointer in it moved `d` on; 0 past its end. */
+static int shift_name(uint8_t *p, size_t n, size_t *at, unsigned d)
+{
+    while (*at < n) {
+        unsigned c = p[*at];
+        if ((c & 0xC0) == 0xC0) {
+            if (*at + 2 > n)
+                return 0;
+            unsigned v = ((c & 0x3F) << 8 | p[*at + 1]) + d;
+            if (v > 0x3FFF)
+                return 0;
+            p[*at] = (uint8_t)(0xC0 | v >> 8), p[*at + 1] = (uint8_t)v;
+            *at += 2;
+            return 1;
+        }
+        *at += 1 + c;
+        if (c == 0)
+            return *at <= n;
+    }
+    return 0;
+}
+
+/* A referral entry is made for the cut as the question (table.py's ns_records: owner,
+   NS targets and glue owners point into it and at the records after it); a name `d`
+   bytes longer moves each pointer `d` on, as the reference's offsets move. */
+static int shift_referral(uint8_t *p, size_t n, unsigned d)
+{
+    size_t at = 0;
+    while (at < n) {
+        if (!shift_name(p, n, &at, d) || at + 10 > n)
+            return 0;
+        unsigned type = (unsigned)p[at] << 8 | p[at + 1];
+        size_t rdlen = (size_t)p[at + 8] << 8 | p[at + 9], rd = at + 10;
+        at = rd + rdlen;
+        if (at > n)
+            return 0;
+        if (type == T_NS && (!shift_name(p, at, &rd, d) || rd != at))
+            return 0;
+    }
+    return 1;
+}
+
 /* A referral (the cut's NS and glue, not authoritative) for a name at or below a cut, or
    an answer a wildcard synthesizes (its entries own their records by the question). */
 static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_source *src,
@@ -153,8 +196,11 @@ static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_sourc
         return answer_policy(t, dec, e, src, d, q, out, cap, ckey, pkey);
     }
     size_t len = answer_static(t, e, src, d, q, out, cap, ckey);
-    if (len && where == AT_CUT)
+    if (len && where == AT_CUT) {
+        if (pl->cut && !shift_referral(out + q->qend, e->body_len, (unsigned)pl->cut))
+            return 0;
         *ckey = GN_CKEY(e->zone, type_label(t, q->qtype), 0);
+    }
     return len;
 }
 

@@ -182,7 +182,12 @@ typedef struct {
     uint32_t geo;        /* observe: policy classes found by address (GeoIP counters) */
     uint64_t *draw;      /* the random draws' state (NULL: the thread's own) */
     unsigned max_size;   /* what the transport carries (0: a datagram's 512; TCP 65535) */
+    /* RRL's account (dns/rrlkey.py) where the answer knows better than its question: */
+    uint8_t acct_kind;             /* GN_ACCT_: 0 the question */
+    uint16_t acct_len;             /* acct: the cut (REFERRAL) or the wildcard's owner */
+    uint8_t acct[GN_MAX_NAME + 2]; /* (WILD), lower-case wire name */
 } gn_source;
+enum { GN_ACCT_QUESTION = 0, GN_ACCT_REFERRAL = 1, GN_ACCT_WILD = 2 };
 
 /* The reply size a transport carries whatever the query says (handler.handle's max_size). */
 static inline size_t gn_transport(const gn_source *src)

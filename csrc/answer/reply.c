@@ -181,6 +181,11 @@ static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_sourc
         memcpy(key, pl->source, n);
         memcpy(key + n, q->key + q->nlen, 4);
     }
+    if (src != NULL && n <= GN_MAX_NAME + 2) { /* rrlkey.answer_name's owner */
+        src->acct_kind = where == AT_CUT ? GN_ACCT_REFERRAL : GN_ACCT_WILD;
+        src->acct_len = (uint16_t)n;
+        memcpy(src->acct, key, n);
+    }
     const gn_item *it = common_set_get(&t->entries, &t->arena, key, n + 4, 0);
     if (it == NULL && where == AT_WILD && !(pl->value & GN_NAME_PYTHON))
         return answer_negative(t, src, d, q, pl->zone, 0, out, cap, ckey); /* NODATA */
@@ -249,7 +254,7 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
 {
     *pkey = 0;
     if (src != NULL)
-        src->cookie_result = -1;
+        src->cookie_result = -1, src->acct_kind = GN_ACCT_QUESTION;
     gn_query q;
     if (wire_parse(d, n, &q) < 0)
         return 0;

@@ -7,6 +7,34 @@
 
 #include <string.h>
 
+/* dns/rrlkey.py answer_name(): a referral by "\xffD" + its cut; else the owner the
+   answer came from (the wildcard's for a synthesised one, else the question's name) with
+   the question's type and class, or "\xffE" + the owner alone when empty (NODATA). Every
+   byte of the question lower-cased as bytes.lower() does. */
+static size_t account(const gn_source *src, const uint8_t *d, const gn_query *q, int empty,
+                      uint8_t name[GN_MAX_NAME + 6])
+{
+    uint8_t low[GN_MAX_NAME + 4];
+    size_t qlen = q->qend - 12, at = 0;
+    for (size_t i = 0; i < qlen && i < sizeof low; i++) {
+        uint8_t c = d[12 + i];
+        low[i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+    }
+    const uint8_t *owner = low;
+    size_t olen = qlen - 4;
+    if (src->acct_kind != GN_ACCT_QUESTION)
+        owner = src->acct, olen = src->acct_len;
+    if (src->acct_kind == GN_ACCT_REFERRAL || empty) {
+        name[0] = 0xFF, name[1] = src->acct_kind == GN_ACCT_REFERRAL ? 'D' : 'E';
+        at = 2;
+    }
+    memcpy(name + at, owner, olen);
+    at += olen;
+    if (at == olen) /* an answer: the owner and the question's type and class */
+        memcpy(name + at, low + qlen - 4, 4), at += 4;
+    return at;
+}
+
 size_t rrl_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uint8_t *d, size_t n,
                  uint8_t *out, size_t len, uint64_t ckey, double now, uint64_t *akey)
 {
@@ -14,16 +42,12 @@ size_t rrl_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uin
     gn_query q;
     if (src->cookie_result == GD_COOKIE_VALID || wire_parse(d, n, &q) < 0)
         return len;
-    uint8_t name[GN_MAX_NAME + 4];
+    uint8_t name[GN_MAX_NAME + 6];
     size_t nlen;
     int kind;
-    if ((ckey & 0xFF) == 0) { /* the question, every byte lower-cased (bytes.lower()) */
+    if ((ckey & 0xFF) == 0) {
         kind = GD_RRL_ANSWER;
-        nlen = q.qend - 12;
-        for (size_t i = 0; i < nlen; i++) {
-            uint8_t c = d[12 + i];
-            name[i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-        }
+        nlen = account(src, d, &q, out[6] == 0 && out[7] == 0, name);
     } else { /* NXDOMAIN: the zone's origin */
         const gn_zone *z = &t->zv[(ckey >> 32) - 1];
         kind = GD_RRL_NXDOMAIN;

@@ -28,6 +28,7 @@ class NativeAnswer:
         self.built, self.fallback, self.stats = built, fallback, stats
         self.decisions: Any = None
         self.jar: Any = None  # a gd_cookies capsule (native/shared.py), or None
+        self.logged: Any = None  # the query log line of a native answer (native/qlog.py)
         self._hosts: dict[str, bytes] = {}
 
     def _source(self, host: str) -> bytes:
@@ -45,6 +46,7 @@ class NativeAnswer:
         built = self.built
         if count is None:
             count = self.stats.udp
+        started = time.perf_counter() if self.logged is not None else 0.0
         got = built.table.answer(
             data, self._source(host), self.decisions, self.jar, int(time.time()), None, 0.0,
             None, max_size,
@@ -53,6 +55,11 @@ class NativeAnswer:
             return self.fallback(data, host, max_size, count)
         reply, (zone, qtype, rcode), pool, _action = got
         count(built.zones[zone], qtype, rcode)  # qtype: -1 for "other", as stats counts
-        if pool >= 0:
-            self.stats.by_pool[built.pool_key(pool >> 8, pool & 0xFF)] += 1
+        by_pool = built.pool_key(pool >> 8, pool & 0xFF) if pool >= 0 else None
+        if by_pool is not None:
+            self.stats.by_pool[by_pool] += 1
+        if self.logged is not None:  # log.queries: the line the handler would have written
+            elapsed = time.perf_counter() - started
+            pool_name = by_pool[2] if by_pool else None
+            self.logged(data, reply, host, max_size > 512, built.zones[zone], pool_name, elapsed)
         return reply

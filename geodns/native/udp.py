@@ -68,6 +68,7 @@ class NativeUdp:
     def use_log(self, qlog: Any) -> None:
         """The threads push every answer to `qlog` (native/qlog.py): lines and/or dnstap."""
         qlog.attach(self.server)
+        self.answer.logged = qlog.native_answer()  # TCP messages the engine answers
 
     def use_cookies(self, jar: Any) -> None:
         """Answer COOKIE queries natively from `jar`'s table (native/shared.py

@@ -18,7 +18,7 @@ import yaml
 from geodns.config import parse_hostport
 from tests.servers import DATA, REPO, ServerProcess, wait_for, write_config
 
-KUBE = REPO / "deploy" / "kubernetes"
+KUBE = REPO / "deploy" / "kubernetes" / "base"
 CLIENTS = 600
 PROBES = 12
 PERIOD = 0.5  # the kubelet waits periodSeconds (10 s) between probes: compressed here

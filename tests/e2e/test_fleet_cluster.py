@@ -28,31 +28,31 @@ def test_killing_the_stream_leader_loses_nothing(tmp_path: Path, nats_cluster, b
     for instance in instances:
         instance.start()
     try:
-        wait_for(lambda: all_joined(instances), 20)
+        wait_for(lambda: all_joined(instances), 45)
         a, b, c = instances
         assert a.http(DR.format("127.0.0.21", "drain"), "POST")[1]["stored"] == "fleet"
-        wait_for(lambda: agreed(instances, ALL[1:]), 5)
+        wait_for(lambda: agreed(instances, ALL[1:]), 30)
         before = a.serial()
 
         leader = nats_cluster.leader()
         leader.kill()
         # writes go on (at once, or as soon as a new leader is elected): undrain, drain
         assert b.http(DR.format("127.0.0.21", "undrain"), "POST")[1]["stored"] in STORED
-        wait_for(lambda: c.answer("drained.fleet.test.") == ALL, 20)
+        wait_for(lambda: c.answer("drained.fleet.test.") == ALL, 45)
         assert c.http(DR.format("127.0.0.23", "drain"), "POST")[1]["stored"] in STORED
         extra = zone_text(backends[0].port, backends[1].port, "  extra: {A: 192.0.2.7}\n")
         for instance in instances:
             instance.write_zone(extra, 0.0)
             assert instance.server is not None
             instance.server.call(instance.app.reload)
-        wait_for(lambda: all_joined(instances), 20)
-        wait_for(lambda: agreed(instances, ALL[:2]), 10)
+        wait_for(lambda: all_joined(instances), 45)
+        wait_for(lambda: agreed(instances, ALL[:2]), 30)
         during = a.serial()
         assert during > before
 
         leader.start()
-        wait_for(lambda: all_joined(instances), 20)
-        wait_for(lambda: agreed(instances, ALL[:2]), 10)
+        wait_for(lambda: all_joined(instances), 45)
+        wait_for(lambda: agreed(instances, ALL[:2]), 30)
         assert a.serial() == during
         for instance in instances:
             status = instance.http("/api/v1/status")[1]["fleet"]

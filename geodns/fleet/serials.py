@@ -6,8 +6,13 @@ An instance loading content whose serial would not be above every serial it serv
 The bucket's stream orders the claims (its sequence, fixed by the stream's leader even when
 compare-and-set is not exact on a replicated stream: nats-server#4320), and every instance
 derives the same serials from the same claims: in stream order, serial = max(floor,
-previous + 1). A content's serial is its latest claim's. A claim's serial depends only on
-the claims before it, so it never changes once known; two racing writers get two serials.
+previous + 1), except that a claim for content that already has a serial at or above the
+claim's floor is passed over: a writer that had not yet seen the first claim (a race, or a
+write delayed through a stream leader's election) asked for nothing the content lacks, so
+the content keeps its number. A content's serial moves only when a claim needs it higher (a
+rollback on an instance that served a later serial). A claim's effect depends only on the
+claims before it, so every instance derives the same numbers, and one serial never names two
+contents.
 Off the bus, new content gets one above the largest kept in state_dir; back on the bus (and
 on a bucket made again), an instance whose kept serial is above every claim writes it as a
 floor-only claim first, so later claims start above what anyone served.
@@ -45,12 +50,16 @@ class Claim:
 
 
 def serials_of(claims: list[Claim]) -> tuple[dict[str, int], int]:
-    """Each content's serial (its latest claim's) and the largest, from claims in any order."""
+    """Each content's serial and the largest, from claims in any order (stream order decides).
+    A claim whose content already holds a serial at or above its floor changes nothing: two
+    writers racing on one content must not number it twice."""
     by_content: dict[str, int] = {}
     top = 0
     for claim in sorted(claims, key=lambda c: c.revision):
         if not claim.content:
             top = max(top, claim.floor)
+            continue
+        if by_content.get(claim.content, 0) >= claim.floor:
             continue
         top = max(claim.floor, top + 1)
         by_content[claim.content] = top

@@ -68,8 +68,12 @@ def test_the_clock_never_goes_back_and_passes_what_it_saw() -> None:
 def test_serials_from_claims_depend_only_on_earlier_claims() -> None:
     claims = [Claim(3, "b", 11), Claim(1, "a", 10), Claim(7, "a", 5), Claim(5, "", 40)]
     by_content, top = serials_of(claims)
-    assert by_content == {"b": 11, "a": 41} and top == 41  # a's latest claim, above the floor
+    assert by_content == {"a": 10, "b": 11} and top == 40  # a's late claim asked for <= 10
     assert serials_of(claims[:2])[0] == {"a": 10, "b": 11}  # later claims change no earlier
+    racing = [Claim(1, "a", 10), Claim(2, "a", 10), Claim(3, "a", 10), Claim(4, "b", 10)]
+    assert serials_of(racing) == ({"a": 10, "b": 11}, 11)  # three writers, one number
+    rollback = [*claims, Claim(9, "a", 12)]  # a writer that served 11 (b) goes back to a
+    assert serials_of(rollback) == ({"a": 41, "b": 11}, 41)  # above the floor-only 40
 
 
 def test_drains_merge_newest_first_and_hold_for_min_healthy() -> None:

@@ -103,6 +103,11 @@ class Supervisor:
             await asyncio.wait([p.exited for p in procs], timeout=grace + 1.0)
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.stop_workers()
+        self.close()
+
+    async def stop_workers(self) -> None:
+        """Every worker told to stop, killed if it does not within RETIRE_TIMEOUT."""
         self.stopping = True
         with contextlib.suppress(ValueError):
             self.board.listeners.remove(self._health_changed)
@@ -121,6 +126,13 @@ class Supervisor:
                     os.kill(proc.pid, signal.SIGKILL)
         if procs:
             await asyncio.wait([p.exited for p in procs], timeout=RETIRE_TIMEOUT)
+        rest = list(self._tasks)  # reaps and listeners started meanwhile: none outlives us
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
+    def close(self) -> None:
+        """The sockets bound by bind(): closed (a start that failed after it frees its ports)."""
         for pairs in self.slots:
             for udp, tcp in pairs:
                 udp.close()

@@ -12,16 +12,13 @@ from collections import Counter
 
 import pytest
 
-from geodns import policies, table
+from geodns import policies
 from geodns.dns.handler import Handler
-from geodns.geo import compiled
-from geodns.geo import locator as geoip
-from geodns.geo.ecs import ClientFactory
 from geodns.model import AllUp
 from geodns.native import decisions as nativepolicy
 from geodns.native import kinds
 from geodns.native import table as native
-from geodns.zones import load
+from tests.handlers import production_handler
 from tests.native.draws import SharedDraws, sync_rotations
 from tests.servers import DATA
 
@@ -69,11 +66,7 @@ HEALTH = [
 
 
 def handler(board: Board) -> Handler:
-    locator = geoip.Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    tab = table.compile_table(load.load_dir(str(DATA / "zones" / "kinds")))
-    compiled.install(tab, compiled.compile_table(tab, locator))
-    clients = ClientFactory(locator)
-    return Handler(tab, clients, health=board, rng=SharedDraws(9))  # type: ignore[arg-type]
+    return production_handler(DATA / "zones" / "kinds", health=board, rng=SharedDraws(9))
 
 
 def wire_name(text: str) -> bytes:

@@ -12,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from geodns import table
 from geodns.dns.handler import Handler
-from geodns.dnssec import load as dnssec_load
-from geodns.geo import compiled
-from geodns.geo import locator as geoip
-from geodns.geo.ecs import ClientFactory
 from geodns.native import decisions as nativepolicy
 from geodns.native import table as native
-from geodns.zones import load
+from tests.handlers import production_handler
 from tests.native import test_kinds_diff as kinds
 from tests.native.draws import SharedDraws
 from tests.servers import DATA
@@ -34,15 +29,10 @@ def signed_handler(keys: Path, board: kinds.Board) -> Handler:
         check=True,
         capture_output=True,
     )
-    zones = load.load_dir(str(DATA / "zones" / "kinds")) + load.load_dir(
-        str(DATA / "zones" / "core")
-    )
-    signers = dnssec_load.signers([z for z in zones if z.origin_text == "kinds.test."], str(keys))
-    tab = table.compile_table(zones, signers)
-    assert tab.signed == {b"\x05kinds\x04test\x00"}
-    locator = geoip.Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    compiled.install(tab, compiled.compile_table(tab, locator))
-    return Handler(tab, ClientFactory(locator), health=board, rng=SharedDraws(3))  # type: ignore[arg-type]
+    folders = [DATA / "zones" / "kinds", DATA / "zones" / "core"]
+    h = production_handler(folders, health=board, rng=SharedDraws(3), dnssec={"key_dir": str(keys)})
+    assert h.table.signed == {b"\x05kinds\x04test\x00"}
+    return h
 
 
 def test_do_queries_of_signed_zones_are_handed_over(tmp_path: Path) -> None:

@@ -12,16 +12,13 @@ import pytest
 
 from geodns import table
 from geodns.dns.handler import Handler
-from geodns.dns.identity import Identity
 from geodns.dns.rrl import RateLimiter
-from geodns.geo import compiled
-from geodns.geo import locator as geoip
-from geodns.geo.ecs import ClientFactory
 from geodns.model import AllUp
 from geodns.native import decisions as nativepolicy
 from geodns.native import shared as native_abuse
 from geodns.native import table as native
 from geodns.zones import load
+from tests.handlers import production_handler
 from tests.native.draws import SharedDraws, sync_rotations
 from tests.servers import DATA, REPO
 
@@ -39,15 +36,17 @@ def zones() -> list:
 
 
 def handler(**kw) -> Handler:
-    locator = geoip.Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    nsid = kw.pop("nsid", False)
-    caps = kw.pop("max_source", (24, 56))
-    tab = table.compile_table(zones())
-    compiled.install(tab, compiled.compile_table(tab, locator))
-    clients = ClientFactory(locator, max_source_v4=caps[0], max_source_v6=caps[1])
-    h = Handler(tab, clients, rng=SharedDraws(5), **kw)  # type: ignore[arg-type]
-    h.identity = Identity("test-1", "1.0", nsid=nsid, chaos=True, hide_version=False)
-    return h
+    """Settings as the config says them (SETTINGS' short names: dns and ecs keys)."""
+    dns = {"nsid": kw.pop("nsid", False), "chaos": True, "hide_version": False}
+    if "max_udp_payload" in kw:
+        dns["max_udp_payload"] = kw.pop("max_udp_payload")
+    v4, v6 = kw.pop("max_source", (24, 56))
+    ecs = {"max_source_v4": v4, "max_source_v6": v6, "enabled": kw.pop("ecs_enabled", True)}
+    kw.setdefault("cookies", {"enabled": False})
+    folders = [DATA / "zones" / "geo", DATA / "zones" / "core", REPO / "zones"]
+    return production_handler(
+        folders, rng=SharedDraws(5), dns=dns, ecs=ecs, instance="test-1", **kw
+    )
 
 
 def wire_name(text: str) -> bytes:

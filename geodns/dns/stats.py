@@ -33,6 +33,9 @@ def qtype_label(qtype: int) -> int:
     return qtype if qtype in w.TYPE_TEXT else QTYPE_OTHER
 
 
+ENGINE_KEYS = [(t, by) for t in ("udp", "tcp") for by in ("native", "python")]
+
+
 class Stats:
     """Query counts by (zone, qtype, rcode, transport) and by (zone, name, pool).
 
@@ -45,6 +48,7 @@ class Stats:
         "by_pool",
         "cookies",
         "durations",
+        "engine",
         "fail_open",
         "geoip_native",
         "handover_dropped",
@@ -82,6 +86,9 @@ class Stats:
         self.internal_errors = 0  # handler crashes (answered SERVFAIL), summed over workers
         # queries the native threads could not hand to Python (its queue full): unanswered
         self.handover_dropped = 0
+        # where the native engine runs: queries it answered, and those it handed to the slow
+        # handler, by transport (geodns_native_engine_queries_total{transport, answered_by})
+        self.engine: dict[tuple[str, str], int] = {k: 0 for k in ENGINE_KEYS}
         # DNS COOKIE results and rate limiter actions, each a fixed set of keys (dns/cookies.py,
         # dns/rrl.py): plain int increments, exported as geodns_cookies_total{result} and
         # geodns_rrl_actions_total{action}

@@ -51,8 +51,13 @@ class NativeAnswer:
             data, self._source(host), self.decisions, self.jar, int(time.time()), None, 0.0,
             None, max_size,
         )  # fmt: skip
+        tcp = count is self.stats.tcp  # UDP's are counted by its threads (native/udp.py)
         if got is None:
+            if tcp:
+                self.stats.engine[("tcp", "python")] += 1
             return self.fallback(data, host, max_size, count)
+        if tcp:
+            self.stats.engine[("tcp", "native")] += 1
         reply, (zone, qtype, rcode), pool, _action = got
         count(built.zones[zone], qtype, rcode)  # qtype: -1 for "other", as stats counts
         by_pool = built.pool_key(pool >> 8, pool & 0xFF) if pool >= 0 else None

@@ -169,7 +169,10 @@ class NativeUdp:
     def add_counts(self, stats: Any) -> None:
         """The native answers into `stats` (the UDP query and by_pool counters)."""
         native.add_counts(stats, self.built, self.server.counts(), self._seen)
-        stats.handover_dropped = self.server.stats()["dropped"]  # this worker's, cumulative
+        counted = self.server.stats()  # this worker's threads, cumulative
+        stats.handover_dropped = counted["dropped"]
+        stats.engine[("udp", "native")] = counted["answered"]
+        stats.engine[("udp", "python")] = counted["handed"]  # the slow handler answers those
         stats.add_native(self._observed, self.server.observed())  # histograms, GeoIP
         if self.jar is not None:  # cookies_total{result}: what the threads answered too
             seen = self._cookies_seen

@@ -93,6 +93,13 @@ class GeoDNSCollector:
             stats.handover_dropped,
         )
         yield counters(
+            "geodns_native_engine_queries",
+            "Queries reaching the native engine, by transport and who answered: native, or "
+            "python (handed to the slow handler)",
+            ["transport", "answered_by"],
+            stats.engine,
+        )
+        yield counters(
             "geodns_responses_by_pool",
             "Policy answers by pool",
             ["zone", "name", "pool"],

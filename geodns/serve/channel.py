@@ -72,6 +72,7 @@ def snapshot(stats: Stats, limits: TcpLimits, geoip: tuple[int, int]) -> dict[st
         "truncated": stats.truncated,
         "internal_errors": errors.total,  # this process's handler crashes
         "handover_dropped": stats.handover_dropped,
+        "engine": dict(stats.engine),
         "abuse": stats.abuse_counts(),  # cookies_total, rrl_actions_total
         "geoip_hits": geoip[0],
         "geoip_misses": geoip[1],
@@ -109,6 +110,8 @@ class Totals:
         stats.truncated += snap.get("truncated", 0)
         stats.internal_errors += snap.get("internal_errors", 0)
         stats.handover_dropped += snap.get("handover_dropped", 0)
+        for key, n in snap.get("engine", {}).items():
+            stats.engine[key] = stats.engine.get(key, 0) + n
         self.cpu_seconds += snap.get("cpu_seconds", 0.0)
         stats.add_abuse_counts(snap.get("abuse", {}))
         self.geoip_hits += snap["geoip_hits"]
@@ -129,6 +132,7 @@ class Totals:
         out.stats.truncated = self.stats.truncated
         out.stats.internal_errors = self.stats.internal_errors
         out.stats.handover_dropped = self.stats.handover_dropped
+        out.stats.engine = dict(self.stats.engine)
         out.cpu_seconds = self.cpu_seconds
         out.stats.add_abuse_counts(self.stats.abuse_counts())
         out.geoip_hits, out.geoip_misses = self.geoip_hits, self.geoip_misses

@@ -13,11 +13,10 @@ import dns.message
 import dns.rcode
 import pytest
 
-from geodns import table
 from geodns import wire as w
 from geodns.dns.handler import Handler
 from geodns.dns.stats import QTYPE_OTHER
-from geodns.geo import compiled, ecs
+from geodns.geo import ecs
 from geodns.geo.ecs import ClientFactory
 from geodns.geo.locator import Locator
 from geodns.native import decisions as nativepolicy
@@ -25,7 +24,7 @@ from geodns.native import shared as native_abuse
 from geodns.native import table as native
 from geodns.native.answer import NativeAnswer
 from geodns.ops.metrics import GeoDNSCollector
-from geodns.zones import load
+from tests.handlers import production_handler
 from tests.servers import DATA
 
 HOST = "198.51.100.7"
@@ -64,12 +63,9 @@ def query(qname: str, rdata: bytes | None, qtype: int = w.T_A, ttl: int = 0) -> 
 needs_native = pytest.mark.skipif(not native.available(), reason="geodns._native not built")
 
 
-def handler(**kw) -> Handler:
-    zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
-    locator = Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    tab = table.compile_table(zones)
-    compiled.install(tab, compiled.compile_table(tab, locator))
-    return Handler(tab, ClientFactory(locator), **kw)
+def handler(cookie_secret: bytes | None = None) -> Handler:
+    folders = [DATA / "zones" / "geo", DATA / "zones" / "core"]
+    return production_handler(folders, cookie_secret=cookie_secret, cookies={"enabled": False})
 
 
 def fronted(handler_: Handler) -> Handler:

@@ -5,19 +5,15 @@ from __future__ import annotations
 import dns.edns
 import dns.message
 
-from geodns import table
 from geodns.dns.handler import Handler
-from geodns.geo import locator as geoip
-from geodns.geo.ecs import ClientFactory
 from geodns.model import AllUp
-from geodns.zones import load
+from tests.handlers import production_handler
 from tests.servers import DATA
 
 
 def handler() -> Handler:
-    zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
-    locator = geoip.Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    return Handler(table.compile_table(zones), ClientFactory(locator))
+    folders = [DATA / "zones" / "geo", DATA / "zones" / "core"]
+    return production_handler(folders, cookies={"enabled": False})
 
 
 QUERIES = [

@@ -12,6 +12,8 @@ import asyncio
 import gc
 import os
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from geodns import config
 from geodns.app import App
 from geodns.errors import GeoDNSError
 from tests.e2e.fleetkit import Backend, NatsServer, zone_text
-from tests.servers import DATA, write_config
+from tests.servers import DATA, REPO, write_config
 
 
 def free_port() -> int:
@@ -93,6 +95,28 @@ def test_taken_probe_port_stops_dns_and_http_and_names_the_key(tmp_path: Path) -
     assert_free(http_port)
     assert threading.active_count() == threads
     assert open_fds() == fds
+
+
+def test_serve_exits_1_with_the_reason_when_a_late_port_is_taken(tmp_path: Path) -> None:
+    """The CLI: the same failure is one line on stderr and exit code 1, no traceback, and
+    the process ends (nothing it started keeps it alive)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        probe_port = taken.getsockname()[1]
+        path = write_config(
+            tmp_path,
+            DATA / "zones" / "core",
+            http={"listen": "127.0.0.1:0", "probe_listen": f"127.0.0.1:{probe_port}"},
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "geodns", "serve", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"cannot listen on HTTP 127.0.0.1:{probe_port}: address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.fixture

@@ -10,13 +10,9 @@ import dns.edns
 import dns.message
 import pytest
 
-from geodns import table
 from geodns import wire as w
 from geodns.dns import assemble
-from geodns.dns.handler import Handler
-from geodns.geo.ecs import ClientFactory
-from geodns.geo.locator import Locator
-from geodns.zones import load
+from tests.handlers import production_handler
 from tests.servers import DATA
 
 fast = pytest.importorskip("geodns._native", reason="the C extension is not built")
@@ -38,9 +34,9 @@ TYPES = ["A", "AAAA", "TXT", "HTTPS", "SOA", "ANY", "TYPE65"]
 def pairs() -> list[tuple[bytes, bytes]]:
     """(query, reply) from a real handler: answers, NXDOMAIN, referrals, REFUSED, FORMERR,
     with and without EDNS, DO, and a COOKIE."""
-    zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
-    locator = Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    h = Handler(table.compile_table(zones), ClientFactory(locator), cookie_secret=bytes(16))
+    h = production_handler(
+        [DATA / "zones" / "geo", DATA / "zones" / "core"], cookie_secret=bytes(16)
+    )
     out = []
     rnd = random.Random(1)
     for name in NAMES:

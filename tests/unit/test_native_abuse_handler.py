@@ -12,14 +12,11 @@ import dns.edns
 import dns.message
 import pytest
 
-from geodns import table
 from geodns.dns.handler import Handler
 from geodns.dns.rrl import RateLimiter
-from geodns.geo.ecs import ClientFactory
-from geodns.geo.locator import Locator
 from geodns.native import shared as native_abuse
 from geodns.native.shared import NativeRateLimiter, NativeServerCookies
-from geodns.zones import load
+from tests.handlers import production_handler
 from tests.servers import DATA
 
 pytestmark = pytest.mark.skipif(not native_abuse.available(), reason="the C extension is not built")
@@ -76,16 +73,9 @@ class Clock:
 
 
 def handler(clock: Clock, rates: tuple[int, int, int]) -> Handler:
-    zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
-    locator = Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
     lim = RateLimiter(rates, slip=2, window=4.0, clock=clock, size=SIZE)
-    h = Handler(
-        table.compile_table(zones),
-        ClientFactory(locator),
-        rng=random.Random(5),
-        cookie_secret=bytes(range(16)),
-        rrl=lim,
-    )
+    folders = [DATA / "zones" / "geo", DATA / "zones" / "core"]
+    h = production_handler(folders, rng=random.Random(5), cookie_secret=bytes(range(16)), rrl=lim)
     h.cookies.clock = lambda: EPOCH + clock.now  # type: ignore[union-attr]
     return h
 

@@ -20,6 +20,7 @@ from geodns.dns.rrl import ANSWER, DROP, ERROR, LOG_ONLY, NXDOMAIN, OK, SLIP, Ra
 from geodns.geo.ecs import ClientFactory
 from geodns.geo.locator import Locator
 from geodns.zones import load
+from tests.handlers import production_handler
 from tests.servers import DATA
 
 NAME = b"\x03www\x03geo\x04test\x00\x00\x01\x00\x01"
@@ -121,12 +122,9 @@ def test_the_table_stays_its_size_under_random_sources() -> None:
 
 
 def handler(clock: Clock, secret: bytes | None = bytes(16), **kw) -> Handler:
-    zones = load.load_dir(str(DATA / "zones" / "geo")) + load.load_dir(str(DATA / "zones" / "core"))
-    locator = Locator.open(str(DATA / "city-test.mmdb"), str(DATA / "asn-test.mmdb"))
-    lim = limiter(clock, **kw)
-    return Handler(
-        table.compile_table(zones), ClientFactory(locator), cookie_secret=secret, rrl=lim
-    )
+    folders = [DATA / "zones" / "geo", DATA / "zones" / "core"]
+    lim = limiter(clock, **kw)  # a clock of the test's own
+    return production_handler(folders, cookie_secret=secret, cookies={"enabled": False}, rrl=lim)
 
 
 def ask(h: Handler, name: str, size: int = 512, options=(), host: str = "192.0.2.7"):

@@ -8,7 +8,11 @@
 # A mix is bench/queries/MIX.txt (static, geo, mixed, nxdomain); a "-ecs" suffix adds ECS
 # 81.2.69.0/24 (GB, Europe) to every query, "-cookie" a client DNS COOKIE, "-do" the DNSSEC
 # OK bit. Environment: MIXES (static geo-ecs), RUNS (3), SECS (15), CLIENTS (8),
-# OUTSTANDING (100), RATE (unset; N = dnsperf -Q N), MODE (udp; tcp).
+# OUTSTANDING (100), RATE (unset; N = dnsperf -Q N), MODE (udp; tcp), SKIP (unset;
+# "NAME:MIX ...": that target cannot say that mix's answer, so its row shows "-" for the
+# figures and it is not loaded; MIX is a whole mix or its query file, kinds-sticky skips
+# kinds-sticky-ecs and kinds-sticky-ecs-do too). kinds-* mixes ask the names of
+# zones/kinds.example.yaml, one kind of answer each (bench/peers.sh kinds runs them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 MIXES=${MIXES:-static geo-ecs} RUNS=${RUNS:-3} SECS=${SECS:-15}
@@ -27,7 +31,13 @@ rss_mb() {
   echo $((s / 1024))
 }
 
-printf "%-12s %-10s %8s %7s %5s %6s %6s\n" target mix qps avg_ms lost us_q rss_mb
+SKIP=${SKIP:-}
+skipped() { # NAME MIX FILE: is NAME:MIX or NAME:FILE in SKIP?
+  case " $SKIP " in *" $1:$2 "* | *" $1:$3 "*) return 0 ;; esac
+  return 1
+}
+
+printf "%-12s %-18s %8s %7s %5s %6s %6s\n" target mix qps avg_ms lost us_q rss_mb
 for t in "$@"; do
   name=${t%%=*} hp=${t#*=} port=${hp##*:} host=${hp%:*} host=${host#[} host=${host%]}
   case $host in 127.* | ::1 | localhost) ;; *) echo "compare.sh: $host is not loopback" >&2; exit 2 ;; esac
@@ -43,6 +53,11 @@ for t in "$@"; do
     [ -z "$RATE" ] || args+=(-Q "$RATE")
     label=$mix
     [ "$MODE" = udp ] || label=$mix/$MODE
+    if skipped "$name" "$mix" "$file"; then
+      # shellcheck disable=SC2086 # pids: one word each
+      printf "%-12s %-18s %8s %7s %5s %6s %6s\n" "$name" "$label" - - - - "$(rss_mb $pids)"
+      continue
+    fi
     # shellcheck disable=SC2086 # pids: one word each
     for _ in $(seq "$RUNS"); do
       t0=$(ticks $pids)
@@ -53,6 +68,6 @@ for t in "$@"; do
         END{printf "%.0f %.3f %s %.2f\n", q, l, lo, n ? cpu*10000/n : 0}' <<<"$out"
     done | sort -n | awk -v n="$name" -v m="$label" -v r="$(rss_mb $pids)" '{a[NR]=$0}
       END{split(a[int((NR+1)/2)], f, " ")
-          printf "%-12s %-10s %8s %7s %5s %6s %6s\n", n, m, f[1], f[2], f[3], f[4], r}'
+          printf "%-12s %-18s %8s %7s %5s %6s %6s\n", n, m, f[1], f[2], f[3], f[4], r}'
   done
 done

@@ -1,8 +1,25 @@
 #!/usr/bin/env bash
 # Start Knot DNS with its geoip module (mode geodb, key continent/code; the zone's own
 # www records are the default answer) on 127.0.0.1:PORT, ECS on, 1 UDP + 1 TCP worker.
-# Needs Debian's knot-module-geoip. Usage: GEOIP_DB=/path/GeoLite2-City.mmdb start-knot.sh PORT
+# Variant "dnssec": the zone signed online by mod-onlinesign after mod-geoip (a CSK,
+# ECDSA P-256, made by Knot into its KASP database in the temp dir at start; NSEC white
+# lies for names that do not exist).
+# Needs Debian's knot-module-geoip.
+# Usage: GEOIP_DB=/path/GeoLite2-City.mmdb start-knot.sh PORT [dnssec]   -> prints the PID
 source "$(dirname "$0")/peer-lib.sh"
+variants dnssec
+modules=mod-geoip/continents sign=
+if [ "$variant" = dnssec ]; then
+  modules="[mod-geoip/continents, mod-onlinesign/p256]"
+  sign="
+policy:
+  - id: p256
+    algorithm: ecdsap256sha256
+    single-type-signing: on
+mod-onlinesign:
+  - id: p256
+    policy: p256"
+fi
 rule() { printf '  - geo: "%s"\n    A: 192.0.2.%s\n    AAAA: 2001:db8::%s\n' "$1" "$2" "$2"; }
 { echo "www.geo.example:"; rule EU 10; rule NA 20; rule AS 30; rule "*" 40; } >"$dir/geo.conf"
 cat >"$dir/geo.example.zone" <<ZONE
@@ -35,12 +52,13 @@ mod-geoip:
     mode: geodb
     geodb-file: $GEOIP_DB
     geodb-key: continent/code
+$sign
 zone:
   - domain: geo.example
     file: $dir/geo.example.zone
     journal-content: none
     zonefile-sync: -1
-    module: mod-geoip/continents
+    module: $modules
 CONF
 $pin /usr/sbin/knotd -c "$dir/knot.conf" >>"$log" 2>&1 &
 started $!

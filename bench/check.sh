@@ -11,7 +11,8 @@
 # dnssec: static, www with ECS (geo-ecs) and a nonexistent name (nxdomain), each with DO
 #   (answer + RRSIG over it; the negative answer signed: SOA and NSEC/NSEC3 with RRSIGs) and
 #   without (no RRSIG at all), as static-do, geo-ecs-do, nxdomain-do and their unsigned
-#   mixes ask.
+#   mixes ask; then delv, with the server's own DNSKEY (flags 257) as the trust anchor,
+#   must call static, www (no ECS) and the nonexistent name fully validated.
 set -uo pipefail
 group=${1:?usage: check.sh kinds|dnssec NAME=HOST:PORT ...}
 shift
@@ -105,6 +106,27 @@ dnssec() { # NAME HOST PORT
       row "$n" "$c$dobit" "${got:-none}" $ok
     done
   done
+  validated "$n" "$h" "$p"
+}
+validated() { # NAME HOST PORT: delv's verdicts, the anchor the server's KSK/CSK
+  local key anchors name out ok f pr al b64 verdicts=
+  key=$(dig @"$2" -p "$3" +norec +time=2 +tries=1 geo.example DNSKEY +short | awk '$1 == 257' | head -1)
+  anchors=$(mktemp)
+  read -r f pr al b64 <<<"$key"
+  printf 'trust-anchors {\n  geo.example. static-key %s %s %s "%s";\n};\n' "$f" "$pr" "$al" \
+    "${b64// /}" >"$anchors"
+  ok=yes
+  for name in static www nx00001; do
+    # stdout's first line is the verdict ("; fully validated", "; negative response, fully
+    # validated", "; unsigned answer"...); a failure leaves it empty and says why on stderr.
+    out=$(delv @"$2" -p "$3" -a "$anchors" +root=geo.example "$name.geo.example" A \
+      2>"$anchors.err" | head -1)
+    [ -n "$out" ] || out=$(head -1 "$anchors.err")
+    case $out in *"fully validated"*) ;; *) ok=NO ;; esac
+    verdicts+="$name: ${out#; }; "
+  done
+  rm -f "$anchors" "$anchors.err"
+  row "$1" delv "${verdicts%; }" $ok
 }
 
 case $group in kinds | dnssec) ;; *) echo "check.sh: no group $group (kinds, dnssec)" >&2; exit 2 ;; esac

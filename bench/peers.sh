@@ -55,6 +55,9 @@ trap 'exit 143' TERM
 
 echo "# peers.sh $group: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# geodns: $("$GEODNS" version | paste -sd' ' -), $(git -C "$here/.." log -1 --format=%h 2>/dev/null)"
+v() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
+echo "# peers: pdns-server $(v pdns-server), gdnsd $(v gdnsd), knot $(v knot), dnsperf $(v dnsperf);" \
+  "RUNS=${RUNS:-3} SECS=${SECS:-15} MODE=${MODE:-udp}"
 for s in "${servers[@]}"; do
   IFS=: read -r name script off <<<"$s"
   port=$((base + off))

@@ -150,7 +150,9 @@ start_geodns() {
     return 0
   fi
   mkdir -p "$work/zones"
-  cp "$here"/zones/*.yaml "$work/zones/"
+  # The bench zone alone, as the peers serve it (zones/kinds.example.yaml is peers.sh's: its
+  # latency pools would add their compiled tables to geodns's RSS here).
+  cp "$here/zones/geo.example.yaml" "$work/zones/"
   if [ "$zone_names" -gt 0 ]; then
     "$python" "$here/genzone.py" "$zone_names" "$work/zones" --queries "$work/bulk.txt"
   fi

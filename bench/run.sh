@@ -151,7 +151,7 @@ start_geodns() {
   fi
   mkdir -p "$work/zones"
   # The bench zone alone, as the peers serve it (zones/kinds.example.yaml is peers.sh's: its
-  # latency pools would add their compiled tables to geodns's RSS here).
+  # pools would add ~43 MB to geodns's RSS here).
   cp "$here/zones/geo.example.yaml" "$work/zones/"
   if [ "$zone_names" -gt 0 ]; then
     "$python" "$here/genzone.py" "$zone_names" "$work/zones" --queries "$work/bulk.txt"

@@ -157,3 +157,24 @@ def test_a_server_without_the_group_zone_fails_the_check(started: list[int]) -> 
         out = check(group, {"geodns": port})
         assert out.returncode == 1, out.stdout
         assert "NO" in rows(out.stdout).values()
+
+
+def test_compare_shows_a_skipped_mix_as_dashes_without_loading(started: list[int]) -> None:
+    """SKIP=NAME:MIX (or its query file) gives a "-" row; no dnsperf runs for it."""
+    port = start(started, "start-geodns.sh", "kinds")
+    env = {**os.environ, "MIXES": "kinds-sticky-ecs kinds-cname-ecs-do", "RUNS": "1", "SECS": "1"}
+    env["SKIP"] = "geodns:kinds-sticky geodns:kinds-cname-ecs-do"
+    out = subprocess.run(
+        [str(BENCH / "compare.sh"), f"geodns=127.0.0.1:{port}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["target", "mix", "qps", "avg_ms", "lost", "us_q", "rss_mb"]
+    assert [line.split()[:6] for line in lines[1:]] == [
+        ["geodns", "kinds-sticky-ecs", "-", "-", "-", "-"],
+        ["geodns", "kinds-cname-ecs-do", "-", "-", "-", "-"],
+    ]

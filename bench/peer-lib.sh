@@ -28,6 +28,8 @@ variants() {
 # START_TRIES (100): how many 0.2 s waits before giving up.
 started() {
   local pid=$1
+  # Interrupted while waiting: the server is not ours to leave behind (nobody has its PID).
+  trap 'kill "$pid" 2>/dev/null; rm -rf "$dir"; exit 130' INT TERM
   for _ in $(seq "${START_TRIES:-100}"); do
     kill -0 "$pid" 2>/dev/null || break
     if dig @127.0.0.1 -p "$port" +time=1 +tries=1 static.geo.example A +short 2>/dev/null |

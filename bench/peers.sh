@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # One comparison group in one run: start geodns and the peers that can serve it (each on
-# its own 127.0.0.1 port, through bench/start-*.sh PORT GROUP), check every answer with check.sh,
-# then load each with compare.sh and print its table plus one ratio column; stop every
+# its own 127.0.0.1 port, through bench/start-*.sh PORT GROUP), check every answer with
+# check.sh, then load each with compare.sh and print its table plus one ratio column; stop every
 # server it started (trap: exit, error, Ctrl-C) and remove their temp dirs.
 #   bench/peers.sh kinds    # geodns, gdnsd (kinds), PowerDNS LUA (kinds): kinds-*-ecs mixes;
 #                           # x = us_q / that target's kinds-static-ecs us_q
-#   bench/peers.sh dnssec   # geodns, Knot (onlinesign), PowerDNS geoip (signed): static,
-#                           # geo-ecs, nxdomain with and without DO; x = us_q(-do) / us_q
+#   bench/peers.sh dnssec   # geodns, Knot (onlinesign), PowerDNS geoip and LUA, all signed:
+#                           # static, geo-ecs, nxdomain with and without DO;
+#                           # x = us_q(-do) / us_q
 # Environment: what compare.sh takes (RUNS, SECS, CLIENTS, OUTSTANDING, MODE, MIXES, SKIP,
-# SERVER_CPU, LOAD_CPU), BASE_PORT (20100, outside the ephemeral range: pdns +1, gdnsd +2, geodns +3, knot +5),
-# GEODNS (the geodns command, default geodns on PATH), GEOIP_DB (default: the GeoLite2 City
-# DB of PyPI's maxminddb-geolite2, found with PYTHON, default python3).
+# SERVER_CPU, LOAD_CPU), BASE_PORT (20100, below the ephemeral range: PowerDNS geoip +1,
+# gdnsd +2, geodns +3, PowerDNS LUA +1 for kinds or +4 for dnssec, Knot +5), GEODNS (the
+# geodns command, default geodns on PATH), GEOIP_DB (default: the GeoLite2 City DB of
+# PyPI's maxminddb-geolite2, found with PYTHON, default python3).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 group=${1:?usage: peers.sh kinds|dnssec}
@@ -28,7 +30,7 @@ case $group in
     for k in static geo wrr sticky rotate cname wildcard referral lat; do mixes+=" kinds-$k-ecs"; done
     ;;
   dnssec)
-    servers=(pdns:start-pdns.sh:1 knot:start-knot.sh:5 geodns:start-geodns.sh:3)
+    servers=(pdns:start-pdns.sh:1 pdns-lua:start-pdns-lua.sh:4 knot:start-knot.sh:5 geodns:start-geodns.sh:3)
     mixes="static static-do geo-ecs geo-ecs-do nxdomain nxdomain-do" skip=${SKIP-}
     ;;
   *) echo "peers.sh: no group $group (kinds, dnssec)" >&2; exit 2 ;;

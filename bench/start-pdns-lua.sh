@@ -7,12 +7,13 @@
 # all its addresses), rotate by pickrandomsample (2 of eu's 4: failover is not measured,
 # no health checks), lat by pickclosest (one address per pool located by the GeoIP DB
 # where the pool is: Berlin, Kansas, Tokyo), alias (a CNAME the server follows to geo),
-# *.wild, the sub referral.
+# *.wild, the sub referral. Variant "dnssec": geo.example signed online (bind-dnssec-db,
+# `pdnsutil secure-zone`: one CSK, ECDSA P-256, made in the temp dir at start; NSEC).
 # LUA_MODE=shared (default) keeps one Lua state per thread; LUA_MODE=yes builds a new
 # Lua state for every query (PowerDNS's default, ~25x slower).
-# Usage: GEOIP_DB=/path/GeoLite2-City.mmdb start-pdns-lua.sh PORT [kinds]   -> prints the PID
+# Usage: GEOIP_DB=/path/GeoLite2-City.mmdb start-pdns-lua.sh PORT [kinds|dnssec] -> prints the PID
 source "$(dirname "$0")/peer-lib.sh"
-variants kinds
+variants kinds dnssec
 pick() { echo "\"continent('EU') and '${1}10' or continent('NA') and '${1}20' or continent('AS') and '${1}30' or '${1}40'\""; }
 cat >"$dir/geo.example.zone" <<ZONE
 \$ORIGIN geo.example.
@@ -68,5 +69,11 @@ security-poll-suffix=
 setuid=
 setgid=
 CONF
-$pin /usr/sbin/pdns_server --config-dir="$dir" >"$log" 2>&1 &
+if [ "$variant" = dnssec ]; then
+  printf 'bind-dnssec-db=%s\ndefault-ksk-algorithm=ecdsa256\ndefault-zsk-algorithm=\n' \
+    "$dir/dnssec.db" >>"$dir/pdns.conf"
+  { pdnsutil --config-dir="$dir" create-bind-db "$dir/dnssec.db" &&
+    pdnsutil --config-dir="$dir" secure-zone geo.example; } >"$log" 2>&1
+fi
+$pin /usr/sbin/pdns_server --config-dir="$dir" >>"$log" 2>&1 &
 started $!

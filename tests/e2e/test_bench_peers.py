@@ -34,7 +34,12 @@ GROUPS = {  # group: the (target, start script) pairs bench/peers.sh starts for 
         ("gdnsd", "start-gdnsd.sh"),
         ("pdns-lua", "start-pdns-lua.sh"),
     ],
-    "dnssec": [("geodns", "start-geodns.sh"), ("knot", "start-knot.sh"), ("pdns", "start-pdns.sh")],
+    "dnssec": [
+        ("geodns", "start-geodns.sh"),
+        ("knot", "start-knot.sh"),
+        ("pdns", "start-pdns.sh"),
+        ("pdns-lua", "start-pdns-lua.sh"),
+    ],
 }
 
 pytestmark = [

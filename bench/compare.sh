@@ -37,7 +37,7 @@ skipped() { # NAME MIX FILE: is NAME:MIX or NAME:FILE in SKIP?
   return 1
 }
 
-printf "%-12s %-18s %8s %7s %5s %6s %6s\n" target mix qps avg_ms lost us_q rss_mb
+printf "%-12s %-22s %8s %7s %5s %6s %6s\n" target mix qps avg_ms lost us_q rss_mb
 for t in "$@"; do
   name=${t%%=*} hp=${t#*=} port=${hp##*:} host=${hp%:*} host=${host#[} host=${host%]}
   case $host in 127.* | ::1 | localhost) ;; *) echo "compare.sh: $host is not loopback" >&2; exit 2 ;; esac
@@ -55,7 +55,7 @@ for t in "$@"; do
     [ "$MODE" = udp ] || label=$mix/$MODE
     if skipped "$name" "$mix" "$file"; then
       # shellcheck disable=SC2086 # pids: one word each
-      printf "%-12s %-18s %8s %7s %5s %6s %6s\n" "$name" "$label" - - - - "$(rss_mb $pids)"
+      printf "%-12s %-22s %8s %7s %5s %6s %6s\n" "$name" "$label" - - - - "$(rss_mb $pids)"
       continue
     fi
     # shellcheck disable=SC2086 # pids: one word each
@@ -68,6 +68,6 @@ for t in "$@"; do
         END{printf "%.0f %.3f %s %.2f\n", q, l, lo, n ? cpu*10000/n : 0}' <<<"$out"
     done | sort -n | awk -v n="$name" -v m="$label" -v r="$(rss_mb $pids)" '{a[NR]=$0}
       END{split(a[int((NR+1)/2)], f, " ")
-          printf "%-12s %-18s %8s %7s %5s %6s %6s\n", n, m, f[1], f[2], f[3], f[4], r}'
+          printf "%-12s %-22s %8s %7s %5s %6s %6s\n", n, m, f[1], f[2], f[3], f[4], r}'
   done
 done

@@ -78,6 +78,10 @@ out=$(MIXES=$MIXES SKIP=$skip "$here/compare.sh" "${targets[@]}")
 awk -v g="$group" 'NR==1 {print $0 "      x"; next}
   {row[NR]=$0; t[NR]=$1; m[NR]=$2; u[NR]=$6; us[$1 " " $2]=$6}
   END {for (i = 2; i <= NR; i++) {
-    base = g == "kinds" ? us[t[i] " kinds-static-ecs"] : (m[i] ~ /-do/ ? us[t[i] " " substr(m[i], 1, index(m[i], "-do") - 1)] : u[i])
+    mix = m[i]; tail = ""  # MODE=tcp labels read MIX/tcp
+    if (index(mix, "/")) { tail = substr(mix, index(mix, "/")); mix = substr(mix, 1, index(mix, "/") - 1) }
+    if (g == "kinds") base = us[t[i] " kinds-static-ecs" tail]
+    else if (mix ~ /-do$/) base = us[t[i] " " substr(mix, 1, length(mix) - 3) tail]
+    else base = u[i]
     x = (u[i] != "-" && base != "-" && base > 0) ? sprintf("%7.2f", u[i] / base) : "      -"
     print row[i], x}}' <<<"$out"

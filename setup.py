@@ -9,10 +9,17 @@ Everything else is declared in pyproject.toml; setuptools needs this file only f
   off       no extension is built
 
 Sources: the per-component lists of csrc/sources.py (fuzz/run.sh reads them too).
+
+DNSSEC signing in C (csrc/sign/) links OpenSSL's libcrypto (Debian: libssl-dev to build,
+libssl3 to run). Where its headers or library are missing, `required` fails the build and
+`optional` builds the extension WITHOUT the signer, with one warning: the native fast path
+is worth far more than the signer, whose fallback (the `cryptography` package) signs the
+same bytes, only slower (docs/dnssec.md).
 """
 
 import os
 import sys
+import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -41,7 +48,34 @@ def extension(name: str, *parts: str) -> Extension:
         depends=sources.headers(),
         include_dirs=["csrc"],
         extra_compile_args=FLAGS,
+        define_macros=[("GEODNS_SIGN", "1")],
+        libraries=["crypto"],
     )
+
+
+PROBE = "#include <openssl/evp.h>\nint main(void) { EVP_MD_CTX_free(EVP_MD_CTX_new()); }\n"
+
+
+def libcrypto_missing(compiler) -> str | None:  # type: ignore[no-untyped-def]
+    """None when a program using libcrypto compiles and links here, else why not."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as out:
+            out.write(PROBE)
+        try:
+            objs = compiler.compile([src], output_dir=tmp)
+            compiler.link_executable(objs, "probe", output_dir=tmp, libraries=["crypto"])
+        except Exception as exc:  # CompileError, LinkError
+            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def without_signing(ext: Extension) -> None:
+    """The extension minus csrc/sign/ and its binding (csrc/sources.py LIBCRYPTO)."""
+    drop = set(sources.files(*sources.LIBCRYPTO))
+    ext.sources = [f for f in ext.sources if f not in drop]
+    ext.define_macros = [m for m in ext.define_macros if m[0] != "GEODNS_SIGN"]
+    ext.libraries = [lib for lib in ext.libraries if lib != "crypto"]
 
 
 class BuildExt(build_ext):
@@ -52,7 +86,18 @@ class BuildExt(build_ext):
 
     def run(self) -> None:
         self.failed: list[str] = []
+        self.unsigned = ""
         super().run()
+        if self.unsigned and not self.failed:
+            bar = "=" * 78
+            print(
+                f"\n{bar}\nWARNING: geodns's C extension was built without DNSSEC signing"
+                f"\n(OpenSSL's libcrypto: {self.unsigned})."
+                "\ngeodns will sign with the `cryptography` package: the same bytes, slower."
+                "\nInstall libcrypto's headers (Debian: apt-get install libssl-dev) and"
+                "\nreinstall; GEODNS_NATIVE=required makes this an error.\n" + bar,
+                file=sys.stderr,
+            )
         if self.failed:
             bar = "=" * 78
             print(
@@ -64,6 +109,15 @@ class BuildExt(build_ext):
             )
 
     def build_extension(self, ext: Extension) -> None:
+        missing = libcrypto_missing(self.compiler) if "crypto" in ext.libraries else None
+        if missing and native_mode() == "required":
+            sys.exit(
+                f"GEODNS_NATIVE=required: DNSSEC signing in C needs OpenSSL's libcrypto: {missing}"
+                "\n(Debian: apt-get install libssl-dev)"
+            )
+        if missing:
+            self.unsigned = missing
+            without_signing(ext)
         if native_mode() == "required":
             return super().build_extension(ext)
         try:

@@ -42,6 +42,10 @@ PyMODINIT_FUNC PyInit__native(void)
         PyModule_AddIntConstant(m, "RRL_SLOTS", GD_RRL_SLOTS) < 0 ||
         PyModule_AddIntConstant(m, "COOKIE_SLOTS", GD_COOKIE_SLOTS) < 0)
         goto fail;
+#ifdef GEODNS_SIGN /* built with libcrypto (setup.py): the DNSSEC signer */
+    if (gp_sign_register(m) < 0)
+        goto fail;
+#endif
     return m;
 fail:
     Py_DECREF(m);

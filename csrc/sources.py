@@ -23,6 +23,7 @@ COMPONENTS: dict[str, list[str]] = {
     "geo": ["geo/walk.c", "geo/merge.c", "geo/ranges.c"],
     "serve": ["serve/udp.c", "serve/observe.c", "serve/logq.c"],
     "log": ["log/ring.c", "log/names.c", "log/line.c", "log/dnstap.c", "log/writer.c"],
+    "sign": ["sign/key.c", "sign/p256.c", "sign/ed25519.c", "sign/nonce.c"],
     "py": [
         "py/table.c",
         "py/decisions.c",
@@ -34,6 +35,7 @@ COMPONENTS: dict[str, list[str]] = {
         "py/geodata.c",
         "py/keys.c",
         "py/qlog.c",
+        "py/sign.c",
     ],
 }
 
@@ -48,11 +50,16 @@ PREFIX: dict[str, str] = {
     "geo": "geo_",
     "serve": "serve_",
     "log": "log_",
+    "sign": "sign_",
     "py": "gp_",
 }
 
 # the extension geodns._native: every component
 EXTENSION = list(COMPONENTS)
+
+# what links OpenSSL's libcrypto (-lcrypto): the DNSSEC signer and its binding; setup.py
+# leaves them out (GEODNS_NATIVE=optional) where libcrypto's headers are missing
+LIBCRYPTO = ["sign", "py/sign.c"]
 
 # fuzz harness (fuzz/fuzz_<name>.c) -> what it links: components, or single files
 FUZZ: dict[str, list[str]] = {
@@ -67,6 +74,7 @@ FUZZ: dict[str, list[str]] = {
     "stress_threads": ["common", "wire", "rrl", "cookies"],
     "qlog": ["log"],
     "stress_ring": ["log/ring.c"],
+    "sign": ["sign"],
 }
 
 

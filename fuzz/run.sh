@@ -40,6 +40,7 @@ PYHOME=$($PYTHON -c "import sys; print(sys.base_prefix)")
 libs() {
     case $1 in
     geodata) echo "$EMBED" ;;
+    sign) echo "-lcrypto" ;;
     esac
 }
 # how a harness runs: the embedded interpreter's allocations through malloc (ASan sees
@@ -49,7 +50,7 @@ run_env() {
     geodata) echo "PYTHONHOME=$PYHOME PYTHONMALLOC=malloc ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0" ;;
     esac
 }
-HARNESSES=${*:-cookie rrl rrlreply ranges mmdb netparse geodata qlog pick}
+HARNESSES=${*:-cookie rrl rrlreply ranges mmdb netparse geodata qlog pick sign}
 
 $PYTHON fuzz/seeds.py "$OUT/seeds" || { echo "fuzz: seeds.py failed"; exit 1; }
 status=0

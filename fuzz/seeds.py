@@ -134,6 +134,8 @@ def main(out: Path) -> None:
         "ranges": [],
         "qlog": slips(queries()),  # query length | query | reply length | reply | texts
         "pick": [rng.randbytes(n) for n in (0, 1, 3, 7, 20, 64, 130, 300)],
+        # algorithm selector | private key (32) | message: both algorithms, short keys too
+        "sign": [bytes([n % 2]) + rng.randbytes(n) for n in (0, 5, 32, 33, 40, 200, 1500)],
     }
     for harness, seeds in sets.items():
         d = out / harness

@@ -51,6 +51,9 @@ int gp_key_constants(PyObject *m);       /* py/keys.c: COOKIE_RESULTS */
 extern PyTypeObject gp_qlog_type;        /* py/qlog.c: the query log's writer thread */
 extern PyMethodDef gp_qlog_functions[];  /* py/qlog.c: table_log_names */
 int gp_observe_constants(PyObject *m);   /* py/qlog.c: histogram bounds */
+/* py/sign.c (GEODNS_SIGN builds only): SigningKey and SIGN_LIBRARY */
+extern PyTypeObject gp_signkey_type;
+int gp_sign_register(PyObject *m);
 /* py/qlog.c: Server.set_log and Server.observed */
 PyObject *gp_server_set_log(gp_server *self, PyObject *args);
 PyObject *gp_server_observed(gp_server *self, PyObject *unused);

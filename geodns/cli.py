@@ -150,9 +150,11 @@ def _check_runtime_files(conf: cfg.Config) -> list[str]:
 def cmd_version(args: argparse.Namespace) -> int:
     """The version, and which path answers UDP: for --config's dns.fast_path (and what in
     it needs Python), else for `auto` (whether the extension is built)."""
+    from geodns.dnssec import signer
     from geodns.native import table as native
 
     print(f"geodns {__version__}")
+    print(f"dnssec signer: {signer.in_use()}")
     path = getattr(args, "config", None)
     if path is None:
         if native.available():

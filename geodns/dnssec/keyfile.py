@@ -12,10 +12,12 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from geodns.dnssec import signer as signers
 from geodns.errors import GeoDNSError
 from geodns.names import lower_wire, name_to_wire
 
@@ -49,6 +51,11 @@ class Key:
     @property
     def tag(self) -> int:
         return key_tag(self.rdata)
+
+    @cached_property
+    def signer(self) -> signers.Sign:
+        """Signs bytes with this key (libcrypto in C, else `cryptography`): made once."""
+        return signers.signer_for(self.algorithm, self.private, self.public)
 
     @property
     def is_ksk(self) -> bool:
@@ -90,12 +97,6 @@ def _private_from(algorithm: int, raw: bytes) -> PrivateKey:
     if algorithm == ALG_ED25519:
         return ed25519.Ed25519PrivateKey.from_private_bytes(raw)
     return ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
-
-
-def _private_raw(private: PrivateKey) -> bytes:
-    if isinstance(private, ed25519.Ed25519PrivateKey):
-        return private.private_bytes_raw()
-    return private.private_numbers().private_value.to_bytes(32, "big")
 
 
 def _read_private(path: Path) -> tuple[int, bytes, dict[str, int]]:
@@ -182,7 +183,7 @@ def write_key(key: Key, directory: str | Path) -> Path:
     private = [
         "Private-key-format: v1.3",
         f"Algorithm: {key.algorithm} ({ALGORITHMS[key.algorithm]})",
-        f"PrivateKey: {base64.b64encode(_private_raw(key.private)).decode()}",
+        f"PrivateKey: {base64.b64encode(signers.raw_private(key.private)).decode()}",
     ]
     private += [f"{k}: {format_time(v)}" for k, v in key.timing.items()]
     path = Path(stem + ".private")

@@ -8,14 +8,17 @@ signed version and says why, and `serve` does not start unsigned.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 
-from geodns.dnssec import keyset
+from geodns.dnssec import keyset, signer
 from geodns.dnssec.keyfile import KeyError_
 from geodns.dnssec.zone import ZoneSigner
 from geodns.errors import Problem, Where, ZoneError
 from geodns.model import Zone
+
+log = logging.getLogger("geodns.dnssec")
 
 
 def signers(
@@ -36,4 +39,6 @@ def signers(
             problems.append(Problem(Where(zone.source), f"dnssec: {exc}"))
     if problems:
         raise ZoneError(problems)
+    if out:
+        log.info("DNSSEC: %d zone(s) signed, signer: %s", len(out), signer.in_use())
     return out

@@ -10,10 +10,6 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
 from geodns.dnssec.keyfile import Key
 from geodns.names import lower_wire, name_to_wire, wire_labels
 
@@ -55,12 +51,10 @@ def rrsig_header(
 
 
 def raw_signature(key: Key, data: bytes) -> bytes:
-    """Ed25519 is deterministic by design; ECDSA uses RFC 6979 nonces, as r||s (RFC 6605)."""
-    if isinstance(key.private, ed25519.Ed25519PrivateKey):
-        return key.private.sign(data)
-    der = key.private.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-    r, s = decode_dss_signature(der)
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    """Ed25519 is deterministic by design; ECDSA uses RFC 6979 nonces, as r||s (RFC 6605).
+    Made by libcrypto in C where the extension has the signer, else by `cryptography`: the
+    same bytes either way (geodns/dnssec/signer.py)."""
+    return key.signer(data)
 
 
 def sign_rrset(

@@ -13,9 +13,10 @@ ARG BASE=docker.io/library/python:3.11-slim
 FROM ${BASE} AS build
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 GEODNS_NATIVE=required
-# A compiler, and the Python headers where the base lacks them (python:3.11-slim has them in
-# /usr/local/include; the debootstrapped Debian base needs python3-dev). Build stage only.
-RUN pkgs="gcc libc6-dev"; \
+# A compiler, libcrypto's headers (the C DNSSEC signer, csrc/sign/), and the Python headers
+# where the base lacks them (python:3.11-slim has them in /usr/local/include; the
+# debootstrapped Debian base needs python3-dev). Build stage only.
+RUN pkgs="gcc libc6-dev libssl-dev"; \
     [ -f "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] \
       || pkgs="$pkgs python3-dev"; \
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -34,7 +35,8 @@ COPY geodns ./geodns
 # extension built but does not load.
 RUN /tmp/tools/bin/pip --python /opt/geodns/bin/python install -q --compile . \
     && rm -rf /opt/geodns/lib/python3*/site-packages/pycountry/locales \
-    && /opt/geodns/bin/geodns version | tee /dev/stderr | grep -q '^fast path: native'
+    && /opt/geodns/bin/geodns version | tee /dev/stderr | grep -q '^fast path: native' \
+    && /opt/geodns/bin/geodns version | grep -q '^dnssec signer: native'
 
 FROM ${BASE}
 COPY --from=build /opt/geodns /opt/geodns
@@ -42,6 +44,10 @@ COPY --from=build /out/GeoIP/GeoLite2-City.mmdb /var/lib/GeoIP/GeoLite2-City.mmd
 COPY deploy/container-config.yaml /etc/geodns/geodns.yaml
 COPY zones /etc/geodns/zones
 ENV PATH=/opt/geodns/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# The extension links libcrypto.so.3 (Debian's libssl3, which both bases carry for Python's
+# own ssl module): without it the extension would not load at all, so the image checks.
+RUN geodns version | grep -q '^dnssec signer: native' \
+    || { echo "libcrypto.so.3 missing: apt-get install libssl3" >&2; exit 1; }
 # Any UID works (every file is world-readable, nothing is written); 10053 is the default.
 USER 10053:0
 EXPOSE 5353/udp 5353/tcp 8053/tcp

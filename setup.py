@@ -57,16 +57,20 @@ PROBE = "#include <openssl/evp.h>\nint main(void) { EVP_MD_CTX_free(EVP_MD_CTX_n
 
 
 def libcrypto_missing(compiler) -> str | None:  # type: ignore[no-untyped-def]
-    """None when a program using libcrypto compiles and links here, else why not."""
+    """None when a program using libcrypto compiles and links here, else why not (the
+    compiler's own words are printed above it)."""
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as out:
             out.write(PROBE)
         try:
             objs = compiler.compile([src], output_dir=tmp)
+        except Exception:  # CompileError
+            return "a program including <openssl/evp.h> does not compile"
+        try:
             compiler.link_executable(objs, "probe", output_dir=tmp, libraries=["crypto"])
-        except Exception as exc:  # CompileError, LinkError
-            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        except Exception:  # LinkError
+            return "a program does not link with -lcrypto"
     return None
 
 
@@ -91,8 +95,8 @@ class BuildExt(build_ext):
         if self.unsigned and not self.failed:
             bar = "=" * 78
             print(
-                f"\n{bar}\nWARNING: geodns's C extension was built without DNSSEC signing"
-                f"\n(OpenSSL's libcrypto: {self.unsigned})."
+                f"\n{bar}\nWARNING: geodns's C extension was built without DNSSEC signing:"
+                f"\nOpenSSL's libcrypto is missing ({self.unsigned})."
                 "\ngeodns will sign with the `cryptography` package: the same bytes, slower."
                 "\nInstall libcrypto's headers (Debian: apt-get install libssl-dev) and"
                 "\nreinstall; GEODNS_NATIVE=required makes this an error.\n" + bar,

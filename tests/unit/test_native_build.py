@@ -89,3 +89,40 @@ def test_the_wheel_carries_the_so_and_no_c_sources(tree: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert [n for n in names if n.endswith(".so")], names
     assert [n for n in names if n.endswith((".c", ".h"))] == []
+
+
+@pytest.fixture
+def no_libcrypto(tmp_path: Path) -> dict[str, str]:
+    """libcrypto's headers hidden: an openssl/evp.h that stops the compiler, found first."""
+    inc = tmp_path / "hidden" / "openssl"
+    inc.mkdir(parents=True)
+    (inc / "evp.h").write_text('#error "a test hides the OpenSSL headers"\n')
+    return {"C_INCLUDE_PATH": str(inc.parent)}
+
+
+def test_required_without_libcrypto_fails_naming_the_package(tree: Path, no_libcrypto) -> None:
+    done = build_ext(tree, "required", **no_libcrypto)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "needs OpenSSL's libcrypto" in done.stderr and "libssl-dev" in done.stderr
+    assert built(tree) == []
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
+def test_optional_without_libcrypto_builds_the_engine_without_the_signer(
+    tree: Path, no_libcrypto
+) -> None:
+    """The fast path is worth more than the signer, whose fallback signs the same bytes."""
+    done = build_ext(tree, "optional", **no_libcrypto)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr.count("WARNING: geodns's C extension was built without DNSSEC") == 1
+    assert "was not built" not in done.stderr
+    (so,) = (tree / "out").rglob("*.so")
+    probe = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('geodns._native', sys.argv[1])\n"
+        "m = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\n"
+        "print(hasattr(m, 'Table'), hasattr(m, 'SigningKey'))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe, str(so)], capture_output=True, text=True)
+    assert run.stdout.split() == ["True", "False"], run.stderr

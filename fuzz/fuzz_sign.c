@@ -51,21 +51,20 @@ static void check_rfc6979(void)
     FUZZ_CHECK(key != NULL);
     FUZZ_CHECK(sign_key_public(key, pub, sizeof pub) == 64 && !memcmp(pub, want_pub, 64));
     FUZZ_CHECK(sign_key_public(key, pub, 63) == 0);
-    EVP_MAC_CTX *hmac = sign_hmac_sha256();
-    FUZZ_CHECK(hmac != NULL);
     for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
         const uint8_t *m = (const uint8_t *)vectors[i].message;
         size_t len = strlen(vectors[i].message);
         unsigned hl = 0;
         FUZZ_CHECK(EVP_Digest(m, len, h1, &hl, EVP_sha256(), NULL) && hl == 32);
         unhex(vectors[i].k, want_k, 32);
-        FUZZ_CHECK(sign_rfc6979_k(hmac, q, x, h1, 0, k) && !memcmp(k, want_k, 32));
-        FUZZ_CHECK(sign_rfc6979_k(hmac, q, x, h1, 1, k) && memcmp(k, want_k, 32));
+        sign_rfc6979_k(q, x, h1, 0, k);
+        FUZZ_CHECK(!memcmp(k, want_k, 32));
+        sign_rfc6979_k(q, x, h1, 1, k); /* the next candidate: another k */
+        FUZZ_CHECK(memcmp(k, want_k, 32));
         unhex(vectors[i].rs, want_rs, 64);
         FUZZ_CHECK(sign_key_sign(key, m, len, rs, sizeof rs) == 64 && !memcmp(rs, want_rs, 64));
         FUZZ_CHECK(sign_key_sign(key, m, len, rs, 63) == 0);
     }
-    EVP_MAC_CTX_free(hmac);
     sign_key_free(key);
     FUZZ_CHECK(sign_key_new(SIGN_ECDSAP256SHA256, q, 32) == NULL); /* d = n */
     memset(x, 0, sizeof x);

@@ -1,33 +1,69 @@
 /* RFC 6979 §3.2: the ECDSA nonce k as an HMAC-DRBG of the private key and the message's
    hash, for a 256-bit order and HMAC-SHA256 (qlen = hlen = 256, so bits2int is the identity
    on one HMAC block and int2octets is 32 bytes). The same k that OpenSSL 3.2+ (and so the
-   `cryptography` package's deterministic_signing) derives, so both sign the same bytes. */
+   `cryptography` package's deterministic_signing) derives, so both sign the same bytes.
+
+   HMAC (RFC 2104) is built here on libcrypto's SHA-256 block functions: keyed once per K
+   (the padded key's block hashed into an inner and an outer state), each HMAC_K(V) is then
+   two more blocks. OpenSSL 3.0's EVP_MAC re-fetches and re-keys its digests per call and cost
+   more than half a signature's own time (bench/sign_cost.py). */
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init/Update/Final: in 3.x, without the fetch */
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include <openssl/sha.h>
 
 #include "sign/sign.h"
 
 #define N SIGN_SCALAR
 
-/* out = HMAC_K(a || [sep] || b || c): sep < 0 means no separator byte, b and c may be NULL */
-static int mac(EVP_MAC_CTX *c, const uint8_t K[N], const uint8_t V[N], int sep, const uint8_t *b,
-               const uint8_t *d, uint8_t out[N])
+typedef struct {
+    SHA256_CTX inner, outer; /* the states after the key's ipad and opad blocks */
+} hmac_key;
+
+static void set_key(hmac_key *h, const uint8_t K[N])
 {
-    uint8_t one = (uint8_t)sep;
-    size_t got = 0;
-    if (!EVP_MAC_init(c, K, N, NULL) || !EVP_MAC_update(c, V, N))
-        return 0;
-    if (sep >= 0 && !EVP_MAC_update(c, &one, 1))
-        return 0;
-    if (b != NULL && !EVP_MAC_update(c, b, N))
-        return 0;
-    if (d != NULL && !EVP_MAC_update(c, d, N))
-        return 0;
-    return EVP_MAC_final(c, out, &got, N) && got == N;
+    uint8_t pad[SHA256_CBLOCK];
+    memset(pad, 0x36, sizeof pad);
+    for (int i = 0; i < N; i++)
+        pad[i] ^= K[i];
+    SHA256_Init(&h->inner);
+    SHA256_Update(&h->inner, pad, sizeof pad);
+    memset(pad, 0x5c, sizeof pad);
+    for (int i = 0; i < N; i++)
+        pad[i] ^= K[i];
+    SHA256_Init(&h->outer);
+    SHA256_Update(&h->outer, pad, sizeof pad);
+    OPENSSL_cleanse(pad, sizeof pad);
+}
+
+/* out = HMAC_K(V || [sep] || [b] || [d]): sep < 0 means no separator byte */
+static void mac(const hmac_key *h, const uint8_t V[N], int sep, const uint8_t *b, const uint8_t *d,
+                uint8_t out[N])
+{
+    SHA256_CTX c = h->inner;
+    uint8_t one = (uint8_t)sep, inner[N];
+    SHA256_Update(&c, V, N);
+    if (sep >= 0)
+        SHA256_Update(&c, &one, 1);
+    if (b != NULL)
+        SHA256_Update(&c, b, N);
+    if (d != NULL)
+        SHA256_Update(&c, d, N);
+    SHA256_Final(inner, &c);
+    c = h->outer;
+    SHA256_Update(&c, inner, N);
+    SHA256_Final(out, &c);
+    OPENSSL_cleanse(&c, sizeof c);
+}
+
+/* K = HMAC_K(V || sep || [x || h]); V = HMAC_K(V) with the new K (steps d-e, f-g, h.3) */
+static void step(hmac_key *h, uint8_t K[N], uint8_t V[N], int sep, const uint8_t *x,
+                 const uint8_t *hh)
+{
+    mac(h, V, sep, x, hh, K);
+    set_key(h, K);
+    mac(h, V, -1, NULL, NULL, V);
 }
 
 /* 1 when 1 <= k < q, computed without a branch on k's bytes (k is the secret nonce) */
@@ -55,53 +91,25 @@ static void reduce(const uint8_t h1[N], const uint8_t q[N], uint8_t out[N])
     memcpy(out, borrow ? h1 : diff, N); /* borrow: h1 < q, already reduced */
 }
 
-int sign_rfc6979_k(const EVP_MAC_CTX *hmac, const uint8_t q[N], const uint8_t x[N],
-                   const uint8_t h1[N], unsigned skip, uint8_t k[N])
+void sign_rfc6979_k(const uint8_t q[N], const uint8_t x[N], const uint8_t h1[N], unsigned skip,
+                    uint8_t k[N])
 {
     uint8_t V[N], K[N], h[N];
-    int ok = 0;
-    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(hmac);
-    if (c == NULL)
-        return 0;
+    hmac_key key;
     reduce(h1, q, h);
-    memset(V, 0x01, N);                                                     /* step b */
-    memset(K, 0x00, N);                                                     /* step c */
-    if (!mac(c, K, V, 0x00, x, h, K) || !mac(c, K, V, -1, NULL, NULL, V) || /* d, e */
-        !mac(c, K, V, 0x01, x, h, K) || !mac(c, K, V, -1, NULL, NULL, V))   /* f, g */
-        goto done;
-    for (unsigned found = 0;;) { /* step h: one block T = V, k = bits2int(T) */
-        if (!mac(c, K, V, -1, NULL, NULL, V))
-            goto done;
-        if (in_range(V, q) && found++ == skip) {
-            memcpy(k, V, N);
-            ok = 1;
-            goto done;
-        }
-        if (!mac(c, K, V, 0x00, NULL, NULL, K) || !mac(c, K, V, -1, NULL, NULL, V))
-            goto done;
+    memset(V, 0x01, N); /* step b */
+    memset(K, 0x00, N); /* step c */
+    set_key(&key, K);
+    step(&key, K, V, 0x00, x, h); /* d, e */
+    step(&key, K, V, 0x01, x, h); /* f, g */
+    for (unsigned found = 0;;) {  /* step h: one block T = V, k = bits2int(T) */
+        mac(&key, V, -1, NULL, NULL, V);
+        if (in_range(V, q) && found++ == skip)
+            break;
+        step(&key, K, V, 0x00, NULL, NULL); /* h.3 */
     }
-done:
+    memcpy(k, V, N);
     OPENSSL_cleanse(V, N);
     OPENSSL_cleanse(K, N);
-    EVP_MAC_CTX_free(c);
-    return ok;
-}
-
-EVP_MAC_CTX *sign_hmac_sha256(void)
-{
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *c = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
-    EVP_MAC_free(mac); /* the context holds its own reference */
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end(),
-    };
-    static const uint8_t zero[N];
-    /* keyed once (by zeros): every 3.0.x copies a keyed context; sign_rfc6979_k rekeys */
-    if (c != NULL && (!EVP_MAC_CTX_set_params(c, params) || !EVP_MAC_init(c, zero, N, NULL))) {
-        EVP_MAC_CTX_free(c);
-        c = NULL;
-    }
-    return c;
+    OPENSSL_cleanse(&key, sizeof key);
 }

@@ -11,8 +11,8 @@
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/obj_mac.h>
+#include <openssl/sha.h>
 
 #include "sign/sign.h"
 
@@ -23,8 +23,6 @@ struct sign_p256 {
     EC_KEY *ec;         /* the curve and d */
     BIGNUM *order_2;    /* n - 2, the exponent of k^-1 = k^(n-2) mod n */
     BN_MONT_CTX *mont;  /* n in Montgomery form, for that exponentiation */
-    EVP_MD *sha256;     /* fetched once: the per-signature digest skips the lookup */
-    EVP_MAC_CTX *hmac;  /* RFC 6979's HMAC-SHA256, copied per signature */
     uint8_t d[N], q[N]; /* d and n big-endian, as the nonce wants them */
 };
 
@@ -35,8 +33,6 @@ void sign_p256_free(sign_p256 *key)
     EC_KEY_free(key->ec);
     BN_free(key->order_2);
     BN_MONT_CTX_free(key->mont);
-    EVP_MD_free(key->sha256);
-    EVP_MAC_CTX_free(key->hmac);
     OPENSSL_cleanse(key->d, N);
     OPENSSL_free(key);
 }
@@ -64,9 +60,7 @@ sign_p256 *sign_p256_new(const uint8_t d[N])
     if (key == NULL || ctx == NULL)
         goto fail;
     key->ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-    key->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    key->hmac = sign_hmac_sha256();
-    if (key->ec == NULL || key->sha256 == NULL || key->hmac == NULL || !set_private(key, d, ctx))
+    if (key->ec == NULL || !set_private(key, d, ctx))
         goto fail;
     BN_CTX_free(ctx);
     return key;
@@ -110,8 +104,8 @@ static int setup(const sign_p256 *key, const uint8_t h1[N], unsigned skip, BN_CT
     const BIGNUM *order = EC_GROUP_get0_order(group);
     uint8_t kb[N];
     BIGNUM *k = BN_secure_new(), *x = BN_new();
-    int ok = k != NULL && x != NULL && sign_rfc6979_k(key->hmac, key->q, key->d, h1, skip, kb) &&
-             BN_bin2bn(kb, N, k) != NULL;
+    sign_rfc6979_k(key->q, key->d, h1, skip, kb);
+    int ok = k != NULL && x != NULL && BN_bin2bn(kb, N, k) != NULL;
     OPENSSL_cleanse(kb, N);
     if (ok) {
         BN_set_flags(k, BN_FLG_CONSTTIME);
@@ -128,12 +122,10 @@ static int setup(const sign_p256 *key, const uint8_t h1[N], unsigned skip, BN_CT
 int sign_p256_sign(const sign_p256 *key, const uint8_t *msg, size_t len, uint8_t out[2 * N])
 {
     uint8_t h1[N];
-    unsigned hlen = 0;
     ECDSA_SIG *sig = NULL;
     BN_CTX *ctx = BN_CTX_new();
     BIGNUM *kinv = BN_secure_new(), *r = BN_new();
-    int ok = ctx != NULL && kinv != NULL && r != NULL &&
-             EVP_Digest(msg, len, h1, &hlen, key->sha256, NULL) && hlen == N;
+    int ok = ctx != NULL && kinv != NULL && r != NULL && SHA256(msg, len, h1) != NULL;
     for (unsigned skip = 0; ok && skip < RETRIES && sig == NULL; skip++) {
         int zero = 0;
         ok = setup(key, h1, skip, ctx, kinv, r, &zero) || zero;

@@ -14,8 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <openssl/types.h>
-
 #define SIGN_ECDSAP256SHA256 13 /* DNSSEC algorithm numbers (IANA) */
 #define SIGN_ED25519 15
 #define SIGN_SCALAR 32     /* a P-256 scalar or coordinate; an Ed25519 private or public key */
@@ -53,14 +51,10 @@ int sign_ed25519_sign(const sign_ed25519 *key, const uint8_t *msg, size_t len,
                       uint8_t out[2 * SIGN_SCALAR]);
 
 /* sign/nonce.c: RFC 6979 §3.2's k for a 256-bit order q (big-endian, 32 bytes each) with
-   HMAC-SHA256 (hmac: an HMAC context with its digest set and no key; it is copied, never
-   changed): x the private scalar (1 <= x < q), h1 the message's SHA-256. The skip-th
+   HMAC-SHA256: x the private scalar (1 <= x < q), h1 the message's SHA-256. The skip-th
    candidate in [1, q-1] (0: the first): a signer whose r or s came out 0 asks for the next,
-   as §3.2 step h.3 continues the generator. 1 on success, 0 on a libcrypto failure. */
-int sign_rfc6979_k(const EVP_MAC_CTX *hmac, const uint8_t q[SIGN_SCALAR],
-                   const uint8_t x[SIGN_SCALAR], const uint8_t h1[SIGN_SCALAR], unsigned skip,
-                   uint8_t k[SIGN_SCALAR]);
-/* sign/nonce.c: the HMAC-SHA256 context template sign_rfc6979_k wants; NULL on failure */
-EVP_MAC_CTX *sign_hmac_sha256(void);
+   as §3.2 step h.3 continues the generator. Cannot fail. */
+void sign_rfc6979_k(const uint8_t q[SIGN_SCALAR], const uint8_t x[SIGN_SCALAR],
+                    const uint8_t h1[SIGN_SCALAR], unsigned skip, uint8_t k[SIGN_SCALAR]);
 
 #endif

@@ -51,7 +51,10 @@ int sign_ed25519_sign(const sign_ed25519 *key, const uint8_t *msg, size_t len,
 {
     size_t got = 2 * SIGN_SCALAR;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_MD_CTX_copy_ex(ctx, key->ready) &&
+    /* an early 3.0.x cannot copy a context without a digest: then set it up afresh */
+    int ok = ctx != NULL &&
+             (EVP_MD_CTX_copy_ex(ctx, key->ready) ||
+              EVP_DigestSignInit(ctx, NULL, NULL, NULL, key->pkey)) &&
              EVP_DigestSign(ctx, out, &got, msg, len) && got == 2 * SIGN_SCALAR;
     EVP_MD_CTX_free(ctx);
     ERR_clear_error();

@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,19 @@ def _version(**env: str) -> str:
 def test_geodns_version_says_which_signer_signs() -> None:
     assert f"dnssec signer: native ({native.SIGN_LIBRARY})" in _version()
     assert "dnssec signer: python (cryptography " in _version(GEODNS_NO_NATIVE="1")
+
+
+@needs_c
+@pytest.mark.parametrize("algorithm", [13, 15])
+def test_one_key_signs_from_many_threads_at_once(algorithm: int) -> None:
+    """sign() lets go of the GIL: four threads on one key get what one thread gets."""
+    rng = random.Random(8080 + algorithm)
+    private = _python_key(algorithm, rng)
+    key = native.SigningKey(algorithm, signer.raw_private(private))
+    messages = [rng.randbytes(rng.randrange(0, 300)) for _ in range(400)]
+    want = [signer.python_signer(private)(m) for m in messages]
+    with ThreadPoolExecutor(4) as pool:
+        runs = [pool.submit(lambda: [key.sign(m) for m in messages]) for _ in range(4)]
+        assert [r.result(timeout=120) for r in runs] == [want] * 4
+    with pytest.raises(TypeError, match="already initialised"):
+        key.__init__(algorithm, signer.raw_private(private))

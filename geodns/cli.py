@@ -148,8 +148,9 @@ def _check_runtime_files(conf: cfg.Config) -> list[str]:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    """The version, and which path answers UDP: for --config's dns.fast_path (and what in
-    it needs Python), else for `auto` (whether the extension is built)."""
+    """The version, which DNSSEC signer signs (dnssec/signer.py), and which path answers
+    UDP: for --config's dns.fast_path (and what in it needs Python), else for `auto`
+    (whether the extension is built)."""
     from geodns.dnssec import signer
     from geodns.native import table as native
 

@@ -14,7 +14,7 @@ DNSSEC signing in C (csrc/sign/) links OpenSSL's libcrypto (Debian: libssl-dev t
 libssl3 to run). Where its headers or library are missing, `required` fails the build and
 `optional` builds the extension WITHOUT the signer, with one warning: the native fast path
 is worth far more than the signer, whose fallback (the `cryptography` package) signs the
-same bytes, only slower (docs/dnssec.md).
+same bytes (docs/dnssec.md).
 """
 
 import os
@@ -53,12 +53,12 @@ def extension(name: str, *parts: str) -> Extension:
     )
 
 
-PROBE = "#include <openssl/evp.h>\nint main(void) { EVP_MD_CTX_free(EVP_MD_CTX_new()); }\n"
+PROBE = "#include <openssl/evp.h>\nvoid probe(void) { EVP_MD_CTX_free(EVP_MD_CTX_new()); }\n"
 
 
 def libcrypto_missing(compiler) -> str | None:  # type: ignore[no-untyped-def]
-    """None when a program using libcrypto compiles and links here, else why not (the
-    compiler's own words are printed above it)."""
+    """None when code using libcrypto compiles and links here as the extension will (a
+    shared object, the same flags), else why not (the compiler's words are above it)."""
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as out:
@@ -66,11 +66,12 @@ def libcrypto_missing(compiler) -> str | None:  # type: ignore[no-untyped-def]
         try:
             objs = compiler.compile([src], output_dir=tmp)
         except Exception:  # CompileError
-            return "a program including <openssl/evp.h> does not compile"
+            return "code including <openssl/evp.h> does not compile"
         try:
-            compiler.link_executable(objs, "probe", output_dir=tmp, libraries=["crypto"])
+            out = os.path.join(tmp, "probe.so")
+            compiler.link_shared_object(objs, out, libraries=["crypto"])
         except Exception:  # LinkError
-            return "a program does not link with -lcrypto"
+            return "a shared object does not link with -lcrypto"
     return None
 
 
@@ -97,7 +98,7 @@ class BuildExt(build_ext):
             print(
                 f"\n{bar}\nWARNING: geodns's C extension was built without DNSSEC signing:"
                 f"\nOpenSSL's libcrypto is missing ({self.unsigned})."
-                "\ngeodns will sign with the `cryptography` package: the same bytes, slower."
+                "\ngeodns will sign with the `cryptography` package instead (the same bytes)."
                 "\nInstall libcrypto's headers (Debian: apt-get install libssl-dev) and"
                 "\nreinstall; GEODNS_NATIVE=required makes this an error.\n" + bar,
                 file=sys.stderr,

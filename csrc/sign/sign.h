@@ -1,6 +1,6 @@
-/* DNSSEC signatures with OpenSSL's libcrypto: the bytes geodns/dnssec/sign.py makes with the
-   `cryptography` package, made here faster, for RRSIGs (RFC 4034) of algorithms 13 (ECDSA
-   P-256 with SHA-256, RFC 6605) and 15 (Ed25519, RFC 8080).
+/* DNSSEC signatures with OpenSSL's libcrypto: the bytes the `cryptography` package makes
+   (geodns/dnssec/signer.py), made here in C, for RRSIGs (RFC 4034) of algorithms 13 (ECDSA
+   P-256 with SHA-256, RFC 6605) and 15 (Ed25519, RFC 8080); callable without the GIL.
 
    Deterministic, so every instance with the same keys and content signs the same bytes:
    Ed25519 is by design; ECDSA takes its nonce from RFC 6979's HMAC-DRBG (sign/nonce.c), since

@@ -1,8 +1,10 @@
 """Who makes the signature bytes: libcrypto in C (geodns._native) or the `cryptography` package.
 
-The C signer is several times faster (bench/sign_cost.py) and is used wherever the extension
-was built with it; `cryptography` is the fallback where it was not (GEODNS_NATIVE=optional
-without libcrypto's headers, no compiler, GEODNS_NO_NATIVE set). Both sign the same bytes
+The C signer is used wherever the extension was built with it: it makes deterministic ECDSA
+whatever OpenSSL `cryptography` was built on (its RFC 6979 needs 3.2+), and C can call it
+without the GIL; the two are about as fast (bench/sign_cost.py). `cryptography` is the
+fallback where it was not built (GEODNS_NATIVE=optional without libcrypto's headers, no
+compiler, GEODNS_NO_NATIVE set). Both sign the same bytes
 (RFC 6979 nonces for ECDSA P-256, Ed25519 deterministic by design: tests/unit/
 test_dnssec_signer.py), so which one ran never shows in an answer or between instances.
 """

@@ -17,6 +17,8 @@ COMPONENTS: dict[str, list[str]] = {
         "answer/draw.c",
         "answer/rendezvous.c",
         "answer/rotate.c",
+        "answer/truncate.c",
+        "answer/chaos.c",
     ],
     "rrl": ["rrl/rrl.c", "rrl/slip.c", "rrl/limit.c"],
     "cookies": ["cookies/cookies.c"],

@@ -5,7 +5,9 @@
    a small table (static names, a wildcard, a cut, NXDOMAIN; server cookies on) fits its
    buffer, carries the query's ID and question, and is never larger than the limit it was
    made for, and so is what rate limiting makes of it; a policy name with two classes
-   (decided by ECS or either family's source) too. (Their bytes: tests/unit/test_native_diff.py,
+   (decided by ECS or either family's source) too. CHAOS questions (csrc/answer/chaos.c),
+   NSID, and an answer too large for the query's size (TC, csrc/answer/truncate.c: no
+   records) likewise. (Their bytes: tests/unit/test_native_diff.py and tests/native/,
    against the reference.) */
 #include <string.h>
 
@@ -56,7 +58,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     o->known[0] = 0xFF;
     static gn_zone zone;
     static uint8_t heads[1][80];
-    static gn_entry entry[5];
+    static gn_entry entry[6];
     static const uint8_t soa[] = {0xC0, 0x00, 0, 6, 0, 1, 0, 0, 0, 60, 0, 6, 1, 'a', 0xC0, 0x00};
     common_buf_add(&table.arena, ORIGIN, sizeof ORIGIN - 1, &zone.origin_off);
     zone.origin_len = sizeof ORIGIN - 1;
@@ -94,7 +96,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     entry[3] = entry[0];
     entry[4] = entry[1], entry[4].chain = 1;
     table.ents = entry;
-    table.n_ents = 5;
+    table.n_ents = 6;
+    /* big: 44 A records (704 bytes), over most queries' size: TC */
+    entry[5] = entry[0];
+    for (int i = 0; i < 44; i++)
+        common_buf_add(&table.arena, rr, 16, i ? &(uint32_t){0} : &entry[5].body_off);
+    entry[5].body_len = 44 * 16;
+    if (common_set_put(&table.entries, &table.arena,
+                       (const uint8_t *)"\x03big" ORIGIN "\x00\x01\x00\x01",
+                       sizeof("\x03big" ORIGIN) - 1 + 4, 0, 5) < 0)
+        fuzz_fail("no memory for the table");
+    name_set(&table.names, NAME("\x03big"), 0);
+    /* who answers: NSID on, CH TXT for id.server. (version: REFUSED) */
+    static const char txt[] = "\xc0\x0c\x00\x10\x00\x03\x00\x00\x00\x00\x00\x05\x04"
+                              "fuzz";
+    o->nsid = 1;
+    memcpy(table.ident.nsid,
+           "\x00\x03\x00\x04"
+           "fuzz",
+           8);
+    table.ident.nsid_len = 8;
+    memcpy(table.ident.id_rec, txt, sizeof txt - 1);
+    table.ident.id_len = sizeof txt - 1;
+    table.ident.set = 1;
     if (common_set_put(&table.entries, &table.arena, (const uint8_t *)"\x03sub" ORIGIN "\0\0\0\0",
                        sizeof("\x03sub" ORIGIN) - 1 + 4, 0, 2) < 0 ||
         common_set_put(&table.entries, &table.arena,
@@ -154,7 +178,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     cv[4] = (gn_class){.kind = GN_STICKY, .first = 2, .n = 2, .bits4 = 24, .bits6 = 56};
     decisions.picks = picks, decisions.n_picks = 4;
     decisions.rot = rot, decisions.n_rot = 1;
-    memset(dheads, 0x22, sizeof dheads);
+    memset(dheads, 0x21, sizeof dheads); /* no TC bit */
     decisions.pv = pv, decisions.n_policies = 1;
     decisions.cv = cv, decisions.n_classes = 5;
     decisions.heads = dheads, decisions.n_heads = 1;
@@ -201,7 +225,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(n <= cap && n <= (q.opt ? 1232u : 512u) && n >= q.qend);
         FUZZ_CHECK(pkey == 0 || pkey == GN_PKEY(0, 0));
         FUZZ_CHECK(memcmp(out, data, 2) == 0 && memcmp(out + 12, data + 12, q.qend - 12) == 0);
-        FUZZ_CHECK(ckey >> 32 == 1);
+        /* outside the zone or IN (index 1, no zone): CH TXT or REFUSED */
+        FUZZ_CHECK(ckey >> 32 == 1 || (ckey >> 32 == 2 && ((ckey & 0xFF) == 5 || q.qclass == 3)));
+        if (out[2] & 0x02) /* TC: the question, our OPT */
+            FUZZ_CHECK(out[5] == 1 && !out[6] && !out[7] && !out[8] && !out[9] && !out[10]);
         uint64_t akey = 0;
         size_t m = rrl_limit(&table, rrl, &source, data, size, out, n, ckey, 1.0, &akey);
         FUZZ_CHECK(m <= n && (m == n || akey != 0) && (m == 0 || m >= q.qend));

@@ -64,6 +64,14 @@ def queries() -> list[bytes]:
             out.append(q.to_wire())
     out.append(dns.message.make_query("static.example.test", "A", use_edns=False).to_wire())
     out.append(dns.message.make_query("www.example.test", "AAAA", use_edns=False).to_wire())
+    for i, name in enumerate(["id.server", "HOSTNAME.bind", "version.bind", "x.example.test"]):
+        q = dns.message.make_query(name, ["TXT", "ANY", "A"][i % 3], rdclass="CH", use_edns=0)
+        q.use_edns(0, 0, 512 + 700 * i, options=extra[(i * 3) % len(extra)])
+        out.append(q.to_wire())  # CHAOS (csrc/answer/chaos.c)
+    for opts in extra:  # an answer over the client's size: TC (csrc/answer/truncate.c)
+        q = dns.message.make_query("big.example.test", "A", use_edns=0)
+        q.use_edns(0, 0, 600, options=opts)
+        out.append(q.to_wire())
     return out
 
 

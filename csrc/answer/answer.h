@@ -81,6 +81,17 @@ typedef struct {
     uint8_t known[8192];    /* bitmap of wire.TYPE_TEXT: qtype labels of negative answers */
 } gn_opts;
 
+/* Who answers (dns/identity.py): our NSID option and the CHAOS TXT records, pre-encoded
+   by Python (csrc/answer/chaos.c). Unset: NSID and CHAOS queries are Python's. */
+#define GN_IDENT_MAX 1100
+typedef struct {
+    uint8_t set;
+    uint16_t nsid_len, id_len, ver_len; /* id_len, ver_len 0: that name is REFUSED */
+    uint8_t nsid[GN_IDENT_MAX];         /* option code 3, its length, the instance name */
+    uint8_t id_rec[GN_IDENT_MAX];       /* TXT CH for id.server. and hostname.bind. */
+    uint8_t ver_rec[GN_IDENT_MAX];      /* TXT CH for version.server. and version.bind. */
+} gn_ident;
+
 typedef struct {
     gn_buf arena;
     gn_set entries; /* lowercased name + type + class -> gn_entry index */
@@ -95,6 +106,7 @@ typedef struct {
     size_t n_heads, cap_heads;
     gn_opts opts;
     struct log_names *log_names; /* observe: zone and pool texts for the query log (owned) */
+    gn_ident ident;              /* NSID and CHAOS (set_identity) */
 } gn_table;
 
 enum { GN_FIXED = 0, GN_DRAW = 1, GN_STICKY = 2 };
@@ -186,8 +198,14 @@ typedef struct {
     uint8_t acct_kind;             /* GN_ACCT_: 0 the question */
     uint16_t acct_len;             /* acct: the cut (REFERRAL) or the wildcard's owner */
     uint8_t acct[GN_MAX_NAME + 2]; /* (WILD), lower-case wire name */
+    /* what wire_add_cookie appends after our OPT's options (set by wire_our_opt): our NSID
+       option (nsid_len 0: none), then our COOKIE when tail_cookie */
+    const uint8_t *nsid;
+    uint16_t nsid_len;
+    uint8_t tail_cookie;
 } gn_source;
-enum { GN_ACCT_QUESTION = 0, GN_ACCT_REFERRAL = 1, GN_ACCT_WILD = 2 };
+/* GN_ACCT_OUTSIDE: a name outside our zones (CHAOS): its question, even when empty */
+enum { GN_ACCT_QUESTION = 0, GN_ACCT_REFERRAL = 1, GN_ACCT_WILD = 2, GN_ACCT_OUTSIDE = 3 };
 
 /* The reply size a transport carries whatever the query says (handler.handle's max_size). */
 static inline size_t gn_transport(const gn_source *src)
@@ -204,6 +222,14 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
 size_t wire_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
                     uint8_t *opt, size_t *tail);
 size_t wire_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at);
+/* csrc/answer/truncate.c: assemble.reply's size limit for q, and its TC form of a reply
+   whose ID, head and question are in out (0: even that does not fit cap) */
+size_t answer_limit(const gn_table *t, const gn_query *q, const gn_source *src);
+size_t answer_truncate(const gn_query *q, gn_source *src, uint8_t *out, size_t cap,
+                       const uint8_t *opt, size_t optlen, size_t tail);
+/* csrc/answer/chaos.c: a question outside IN or our zones (CHAOS, REFUSED), 0: Python's */
+size_t answer_outside(const gn_table *t, gn_source *src, const uint8_t *d, const gn_query *q,
+                      uint8_t *out, size_t cap, uint64_t *ckey);
 /* by_pool counter: the slot (its name) and the pool's index in the tree's pools */
 #define GN_PKEY(slot, pool) ((1ull << 63) | (uint64_t)(slot) << 8 | (uint64_t)(pool))
 #define GN_AKEY(action) ((1ull << 62) | (uint64_t)(action)) /* an RRL action below */

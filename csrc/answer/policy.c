@@ -81,7 +81,6 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
                      const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey,
                      uint64_t *pkey)
 {
-    const gn_opts *o = &t->opts;
     if (e->policy >= dec->n_policies || !dec->pv[e->policy].ready)
         return 0;
     const gn_policy *p = &dec->pv[e->policy];
@@ -103,15 +102,11 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
     if (c == NULL || c->python)
         return 0;
     uint8_t opt[64];
-    size_t optlen = 0, tail = 0, limit = gn_transport(src);
+    size_t optlen = 0, tail = 0, limit = answer_limit(t, q, src);
     if (q->opt) {
         int ecs_scope = source < 0 ? 0 : (scope < source ? scope : source); /* ecs.scope */
         if (!(optlen = wire_our_opt(t, q, src, (unsigned)ecs_scope, opt, &tail)))
             return 0;
-        unsigned udp = q->udp_limit;
-        udp = udp > o->payload ? o->payload : (udp < 512 ? 512 : udp);
-        if (udp > limit)
-            limit = udp;
     }
     if (limit > cap)
         return 0;
@@ -129,9 +124,11 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
     at = put(out, at, limit, pre, pre_len); /* a CNAME chain's records, then the policy's */
     at = records(dec, c, body, body_len, out, at, limit);
     at = put(out, at, limit, opt, optlen);
-    if (at > limit || tail > limit - at || (tail && !(at = wire_add_cookie(q, src, out, at))))
-        return 0;
     *ckey = GN_CKEY(e->zone, e->qtype, 0);
     *pkey = c->pool >= 0 ? GN_PKEY(e->policy, c->pool) : 0;
+    if (at > limit || tail > limit - at) /* too large: TC, as assemble.reply */
+        return answer_truncate(q, src, out, cap, opt, optlen, tail);
+    if (tail && !(at = wire_add_cookie(q, src, out, at)))
+        return 0;
     return at;
 }

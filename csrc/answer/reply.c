@@ -25,26 +25,21 @@ static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src
                             const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey)
 {
     uint8_t opt[64];
-    size_t optlen = 0, tail = 0, limit = gn_transport(src);
-    if (q->opt) {
-        optlen = wire_our_opt(t, q, src, 0, opt, &tail);
-        if (!optlen)
-            return 0;
-        unsigned udp = q->udp_limit;
-        udp = udp > t->opts.payload ? t->opts.payload : (udp < 512 ? 512 : udp);
-        if (udp > limit)
-            limit = udp;
-    }
+    size_t optlen = 0, tail = 0, limit = answer_limit(t, q, src);
+    if (q->opt && !(optlen = wire_our_opt(t, q, src, 0, opt, &tail)))
+        return 0;
     if (limit > cap)
         return 0;
+    *ckey = GN_CKEY(e->zone, e->qtype, 0);
     size_t at = put(out, 0, limit, d, 2);
     at = put(out, at, limit, t->heads[e->heads] + 10 * (q->variant + (q->opt ? 4 : 0)), 10);
     at = put(out, at, limit, d + 12, q->qend - 12);
     at = put(out, at, limit, t->arena.p + e->body_off, e->body_len);
     at = put(out, at, limit, opt, optlen);
-    if (at > limit || tail > limit - at || (tail && !(at = wire_add_cookie(q, src, out, at))))
+    if (at > limit || tail > limit - at) /* too large: TC, as assemble.reply */
+        return answer_truncate(q, src, out, cap, opt, optlen, tail);
+    if (tail && !(at = wire_add_cookie(q, src, out, at)))
         return 0;
-    *ckey = GN_CKEY(e->zone, e->qtype, 0);
     return at;
 }
 
@@ -202,7 +197,8 @@ static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_sourc
     }
     size_t len = answer_static(t, e, src, d, q, out, cap, ckey);
     if (len && where == AT_CUT) {
-        if (pl->cut && !shift_referral(out + q->qend, e->body_len, (unsigned)pl->cut))
+        int tc = out[2] & 0x02; /* truncated: no records to move */
+        if (pl->cut && !tc && !shift_referral(out + q->qend, e->body_len, (unsigned)pl->cut))
             return 0;
         *ckey = GN_CKEY(e->zone, type_label(t, q->qtype), 0);
     }
@@ -233,19 +229,22 @@ static size_t answer_negative(const gn_table *t, gn_source *src, const uint8_t *
         unsigned v = ((unsigned)p[0] << 8 | p[1]) + base;
         p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
     }
-    size_t limit = gn_transport(src);
-    limit = limit < cap ? limit : cap; /* larger: Python sets TC */
+    size_t limit = answer_limit(t, q, src);
+    if (limit > cap)
+        return 0;
     uint8_t head[10] = {0x84, (uint8_t)rcode, 0, 1, 0, 0, 0, 1, 0, optlen ? 1 : 0};
     head[0] |= (uint8_t)(q->variant & 1);
     head[1] |= (q->variant & 2) ? 0x10 : 0;
+    *ckey = GN_CKEY(zi, type_label(t, qtype), rcode);
     size_t at = put(out, 0, limit, d, 2);
     at = put(out, at, limit, head, 10);
     at = put(out, at, limit, d + 12, q->qend - 12);
     at = put(out, at, limit, soa, z->soa_len);
     at = put(out, at, limit, opt, optlen);
-    if (at > limit || tail > limit - at || (tail && !(at = wire_add_cookie(q, src, out, at))))
+    if (at > limit || tail > limit - at) /* too large: TC, as assemble.reply */
+        return answer_truncate(q, src, out, cap, opt, optlen, tail);
+    if (tail && !(at = wire_add_cookie(q, src, out, at)))
         return 0;
-    *ckey = GN_CKEY(zi, type_label(t, qtype), rcode);
     return at;
 }
 
@@ -259,6 +258,8 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
     if (wire_parse(d, n, &q) < 0)
         return 0;
     q.synth = 0;
+    if (q.qclass != 1) /* CHAOS (who we are), or REFUSED */
+        return answer_outside(t, src, d, &q, out, cap, ckey);
     const gn_item *it = common_set_get(&t->entries, &t->arena, q.key, q.nlen + 4, 0);
     const gn_entry *e = it != NULL ? &t->ents[it->value] : NULL;
     if (e != NULL && q.do_bit && e->zone < t->n_zones && t->zv[e->zone].signed_)
@@ -273,6 +274,8 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
     int where = locate(t, &q, &pl);
     if (q.do_bit && pl.zone >= 0 && t->zv[pl.zone].signed_)
         return 0;
+    if (where == AT_NONE) /* outside our zones: REFUSED */
+        return answer_outside(t, src, d, &q, out, cap, ckey);
     if (where == AT_NX)
         return answer_negative(t, src, d, &q, pl.zone, RCODE_NXDOMAIN, out, cap, ckey);
     if (where == AT_EXISTS && !(pl.value & GN_NAME_PYTHON))

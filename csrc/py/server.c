@@ -341,17 +341,18 @@ static PyObject *server_counts(gp_server *self, PyObject *unused)
 static PyObject *server_stats(gp_server *self, PyObject *unused)
 {
     gn_server *s = &self->c;
-    unsigned long long answered = 0, handed = 0;
+    unsigned long long answered = 0, handed = 0, truncated = 0;
     for (int i = 0; i < s->nthreads; i++) {
         answered += atomic_load(&s->th[i].answered);
         handed += atomic_load(&s->th[i].handed);
+        truncated += atomic_load(&s->th[i].truncated);
     }
     pthread_mutex_lock(&s->qlock);
     size_t queued = s->qlen;
     pthread_mutex_unlock(&s->qlock);
-    return Py_BuildValue("{sKsKsKsnsn}", "answered", answered, "handed", handed, "dropped",
+    return Py_BuildValue("{sKsKsKsnsnsK}", "answered", answered, "handed", handed, "dropped",
                          (unsigned long long)atomic_load(&s->dropped), "queued", (Py_ssize_t)queued,
-                         "retired", PyList_GET_SIZE(self->retired));
+                         "retired", PyList_GET_SIZE(self->retired), "truncated", truncated);
 }
 
 static PyObject *server_wakefd(gp_server *self, void *unused)

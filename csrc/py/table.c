@@ -313,6 +313,31 @@ static PyObject *table_answer(gp_table *self, PyObject *args)
     return res;
 }
 
+/* set_identity(nsid_option, id_record, version_record): who answers (dns/identity.py),
+   pre-encoded: our NSID option (code, length, instance name) and the CH TXT records of
+   id.server./hostname.bind. and version.server./version.bind. (b"": REFUSED). Before the
+   table is served. */
+static PyObject *table_set_identity(gp_table *self, PyObject *args)
+{
+    gn_ident *id = &self->c.ident;
+    Py_buffer n, i, v;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &n, &i, &v))
+        return NULL;
+    int ok = n.len >= 4 && n.len <= GN_IDENT_MAX && i.len <= GN_IDENT_MAX && v.len <= GN_IDENT_MAX;
+    if (ok) {
+        memcpy(id->nsid, n.buf, (size_t)n.len);
+        memcpy(id->id_rec, i.buf, (size_t)i.len);
+        memcpy(id->ver_rec, v.buf, (size_t)v.len);
+        id->nsid_len = (uint16_t)n.len, id->id_len = (uint16_t)i.len;
+        id->ver_len = (uint16_t)v.len;
+        id->set = 1;
+    }
+    PyBuffer_Release(&n), PyBuffer_Release(&i), PyBuffer_Release(&v);
+    if (!ok)
+        return PyErr_Format(PyExc_ValueError, "identity over %d bytes", GN_IDENT_MAX);
+    Py_RETURN_NONE;
+}
+
 /* seal(): give back what growth reserved (the table is complete; workers fork it). */
 static PyObject *table_seal(gp_table *self, PyObject *unused)
 {
@@ -355,6 +380,7 @@ static PyMethodDef table_methods[] = {
     {"answer", (PyCFunction)table_answer, METH_VARARGS, "The native reply, or None."},
     {"nbytes", (PyCFunction)table_nbytes, METH_NOARGS, "Bytes the table holds."},
     {"seal", (PyCFunction)table_seal, METH_NOARGS, "Give back growth reserve."},
+    {"set_identity", (PyCFunction)table_set_identity, METH_VARARGS, "NSID and CHAOS answers."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,6 +24,8 @@ static size_t account(const gn_source *src, const uint8_t *d, const gn_query *q,
     size_t olen = qlen - 4;
     if (src->acct_kind != GN_ACCT_QUESTION)
         owner = src->acct, olen = src->acct_len;
+    if (src->acct_kind == GN_ACCT_OUTSIDE) /* outside our zones: the question (CHAOS) */
+        owner = low, olen = qlen - 4, empty = 0;
     if (src->acct_kind == GN_ACCT_REFERRAL || empty) {
         name[0] = 0xFF, name[1] = src->acct_kind == GN_ACCT_REFERRAL ? 'D' : 'E';
         at = 2;
@@ -48,11 +50,15 @@ size_t rrl_limit(const gn_table *t, gd_rrl *rrl, const gn_source *src, const uin
     if ((ckey & 0xFF) == 0) {
         kind = GD_RRL_ANSWER;
         nlen = account(src, d, &q, out[6] == 0 && out[7] == 0, name);
-    } else { /* NXDOMAIN: the zone's origin */
-        const gn_zone *z = &t->zv[(ckey >> 32) - 1];
-        kind = GD_RRL_NXDOMAIN;
-        nlen = z->origin_len;
-        memcpy(name, t->arena.p + z->origin_off, nlen);
+    } else { /* NXDOMAIN and errors: the zone's origin (none outside our zones) */
+        size_t zi = (size_t)(ckey >> 32) - 1;
+        kind = (ckey & 0xFF) == 3 ? GD_RRL_NXDOMAIN : GD_RRL_ERROR;
+        nlen = 0;
+        if (zi < t->n_zones) {
+            const gn_zone *z = &t->zv[zi];
+            nlen = z->origin_len;
+            memcpy(name, t->arena.p + z->origin_off, nlen);
+        }
     }
     int v = rrl_verdict(rrl, src->family, src->addr, kind, name, nlen, now);
     if (v == GD_RRL_OK)

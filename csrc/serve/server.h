@@ -37,6 +37,7 @@ typedef struct {
     _Atomic uint64_t keys[COUNT_SLOTS];
     _Atomic uint64_t counts[COUNT_SLOTS];
     _Atomic uint64_t answered, handed;
+    _Atomic uint64_t truncated; /* replies sent with TC (too large, or an RRL slip) */
     uint8_t *in, *out;
     size_t out_cap;
     /* observe: histograms, and the query log ring (NULL: off) this thread pushes to */

@@ -165,6 +165,8 @@ static int serve_batch(gn_thread *th, int fdi)
                 if (!len)
                     continue; /* dropped */
             }
+            if (out[2] & 0x02) /* TC: stats.truncated, as UdpProtocol counts */
+                serve_add(&th->truncated, 1);
             oiov[k].iov_base = out;
             oiov[k].iov_len = len;
             memset(&outs[k].msg_hdr, 0, sizeof outs[k].msg_hdr);

@@ -5,21 +5,31 @@
 #include <string.h>
 
 /* Our OPT for a query with one (q->opt): plain, or echoing its ECS with `scope`, and room
-   for our COOKIE when the query has one and cookies are on (*tail = its size: the caller
-   appends it with wire_add_cookie once the reply is known to fit, since answering a cookie
-   counts it). Returns the length written to opt (at most 11 + 24), or 0 when the query is
-   Python's (NSID asked and on, a malformed ECS or COOKIE, cookies without a table). */
+   for what follows its ECS (*tail = its size): our NSID option when the query asks and
+   dns.nsid is on, then our COOKIE when the query has one and cookies are on (the caller
+   appends them with wire_add_cookie once the reply is known to fit, since answering a
+   cookie counts it). Returns the length written to opt (at most 11 + 24), or 0 when the
+   query is Python's (a malformed ECS or COOKIE, cookies without a table, NSID without
+   an identity or a source). */
 size_t wire_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsigned scope,
                     uint8_t *opt, size_t *tail)
 {
     const gn_opts *o = &t->opts;
     *tail = 0;
-    if (q->nsid && o->nsid)
-        return 0; /* who we are goes in the OPT: Python's */
+    if (src != NULL)
+        src->nsid_len = 0, src->tail_cookie = 0;
+    if (q->nsid && o->nsid) { /* who we are (RFC 5001), before our COOKIE as Python puts it */
+        if (src == NULL || !t->ident.set)
+            return 0;
+        src->nsid = t->ident.nsid;
+        src->nsid_len = t->ident.nsid_len;
+        *tail = t->ident.nsid_len;
+    }
     if (q->cookie != NULL && o->cookies) {
         if (src == NULL || src->cookies == NULL || !cookies_well_formed(q->cookie_len))
             return 0; /* no table here, or FORMERR: Python's */
-        *tail = GD_COOKIE_OPTION;
+        src->tail_cookie = 1;
+        *tail += GD_COOKIE_OPTION;
     }
     size_t n = 0;
     if (q->ecs != NULL) {
@@ -44,9 +54,16 @@ size_t wire_our_opt(const gn_table *t, const gn_query *q, gn_source *src, unsign
     return 11 + 4 + n;
 }
 
-/* Our COOKIE option at out + at (room checked by the caller): the length after it, or 0. */
+/* What follows our OPT's ECS at out + at (room for *tail checked by the caller): our NSID
+   option, then our COOKIE, as wire_our_opt set them. The length after them, or 0. */
 size_t wire_add_cookie(const gn_query *q, gn_source *src, uint8_t *out, size_t at)
 {
+    if (src->nsid_len) {
+        memcpy(out + at, src->nsid, src->nsid_len);
+        at += src->nsid_len;
+    }
+    if (!src->tail_cookie)
+        return at;
     size_t alen = src->family == 4 ? 4 : 16;
     int r = cookies_answer(src->cookies, q->cookie, q->cookie_len, src->addr, alen, src->now,
                            out + at, NULL);

@@ -8,12 +8,14 @@ extension loads and nothing in the config needs every query in Python.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from geodns import policies
+from geodns import __version__, names, policies
 from geodns import wire as w
 from geodns.dns.assemble import Opts
+from geodns.dns.identity import Identity
 from geodns.errors import GeoDNSError
 from geodns.native import chase as nativechase
 from geodns.native import loaded
@@ -111,6 +113,7 @@ def build(
     cookies: bool = True,
     nsid: bool = False,
     max_source: tuple[int, int] = (24, 56),
+    identity: tuple[bytes, bytes, bytes] | None = None,
 ) -> Built:
     """A geodns._native.Table for `table` with these answering settings: every zone (its
     names, cuts and negative SOA) and every fast entry (static ones pre-encoded, policy
@@ -161,6 +164,10 @@ def build(
     # the texts the query log names answers by: zone i, pool p of policy slot s
     pools = [[pool[1] for pool in entry.policy.pools] for entry in built.policies]
     _engine.table_log_names(native, zones, pools)
+    zones.append("")  # answers outside every zone (CHAOS): counted under zone "" as Python's
+    if identity is not None:  # NSID and CHAOS answered natively (csrc/answer/chaos.c)
+        with contextlib.suppress(ValueError):  # a name past the C's room: NSID, CHAOS Python's
+            native.set_identity(*identity)
     built.rotations = bytearray(8 * len(built.rot_index))
     return built
 
@@ -190,9 +197,27 @@ _PREPARED: list[tuple[Table, tuple, Built]] = []
 
 
 def _build_settings(
-    payload: int, ecs_enabled: bool, cookies: bool, nsid: bool, max_source: tuple[int, int]
+    payload: int,
+    ecs_enabled: bool,
+    cookies: bool,
+    nsid: bool,
+    max_source: tuple[int, int],
+    identity: Identity | None = None,
 ) -> tuple:
-    return payload, ecs_enabled, cookies, nsid, max_source
+    return payload, ecs_enabled, cookies, nsid, max_source, native_identity(identity)
+
+
+def native_identity(identity: Identity | None) -> tuple[bytes, bytes, bytes] | None:
+    """Who answers, pre-encoded for the C (Table.set_identity): our NSID option and the
+    CH TXT records of the id and version names (b"": REFUSED), as identity.py makes them."""
+    if identity is None:
+        return None
+
+    def record(name: str) -> bytes:
+        reply = identity.chaos_reply(names.name_to_wire(name), w.T_TXT)
+        return reply.answer[0] if reply.rcode == 0 else b""
+
+    return identity.nsid_option(), record("id.server."), record("version.server.")
 
 
 def prepare(table: Table, conf: Any) -> None:
@@ -204,7 +229,9 @@ def prepare(table: Table, conf: Any) -> None:
         conf.cookies.enabled,
         conf.dns.nsid,
         (conf.ecs.max_source_v4, conf.ecs.max_source_v6),
-    )
+        Identity(conf.instance_name(), __version__, conf.dns.nsid, conf.dns.chaos,
+                 conf.dns.hide_version),
+    )  # fmt: skip
     built = _prepared(table, settings)
     if built is None:
         built = build(
@@ -214,6 +241,7 @@ def prepare(table: Table, conf: Any) -> None:
             cookies=settings[2],
             nsid=settings[3],
             max_source=settings[4],
+            identity=settings[5],
         )
     _PREPARED[:] = [(table, settings, built)]
 
@@ -234,6 +262,7 @@ def for_handler(handler: Any) -> Built:
         handler.cookies is not None,
         handler.identity.nsid,
         (handler.clients.max_v4, handler.clients.max_v6),
+        handler.identity,
     )
     found = _prepared(handler.table, settings)
     if found is not None:
@@ -245,6 +274,7 @@ def for_handler(handler: Any) -> Built:
         cookies=settings[2],
         nsid=settings[3],
         max_source=settings[4],
+        identity=settings[5],
     )
 
 

@@ -58,6 +58,7 @@ class NativeUdp:
         if health is not None:  # policy names answered natively by class (nativepolicy)
             self._decide()
         self._seen: dict = {}  # native counter totals already added to Stats
+        self._truncated = 0  # the threads' TC replies already added to stats.truncated
         self._observed: dict = {}  # native histogram totals already added (Server.observed)
         self._loop: asyncio.AbstractEventLoop | None = None
         # what Python answers for the threads: timed and sized (and tapped) as they are
@@ -173,6 +174,8 @@ class NativeUdp:
         stats.handover_dropped = counted["dropped"]
         stats.engine[("udp", "native")] = counted["answered"]
         stats.engine[("udp", "python")] = counted["handed"]  # the slow handler answers those
+        stats.truncated += counted["truncated"] - self._truncated  # TC sent by the threads
+        self._truncated = counted["truncated"]
         stats.add_native(self._observed, self.server.observed())  # histograms, GeoIP
         if self.jar is not None:  # cookies_total{result}: what the threads answered too
             seen = self._cookies_seen

@@ -167,6 +167,9 @@ static PyObject *Cookies_answer(CookiesObject *self, PyObject *args, PyObject *k
             PyBuffer_Release(&body);
             return NULL;
         }
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (family == 6 && memcmp(parsed, mapped, 12) == 0) /* IPv4-mapped: the IPv4 client */
+            memmove(parsed, parsed + 12, 4), family = 4;    /* (as the native paths hash it) */
         addr.buf = parsed, addr.len = family == 4 ? 4 : 16, addr.obj = NULL;
     } else if (PyObject_GetBuffer(where, &addr, PyBUF_SIMPLE) < 0) {
         PyBuffer_Release(&body);

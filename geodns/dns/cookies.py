@@ -41,8 +41,13 @@ def random_secret() -> bytes:
 
 
 def packed_address(host: str) -> bytes:
-    """The client address as RFC 9018 hashes it: 4 bytes for IPv4, 16 for IPv6."""
-    return ipaddress.ip_address(host.partition("%")[0]).packed
+    """The client address as RFC 9018 hashes it: 4 bytes for IPv4 (an IPv4-mapped IPv6
+    peer included, as the native engine sees it: one client, one cookie on every path),
+    16 for IPv6."""
+    ip = ipaddress.ip_address(host.partition("%")[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.packed
 
 
 def server_cookie(secret: bytes, client: bytes, address: bytes, timestamp: int) -> bytes:
@@ -91,6 +96,8 @@ class ServerCookies:
         carrying the well-formed COOKIE `body`; counts it new, valid or invalid."""
         client = body[:8]
         now = int(self.clock())
+        if host[:7] == "::ffff:" and "." in host:  # IPv4-mapped: the IPv4 client's memo
+            host = host[7:]
         key = (client, host)
         cookies = self.memos.cookies
         found = cookies.get(key)

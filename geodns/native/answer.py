@@ -30,6 +30,7 @@ class NativeAnswer:
         self.jar: Any = None  # a gd_cookies capsule (native/shared.py), or None
         self.logged: Any = None  # the query log line of a native answer (native/qlog.py)
         self._hosts: dict[str, bytes] = {}
+        self.clock: Callable[[], float] = time.time  # the wall clock server cookies are made at
 
     def _source(self, host: str) -> bytes:
         found = self._hosts.get(host)
@@ -48,7 +49,7 @@ class NativeAnswer:
             count = self.stats.udp
         started = time.perf_counter() if self.logged is not None else 0.0
         got = built.table.answer(
-            data, self._source(host), self.decisions, self.jar, int(time.time()), None, 0.0,
+            data, self._source(host), self.decisions, self.jar, int(self.clock()), None, 0.0,
             None, max_size,
         )  # fmt: skip
         tcp = count is self.stats.tcp  # UDP's are counted by its threads (native/udp.py)

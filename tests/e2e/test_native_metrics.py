@@ -139,19 +139,23 @@ def test_query_log_comes_from_the_native_threads(tmp_path: Path) -> None:
         assert "UDP fast path: native" in proc.log  # the query log no longer forces Python
         sent = queries(600)
         sizes = {kind: len(ask(port, q)) for q, kind in sent}  # one size per kind
-        alias = dns.message.make_query("nowhere.example", "A")  # REFUSED: Python's answer
+        alias = dns.message.make_query("nowhere.example", "A")  # REFUSED outside our zones
         ask(port, alias)
+        chaos = dns.message.make_query("id.server", "TXT", rdclass="CH")  # CHAOS: native too
+        ask(port, chaos)
+        anyq = dns.message.make_query("www.geo.test", "ANY")  # ANY (RFC 8482): Python's answer
+        ask(port, anyq)
         q = dns.message.make_query("tcp.geo.test", "TXT")  # over TCP: NXDOMAIN
         assert dns.query.tcp(q, "127.0.0.1", port=port, timeout=3).rcode() == 3
-        wait_for(lambda: len(query_lines(proc.log)) >= 602, 15)
+        wait_for(lambda: len(query_lines(proc.log)) >= 604, 15)
     finally:
         proc.stop()
     lines = query_lines(proc.log)
-    assert len(lines) == 602, "every query in the log, once"
+    assert len(lines) == 604, "every query in the log, once"
     over_tcp = [line for line in lines if "name tcp.geo.test. type TXT" in line]
     assert len(over_tcp) == 1 and "rcode NXDOMAIN" in over_tcp[0]
     native_lines = [line for line in lines if line.endswith("path native") and line not in over_tcp]
-    assert len(native_lines) == 600
+    assert len(native_lines) == 602
     gb = [line for line in native_lines if "www.geo.test." in line]
     assert len(gb) == 200
     assert (
@@ -160,8 +164,12 @@ def test_query_log_comes_from_the_native_threads(tmp_path: Path) -> None:
     )
     nx = [line for line in native_lines if "rcode NXDOMAIN" in line]
     assert len(nx) == 200 and "zone geo.test. pool None scope 0" in nx[0]
-    python = [line for line in lines if "nowhere.example." in line]
-    assert len(python) == 1 and "zone None pool None scope 0 rcode REFUSED" in python[0]
+    refused = [line for line in native_lines if "nowhere.example." in line]
+    assert len(refused) == 1 and "zone None pool None scope 0 rcode REFUSED" in refused[0]
+    chaos_lines = [line for line in native_lines if "name id.server. type TXT" in line]
+    assert len(chaos_lines) == 1 and "zone None pool None scope 0 rcode NOERROR" in chaos_lines[0]
+    python = [line for line in lines if "type ANY" in line]
+    assert len(python) == 1 and not python[0].endswith("path native"), python
 
 
 def test_query_log_as_json_carries_the_fields(tmp_path: Path) -> None:

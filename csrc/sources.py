@@ -19,6 +19,7 @@ COMPONENTS: dict[str, list[str]] = {
         "answer/rotate.c",
         "answer/truncate.c",
         "answer/chaos.c",
+        "answer/split.c",
     ],
     "rrl": ["rrl/rrl.c", "rrl/slip.c", "rrl/limit.c"],
     "cookies": ["cookies/cookies.c"],

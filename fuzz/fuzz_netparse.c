@@ -5,10 +5,10 @@
    a small table (static names, a wildcard, a cut, NXDOMAIN; server cookies on) fits its
    buffer, carries the query's ID and question, and is never larger than the limit it was
    made for, and so is what rate limiting makes of it; a policy name with two classes
-   (decided by ECS or either family's source) too. CHAOS questions (csrc/answer/chaos.c),
-   NSID, and an answer too large for the query's size (TC, csrc/answer/truncate.c: no
-   records) likewise. (Their bytes: tests/unit/test_native_diff.py and tests/native/,
-   against the reference.) */
+   (decided by ECS or either family's source, split by a measured network) too. CHAOS questions
+   (csrc/answer/chaos.c), NSID, and an answer too large for the query's size (TC,
+   csrc/answer/truncate.c: no records) likewise. (Their bytes: tests/unit/test_native_diff.py and
+   tests/native/, against the reference.) */
 #include <string.h>
 
 #include "answer/answer.h"
@@ -164,6 +164,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static uint64_t rot[1];
     static uint8_t dheads[1][80];
     pv[0] = (gn_policy){.r = {start4, cls4, 3, start6, cls6, 1}, .first = 0, .n = 5, .ready = 1};
+    /* split by measured networks (csrc/answer/split.c): 192/2 measured (group 1), where
+       class 1 becomes 0 and class 0 becomes 3; scope at least /24 (IPv4) */
+    static const uint32_t ostart4[2] = {0, 0xC0000000u}, ogroup4[2] = {0, 1};
+    static const uint32_t ogroup6[1] = {0};
+    static const uint64_t pkeys[2] = {1ull << 32, 1ull << 32 | 1};
+    static const uint32_t pcls[2] = {3, 0};
+    pv[0].split = 1, pv[0].floor4 = 24, pv[0].floor6 = 0;
+    pv[0].ov = (gd_ranges){ostart4, ogroup4, 2, start6, ogroup6, 1};
+    pv[0].pair_key = pkeys, pv[0].pair_cls = pcls, pv[0].n_pairs = 2;
+    if (!geo_ranges_valid(&pv[0].ov))
+        fuzz_fail("bad overlay");
     if (!geo_ranges_valid(&pv[0].r))
         fuzz_fail("bad ranges");
     common_buf_add(&decisions.arena, rr, 16, &cv[0].body_off);

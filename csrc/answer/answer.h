@@ -131,6 +131,14 @@ typedef struct {
     uint32_t first, n; /* classes first .. first + n - 1 in gn_decisions.cv (shared by the
                           slots of every name with the same tree, TTL and type) */
     uint8_t ready;     /* 0: not compiled (sticky, measured RTTs...): Python's */
+    /* split by measured RTTs (geodns/geo/measuredsplit.py, csrc/answer/split.c): the
+       measured intervals (cls: their group, 0 none), the class of each (group, GeoIP
+       class) by sorted key group << 32 | class, and the ECS scope floors */
+    uint8_t split, floor4, floor6;
+    gd_ranges ov;
+    const uint64_t *pair_key;
+    const uint32_t *pair_cls;
+    size_t n_pairs;
 } gn_policy;
 
 /* Every policy slot's decisions under one health state: built by Python on start and on
@@ -215,6 +223,10 @@ static inline size_t gn_transport(const gn_source *src)
 
 size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, const uint8_t *d,
                     size_t n, uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey);
+/* csrc/answer/split.c: the class of a tree split by measured networks (cls: the GeoIP
+   one; *scope narrowed to both ranges and the floor), UINT32_MAX when there is none */
+uint32_t answer_split(const gn_policy *p, int family, uint32_t a4, const uint8_t addr[16],
+                      uint32_t cls, int *scope);
 /* csrc/py/decisions.c: a POLICY entry's reply (0: Python's) */
 size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e, gn_source *src,
                      const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey,

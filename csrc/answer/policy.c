@@ -88,13 +88,15 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
     uint8_t addr[16];
     if (!client_of(t, q, src, &family, addr, &source))
         return 0;
-    uint32_t cls;
+    uint32_t cls, a = 0;
     if (family == 4) {
-        uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | addr[2] << 8 | addr[3];
+        a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | addr[2] << 8 | addr[3];
         cls = geo_find4(&p->r, a, &scope);
     } else {
         cls = geo_find6(&p->r, addr, &scope);
     }
+    if (p->split) /* measured RTTs: the class of the GeoIP one and the measured interval */
+        cls = answer_split(p, family, a, addr, cls, &scope);
     src->geo++; /* observe: a GeoIP class lookup (counted as a cache hit) */
     if (cls >= p->n)
         return 0;

@@ -107,6 +107,56 @@ static PyObject *decisions_set_policy(gp_decisions *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_split(slot, start4, group4, start6, group6, keys, classes, floor4, floor6): a set
+   slot's tree split by measured networks (geodns/geo/measuredsplit.py Split.native()):
+   the measured intervals in the csrc/geo/ranges.h layout, keys uint64 group << 32 | GeoIP
+   class strictly ascending with each one's uint32 class, the scope floors. */
+static PyObject *decisions_set_split(gp_decisions *self, PyObject *args)
+{
+    gn_decisions *x = &self->c;
+    Py_ssize_t slot;
+    PyObject *s4, *g4, *s6, *g6, *keys, *cls;
+    unsigned floor4, floor6;
+    if (!PyArg_ParseTuple(args, "nO!O!O!O!O!O!II", &slot, &PyBytes_Type, &s4, &PyBytes_Type, &g4,
+                          &PyBytes_Type, &s6, &PyBytes_Type, &g6, &PyBytes_Type, &keys,
+                          &PyBytes_Type, &cls, &floor4, &floor6))
+        return NULL;
+    if (slot < 0 || (size_t)slot >= x->n_policies || !x->pv[slot].ready || x->pv[slot].split)
+        return PyErr_Format(PyExc_ValueError, "slot %zd not set, or split", slot);
+    gn_policy *p = &x->pv[slot];
+    gd_ranges r = {
+        .start4 = (const uint32_t *)PyBytes_AS_STRING(s4),
+        .cls4 = (const uint32_t *)PyBytes_AS_STRING(g4),
+        .n4 = (size_t)PyBytes_GET_SIZE(g4) / 4,
+        .start6 = (const uint8_t(*)[16])PyBytes_AS_STRING(s6),
+        .cls6 = (const uint32_t *)PyBytes_AS_STRING(g6),
+        .n6 = (size_t)PyBytes_GET_SIZE(g6) / 4,
+    };
+    size_t n = (size_t)PyBytes_GET_SIZE(cls) / 4;
+    const uint64_t *k = (const uint64_t *)PyBytes_AS_STRING(keys);
+    const uint32_t *c = (const uint32_t *)PyBytes_AS_STRING(cls);
+    int ok = PyBytes_GET_SIZE(s4) == PyBytes_GET_SIZE(g4) &&
+             PyBytes_GET_SIZE(s6) == 4 * PyBytes_GET_SIZE(g6) && PyBytes_GET_SIZE(g4) % 4 == 0 &&
+             PyBytes_GET_SIZE(g6) % 4 == 0 && PyBytes_GET_SIZE(cls) % 4 == 0 &&
+             (size_t)PyBytes_GET_SIZE(keys) == 8 * n && floor4 <= 32 && floor6 <= 128 &&
+             geo_ranges_valid(&r);
+    for (size_t i = 0; ok && i < n; i++) /* ascending keys, classes the slot has */
+        ok = c[i] < p->n && (i == 0 || k[i] > k[i - 1]);
+    if (!ok)
+        return PyErr_Format(PyExc_ValueError, "a split not in the measuredsplit.py layout");
+    PyObject *kept = PyTuple_Pack(6, s4, g4, s6, g6, keys, cls);
+    if (kept == NULL || PyList_Append(self->keep, kept) < 0) {
+        Py_XDECREF(kept);
+        return NULL;
+    }
+    Py_DECREF(kept);
+    p->ov = r;
+    p->pair_key = k, p->pair_cls = c, p->n_pairs = n;
+    p->floor4 = (uint8_t)floor4, p->floor6 = (uint8_t)floor6;
+    p->split = 1;
+    Py_RETURN_NONE;
+}
+
 /* share(slot, other): slot answers as `other` (set) does: the same tree, TTL and type. */
 static PyObject *decisions_share(gp_decisions *self, PyObject *args)
 {
@@ -126,6 +176,8 @@ static PyMethodDef decisions_methods[] = {
      "A slot answering as another (same tree, TTL, type)."},
     {"set_policy", (PyCFunction)decisions_set_policy, METH_VARARGS,
      "A slot's ranges and its classes' answers."},
+    {"set_split", (PyCFunction)decisions_set_split, METH_VARARGS,
+     "A slot's classes split by measured networks."},
     {NULL, NULL, 0, NULL},
 };
 

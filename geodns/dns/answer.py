@@ -10,6 +10,7 @@ from typing import Any
 from geodns import policies
 from geodns import wire as w
 from geodns.dns.cache import Memos
+from geodns.geo.measuredsplit import Splits
 from geodns.model import Client, HealthView, RRSet
 from geodns.names import is_below
 from geodns.table import PolicyAnswer, ZoneTable, encode_rrset
@@ -54,6 +55,7 @@ class Answerer:
         self.memos = memos if memos is not None else Memos(health)
         # (count, body, scope, pool key, failed open) of the last cached-path decision
         self.last: tuple = (0, b"", 0, None, False)
+        self.splits = Splits()  # compiled trees split by measured RTTs (geo/measuredsplit.py)
 
     def answer(
         self,
@@ -179,8 +181,10 @@ class Answerer:
         class, and scopes by the merged range around the address.
         """
         compiled = pa.compiled
-        if compiled is not None and not self.bypassed(compiled):
-            return self._by_class(pa, qtype, client, owner, trace, outcome)
+        if compiled is not None and self.bypassed(compiled):  # split by measured networks
+            compiled = self.splits.get(compiled, self.health.measured(compiled.rtt_zone))
+        if compiled is not None:
+            return self._by_class(pa, compiled, qtype, client, owner, trace, outcome)
         if not pa.cacheable or trace is not None or owner is not w.PTR_QNAME:
             return self._decide(pa, qtype, client, owner, trace, outcome)[:3]
         by_facts = pa.by_facts
@@ -215,12 +219,12 @@ class Answerer:
             return False
         return self.health.measured(compiled.rtt_zone) is not None
 
-    def _by_class(self, pa, qtype, client, owner, trace, outcome) -> tuple[int, bytes, int]:
+    def _by_class(self, pa, compiled, qtype, client, owner, trace, outcome) -> tuple:
         """A compiled tree: the class of the client's address decides (every address of a
         class gets the same decision, so its representative client is resolved and the
         answer cached per class); the scope is the merged range's prefix."""
-        cls, scope = pa.compiled.find(client.address)
-        rep = pa.compiled.reps[cls]
+        cls, scope = compiled.find(client.address)
+        rep = compiled.reps[cls]
         if trace is not None or outcome is not None:  # explain: the client's own reasons
             return (*self._decide(pa, qtype, client, owner, trace, outcome)[:2], scope)
         if not pa.cacheable or owner is not w.PTR_QNAME:

@@ -5,7 +5,9 @@ whole on every health change and swapped in by the native threads' epoch scheme.
 A class answers natively when it is the same for every query of that class until health
 moves, or is picked per query from data decided here (native/kinds.py: a weighted draw,
 a sticky hash, max_answers rotation). Failed-open answers, trees drawing twice per query,
-sticky nodes below the root, and trees ranked by run-time RTTs stay Python's.
+sticky nodes below the root, and trees ranked by RTTs measured by ASN or country stay
+Python's; trees ranked by RTTs measured per network are split by those networks
+(geo/measuredsplit.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from geodns import wire as w
+from geodns.geo import measuredsplit
 from geodns.native import kinds
 from geodns.native.table import Built, engine
 
@@ -30,9 +33,13 @@ def _classes(t: kinds.Target, health: Any) -> tuple | None:
         if found is None and kinds.unplaced(pa):
             found = [kinds.decide(t, kinds.ANYONE, health)]
         return None if found is None else (kinds.WHOLE, found)
-    # run-time RTTs rank per network (steering): decided per query meanwhile
-    if compiled.rtt_zone is not None and health.measured(compiled.rtt_zone):
-        return None
+    # run-time RTTs rank per network (steering): the classes split by measured networks
+    measured = health.measured(compiled.rtt_zone) if compiled.rtt_zone is not None else None
+    if measured:
+        found = measuredsplit.split(compiled, measured)
+        if found is None:  # measured by ASN or country: decided per query (Python's)
+            return None
+        return compiled.buffers(), [kinds.decide(t, r, health) for r in found.reps], found.native()
     return compiled.buffers(), [kinds.decide(t, rep, health) for rep in compiled.reps]
 
 
@@ -58,5 +65,7 @@ def decisions(built: Built, health: Any) -> Any:
             first[key] = None
             continue
         dec.set_policy(slot, *classes[0], classes[1])
+        if len(classes) > 2:  # split by measured RTTs
+            dec.set_split(slot, *classes[2])
         first[key] = slot
     return dec

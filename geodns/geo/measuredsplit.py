@@ -12,7 +12,10 @@ csrc/geo/ranges.h), and the ECS scope the widest prefix inside both ranges, neve
 than the longest measured prefix (a neighbour measured differently never shares it).
 
 Measurements by ASN or country cut across the GeoIP classes of a tree that does not read
-those fields: a zone that has any is decided per query (`split` gives None).
+those fields: a zone that has any is decided per query (`split` gives None); so is one
+with more than MAX_NETWORKS measured networks, whose split (rebuilt on every change of the
+measurements, and its classes decided again on every health change) would stall a
+worker's event loop for seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from geodns.model import FAMILY_V4, FAMILY_V6, Client
 
 _BITS = {FAMILY_V4: 32, FAMILY_V6: 128}
+MAX_NETWORKS = 10000  # measured networks a split holds (beyond: decided per query)
 
 
 class Split:
@@ -87,7 +91,7 @@ class Splits:
 def split(compiled: Any, measured: Any) -> Split | None:
     """The split of `compiled` by `measured` (health/steering.py Measured), or None when a
     measurement names an ASN or a country (those trees are decided per query)."""
-    if any(key[0] != "net" for key in measured.by_key):
+    if len(measured.by_key) > MAX_NETWORKS or any(k[0] != "net" for k in measured.by_key):
         return None
     start4, cls4, start6, cls6 = compiled.buffers()
     geo = {

@@ -20,7 +20,7 @@ from geodns.native import kinds
 from geodns.native.table import Built, engine
 
 
-def _classes(t: kinds.Target, health: Any) -> tuple | None:
+def _classes(t: kinds.Target, health: Any, splits: measuredsplit.Splits) -> tuple | None:
     """(ranges, classes) of a tree: the four range buffers (geo/compiled.py's layout) and
     per class (heads, records, pool index in pa.pools, python[, rotation]) or a per-query
     pick (native/kinds.py); None when the tree is decided per query (Python's)."""
@@ -36,17 +36,20 @@ def _classes(t: kinds.Target, health: Any) -> tuple | None:
     # run-time RTTs rank per network (steering): the classes split by measured networks
     measured = health.measured(compiled.rtt_zone) if compiled.rtt_zone is not None else None
     if measured:
-        found = measuredsplit.split(compiled, measured)
+        found = splits.get(compiled, measured)
         if found is None:  # measured by ASN or country: decided per query (Python's)
             return None
         return compiled.buffers(), [kinds.decide(t, r, health) for r in found.reps], found.native()
     return compiled.buffers(), [kinds.decide(t, rep, health) for rep in compiled.reps]
 
 
-def decisions(built: Built, health: Any) -> Any:
+def decisions(built: Built, health: Any, splits: measuredsplit.Splits | None = None) -> Any:
     """A Decisions for every policy entry of `built` under `health` (a HealthView): each
     distinct (tree, TTL, type, compiled ranges, pools, rotation counter) decided once, its
-    other names sharing the answers (a million names over a few trees cost a few)."""
+    other names sharing the answers (a million names over a few trees cost a few).
+    `splits`: the caller's memo of trees split by measured RTTs, kept across calls so a
+    health change does not split them again."""
+    splits = splits if splits is not None else measuredsplit.Splits()
     dec = engine().Decisions(len(built.policies), built.rotations)
     first: dict[tuple, int | None] = {}  # the slot that holds a shared tree's answers
     for slot, entry in enumerate(built.policies):
@@ -60,7 +63,7 @@ def decisions(built: Built, health: Any) -> Any:
         if found >= 0:
             dec.share(slot, found)
             continue
-        classes = _classes(kinds.Target.of(pa, entry.qtype, rot, chain), health)
+        classes = _classes(kinds.Target.of(pa, entry.qtype, rot, chain), health, splits)
         if classes is None:
             first[key] = None
             continue

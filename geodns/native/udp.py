@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from geodns.geo import measuredsplit
 from geodns.native import decisions as nativepolicy
 from geodns.native import shared as native_abuse
 from geodns.native import table as native
@@ -55,6 +56,7 @@ class NativeUdp:
         self.health = health
         # the same engine for messages Python's transports hold (TCP): stream_handle
         self.answer = NativeAnswer(built, handle, stats)
+        self.splits = measuredsplit.Splits()  # trees split by measured RTTs, across changes
         if health is not None:  # policy names answered natively by class (nativepolicy)
             self._decide()
         self._seen: dict = {}  # native counter totals already added to Stats
@@ -159,7 +161,7 @@ class NativeUdp:
             self._decide()
 
     def _decide(self) -> None:
-        dec = nativepolicy.decisions(self.built, self.health)
+        dec = nativepolicy.decisions(self.built, self.health, self.splits)
         self.server.set_decisions(dec)
         self.answer.decisions = dec
 

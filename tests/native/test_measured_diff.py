@@ -121,3 +121,15 @@ def test_a_zone_measured_by_asn_or_country_stays_the_handlers() -> None:
     dec = nativepolicy.decisions(built, health)
     answered = sum(diff.check(h, built, dec, *query(rng)) for _ in range(500))
     assert answered == 0  # decided per query from each client's facts: Python's
+
+
+def test_more_measured_networks_than_a_split_holds_stay_the_handlers(monkeypatch) -> None:
+    """Past MAX_NETWORKS (lowered here) the zone is decided per query, as by ASN."""
+    monkeypatch.setattr(measuredsplit, "MAX_NETWORKS", 2)
+    rng = random.Random(5)
+    health = Steered(set(), 1, measurements(rng))
+    assert len(health.table.by_key) > 2
+    h = diff.handler(health=health)
+    built = native.for_handler(h)
+    dec = nativepolicy.decisions(built, health)
+    assert sum(diff.check(h, built, dec, *query(rng, health.table)) for _ in range(300)) == 0

@@ -71,6 +71,7 @@ def query(rng: random.Random, limited: bool = False) -> bytes:
 def handler(identity: Identity, cookies: bool, rrl=None):
     h = kinds.handler(kinds.Board())
     h.identity = identity
+    h.cookies = None  # as with cookies.enabled false, unless asked for below
     if cookies:  # the handler's server cookies on the native table, at a fixed clock
         from geodns.dns.cookies import ServerCookies
 

@@ -214,7 +214,8 @@ class Answerer:
     def bypassed(self, compiled: Any) -> bool:
         """True while a compiled tree's zone has RTTs measured at run time (steering): its
         latency nodes then rank per client network, which the classes do not know, so the
-        tree is decided from each client's GeoFacts meanwhile."""
+        classes are split at the measured networks (geo/measuredsplit.py), or, measured by
+        ASN or country, the tree is decided from each client's GeoFacts meanwhile."""
         if compiled.rtt_zone is None:
             return False
         return self.health.measured(compiled.rtt_zone) is not None

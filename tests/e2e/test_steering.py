@@ -16,6 +16,7 @@ import dns.edns
 import dns.message
 import pytest
 
+from geodns.native import table as native_table
 from tests.e2e.steerkit import Exporter, Prometheus, ask_many, capacity, http, shares
 from tests.servers import DATA, REPO, ServerThread, wait_for, write_config
 
@@ -277,5 +278,34 @@ def test_rtt_post_tool_turns_probe_results_into_posts(tmp_path: Path) -> None:
         assert done.returncode == 0 and '"accepted": 1' in done.stdout, done.stdout + done.stderr
         status = http(server, "/api/v1/status")[1]["steering"]["rtt"]["rtt.test."]
         assert status == {"measurements": 3, "by_kind": {"network": 2, "asn": 1}}
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(not native_table.available(), reason="geodns._native not built")
+def test_rtts_measured_per_network_are_answered_by_the_native_engine(tmp_path: Path) -> None:
+    """Posted network RTTs split the compiled classes (geo/measuredsplit.py): the workers'
+    native threads answer the steered network and its neighbours, none handed over; an
+    ASN measurement sends the zone back to the handler (per query)."""
+    server = rtt_server(tmp_path)
+
+    def engine() -> dict:
+        return dict(server.call(server.app.counters).stats.engine)
+
+    try:
+        body = [
+            {"client": MEASURED, "pool": "na", "rtt_ms": 10},
+            {"client": MEASURED, "pool": "eu", "rtt_ms": 80},
+        ]
+        assert http(server, "/api/v1/rtt/rtt.test", "POST", body, token=TOKEN)[0] == 200
+        before = engine()
+        assert picks(server, MEASURED, NEIGHBOUR, FAR) == [NA, EU, EU]
+        after = engine()
+        native = after[("udp", "native")] - before[("udp", "native")]
+        assert native >= 60 and after[("udp", "python")] == before[("udp", "python")]
+        asn = [{"client": "asn:64500", "pool": "eu", "rtt_ms": 1}]
+        assert http(server, "/api/v1/rtt/rtt.test", "POST", asn, token=TOKEN)[0] == 200
+        assert picks(server, MEASURED) == [NA]
+        assert engine()[("udp", "python")] - after[("udp", "python")] >= 20
     finally:
         server.stop()

@@ -20,6 +20,7 @@ COMPONENTS: dict[str, list[str]] = {
         "answer/truncate.c",
         "answer/chaos.c",
         "answer/split.c",
+        "answer/signed.c",
     ],
     "rrl": ["rrl/rrl.c", "rrl/slip.c", "rrl/limit.c"],
     "cookies": ["cookies/cookies.c"],
@@ -39,6 +40,7 @@ COMPONENTS: dict[str, list[str]] = {
         "py/keys.c",
         "py/qlog.c",
         "py/sign.c",
+        "py/signed.c",
     ],
 }
 

@@ -66,6 +66,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     zone.soa_len = sizeof soa;
     zone.nptr = 2, zone.ptr[0] = 0, zone.ptr[1] = 14;
     zone.wildcards = zone.cuts = 1;
+    zone.signed_ = 1; /* DNSSEC: a DO query gets a signed variant (static, class 0) or Python */
     table.zv = &zone;
     table.n_zones = 1;
     name_set(&table.zones, ORIGIN, sizeof ORIGIN - 1, 0);
@@ -88,6 +89,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     entry[0].body_len = 16;
     common_buf_add(&table.arena, rr, 16, &entry[0].body_off);
     entry[0].qtype = 1;
+    entry[0].sheads = 1; /* its signed variant: two records (the second stands for the RRSIG) */
+    common_buf_add(&table.arena, rr, 16, &entry[0].sbody_off);
+    common_buf_add(&table.arena, rr, 16, &entry[0].sbody_off);
+    entry[0].sbody_off -= 16, entry[0].sbody_len = 32;
+    /* static's signed NODATA: one record after the SOA (standing for RRSIG SOA, NSEC...) */
+    uint32_t nodata = 0, skip = 0;
+    common_buf_add(&table.arena, "\x00\x01\x00\x10", 4, &nodata);
+    common_buf_add(&table.arena, rr, 16, &skip);
+    if (common_set_put(&table.nodata, &table.arena, (const uint8_t *)"\x06static" ORIGIN,
+                       sizeof("\x06static" ORIGIN) - 1, 0, nodata) < 0)
+        fuzz_fail("no memory for the table");
     entry[1] = entry[0]; /* www: a policy name (slot 0); its body is the NODATA SOA here */
     entry[1].kind = GN_POLICY;
     /* a referral for sub (kind REFERRAL, type 0 class 0), the wildcard's A, and alias A:
@@ -179,7 +191,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fuzz_fail("bad ranges");
     common_buf_add(&decisions.arena, rr, 16, &cv[0].body_off);
     cv[0].body_len = 16, cv[0].pool = 0;
+    common_buf_add(&decisions.arena, rr, 16, &cv[0].sbody_off);
+    common_buf_add(&decisions.arena, rr, 16, &cv[0].sbody_off);
+    cv[0].sbody_off -= 16, cv[0].sbody_len = 32, cv[0].sheads = 1;
+    cv[3].sheads = 1; /* rotating: never signed natively, whatever it says */
     cv[1].pool = -1;
+    cv[1].sheads = 1; /* NODATA signed: one record after the entry's SOA */
+    common_buf_add(&decisions.arena, rr, 16, &cv[1].sbody_off);
+    cv[1].sbody_len = 16;
     cv[2] = (gn_class){.kind = GN_DRAW, .first = 0, .n = 2};
     common_buf_add(&decisions.arena, rr, 16, &cv[3].body_off);
     common_buf_add(&decisions.arena, rr, 16, &cv[3].body_off);
@@ -226,8 +245,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t cap = 0; cap <= sizeof out; cap += sizeof out / 2) {
         uint64_t ckey = 0;
         uint64_t pkey = 0;
-        source.family = (size & 1) ? 4 : 6;   /* decisions by either family's source */
-        source.addr[0] = size & 2 ? 192 : 64; /* a fixed class or the sticky one */
+        source.family = (size & 1) ? 4 : 6;    /* decisions by either family's source */
+        source.addr[0] = size & 2 ? 192 : 64;  /* a fixed class or the sticky one */
+        table.signed_until = size & 4 ? 1 : 0; /* the signing week over, or no limit */
         size_t n = answer_reply(&table, &decisions, &source, data, size, out, cap, &ckey, &pkey);
         if (n == 0)
             continue;

@@ -56,6 +56,10 @@ typedef struct {
     uint32_t policy; /* POLICY: its slot in the decisions (gn_decisions.pv) */
     uint8_t kind;
     uint8_t chain; /* POLICY: the body is a CNAME chain's records before the policy's */
+    /* DNSSEC: STATIC's answer with its RRSIGs (signed when the table was built,
+       geodns/native/signing.py) for a DO query in a signed zone; sheads 0: none, Python's */
+    uint16_t sheads; /* its heads' index + 1 */
+    uint32_t sbody_off, sbody_len;
 } gn_entry;
 
 typedef struct {
@@ -63,7 +67,7 @@ typedef struct {
     uint16_t origin_len;
     uint8_t wildcards; /* the zone has wildcards: negative answers are Python's */
     uint8_t cuts;      /* the zone has delegations below its apex */
-    uint8_t signed_;   /* DNSSEC: a DO query for it is Python's (signed answers) */
+    uint8_t signed_;   /* DNSSEC: a DO query for it needs a pre-signed answer, else Python's */
     uint32_t soa_off;  /* the negative SOA with every name pointer at offset 0 */
     uint16_t soa_len;
     uint8_t nptr;
@@ -98,6 +102,8 @@ typedef struct {
     gn_set zones;   /* origin -> zone index */
     gn_set names;   /* (zone, name): every name that exists */
     gn_set cuts;    /* (zone, name): delegation points */
+    gn_set nodata;  /* DNSSEC: (zone, name) -> arena offset of its signed NODATA's records
+                       after the SOA (u16 count, u16 length, records: RRSIG SOA, NSEC, RRSIG) */
     gn_entry *ents;
     size_t n_ents, cap_ents;
     gn_zone *zv;
@@ -105,6 +111,8 @@ typedef struct {
     uint8_t (*heads)[80];
     size_t n_heads, cap_heads;
     gn_opts opts;
+    int64_t signed_until;        /* DNSSEC: from then (wall clock) the signed variants' week is
+                                    over: DO queries are Python's until a rebuild (0: no limit) */
     struct log_names *log_names; /* observe: zone and pool texts for the query log (owned) */
     gn_ident ident;              /* NSID and CHAOS (set_identity) */
 } gn_table;
@@ -123,6 +131,10 @@ typedef struct {
     uint16_t rot_max, rot_len;   /* max_answers N, and the body's record size */
     uint32_t first, n;           /* draw, sticky: its picks in gn_decisions.picks */
     uint32_t rot;                /* max_answers set: its rotation counter + 1 (0: none) */
+    /* DNSSEC: the answer with its RRSIGs, signed when the decisions were built, for a DO
+       query in a signed zone; sheads 0: none (NODATA, rotation, the cap): Python's */
+    uint16_t sheads; /* gn_decisions.heads index + 1 */
+    uint32_t sbody_off, sbody_len;
 } gn_class;
 
 /* One policy slot: a tree's ranges (GEO's csrc/geo/ranges.h) and its classes' answers. */
@@ -228,6 +240,11 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
 uint32_t answer_split(const gn_policy *p, int family, uint32_t a4, const uint8_t addr[16],
                       uint32_t cls, int *scope);
 /* csrc/py/decisions.c: a POLICY entry's reply (0: Python's) */
+/* answer/signed.c: whether the signed variants may answer now (their week not over); a
+   name's signed NODATA records (u16 count, u16 length, records) or NULL */
+int answer_signed_fresh(const gn_table *t, const gn_source *src);
+const uint8_t *answer_nodata_signed(const gn_table *t, const gn_query *q, long zi,
+                                    const gn_source *src);
 size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e, gn_source *src,
                      const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey,
                      uint64_t *pkey);

@@ -62,6 +62,25 @@ static const gn_class *picked(const gn_decisions *dec, const gn_class *c, int fa
     return p[i].cls < dec->n_classes ? &dec->cv[p[i].cls] : NULL;
 }
 
+/* The signed records of class c (DNSSEC): its signed body, or (max_answers rotating over
+   more records than it takes) the one of its n signed bodies, each N records and their
+   RRSIGs, that starts at this answer's record; counted as records() counts. */
+static size_t signed_records(const gn_decisions *dec, const gn_class *c, uint8_t *out, size_t at,
+                             size_t cap)
+{
+    const uint8_t *body = dec->arena.p + c->sbody_off;
+    size_t len = c->sbody_len;
+    if (c->rot != 0 && c->rot <= dec->n_rot) {
+        uint64_t start = __atomic_fetch_add(&dec->rot[c->rot - 1], 1, __ATOMIC_RELAXED);
+        uint32_t n = c->rot_len ? c->body_len / c->rot_len : 0;
+        if (n > c->rot_max) { /* checked when added: len is n bodies of one size */
+            len /= n;
+            body += (size_t)(start % n) * len;
+        }
+    }
+    return put(out, at, cap, body, len);
+}
+
 /* The records of class c: its body, or N of them rotated (max_answers); the length after
    them at out + at, cap + 1 when they do not fit. */
 static size_t records(const gn_decisions *dec, const gn_class *c, const uint8_t *body, size_t len,
@@ -103,6 +122,12 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
     const gn_class *c = picked(dec, &dec->cv[p->first + cls], family, addr, src, &scope);
     if (c == NULL || c->python)
         return 0;
+    /* DNSSEC OK in a signed zone: the class's variant signed ahead (none, a wildcard's
+       synthesis, the signing week over: Python's) */
+    int dnssec = q->do_bit && e->zone < t->n_zones && t->zv[e->zone].signed_;
+    if (dnssec &&
+        (!c->sheads || c->sheads > dec->n_heads || q->synth || !answer_signed_fresh(t, src)))
+        return 0;
     uint8_t opt[64];
     size_t optlen = 0, tail = 0, limit = answer_limit(t, q, src);
     if (q->opt) {
@@ -121,10 +146,15 @@ size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry 
         body_len = e->body_len;
     }
     size_t at = put(out, 0, limit, d, 2);
-    at = put(out, at, limit, dec->heads[c->heads] + 10 * (q->variant + (q->opt ? 4 : 0)), 10);
+    unsigned hi = dnssec ? c->sheads - 1u : c->heads;
+    at = put(out, at, limit, dec->heads[hi] + 10 * (q->variant + (q->opt ? 4 : 0)), 10);
     at = put(out, at, limit, d + 12, q->qend - 12);
-    at = put(out, at, limit, pre, pre_len); /* a CNAME chain's records, then the policy's */
-    at = records(dec, c, body, body_len, out, at, limit);
+    /* a CNAME chain's records, then the policy's (signed: the variant holds both) */
+    at = put(out, at, limit, pre, dnssec ? 0 : pre_len);
+    if (dnssec && c->body_len == 0) /* NODATA: the SOA, then its RRSIG and the name's NSEC */
+        at = put(out, at, limit, body, body_len);
+    at = dnssec ? signed_records(dec, c, out, at, limit)
+                : records(dec, c, body, body_len, out, at, limit);
     at = put(out, at, limit, opt, optlen);
     *ckey = GN_CKEY(e->zone, e->qtype, 0);
     *pkey = c->pool >= 0 ? GN_PKEY(e->policy, c->pool) : 0;

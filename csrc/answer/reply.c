@@ -21,9 +21,18 @@ static size_t put(uint8_t *out, size_t at, size_t cap, const void *p, size_t n)
     return at + n;
 }
 
+/* dnssec: a DO query in a signed zone, answered with the entry's signed variant (none:
+   Python's); one too large for the limit gets TC, as an unsigned one does. */
 static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src, const uint8_t *d,
-                            const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey)
+                            const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey, int dnssec)
 {
+    uint32_t body_off = e->body_off, body_len = e->body_len;
+    unsigned hi = e->heads;
+    if (dnssec) {
+        if (!e->sheads || e->sheads > t->n_heads || !answer_signed_fresh(t, src))
+            return 0;
+        body_off = e->sbody_off, body_len = e->sbody_len, hi = e->sheads - 1u;
+    }
     uint8_t opt[64];
     size_t optlen = 0, tail = 0, limit = answer_limit(t, q, src);
     if (q->opt && !(optlen = wire_our_opt(t, q, src, 0, opt, &tail)))
@@ -32,9 +41,9 @@ static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src
         return 0;
     *ckey = GN_CKEY(e->zone, e->qtype, 0);
     size_t at = put(out, 0, limit, d, 2);
-    at = put(out, at, limit, t->heads[e->heads] + 10 * (q->variant + (q->opt ? 4 : 0)), 10);
+    at = put(out, at, limit, t->heads[hi] + 10 * (q->variant + (q->opt ? 4 : 0)), 10);
     at = put(out, at, limit, d + 12, q->qend - 12);
-    at = put(out, at, limit, t->arena.p + e->body_off, e->body_len);
+    at = put(out, at, limit, t->arena.p + body_off, body_len);
     at = put(out, at, limit, opt, optlen);
     if (at > limit || tail > limit - at) /* too large: TC, as assemble.reply */
         return answer_truncate(q, src, out, cap, opt, optlen, tail);
@@ -103,7 +112,7 @@ static int locate(const gn_table *t, const gn_query *q, gn_place *pl)
 
 static size_t answer_negative(const gn_table *t, gn_source *src, const uint8_t *d,
                               const gn_query *q, long zi, unsigned rcode, uint8_t *out, size_t cap,
-                              uint64_t *ckey);
+                              uint64_t *ckey, const uint8_t *sig);
 
 static int meta_type(unsigned qtype)
 {
@@ -183,7 +192,7 @@ static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_sourc
     }
     const gn_item *it = common_set_get(&t->entries, &t->arena, key, n + 4, 0);
     if (it == NULL && where == AT_WILD && !(pl->value & GN_NAME_PYTHON))
-        return answer_negative(t, src, d, q, pl->zone, 0, out, cap, ckey); /* NODATA */
+        return answer_negative(t, src, d, q, pl->zone, 0, out, cap, ckey, NULL); /* NODATA */
     if (it == NULL)
         return 0;
     const gn_entry *e = &t->ents[it->value];
@@ -195,7 +204,7 @@ static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_sourc
         q->synth = 1;
         return answer_policy(t, dec, e, src, d, q, out, cap, ckey, pkey);
     }
-    size_t len = answer_static(t, e, src, d, q, out, cap, ckey);
+    size_t len = answer_static(t, e, src, d, q, out, cap, ckey, 0);
     if (len && where == AT_CUT) {
         int tc = out[2] & 0x02; /* truncated: no records to move */
         if (pl->cut && !tc && !shift_referral(out + q->qend, e->body_len, (unsigned)pl->cut))
@@ -206,11 +215,14 @@ static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_sourc
 }
 
 /* A negative answer: NXDOMAIN, or NODATA (rcode 0) for a name that exists without the
-   type (no CNAME to follow, not ANY): the zone's SOA placed for the question. */
+   type (no CNAME to follow, not ANY): the zone's SOA placed for the question; sig (DNSSEC,
+   a signed NODATA): the name's records signed ahead after it (see gn_table.nodata). */
 static size_t answer_negative(const gn_table *t, gn_source *src, const uint8_t *d,
                               const gn_query *q, long zi, unsigned rcode, uint8_t *out, size_t cap,
-                              uint64_t *ckey)
+                              uint64_t *ckey, const uint8_t *sig)
 {
+    unsigned nsig = sig != NULL ? (unsigned)sig[0] << 8 | sig[1] : 0;
+    size_t sig_len = sig != NULL ? (size_t)sig[2] << 8 | sig[3] : 0;
     unsigned qtype = q->qtype;
     if (q->qclass != 1 || meta_type(qtype) || (rcode == 0 && qtype == T_ANY))
         return 0;
@@ -233,6 +245,7 @@ static size_t answer_negative(const gn_table *t, gn_source *src, const uint8_t *
     if (limit > cap)
         return 0;
     uint8_t head[10] = {0x84, (uint8_t)rcode, 0, 1, 0, 0, 0, 1, 0, optlen ? 1 : 0};
+    head[6] = (uint8_t)((1 + nsig) >> 8), head[7] = (uint8_t)(1 + nsig);
     head[0] |= (uint8_t)(q->variant & 1);
     head[1] |= (q->variant & 2) ? 0x10 : 0;
     *ckey = GN_CKEY(zi, type_label(t, qtype), rcode);
@@ -240,6 +253,8 @@ static size_t answer_negative(const gn_table *t, gn_source *src, const uint8_t *
     at = put(out, at, limit, head, 10);
     at = put(out, at, limit, d + 12, q->qend - 12);
     at = put(out, at, limit, soa, z->soa_len);
+    if (sig != NULL)
+        at = put(out, at, limit, sig + 4, sig_len);
     at = put(out, at, limit, opt, optlen);
     if (at > limit || tail > limit - at) /* too large: TC, as assemble.reply */
         return answer_truncate(q, src, out, cap, opt, optlen, tail);
@@ -262,24 +277,29 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
         return answer_outside(t, src, d, &q, out, cap, ckey);
     const gn_item *it = common_set_get(&t->entries, &t->arena, q.key, q.nlen + 4, 0);
     const gn_entry *e = it != NULL ? &t->ents[it->value] : NULL;
-    if (e != NULL && q.do_bit && e->zone < t->n_zones && t->zv[e->zone].signed_)
-        return 0; /* DNSSEC OK in a signed zone: the signed answer is Python's */
+    int dnssec = e != NULL && q.do_bit && e->zone < t->n_zones && t->zv[e->zone].signed_;
+    if (dnssec && e->kind != GN_STATIC && e->kind != GN_POLICY)
+        return 0; /* DNSSEC OK in a signed zone: pre-signed answers only, else Python's */
     if (e != NULL && e->kind == GN_STATIC)
-        return answer_static(t, e, src, d, &q, out, cap, ckey);
+        return answer_static(t, e, src, d, &q, out, cap, ckey, dnssec);
     if (e != NULL && e->kind == GN_POLICY)
         return dec == NULL || src == NULL
                    ? 0
                    : answer_policy(t, dec, e, src, d, &q, out, cap, ckey, pkey);
     gn_place pl;
     int where = locate(t, &q, &pl);
-    if (q.do_bit && pl.zone >= 0 && t->zv[pl.zone].signed_)
-        return 0;
+    if (q.do_bit && pl.zone >= 0 && t->zv[pl.zone].signed_) { /* signed NODATA, else Python's */
+        const uint8_t *sig = where == AT_EXISTS && !(pl.value & GN_NAME_PYTHON)
+                                 ? answer_nodata_signed(t, &q, pl.zone, src)
+                                 : NULL;
+        return sig == NULL ? 0 : answer_negative(t, src, d, &q, pl.zone, 0, out, cap, ckey, sig);
+    }
     if (where == AT_NONE) /* outside our zones: REFUSED */
         return answer_outside(t, src, d, &q, out, cap, ckey);
     if (where == AT_NX)
-        return answer_negative(t, src, d, &q, pl.zone, RCODE_NXDOMAIN, out, cap, ckey);
+        return answer_negative(t, src, d, &q, pl.zone, RCODE_NXDOMAIN, out, cap, ckey, NULL);
     if (where == AT_EXISTS && !(pl.value & GN_NAME_PYTHON))
-        return answer_negative(t, src, d, &q, pl.zone, 0, out, cap, ckey);
+        return answer_negative(t, src, d, &q, pl.zone, 0, out, cap, ckey, NULL);
     if (where == AT_CUT || where == AT_WILD)
         return answer_placed(t, dec, src, d, &q, where, &pl, out, cap, ckey, pkey);
     return 0;

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define GN_SIGNED_MAX 65535 /* a signed answer's records: what one message can carry */
+
 static long add_kind(gn_decisions *x, PyObject *item);
 
-static long intern_heads(gn_decisions *x, const uint8_t *h)
+long gp_decisions_heads(gn_decisions *x, const uint8_t *h)
 {
     for (size_t i = 0; i < x->n_heads; i++)
         if (memcmp(x->heads[i], h, 80) == 0)
@@ -31,21 +33,58 @@ static long intern_heads(gn_decisions *x, const uint8_t *h)
     return (long)x->n_heads++;
 }
 
-/* One answer: (heads, records, pool, python[, rotation counter, max_answers, record
-   size]), or a per-query pick (py/kinds.c); its index in cv, or -1. */
+/* DNSSEC: a class's signed variant (records and RRSIGs) into the arena; *hi 0: none */
+/* Checks a (heads, records) pair: 80 bytes of heads and records of 1..65535 bytes. */
+static int signed_valid(const Py_buffer *heads, const Py_buffer *body)
+{
+    if (heads->len == 80 && body->len > 0 && body->len <= GN_SIGNED_MAX)
+        return 1;
+    PyErr_SetString(PyExc_ValueError, "signed: 80 bytes of heads, 1..65535 bytes of records");
+    return 0;
+}
+
+static int class_signed(gn_decisions *x, const Py_buffer *heads, const Py_buffer *body,
+                        uint16_t *hi, uint32_t *off, uint32_t *len)
+{
+    *hi = 0, *off = 0, *len = 0;
+    if (heads->obj == NULL || (heads->len == 0 && (body->obj == NULL || body->len == 0)))
+        return 0; /* no signed variant: a DO query for it is Python's */
+    if (body->obj == NULL || !signed_valid(heads, body))
+        return -1;
+    long at = gp_decisions_heads(x, heads->buf);
+    if (at < 0 || at >= 65535) {
+        PyErr_SetString(PyExc_ValueError, "at most 65534 kinds of heads");
+        return -1;
+    }
+    if (common_buf_add(&x->arena, body->buf, (size_t)body->len, off) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *hi = (uint16_t)(at + 1);
+    *len = (uint32_t)body->len;
+    return 0;
+}
+
+/* One answer: (heads, records, pool, python[, rotation counter (-1: none), max_answers,
+   record size[, signed heads, signed records]]), or a per-query pick (py/kinds.c); its
+   index in cv, or -1. The signed pair: the answer with its RRSIGs (DNSSEC, a DO query). */
 long gp_add_class(gn_decisions *x, PyObject *item)
 {
-    Py_buffer heads, body;
+    Py_buffer heads, body, sheads = {0}, sbody = {0};
     int pool, python;
     Py_ssize_t rot = -1, rot_max = 0, rot_len = 0;
     if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) > 0 &&
         PyUnicode_Check(PyTuple_GET_ITEM(item, 0)))
         return add_kind(x, item);
-    if (!PyArg_ParseTuple(item, "y*y*ip|nnn", &heads, &body, &pool, &python, &rot, &rot_max,
-                          &rot_len))
+    if (!PyArg_ParseTuple(item, "y*y*ip|nnny*y*", &heads, &body, &pool, &python, &rot, &rot_max,
+                          &rot_len, &sheads, &sbody))
         return -1;
     long rc = -1;
-    long hi = heads.len == 80 ? intern_heads(x, heads.buf) : -1;
+    uint16_t shi = 0;
+    uint32_t soff = 0, slen = 0;
+    if (class_signed(x, &sheads, &sbody, &shi, &soff, &slen) < 0)
+        goto done;
+    long hi = heads.len == 80 ? gp_decisions_heads(x, heads.buf) : -1;
     if (hi < 0) {
         PyErr_SetString(PyExc_ValueError, "80 bytes of heads, at most 65535 kinds");
         goto done;
@@ -67,6 +106,7 @@ long gp_add_class(gn_decisions *x, PyObject *item)
         goto done;
     }
     c->body_len = (uint32_t)body.len;
+    c->sheads = shi, c->sbody_off = soff, c->sbody_len = slen;
     if (pool < -1 || pool > 255) {
         PyErr_SetString(PyExc_ValueError, "a pool index of 0..255 or -1");
         goto done;
@@ -83,11 +123,20 @@ long gp_add_class(gn_decisions *x, PyObject *item)
         c->rot = (uint32_t)rot + 1;
         c->rot_max = (uint16_t)rot_max;
         c->rot_len = (uint16_t)rot_len;
+        size_t n = (size_t)body.len / (size_t)rot_len; /* signed: one body per start */
+        if (c->sheads && n > (size_t)rot_max && (n == 0 || c->sbody_len % n)) {
+            PyErr_SetString(PyExc_ValueError, "a rotation's signed bodies: one per record");
+            goto done;
+        }
     }
     rc = (long)x->n_classes++;
 done:
     PyBuffer_Release(&heads);
     PyBuffer_Release(&body);
+    if (sheads.obj != NULL)
+        PyBuffer_Release(&sheads);
+    if (sbody.obj != NULL)
+        PyBuffer_Release(&sbody);
     return rc;
 }
 

@@ -61,5 +61,11 @@ PyObject *gp_server_observed(gp_server *self, PyObject *unused);
    sticky class's outcomes, added once every class of its tree is in */
 long gp_add_class(gn_decisions *x, PyObject *item);
 int gp_add_picks(gn_decisions *x, size_t cls, PyObject *item);
+/* py/classes.c: 80 bytes of heads interned in the decisions: their index, or -1 */
+long gp_decisions_heads(gn_decisions *x, const uint8_t *h);
+/* py/signed.c (DNSSEC): the Table's methods for answers signed ahead */
+PyObject *gp_table_add_signed(gp_table *self, PyObject *args);
+PyObject *gp_table_set_signed_until(gp_table *self, PyObject *args);
+PyObject *gp_table_add_nodata(gp_table *self, PyObject *args);
 
 #endif

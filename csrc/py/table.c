@@ -15,6 +15,7 @@ static void table_dealloc(gp_table *self)
     common_set_free(&t->zones);
     common_set_free(&t->names);
     common_set_free(&t->cuts);
+    common_set_free(&t->nodata); /* DNSSEC: signed NODATA (py/signed.c) */
     free(t->ents);
     free(t->zv);
     free(t->heads);
@@ -369,7 +370,8 @@ static PyObject *table_nbytes(gp_table *self, PyObject *unused)
     gn_table *t = &self->c;
     size_t n = t->arena.cap + common_set_bytes(&t->entries) + common_set_bytes(&t->zones) +
                common_set_bytes(&t->names) + common_set_bytes(&t->cuts) +
-               t->cap_ents * sizeof(gn_entry) + t->cap_zones * sizeof(gn_zone) + t->cap_heads * 80;
+               common_set_bytes(&t->nodata) + t->cap_ents * sizeof(gn_entry) +
+               t->cap_zones * sizeof(gn_zone) + t->cap_heads * 80;
     return PyLong_FromSize_t(n);
 }
 
@@ -378,6 +380,11 @@ static PyMethodDef table_methods[] = {
     {"add_names", (PyCFunction)table_add_names, METH_VARARGS, "Names (or cuts) of a zone."},
     {"add_entry", (PyCFunction)table_add_entry, METH_VARARGS, "One exact question."},
     {"answer", (PyCFunction)table_answer, METH_VARARGS, "The native reply, or None."},
+    {"add_signed", (PyCFunction)gp_table_add_signed, METH_VARARGS,
+     "A static entry's signed answer."},
+    {"add_nodata", (PyCFunction)gp_table_add_nodata, METH_VARARGS, "A name's signed NODATA."},
+    {"set_signed_until", (PyCFunction)gp_table_set_signed_until, METH_VARARGS,
+     "Signed week's end."},
     {"nbytes", (PyCFunction)table_nbytes, METH_NOARGS, "Bytes the table holds."},
     {"seal", (PyCFunction)table_seal, METH_NOARGS, "Give back growth reserve."},
     {"set_identity", (PyCFunction)table_set_identity, METH_VARARGS, "NSID and CHAOS answers."},

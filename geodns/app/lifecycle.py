@@ -121,6 +121,7 @@ def _hooks(app: Any) -> None:
     app._watch_state = app._snapshot()
     if app.config.reload.watch:
         app._tasks.append(asyncio.create_task(app._watch()))
+    app._tasks.append(asyncio.create_task(app._resign()))  # DNSSEC: a new signing week
     app.fleet.on_join.append(app._rejoined)
     if app.content is not None:
         app.content.start_applying(app._content_reload)  # a new version: a reload

@@ -13,6 +13,7 @@ from geodns.table import Table
 from geodns.zones import load
 
 log = logging.getLogger("geodns")
+RESIGN_CHECK = 60.0  # seconds between looks at the signing week (dnssec/sign.py window)
 
 
 class Watching:
@@ -43,6 +44,21 @@ class Watching:
             return False
         due = dnssec_zone.next_key_event(signers, signers[0].built)
         return due is not None and due <= time.time()
+
+    def _signatures_due(self) -> bool:
+        """The week's signing window moved since the table was built: the answers the
+        native tables hold were signed ahead for the old one, so rebuild (re-sign) them."""
+        return any(dnssec_zone.window_moved(s) for s in _signers(self.table))
+
+    async def _resign(self) -> None:
+        """Watched or not: when a new signing week starts, rebuild, so the answers signed
+        ahead for the native threads carry its window (past the old week's end the threads
+        hand DO queries to the handler, which signs in the new one)."""
+        while True:
+            await asyncio.sleep(RESIGN_CHECK)
+            if self._signatures_due():
+                log.info("a new DNSSEC signing week: reloading (answers signed again)")
+                await self.reload()
 
     async def _watch(self) -> None:
         """Poll zone files (no extra dependency, works on every filesystem and in containers).

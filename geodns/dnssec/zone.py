@@ -76,6 +76,12 @@ def key_files(signers: list[ZoneSigner]) -> list[str]:
     return out
 
 
+def window_moved(signer: ZoneSigner) -> bool:
+    """Whether the signing window now differs from the one when the signer was built
+    (what answers signed ahead, on the native path, carry)."""
+    return signer.window() != sign.window(signer.built)
+
+
 def next_key_event(signers: list[ZoneSigner], now: float) -> int | None:
     """When the first key timing event after `now` falls (then the answers are rebuilt)."""
     events = [keyset.next_event(s.keys, int(now)) for s in signers]

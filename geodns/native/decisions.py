@@ -16,7 +16,7 @@ from typing import Any
 
 from geodns import wire as w
 from geodns.geo import measuredsplit
-from geodns.native import kinds
+from geodns.native import kinds, signing
 from geodns.native.table import Built, engine
 
 
@@ -46,17 +46,24 @@ def _classes(t: kinds.Target, health: Any, splits: measuredsplit.Splits) -> tupl
 def decisions(built: Built, health: Any, splits: measuredsplit.Splits | None = None) -> Any:
     """A Decisions for every policy entry of `built` under `health` (a HealthView): each
     distinct (tree, TTL, type, compiled ranges, pools, rotation counter) decided once, its
-    other names sharing the answers (a million names over a few trees cost a few).
+    other names sharing the answers (a million names over a few trees cost a few). In a
+    signed zone each name's answers are signed for it (native/signing.py): not shared.
     `splits`: the caller's memo of trees split by measured RTTs, kept across calls so a
     health change does not split them again."""
     splits = splits if splits is not None else measuredsplit.Splits()
     dec = engine().Decisions(len(built.policies), built.rotations)
     first: dict[tuple, int | None] = {}  # the slot that holds a shared tree's answers
+    presigner = built.signing.fresh() if built.signing is not None else None  # its own cap
     for slot, entry in enumerate(built.policies):
         pa = entry.policy
         rot = built.rot_index.get(id(pa))
         chain = built.chains.get(slot, (w.PTR_QNAME, 0))
         key = (id(pa.node), pa.ttl, entry.qtype, id(pa.compiled), pa.pools, rot, chain)
+        owner = built.owners.get(slot)
+        if presigner is not None and presigner.signs(entry.zone):
+            # signed for this name (past the cap: unsigned, shared again)
+            owner = owner if presigner.left > 0 else None
+            key += (owner,)
         found = first.get(key, -1)
         if found is None:
             continue  # Python's, as the first name with this tree
@@ -67,8 +74,10 @@ def decisions(built: Built, health: Any, splits: measuredsplit.Splits | None = N
         if classes is None:
             first[key] = None
             continue
-        dec.set_policy(slot, *classes[0], classes[1])
-        if len(classes) > 2:  # split by measured RTTs
+        pre = entry.body if slot in built.chains else b""  # a chain's records, signed too
+        found = signing.classes(presigner, entry.zone, owner, entry.qtype, classes[1], pre)
+        dec.set_policy(slot, *classes[0], found)
+        if len(classes) > 2:  # split by measured RTTs (those classes unsigned: Python's)
             dec.set_split(slot, *classes[2])
         first[key] = slot
     return dec

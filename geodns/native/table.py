@@ -18,7 +18,7 @@ from geodns.dns.assemble import Opts
 from geodns.dns.identity import Identity
 from geodns.errors import GeoDNSError
 from geodns.native import chase as nativechase
-from geodns.native import loaded
+from geodns.native import loaded, signing
 from geodns.table import POLICY, STATIC, FastEntry, Table
 
 _engine = loaded()  # None: a machine without a compiler runs the Python path
@@ -79,6 +79,10 @@ class Built:
     rotations: bytearray = field(default_factory=bytearray)
     # slots of CNAME chains ending in a policy name: (the records' owner, records before)
     chains: dict[int, tuple[bytes, int]] = field(default_factory=dict)
+    # DNSSEC: the signed zones' answers signed ahead (native/signing.py), and each policy
+    # slot's owner (its lower-case wire name: a signature covers it, so no sharing)
+    signing: signing.Presigner | None = None
+    owners: dict[int, bytes] = field(default_factory=dict)
 
     def pool_key(self, slot: int, pool: int) -> tuple[str, str, str]:
         """The by_pool label of a native pool counter (its policy slot, pool index)."""
@@ -134,12 +138,13 @@ def build(
         *max_source,
     )
     zone_index: dict[str, int] = {}
+    presigner = signing.for_table(table)  # DNSSEC: signed zones' answers signed ahead
     zones: list[str] = []
     for zt in table.zones.values():
         soa = zt.soa_negative
         template = soa.template.to_bytes(soa.size, "big")
         cuts = bool(zt.cuts)
-        signed = zt.origin in table.signed  # DO queries for it: Python's (signed answers)
+        signed = zt.origin in table.signed  # DO queries: signed ahead (native/signing.py)
         index = native.add_zone(zt.origin, template, _pointers(soa), zt.has_wildcards, cuts, signed)
         zone_index[zt.zone.origin_text] = index
         zones.append(zt.zone.origin_text)
@@ -147,19 +152,26 @@ def build(
         native.add_names(index, nativechase.python_names(zt), False, 1)  # NODATA: Python's
         if cuts:
             native.add_names(index, zt.cuts, True)
+        signing.add_nodata(native, presigner, zt, index)
     built = Built(native, zones, max_source=max_source)
+    built.signing = presigner
     for shard in table.fast:
         for key, entry in shard.items():
             zone = zone_index[entry.zone]
             if entry.kind == STATIC:
                 native.add_entry(key, STATIC, zone, entry.qtype, b"".join(entry.heads), entry.body)
+                signing.add_static(native, presigner, key, entry.zone, entry.heads[0], entry.body)
             else:  # body: the NODATA SOA; the answers come with the decisions
                 slot = len(built.policies)
                 built.policies.append(entry)
+                built.owners[slot] = key[:-4]
                 _rotation(built, entry.policy)
                 native.add_entry(key, POLICY, zone, entry.qtype, b"", entry.body, slot)
     for zt in table.zones.values():  # chains, wildcards, referrals (native/chase.py)
         _add_chased(native, built, zt, zone_index[zt.zone.origin_text])
+    if built.signing is not None:  # past the signing week's end: DO queries are Python's
+        native.set_signed_until(built.signing.until())
+        built.signing.memo.clear()  # the table holds the variants now (decisions: fresh())
     native.seal()
     # the texts the query log names answers by: zone i, pool p of policy slot s
     pools = [[pool[1] for pool in entry.policy.pools] for entry in built.policies]
@@ -183,10 +195,15 @@ def _add_chased(native: Any, built: Built, zt: Any, zone: int) -> None:
     for e in nativechase.entries(zt):
         if e.kind != POLICY:
             native.add_entry(e.key, e.kind, zone, e.qtype, e.heads, e.body)
+            if e.kind == STATIC:  # a chain to static data, a wildcard's own name: signed
+                signing.add_static(
+                    native, built.signing, e.key, zt.zone.origin_text, e.heads, e.body
+                )
             continue
         slot = len(built.policies)
         built.policies.append(FastEntry(POLICY, (), e.body, e.policy, zt.zone.origin_text, e.qtype))
         built.chains[slot] = (e.owner, e.before)
+        built.owners[slot] = e.key[:-4]  # DNSSEC: the chain's records are signed for it
         _rotation(built, e.policy)
         native.add_entry(e.key, POLICY, zone, e.qtype, b"", e.body, slot, True)
 

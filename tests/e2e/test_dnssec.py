@@ -18,10 +18,12 @@ import dns.rdatatype
 import pytest
 
 from geodns.geo.locator import demo_geoip_path
-from tests.servers import REPO, ServerThread, write_config
+from geodns.native import table as native
+from tests.servers import REPO, ServerThread, wait_for, write_config
 
-# Who answers matters here (the native path hands signed zones' DO queries to Python):
-# `make test` runs these again with two workers and on the Python fast path.
+# Who answers matters here (the native path answers positive DO queries from answers signed
+# ahead, native/signing.py, and hands the rest to Python): `make test` runs these again with
+# two workers and on the Python fast path.
 pytestmark = [pytest.mark.workers, pytest.mark.fast_path]
 
 ZONE = "gslb.example.com."
@@ -207,3 +209,44 @@ def test_a_signed_answer_too_big_for_udp_is_truncated_and_whole_over_tcp(signed)
     assert server.udp(q, ignore_trailing=True).flags & dns.flags.TC
     whole = server.tcp(q)
     assert [r.rdtype for r in whole.answer] == [dns.rdatatype.TXT, dns.rdatatype.RRSIG]
+
+
+def _handed(server: ServerThread) -> int:
+    """geodns_native_engine_queries_total{transport="udp", answered_by="python"}: UDP
+    queries the native threads handed to the handler, once two reads in a row agree (a
+    worker's report may come a poll late)."""
+    last = [-1]
+
+    def settled() -> bool:
+        now = server.call(server.app.counters).stats.engine[("udp", "python")]
+        same, last[0] = now == last[0], now
+        return same
+
+    wait_for(settled, timeout=20.0, interval=0.2)
+    return last[0]
+
+
+def test_signed_positive_answers_are_served_natively(signed) -> None:
+    """On the native path, DO queries for static and geo answers (with ECS from two
+    continents) and NODATA are answered by the C threads, signed and valid: the handover
+    counter does not move for them, and does for a name that needs Python's signing
+    (NXDOMAIN: an NSEC per name asked)."""
+    server, _ = signed
+    if native.resolve(server.app.config)[0] != native.NATIVE:
+        pytest.skip("the Python fast path answers everything")
+    _dnskeys(server)  # DNSKEY is Python's: asked before counting
+    before = _handed(server)
+    london = dns.edns.ECSOption("81.2.69.0", 24)
+    tokyo = dns.edns.ECSOption("1.0.16.0", 24)
+    replies = []
+    for i in range(20):
+        replies.append(_ask(server, f"static.{ZONE}", "A"))
+        replies.append(_ask(server, f"www.{ZONE}", "A", options=[london if i & 1 else tokyo]))
+        nodata = _ask(server, f"static.{ZONE}", "TXT")
+        assert [r.rdtype for r in nodata.authority].count(dns.rdatatype.NSEC) == 1
+    moved = _handed(server) - before
+    assert moved == 0, moved
+    _ask(server, f"nope.{ZONE}", "A")
+    wait_for(lambda: _handed(server) - before == 1, timeout=20.0)
+    for reply in replies:  # signed and valid (DNSKEY asked after the counting)
+        assert _validate_answer(server, reply)

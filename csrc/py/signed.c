@@ -1,0 +1,121 @@
+/* DNSSEC on the native path: the signed variants of answers (the records and their
+   RRSIGs, signed by geodns/native/signing.py when the table or the decisions are built),
+   stored beside the unsigned ones. The answering path only picks a variant (answer/). */
+#define PY_SSIZE_T_CLEAN
+#include "py/py.h"
+#include "answer/answer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GN_SIGNED_MAX 65535 /* a signed answer's records: what one message can carry */
+
+/* Checks a (heads, records) pair: 80 bytes of heads and records of 1..65535 bytes. */
+static int signed_valid(const Py_buffer *heads, const Py_buffer *body)
+{
+    if (heads->len == 80 && body->len > 0 && body->len <= GN_SIGNED_MAX)
+        return 1;
+    PyErr_SetString(PyExc_ValueError, "signed: 80 bytes of heads, 1..65535 bytes of records");
+    return 0;
+}
+
+/* 80 bytes of heads interned in the table: their index, or -1 (py/table.c's own, kept
+   apart so this file needs nothing of it) */
+static long table_heads(gn_table *t, const uint8_t *h)
+{
+    for (size_t i = 0; i < t->n_heads; i++)
+        if (memcmp(t->heads[i], h, 80) == 0)
+            return (long)i;
+    if (t->n_heads >= 65535)
+        return -1;
+    if (t->n_heads == t->cap_heads) {
+        size_t cap = t->cap_heads ? t->cap_heads * 2 : 64;
+        void *nh = realloc(t->heads, cap * 80);
+        if (nh == NULL)
+            return -1;
+        t->heads = nh;
+        t->cap_heads = cap;
+    }
+    memcpy(t->heads[t->n_heads], h, 80);
+    return (long)t->n_heads++;
+}
+
+/* set_signed_until(seconds): when the signed variants' week is over (0: never). */
+PyObject *gp_table_set_signed_until(gp_table *self, PyObject *args)
+{
+    long long until;
+    if (!PyArg_ParseTuple(args, "L", &until))
+        return NULL;
+    if (until < 0)
+        return PyErr_Format(PyExc_ValueError, "a time in seconds, not %lld", until);
+    self->c.signed_until = (int64_t)until;
+    Py_RETURN_NONE;
+}
+
+/* add_signed(key, heads, records): the STATIC entry at key (added before) answers a DO
+   query with these (its records and their RRSIGs) when its zone is signed. */
+PyObject *gp_table_add_signed(gp_table *self, PyObject *args)
+{
+    gn_table *t = &self->c;
+    Py_buffer key, heads, body;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &key, &heads, &body))
+        return NULL;
+    PyObject *res = NULL;
+    const gn_item *it = common_set_get(&t->entries, &t->arena, key.buf, (size_t)key.len, 0);
+    gn_entry *e = it != NULL && it->value < t->n_ents ? &t->ents[it->value] : NULL;
+    if (e == NULL || e->kind != GN_STATIC) {
+        PyErr_SetString(PyExc_KeyError, "no static entry for that key");
+        goto done;
+    }
+    if (!signed_valid(&heads, &body))
+        goto done;
+    long at = table_heads(t, heads.buf);
+    uint32_t off = 0;
+    if (at < 0 || at >= 65535 || common_buf_add(&t->arena, body.buf, (size_t)body.len, &off) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    e->sheads = (uint16_t)(at + 1);
+    e->sbody_off = off;
+    e->sbody_len = (uint32_t)body.len;
+    res = Py_None;
+    Py_INCREF(res);
+done:
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&heads);
+    PyBuffer_Release(&body);
+    return res;
+}
+
+/* add_nodata(zone, name, count, records): a DO query for a type `name` lacks gets the
+   zone's SOA and then these `count` records (RRSIG SOA, the name's NSEC, its RRSIG). */
+PyObject *gp_table_add_nodata(gp_table *self, PyObject *args)
+{
+    gn_table *t = &self->c;
+    unsigned zone, count;
+    Py_buffer name, body;
+    if (!PyArg_ParseTuple(args, "Iy*Iy*", &zone, &name, &count, &body))
+        return NULL;
+    PyObject *res = NULL;
+    uint32_t off = 0, skip = 0;
+    uint8_t head[4] = {(uint8_t)(count >> 8), (uint8_t)count, (uint8_t)(body.len >> 8),
+                       (uint8_t)body.len};
+    if (zone >= t->n_zones || count < 1 || count > 64 || body.len < 1 || body.len > 8192 ||
+        name.len < 1 || name.len > GN_MAX_NAME) {
+        PyErr_SetString(PyExc_ValueError, "a zone, a name, 1..64 records in 1..8192 bytes");
+        goto done;
+    }
+    if (common_buf_add(&t->arena, head, 4, &off) < 0 ||
+        common_buf_add(&t->arena, body.buf, (size_t)body.len, &skip) < 0 ||
+        common_set_put(&t->nodata, &t->arena, name.buf, (size_t)name.len, (uint16_t)zone, off) <
+            0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    res = Py_None;
+    Py_INCREF(res);
+done:
+    PyBuffer_Release(&name);
+    PyBuffer_Release(&body);
+    return res;
+}

@@ -90,7 +90,7 @@ class Bus:
         if self.secret is None:
             log.warning(
                 "fleet: no fleet.key_file: bus entries are NOT signed; anyone who can write to "
-                "bucket %r can forge drains, votes and serials",
+                "bucket %r can forge drains, votes, serials and zone documents",
                 conf.bucket,
             )
         if conf.replicas == 1:

@@ -4,7 +4,9 @@ Zone documents live in their own JetStream key-value bucket, `<fleet.bucket>-zon
 key per zone, with `zones.history` versions kept (JetStream's own per-key history); a
 version is the entry's revision, the same number on every instance. Each entry holds the
 document, the serial it is served with (chosen by the writer: above every earlier one),
-who wrote it, when and why. Every instance watches the bucket and writes each zone's
+who wrote it, when and why, sealed like every bus entry (writer, HLC time, HMAC with
+fleet.key_file: fleet/contentseal.py), so a forged, replayed or future version is refused
+and counted, never served. Every instance watches the bucket and writes each zone's
 current version into `state_dir/zones/` (atomically) for the app to load, so an instance
 that loses the bus keeps serving its last versions, and one that starts without it serves
 what it served before. Files in zones_dir only seed zones the bucket has never held.
@@ -17,19 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nats
 import nats.js.errors
 
-from geodns.config import Config
+from geodns.config import Config, read_fleet_key
+from geodns.fleet.contentseal import Entry, ZoneSeal
 from geodns.fleet.contentstate import Applied, LocalCopies, serial_for
 from geodns.table import Table
 from geodns.zones import document
@@ -44,44 +45,18 @@ def zone_of_key(key: str) -> str | None:
     if not key.startswith("zone."):
         return None
     rest = key[5:]
-    return bytes.fromhex(rest[1:]).decode() if rest.startswith("=") else rest + "."
+    if not rest.startswith("="):
+        return rest + "."
+    try:  # anyone on the bus may write any key: a bad one is not a zone, never a crash
+        return bytes.fromhex(rest[1:]).decode()
+    except ValueError:
+        return None
 
 
 def key_of(zone: str) -> str:
     """`gslb.example.com.` -> `zone.gslb.example.com`; odd names hex-encoded."""
     name = zone.rstrip(".")
     return "zone." + (name if _PLAIN.match(name) else "=" + zone.encode().hex())
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One version of a zone as the bucket holds it."""
-
-    revision: int
-    record: dict  # {"document", "serial", "who", "time", "summary"}
-
-    @property
-    def document(self) -> dict | None:
-        return self.record.get("document")
-
-    @property
-    def serial(self) -> int | None:
-        return self.record.get("serial")
-
-    @staticmethod
-    def encode(record: dict) -> bytes:
-        """A record as the bucket stores it (one place: signing, when the fleet's bus signs
-        its entries, goes here and in `parse`)."""
-        return json.dumps(record).encode()
-
-    @classmethod
-    def parse(cls, revision: int, value: bytes | None) -> Entry:
-        record = json.loads(value or b"{}")
-        if not isinstance(record, dict) or not isinstance(record.get("document"), dict | None):
-            raise ValueError("not a zone record")
-        if record.get("document") is not None and type(record.get("serial")) is not int:
-            raise ValueError("a zone record without its serial")
-        return cls(revision, record)
 
 
 class ContentSession:
@@ -93,6 +68,9 @@ class ContentSession:
         self.instance = conf.instance_name()
         self.kv: Any = None  # set while a session is up and synced
         self.latest: dict[str, Entry] = {}
+        secret = read_fleet_key(conf.fleet.key_file) if conf.fleet.key_file else None
+        self.seal = ZoneSeal(secret, self.instance, conf.fleet.max_skew)  # see contentseal.py
+        self._unsound: set[str] = set()  # zones whose last entry was refused at first read
         self.local = LocalCopies(Path(str(conf.state_dir)) / "zones")
         self.applied = Applied()
         self.on_change: Callable[[], Awaitable[bool]] | None = None  # the app's reload
@@ -110,6 +88,8 @@ class ContentSession:
         """Before the first table: join the bucket (a few seconds at most) and write its
         zones out; without the bus, serve the local copies (or, the first time, the seeds)."""
         self.local.open(self.conf.zones_dir)
+        for zone, held in self.local.held.items():  # a replay put while we were away: refused
+            self.seal.remember(key_of(zone), self.local.entry(zone, held))
         self._tasks.append(asyncio.create_task(self._run()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._synced.wait(), FIRST_CONTACT)
@@ -205,15 +185,20 @@ class ContentSession:
             zone = zone_of_key(entry.key)
             if zone is None or entry.operation in ("DEL", "PURGE"):
                 continue
-            try:
-                self.latest[zone] = Entry.parse(entry.revision, entry.value)
-            except ValueError as exc:
-                log.warning("zones: ignoring malformed %s: %s", entry.key, exc)
+            got = self.seal.take(entry.key, entry.revision, entry.value)
+            if got is None:  # forged, junk, replayed or from the future: counted, ignored
+                if self.kv is None and zone not in self.latest:
+                    self._unsound.add(zone)
                 continue
+            self._unsound.discard(zone)
+            self.latest[zone] = got
             self._dirty.set()
 
     async def _sync(self, kv: Any) -> None:
         """The bucket is read: seed what it never held, write every zone out, go live."""
+        for zone in sorted(self._unsound - set(self.latest)):
+            await self._newest_sound(kv, zone)
+        self._unsound.clear()
         for zone, text in self.local.seeds():
             if zone not in self.latest:
                 await self._seed(kv, zone, text)
@@ -223,6 +208,21 @@ class ContentSession:
         self._synced.set()
         self._dirty.set()
         log.info("zones: joined bucket %r (%d zones)", self.bucket, len(self.latest))
+
+    async def _newest_sound(self, kv: Any, zone: str) -> None:
+        """The bucket's last entry for `zone` was refused: serve the newest sound version in
+        its history (a forger cannot hide a zone from an instance that starts afresh)."""
+        with contextlib.suppress(nats.js.errors.NoKeysError):
+            sound = self.seal.sound(key_of(zone), await kv.history(key_of(zone)))
+            if sound:
+                self.seal.remember(key_of(zone), sound[-1])
+                self.latest[zone] = sound[-1]
+                log.warning(
+                    "zones: %s: the bucket's last entry was refused; serving version "
+                    "%d, the newest sound one",
+                    zone,
+                    sound[-1].revision,
+                )
 
     async def _seed(self, kv: Any, zone: str, text: str) -> None:
         compiled, problems = document.check(text, zone)
@@ -238,9 +238,10 @@ class ContentSession:
             "time": time.time(),
             "summary": f"seeded from {self.conf.zones_dir}",
         }
+        data, at = self.seal.encode(key_of(zone), record)
         with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
-            revision = await kv.create(key_of(zone), Entry.encode(record))
-            self.latest[zone] = Entry(revision, record)
+            revision = await kv.create(key_of(zone), data)
+            self.latest[zone] = Entry(revision, record, self.instance, at)
             log.info("zones: seeded %s from files (version %d)", zone, revision)
 
     # -- applying ---------------------------------------------------------------------------

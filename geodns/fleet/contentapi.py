@@ -16,7 +16,8 @@ import nats.errors
 import nats.js.errors
 
 from geodns.fleet.content import ContentSession, Entry, key_of
-from geodns.fleet.contentstate import serial_for
+from geodns.fleet.contentstate import LocalCopies, serial_for
+from geodns.fleet.seal import Rejected
 from geodns.model import Zone
 from geodns.ops.zonewrite import Conflict, Current, Refused
 from geodns.zones import document
@@ -65,15 +66,17 @@ class FleetBackend:
         return Current(doc, entry.revision if doc is not None else None, top, served, entry)
 
     async def _newest_valid(self, kv: Any, zone: str, got: Any) -> Entry:
-        """The newest entry when it holds a zone that loads here; else (a buggy or hostile
-        writer, another version of geodns) the version this instance serves, under the
-        newest's revision: the next write replaces what could not be served."""
-        held = self.session.local.held.get(zone)
+        """The newest entry when it is sound (sealed, newer than what we serve) and holds a
+        zone that loads here; else (a forgery, a replay, a buggy writer, another version of
+        geodns) the version this instance serves, under the newest's revision: the next
+        write replaces what could not be served."""
+        seal, held = self.session.seal, self.session.local.held.get(zone)
         if held is not None and held["version"] == got.revision:
-            return Entry(got.revision, held)  # what we serve: checked when it was applied
-        try:
-            entry = Entry.parse(got.revision, got.value)
-        except ValueError:
+            return self.session.local.entry(zone, held)  # checked when it was applied
+        over = None if held is None else LocalCopies.entry(zone, held)
+        try:  # a forgery, junk, a replay or a time from the future is not built on
+            entry: Entry | None = seal.vet(got.key, got.revision, got.value, over)
+        except Rejected:
             entry = None
         if entry is not None and entry.document is not None:
             text = document.to_text(entry.document)
@@ -81,8 +84,9 @@ class FleetBackend:
             compiled, _ = await loop.run_in_executor(None, document.check, text, zone)
             entry = entry if compiled is not None else None
         if entry is not None:
+            seal.hlc.observe(entry.at)  # what we write next is dated after it
             return entry
-        log.warning("zones: the newest entry of %s does not load here; writing over it", zone)
+        log.warning("zones: the newest entry of %s is not one to serve; writing over it", zone)
         return Entry(got.revision, held or {"document": None, "serial": None})
 
     async def commit(
@@ -101,7 +105,7 @@ class FleetBackend:
             "time": meta.time,
             "summary": meta.summary,
         }
-        body = Entry.encode(record)
+        body, at = self.session.seal.encode(key_of(zone), record)
         try:
             if cur.token is None:
                 revision = await kv.create(key_of(zone), body)
@@ -116,7 +120,7 @@ class FleetBackend:
         except (nats.errors.Error, TimeoutError) as exc:
             message = f"the fleet bus did not confirm ({exc}): read the zone to see if it landed"
             raise Refused(503, message) from exc
-        entry = Entry(revision, record)
+        entry = Entry(revision, record, self.session.instance, at)
         if self.session.latest.get(zone, entry).revision <= revision:
             self.session.latest[zone] = entry
         self.session._dirty.set()
@@ -139,26 +143,12 @@ class FleetBackend:
         except nats.js.errors.NoKeysError:
             return []
         out = []
-        for got in entries:
-            if got.operation in ("DEL", "PURGE"):
-                continue
-            try:
-                entry = Entry.parse(got.revision, got.value)
-            except ValueError:
-                continue  # not a zone record: never served, not listed
+        for entry in self.session.seal.sound(key_of(zone), entries):  # no forgery, no replay
             rec, doc = entry.record, entry.document
             text = document.to_text(doc) if doc is not None else None
             when = float(rec.get("time") or 0.0)
-            out.append(
-                Version(
-                    got.revision,
-                    entry.serial,
-                    when,
-                    rec.get("who", "?"),
-                    rec.get("summary", ""),
-                    text,
-                )
-            )
+            who, summary = rec.get("who", "?"), rec.get("summary", "")
+            out.append(Version(entry.revision, entry.serial, when, who, summary, text))
         return out
 
     def listing(self) -> list[dict]:

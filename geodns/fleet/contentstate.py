@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from geodns.fleet.contentseal import Entry
 from geodns.fleet.serials import next_serial
 from geodns.model import Zone
 from geodns.zones import document, load, store
@@ -81,6 +82,12 @@ class LocalCopies:
                 out.append((compiled.origin_text.lower(), text or ""))
         return out
 
+    @staticmethod
+    def entry(zone: str, held: dict[str, Any]) -> Entry:
+        """The bus entry a kept copy was written from (its seal's writer and time)."""
+        at, writer = held.get("at", 0), str(held.get("writer", ""))
+        return Entry(held["version"], held, writer, at if type(at) is int else 0)
+
     def serial_of(self, zone: str) -> int | None:
         held = self.held.get(zone)
         return held.get("serial") if held else None
@@ -119,7 +126,7 @@ class LocalCopies:
                     self.refused[zone] = entry.revision
                     continue
                 held = {"zone": zone, "version": entry.revision, "serial": entry.serial}
-                held["document"] = doc
+                held.update(document=doc, writer=entry.writer, at=entry.at)
                 store.atomic_write(path, text)
                 store.atomic_write(self.folder / meta_name(zone), json.dumps(held))
                 self.held[zone] = held

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -200,7 +201,9 @@ def _fleet(app: Sources) -> Iterator[Metric]:
     rejected = CounterMetricFamily(
         "geodns_fleet_rejected", "Bus entries ignored (forged, replayed, future)", labels=["reason"]
     )
-    counts = app.fleet.rejected()
+    counts = Counter(app.fleet.rejected())
+    if getattr(app, "content", None) is not None:  # zone documents (zones.source: fleet)
+        counts.update(app.content.seal.guard.rejected)
     for reason in REASONS:
         rejected.add_metric([reason], counts.get(reason, 0))
     yield rejected

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from geodns.geo.locator import demo_geoip_path
-from tests.e2e.fleetkit import NATS, NatsServer
+from tests.e2e.fleetkit import BUS_KEY, NATS, NatsServer
 from tests.e2e.zonekit import TOKEN, ZONE, ZONE_TEXT, call, soa_serial
 from tests.servers import ServerThread, wait_for, write_config
 
@@ -17,18 +17,24 @@ from tests.servers import ServerThread, wait_for, write_config
 class Member:
     """One instance: its zones_dir (a seed, or empty), state_dir, config and server."""
 
-    def __init__(self, root: Path, name: str, nats_url: str, seed: str | None) -> None:
+    def __init__(
+        self, root: Path, name: str, nats_url: str, seed: str | None, key: str | None = BUS_KEY
+    ) -> None:
         self.name, self.dir = name, root / name
         self.zones, self.state = self.dir / "zones", self.dir / "state"
         self.zones.mkdir(parents=True)
         if seed is not None:
             (self.zones / "api.test.yaml").write_text(seed)
         (self.dir / "token").write_text(TOKEN)
+        fleet: dict[str, Any] = {"nats": [nats_url], "stale_after": "2s", "replicas": 1}
+        if key is not None:  # zone documents sealed with fleet.key_file
+            (self.dir / "bus.key").write_text(key)
+            fleet["key_file"] = str(self.dir / "bus.key")
         self.config = write_config(
             self.dir,
             self.zones,
             http={"listen": "127.0.0.1:0", "token_file": str(self.dir / "token")},
-            fleet={"nats": [nats_url], "stale_after": "2s"},
+            fleet=fleet,
             zones={"source": "fleet", "history": 64},
             geoip={"city": demo_geoip_path()},
             instance=name,

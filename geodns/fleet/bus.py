@@ -137,6 +137,15 @@ class Bus:
         except Exception as exc:
             self.trouble(f"bucket {self.conf.bucket!r} not answering (election?): {exc}")
 
+    async def purge(self, pattern: str, below: int) -> None:
+        """Remove the entries whose key matches `pattern` (`>` and `*` allowed) and whose
+        revision is below `below` from the bucket's stream, leaving no delete marker (the
+        NATS user needs $JS.API.STREAM.PURGE.KV_<bucket>)."""
+        if self.kv is None or self._nc is None:
+            raise ConnectionError("not on the bus")
+        subject = f"$KV.{self.conf.bucket}.{pattern}"
+        await self._nc.jetstream().purge_stream(f"KV_{self.conf.bucket}", below, subject)
+
     async def delete(self, key: str) -> None:
         if self.kv is None:
             raise ConnectionError("not on the bus")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,43 @@ def test_serials_grow_through_rollback_partition_and_a_new_bucket(fleet, backend
     reload_all(instances, zone_text(*ports, "  v4: {A: 192.0.2.4}\n"))
     wait_for(lambda: len({served(i) for i in instances}) == 1, 10)
     assert one_serial(instances) > top
+    watch.check()
+
+
+def claim_keys(url: str) -> list[str]:
+    """The serial claim keys the bucket holds (read as an anonymous client)."""
+
+    async def read() -> list[str]:
+        nc = await nats.connect(url)
+        try:
+            keys = await (await nc.jetstream().key_value("geodns")).keys()
+            return sorted(k for k in keys if k.startswith("serial."))
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def test_many_reloads_leave_a_bounded_number_of_claims(fleet, backends, nats_server) -> None:
+    instances, _ = fleet
+    a, c = instances[0], instances[2]
+    ports = backends[0].port, backends[1].port
+    v1, v2 = zone_text(*ports), zone_text(*ports, "  v2: {A: 192.0.2.2}\n")
+    watch = Watch(instances)
+    first = one_serial(instances)
+    for n in range(48):  # each one a claim: new content, then a rollback, and so on
+        reload_all([a], v2 if n % 2 == 0 else v1)
+    wait_for(lambda: len({served(i) for i in instances}) == 1, 10)
+    last = one_serial(instances)
+    assert last >= first + 48  # every reload moved the serial up
+    keys = claim_keys(nats_server.url)
+    assert 1 <= len(keys) <= 16 + 2, keys  # COMPACT_AFTER claims and a checkpoint or two
+
+    c.stop()  # c forgets every serial it kept: the checkpoint and later claims give it
+    shutil.rmtree(c.dir / "state")
+    c.start()
+    wait_for(lambda: all_joined(instances), 20)
+    assert served(c) == served(a) and served(c)[0] == last
     watch.check()
 
 

@@ -146,10 +146,17 @@ class Reloading:
         self._retire(asyncio.ensure_future(self._reagree()))
 
     async def _reagree(self) -> None:
-        zones = [zt.zone for zt in self.table.zones.values()]
-        agreed = await self.fleet.agree_serials(zones)
-        if any(agreed.get((z.origin_text, z.content_hash), z.serial) != z.serial for z in zones):
-            await self.reload()
+        """Under the reload lock: agreeing on the table a running reload is about to replace
+        would claim a new serial for content no longer served (seen: a claim arriving in
+        the middle of a reload renumbered the old content, and then the new one, 905 -> 909)."""
+        async with self._reload_lock:
+            zones = [zt.zone for zt in self.table.zones.values()]
+            agreed = await self.fleet.agree_serials(zones)
+            moved = any(
+                agreed.get((z.origin_text, z.content_hash), z.serial) != z.serial for z in zones
+            )
+            if moved:
+                await self._reload()
 
     async def _publish(self) -> None:
         """Worker processes get the current table and settings (a new generation)."""

@@ -22,8 +22,9 @@ def test_one_serial_whatever_the_file_times_and_a_new_one_everywhere(fleet, back
         instance.write_zone(changed, age)
         assert instance.server.call(instance.app.reload)
     after = {i.serial() for i in instances}
-    assert len(after) == 1 and after != first
-    assert next(iter(after)) > next(iter(first))  # agreed on the bus: only growing
+    # agreed on the bus: one above, once (a's claim; b's and c's are passed over), with no
+    # renumbering by a claim agreed on a table a reload was replacing (seen: +5)
+    assert after == {next(iter(first)) + 1}
 
 
 def test_fleet_lists_three_instances_with_one_generation(fleet, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from geodns.zones import document
 log = logging.getLogger("geodns.fleet")
 FIRST_CONTACT = 3.0  # how long start waits for the bucket before serving the local copies
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0
+WRONG_LAST = (10071, 10164)  # JetStream: wrong last sequence (a compare-and-set refused)
 _PLAIN = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 
 
@@ -70,7 +71,7 @@ class ContentSession:
         self.latest: dict[str, Entry] = {}
         secret = read_fleet_key(conf.fleet.key_file) if conf.fleet.key_file else None
         self.seal = ZoneSeal(secret, self.instance, conf.fleet.max_skew)  # see contentseal.py
-        self._unsound: set[str] = set()  # zones whose last entry was refused at first read
+        self._unsound: dict[str, int] = {}  # zone -> its last entry's revision, refused
         self.local = LocalCopies(Path(str(conf.state_dir)) / "zones")
         self.applied = Applied()
         self.on_change: Callable[[], Awaitable[bool]] | None = None  # the app's reload
@@ -188,20 +189,20 @@ class ContentSession:
             got = self.seal.take(entry.key, entry.revision, entry.value)
             if got is None:  # forged, junk, replayed or from the future: counted, ignored
                 if self.kv is None and zone not in self.latest:
-                    self._unsound.add(zone)
+                    self._unsound[zone] = entry.revision
                 continue
-            self._unsound.discard(zone)
+            self._unsound.pop(zone, None)
             self.latest[zone] = got
             self._dirty.set()
 
     async def _sync(self, kv: Any) -> None:
         """The bucket is read: seed what it never held, write every zone out, go live."""
-        for zone in sorted(self._unsound - set(self.latest)):
+        for zone in sorted(set(self._unsound) - set(self.latest)):
             await self._newest_sound(kv, zone)
-        self._unsound.clear()
         for zone, text in self.local.seeds():
-            if zone not in self.latest:
-                await self._seed(kv, zone, text)
+            if zone not in self.latest:  # never held, or nothing sound: seeded over it
+                await self._seed(kv, zone, text, self._unsound.get(zone))
+        self._unsound.clear()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.local.write_all, dict(self.latest), True)
         self.kv = kv
@@ -224,7 +225,7 @@ class ContentSession:
                     sound[-1].revision,
                 )
 
-    async def _seed(self, kv: Any, zone: str, text: str) -> None:
+    async def _seed(self, kv: Any, zone: str, text: str, over: int | None = None) -> None:
         compiled, problems = document.check(text, zone)
         if compiled is None:
             log.error("zones: seed %s not valid, not seeded: %s", zone, problems)
@@ -239,10 +240,19 @@ class ContentSession:
             "summary": f"seeded from {self.conf.zones_dir}",
         }
         data, at = self.seal.encode(key_of(zone), record)
-        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
-            revision = await kv.create(key_of(zone), data)
-            self.latest[zone] = Entry(revision, record, self.instance, at)
-            log.info("zones: seeded %s from files (version %d)", zone, revision)
+        try:
+            if over is None:
+                revision = await kv.create(key_of(zone), data)
+            else:
+                revision = await kv.update(key_of(zone), data, last=over)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return  # another instance seeded it first: fine
+        except nats.js.errors.APIError as exc:
+            if exc.err_code in WRONG_LAST:
+                return
+            raise
+        self.latest[zone] = Entry(revision, record, self.instance, at)
+        log.info("zones: seeded %s from files (version %d)", zone, revision)
 
     # -- applying ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 import nats.errors
 import nats.js.errors
 
-from geodns.fleet.content import ContentSession, Entry, key_of
+from geodns.fleet.content import WRONG_LAST, ContentSession, Entry, key_of
 from geodns.fleet.contentstate import LocalCopies, serial_for
 from geodns.fleet.seal import Rejected
 from geodns.model import Zone
@@ -25,7 +25,6 @@ from geodns.zones.store import Version
 
 log = logging.getLogger("geodns.fleet")
 APPLY_WAIT = 5.0  # how long a writer waits for this instance to serve what it wrote
-WRONG_LAST = (10071, 10164)  # JetStream: wrong last sequence (a compare-and-set refused)
 
 
 class FleetBackend:

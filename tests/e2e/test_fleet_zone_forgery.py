@@ -13,12 +13,12 @@ import time
 import urllib.request
 from typing import Any
 
-import nats
+import nats as nats_client
 
 from geodns.fleet.seal import SHIFT, seal, unseal
 from tests.e2e.fleetkit import BUS_KEY
-from tests.e2e.fleetzones import Member
-from tests.e2e.zonekit import answers, rrset_patch
+from tests.e2e.fleetzones import Member, start_all
+from tests.e2e.zonekit import ZONE_TEXT, answers, rrset_patch
 from tests.servers import wait_for
 
 pytest_plugins = ["tests.e2e.fleetzones"]  # the nats and trio fixtures
@@ -47,7 +47,7 @@ def forge(url: str) -> None:
     """As anyone who can reach the bus: replays, junk, a forged and a future version."""
 
     async def run() -> None:
-        nc = await nats.connect(url)
+        nc = await nats_client.connect(url)
         try:
             kv = await nc.jetstream().key_value("geodns-zones")
             versions = await kv.history(KEY)
@@ -107,3 +107,37 @@ def test_forged_junk_replayed_and_future_zone_documents_change_nothing(
     assert history[:-1] == before[0][3] and history[-1]["version"] == after["version"]
     for m in trio:
         assert m.server is not None and answers(m.server, "static.api.test.")[1] == ["192.0.2.1"]
+
+
+def test_a_zone_holding_only_forgeries_is_seeded_from_files(tmp_path, nats) -> None:
+    """Before any instance starts, an anonymous client fills the zone's key with a plain
+    document and junk: the instance with the seed file seeds over them, every instance
+    serves the seed, and the history lists only the seed."""
+    server = nats  # the fixture (a NatsServer), not the client library
+
+    async def plant() -> None:
+        nc = await nats_client.connect(server.url)
+        try:
+            js = nc.jetstream()
+            kv = await js.create_key_value(bucket="geodns-zones", history=64)
+            doc = {"zone": "api.test.", "ns": ["ns1.api.test."], "records": {}}
+            forged = {"document": doc, "serial": 9, "who": "x", "time": 0, "summary": "x"}
+            await kv.put(KEY, json.dumps(forged).encode())
+            await kv.put(KEY, b"junk")
+        finally:
+            await nc.close()
+
+    asyncio.run(plant())
+    members = [Member(tmp_path, n, server.url, ZONE_TEXT if n == "a" else None) for n in "abc"]
+    try:
+        start_all(members)
+        for m in members:
+            assert m.server is not None
+            assert answers(m.server, "static.api.test.")[1] == ["192.0.2.1"]
+            assert [v["summary"][:11] for v in m.api("GET", "/history")[1]["versions"]] == [
+                "seeded from"
+            ]
+        assert rejected(members[0])["unsigned"] >= 1  # the junk (the last entry, first read)
+    finally:
+        for m in members:
+            m.stop()

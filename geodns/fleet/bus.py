@@ -114,7 +114,8 @@ class Bus:
             raise ConnectionError("not on the bus")
         data = seal(self.secret, key, value, self.instance, self.hlc.now())
         try:
-            revision = await kv.put(key, data)
+            with natsconn.closed_is_lost("a write"):
+                revision = await kv.put(key, data)
             if self._unseen is None:
                 self._unseen = (revision, time.monotonic())
             return revision
@@ -144,12 +145,14 @@ class Bus:
         if self.kv is None or self._nc is None:
             raise ConnectionError("not on the bus")
         subject = f"$KV.{self.conf.bucket}.{pattern}"
-        await self._nc.jetstream().purge_stream(f"KV_{self.conf.bucket}", below, subject)
+        with natsconn.closed_is_lost("a purge"):
+            await self._nc.jetstream().purge_stream(f"KV_{self.conf.bucket}", below, subject)
 
     async def delete(self, key: str) -> None:
         if self.kv is None:
             raise ConnectionError("not on the bus")
-        await self.kv.delete(key)
+        with natsconn.closed_is_lost("a delete"):
+            await self.kv.delete(key)
 
     def reasons(self) -> list[str]:
         """For status: why we are off the bus, a refusal of the last minute (a payload over
@@ -183,7 +186,9 @@ class Bus:
                 await self._session()
                 delay = BACKOFF_FIRST  # it worked for a while: come back quickly
             except asyncio.CancelledError:
-                raise
+                if natsconn.stopping():
+                    raise
+                self.trouble("connection lost (the NATS client cancelled what we awaited)")
             except Exception as exc:
                 words = natsconn.describe(exc, self._last_error)
                 self.trouble(words, natsconn.level(words))
@@ -213,8 +218,10 @@ class Bus:
         dog = asyncio.create_task(self._watchdog(lost))
         try:
             await asyncio.wait({pump, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if pump.done():
+            if pump.done() and not pump.cancelled():
                 pump.result()  # raise what stopped it
+            elif pump.done():
+                self.trouble("connection lost (the watch was cancelled under us)")
             elif self._last_error is not None:
                 self.trouble(f"connection lost: {self._last_error}")
             else:
@@ -255,11 +262,15 @@ class Bus:
     async def _watchdog(self, lost: asyncio.Event) -> None:
         """A write of ours that the watcher does not deliver back means the watch died (its
         consumer lived on a NATS node that went away), and a watch that never finishes
-        delivering the bucket's contents never lets us join: either way, start over."""
+        delivering the bucket's contents never lets us join: either way, start over. So does
+        a connection nats-py closed without calling our callbacks (natsconn.closed)."""
         stall = max(2.0, self.conf.stale_after / 2)
         began = time.monotonic()
         while not lost.is_set():
             await asyncio.sleep(0.5)
+            if natsconn.closed(self._nc):
+                self.trouble("connection lost (closed without a word from the NATS client)")
+                lost.set()
             if self.kv is None and time.monotonic() - began > SYNC_WAIT:
                 self.trouble(f"the bucket's contents did not arrive within {SYNC_WAIT:g}s")
                 lost.set()

@@ -30,6 +30,7 @@ import nats
 import nats.js.errors
 
 from geodns.config import Config, read_fleet_key
+from geodns.fleet import natsconn
 from geodns.fleet.contentseal import Entry, ZoneSeal
 from geodns.fleet.contentstate import Applied, LocalCopies, serial_for
 from geodns.table import Table
@@ -119,7 +120,9 @@ class ContentSession:
                 await self._session()
                 delay = BACKOFF_FIRST
             except asyncio.CancelledError:
-                raise
+                if natsconn.stopping():
+                    raise
+                log.debug("zones bus: the NATS client cancelled what we awaited")
             except Exception as exc:
                 log.debug("zones bus: %s: %s", type(exc).__name__, exc)
             if self.kv is not None:
@@ -156,10 +159,10 @@ class ContentSession:
                 kv = await js.create_key_value(bucket=self.bucket, history=self.conf.zones.history)
             watcher = await kv.watchall()
             pump = asyncio.create_task(self._pump(watcher, kv))
-            waiter = asyncio.create_task(lost.wait())
+            waiter = asyncio.create_task(self._until_lost(nc, lost))
             try:
                 await asyncio.wait({pump, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if pump.done():
+                if pump.done() and not pump.cancelled():
                     pump.result()
             finally:
                 for task in (pump, waiter):
@@ -171,6 +174,13 @@ class ContentSession:
             self.kv = None
             with contextlib.suppress(Exception):
                 await nc.close()
+
+    @staticmethod
+    async def _until_lost(nc: Any, lost: asyncio.Event) -> None:
+        """The callbacks said so, or the client is closed without them (natsconn.closed)."""
+        while not lost.is_set() and not natsconn.closed(nc):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), 0.5)
 
     async def _pump(self, watcher: Any, kv: Any) -> None:
         """Entries as they come; the first None ends the bucket's current contents."""

@@ -3,9 +3,11 @@ NKey or .creds; opening (or creating) the bucket with its replicas checked; erro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,35 @@ async def open_bucket(js: Any, conf: FleetConfig, warnings: list[str]) -> KeyVal
             "fleet: %s (change one of them: nats stream edit KV_%s --replicas)", words, conf.bucket
         )
     return kv
+
+
+def stopping() -> bool:
+    """Whether the running task is being cancelled. nats-py cancels the futures it owns when
+    a connection closes (a write's ack, a request), so a CancelledError can reach a task
+    nobody cancelled: that is a lost connection, never a reason for the task to end (seen:
+    a bus whose session died that way never reconnected, `degraded` with no problem named)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def closed(nc: Any) -> bool:
+    """Whether a client's connection is closed. Not only its callbacks say so: nats-py's
+    close sets the state first and calls disconnected_cb/closed_cb last, and an error on
+    the way (flushing pending writes into a socket already reset) ends it before them (seen
+    under load: an instance `degraded` for good, on the bucket by its own account, hearing
+    nothing and writing nothing). Sessions poll this."""
+    return nc is not None and nc.is_closed
+
+
+@contextlib.contextmanager
+def closed_is_lost(what: str) -> Iterator[None]:
+    """Around an await on nats-py: a CancelledError we were not sent is a ConnectionError."""
+    try:
+        yield
+    except asyncio.CancelledError as exc:
+        if stopping():
+            raise
+        raise ConnectionError(f"the connection closed under {what}") from exc
 
 
 def describe(exc: BaseException, last: BaseException | None) -> str:

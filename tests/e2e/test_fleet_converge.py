@@ -32,8 +32,30 @@ def heal(proxy, instances: list[Instance]) -> None:
     try:
         wait_for(lambda: all(i.fleet_state() == "joined" for i in instances), 25)
     except AssertionError as exc:
-        states = {i.name: i.http("/api/v1/status")[1]["fleet"] for i in instances}
+        states = {i.name: (i.http("/api/v1/status")[1]["fleet"], inside(i)) for i in instances}
         raise AssertionError(f"not all joined: {states}") from exc
+
+
+def inside(instance: Instance) -> dict:
+    """What the status cannot say, for a failure's message: the bus and its tasks."""
+    fleet = instance.app.fleet
+    bus = fleet.bus
+    tasks = [
+        "done: " + repr(t.exception() if not t.cancelled() else "cancelled") if t.done() else "up"
+        for t in fleet._tasks
+    ]
+    heard = {n: round(fleet.clock() - r.at, 1) for n, r in fleet.peers.items()}
+    nc = bus._nc
+    conn = None if nc is None else (nc.is_connected, nc._pings_outstanding, nc.stats)
+    return {
+        "kv": bus.kv is not None,
+        "problem": bus.problem,
+        "tasks": tasks,
+        "heard_ago": heard,
+        "nc": conn,
+        "unseen": bus._unseen,
+        "watched": bus._watched,
+    }
 
 
 def test_a_drain_and_undrain_made_off_the_bus_leave_nothing_drained(fleet) -> None:

@@ -4,8 +4,14 @@ above a claim's floor keeps its number; start from the checkpoint with the large
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from geodns.fleet import serials as s
-from geodns.fleet.serials import Claim, checkpoint, serials_of
+from geodns.fleet.bus import BusEntry
+from geodns.fleet.drains import StateDir
+from geodns.fleet.serials import Claim, Serials, checkpoint, serials_of
 
 
 def cp(revision: int, upto: int, top: int, **contents: int) -> Claim:
@@ -64,3 +70,22 @@ def test_checkpoint_folds_what_was_seen(monkeypatch) -> None:
 def test_a_content_left_out_is_numbered_above_everything_if_claimed_again() -> None:
     mark = cp(8, 7, 22, A=22, C=21)  # B (once 11) left out
     assert serials_of([mark, Claim(9, "B", 12)]) == ({"A": 22, "C": 21, "B": 23}, 23)
+
+
+def _entry(revision: int, writer: str, body: dict) -> BusEntry:
+    key = f"serial.z=2e.{writer}-{revision}"
+    return BusEntry(key, json.dumps(body).encode(), "PUT", revision, writer, revision)
+
+
+def test_a_checkpoint_read_from_the_bus_drops_what_it_folds() -> None:
+    got = Serials(StateDir(None))
+    got.entry(_entry(1, "a", {"zone": "z.", "hash": "A", "floor": 10}))
+    got.entry(_entry(2, "b", {"zone": "z.", "hash": "B", "floor": 5}))
+    got.entry(_entry(4, "a", {"zone": "z.", "hash": "C", "floor": 1}))
+    mark = {"zone": "z.", "upto": 2, "serials": {"A": 10, "B": 11}, "floor": 11}
+    got.entry(_entry(5, "b", mark))
+    held = got.claims["z."]
+    assert sorted(c.revision for c in held.values()) == [4, 5]  # 1 and 2 folded
+    assert serials_of(list(held.values())) == ({"A": 10, "B": 11, "C": 12}, 12)
+    with pytest.raises(ValueError):  # a checkpoint cannot fold itself or what follows it
+        got.entry(_entry(6, "a", {**mark, "upto": 6}))

@@ -114,12 +114,11 @@ def stopping() -> bool:
 
 
 def closed(nc: Any) -> bool:
-    """Whether a client's connection is closed. Not only its callbacks say so: nats-py's
-    close sets the state first and calls disconnected_cb/closed_cb last, and an error on
-    the way (flushing pending writes into a socket already reset) ends it before them (seen
-    under load: an instance `degraded` for good, on the bucket by its own account, hearing
-    nothing and writing nothing). Sessions poll this."""
-    return nc is not None and nc.is_closed
+    """Whether a connected client (no reconnection of its own) is connected no more. Its
+    callbacks do not always say so (seen under load: an instance `degraded` for good, on
+    the bucket by its own account, its client no longer connected, hearing and writing
+    nothing, its session waiting for a callback that never came). Sessions poll this."""
+    return nc is not None and not nc.is_connected
 
 
 @contextlib.contextmanager

@@ -46,7 +46,7 @@ def inside(instance: Instance) -> dict:
     ]
     heard = {n: round(fleet.clock() - r.at, 1) for n, r in fleet.peers.items()}
     nc = bus._nc
-    conn = None if nc is None else (nc.is_connected, nc._pings_outstanding, nc.stats)
+    conn = None if nc is None else (nc._status, nc._pings_outstanding, nc.stats)
     return {
         "kv": bus.kv is not None,
         "problem": bus.problem,

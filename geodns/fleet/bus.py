@@ -31,6 +31,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0
 DELETED = ("DEL", "PURGE")
 SAY_AGAIN = 60.0  # an unchanged problem is logged again after this long
 SYNC_WAIT = 10.0  # a session whose watch has not delivered the bucket by then starts over
+STOP_WAIT = 2.0  # how long an ending session waits for its tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,7 @@ class Bus:
         kv = await asyncio.wait_for(natsconn.open_bucket(js, self.conf, self.warnings), SYNC_WAIT)
         watcher = await asyncio.wait_for(kv.watchall(), SYNC_WAIT)
         self._unseen, self._watched = None, 0
-        pump = asyncio.create_task(self._pump(watcher, kv))
+        pump = asyncio.create_task(self._pump(watcher, kv, lost))
         waiter = asyncio.create_task(lost.wait())
         dog = asyncio.create_task(self._watchdog(lost))
         try:
@@ -227,19 +228,28 @@ class Bus:
             else:
                 self.trouble("connection lost")
         finally:
+            lost.set()  # the pump stops within a second even if it misses its cancel
             for task in (pump, waiter, dog):
                 task.cancel()
-            await asyncio.gather(pump, waiter, dog, return_exceptions=True)
+            # bounded: Python 3.11's wait_for can swallow a cancel whose inner future
+            # completes at the same moment (seen: a session stuck here, `degraded` for good)
+            await asyncio.wait({pump, waiter, dog}, timeout=STOP_WAIT)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(watcher.stop(), 1.0)  # its consumer's tasks too
             if self.kv is not None:
                 self.kv = None
                 self.on_lost()
 
-    async def _pump(self, watcher: Any, kv: KeyValue) -> None:
-        """Deliver entries; the first None marks the end of the bucket's current contents."""
-        while True:
-            entry = await watcher.updates(timeout=3600)
+    async def _pump(self, watcher: Any, kv: KeyValue, lost: asyncio.Event) -> None:
+        """Deliver entries; the first None marks the end of the bucket's current contents.
+        Looks at `lost` every second: a session that ended is never joined nor fed."""
+        while not lost.is_set():
+            try:
+                entry = await watcher.updates(timeout=1.0)
+            except TimeoutError:
+                continue
+            if lost.is_set():
+                return
             if entry is None:
                 if self.kv is None:
                     self.kv, self.problem, self._error = kv, None, ("", float("-inf"))

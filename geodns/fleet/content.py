@@ -158,16 +158,17 @@ class ContentSession:
             except nats.js.errors.BucketNotFoundError:
                 kv = await js.create_key_value(bucket=self.bucket, history=self.conf.zones.history)
             watcher = await kv.watchall()
-            pump = asyncio.create_task(self._pump(watcher, kv))
+            pump = asyncio.create_task(self._pump(watcher, kv, lost))
             waiter = asyncio.create_task(self._until_lost(nc, lost))
             try:
                 await asyncio.wait({pump, waiter}, return_when=asyncio.FIRST_COMPLETED)
                 if pump.done() and not pump.cancelled():
                     pump.result()
             finally:
+                lost.set()  # the pump stops within a second even if it misses its cancel
                 for task in (pump, waiter):
                     task.cancel()
-                await asyncio.gather(pump, waiter, return_exceptions=True)
+                await asyncio.wait({pump, waiter}, timeout=2.0)  # see Bus._session
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(watcher.stop(), 1.0)
         finally:
@@ -182,13 +183,15 @@ class ContentSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lost.wait(), 0.5)
 
-    async def _pump(self, watcher: Any, kv: Any) -> None:
+    async def _pump(self, watcher: Any, kv: Any, lost: asyncio.Event) -> None:
         """Entries as they come; the first None ends the bucket's current contents."""
-        while True:
+        while not lost.is_set():
             try:
-                entry = await watcher.updates(timeout=3600)
+                entry = await watcher.updates(timeout=1.0)
             except TimeoutError:
                 continue
+            if lost.is_set():
+                return
             if entry is None:
                 if self.kv is None:
                     await self._sync(kv)

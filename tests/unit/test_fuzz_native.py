@@ -65,7 +65,9 @@ def test_every_native_harness_runs_clean_under_asan_and_ubsan(out: Path) -> None
     )
     assert {"cookie", "rrl"} <= done.keys(), report  # ours are always in the tree
     for name, runs in done.items():
-        assert int(runs) >= 1_000, (name, report)  # geodata, with its interpreter: ~3,000
+        # ran for real (geodata, with its interpreter, ~3,000 on a quiet machine; seen at 770
+        # on a loaded one): a floor that says "it ran", not a speed
+        assert int(runs) >= 100, (name, report)
     skipped = set(re.findall(r"fuzz: (\w+): skipped", report))
     if "stress_threads" in skipped:  # no ThreadSanitizer here
         skipped.remove("stress_threads")

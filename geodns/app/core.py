@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geodns import config as cfg
-from geodns.app import lifecycle
+from geodns.app.lifecycle import Starting
 from geodns.app.reload import Reloading
 from geodns.app.watch import Watching
 from geodns.app.writes import Writing
@@ -22,7 +22,7 @@ log = logging.getLogger("geodns")
 
 
 @dataclass
-class App(Reloading, Watching, Writing):
+class App(Starting, Reloading, Watching, Writing):
     """Everything that runs, and the one place that knows all of it."""
 
     config: cfg.Config
@@ -36,7 +36,7 @@ class App(Reloading, Watching, Writing):
     async def __aenter__(self) -> App:
         """Start every part (app/lifecycle.py); a failure stops what started, then raises."""
         try:
-            await lifecycle.start(self, self._stack)
+            await self.start_parts(self._stack)
         except BaseException:
             await self._stack.aclose()
             raise

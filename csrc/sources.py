@@ -30,6 +30,7 @@ COMPONENTS: dict[str, list[str]] = {
     "sign": ["sign/key.c", "sign/p256.c", "sign/ed25519.c", "sign/nonce.c"],
     "py": [
         "py/table.c",
+        "py/heads.c",
         "py/decisions.c",
         "py/classes.c",
         "py/server.c",

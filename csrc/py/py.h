@@ -63,6 +63,9 @@ long gp_add_class(gn_decisions *x, PyObject *item);
 int gp_add_picks(gn_decisions *x, size_t cls, PyObject *item);
 /* py/classes.c: 80 bytes of heads interned in the decisions: their index, or -1 */
 long gp_decisions_heads(gn_decisions *x, const uint8_t *h);
+/* py/heads.c: 80 bytes of heads interned in the table (their index, or -1) */
+long gp_intern_heads(gn_table *t, const uint8_t *h);
+
 /* py/signed.c (DNSSEC): the Table's methods for answers signed ahead */
 PyObject *gp_table_add_signed(gp_table *self, PyObject *args);
 PyObject *gp_table_set_signed_until(gp_table *self, PyObject *args);

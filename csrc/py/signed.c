@@ -19,27 +19,6 @@ static int signed_valid(const Py_buffer *heads, const Py_buffer *body)
     return 0;
 }
 
-/* 80 bytes of heads interned in the table: their index, or -1 (py/table.c's own, kept
-   apart so this file needs nothing of it) */
-static long table_heads(gn_table *t, const uint8_t *h)
-{
-    for (size_t i = 0; i < t->n_heads; i++)
-        if (memcmp(t->heads[i], h, 80) == 0)
-            return (long)i;
-    if (t->n_heads >= 65535)
-        return -1;
-    if (t->n_heads == t->cap_heads) {
-        size_t cap = t->cap_heads ? t->cap_heads * 2 : 64;
-        void *nh = realloc(t->heads, cap * 80);
-        if (nh == NULL)
-            return -1;
-        t->heads = nh;
-        t->cap_heads = cap;
-    }
-    memcpy(t->heads[t->n_heads], h, 80);
-    return (long)t->n_heads++;
-}
-
 /* set_signed_until(seconds): when the signed variants' week is over (0: never). */
 PyObject *gp_table_set_signed_until(gp_table *self, PyObject *args)
 {
@@ -69,7 +48,7 @@ PyObject *gp_table_add_signed(gp_table *self, PyObject *args)
     }
     if (!signed_valid(&heads, &body))
         goto done;
-    long at = table_heads(t, heads.buf);
+    long at = gp_intern_heads(t, heads.buf);
     uint32_t off = 0;
     if (at < 0 || at >= 65535 || common_buf_add(&t->arena, body.buf, (size_t)body.len, &off) < 0) {
         PyErr_NoMemory();

@@ -165,21 +165,6 @@ static PyObject *table_add_names(gp_table *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static long intern_heads(gn_table *t, const uint8_t *h)
-{
-    for (size_t i = 0; i < t->n_heads; i++)
-        if (memcmp(t->heads[i], h, 80) == 0)
-            return (long)i;
-    if (t->n_heads >= 65535)
-        return -1;
-    void *nh = grow(t->heads, &t->cap_heads, t->n_heads, 80);
-    if (nh == NULL)
-        return -1;
-    t->heads = nh;
-    memcpy(t->heads[t->n_heads], h, 80);
-    return (long)t->n_heads++;
-}
-
 /* add_entry(key, kind, zone, qtype, heads (80 bytes or b""), body, policy slot=0,
    chain=False): chain, a POLICY entry whose body is a CNAME chain's records */
 static PyObject *table_add_entry(gp_table *self, PyObject *args)
@@ -200,7 +185,7 @@ static PyObject *table_add_entry(gp_table *self, PyObject *args)
         goto done;
     }
     gn_entry *ev = grow(t->ents, &t->cap_ents, t->n_ents, sizeof *ev);
-    if (ev == NULL || (fixed && (hi = intern_heads(t, heads.buf)) < 0)) {
+    if (ev == NULL || (fixed && (hi = gp_intern_heads(t, heads.buf)) < 0)) {
         no_memory();
         goto done;
     }

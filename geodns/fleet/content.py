@@ -97,6 +97,9 @@ class ContentSession:
             await asyncio.wait_for(self._synced.wait(), FIRST_CONTACT)
         if not self._synced.is_set():
             log.warning("zones: no bus within %gs; serving the last versions kept", FIRST_CONTACT)
+        # the first table is built from these files: the listing shows their versions from
+        # the start, not only after the apply loop's first pass (a moment, or more, later)
+        self.applied.serving = dict(self.local.versions())
 
     def start_applying(self, reload: Callable[[], Awaitable[bool]]) -> None:
         """The app is up: from now on a new version means a reload."""

@@ -60,6 +60,12 @@ typedef struct {
        geodns/native/signing.py) for a DO query in a signed zone; sheads 0: none, Python's */
     uint16_t sheads; /* its heads' index + 1 */
     uint32_t sbody_off, sbody_len;
+    /* REFERRAL: sheads/sbody are the signed referral (NS, DS and its RRSIG, or the NSEC
+       proving no DS and its RRSIG; glue) asked at the cut; these, asked below it (the DS
+       or NSEC owner written out, not a pointer), made for a name 2 bytes longer than the
+       cut (a 1-byte label): its pointers move (the cut's offset - 2) on */
+    uint16_t sbelow_heads;
+    uint32_t sbelow_off, sbelow_len;
 } gn_entry;
 
 typedef struct {
@@ -243,6 +249,10 @@ uint32_t answer_split(const gn_policy *p, int family, uint32_t a4, const uint8_t
 /* answer/signed.c: whether the signed variants may answer now (their week not over); a
    name's signed NODATA records (u16 count, u16 length, records) or NULL */
 int answer_signed_fresh(const gn_table *t, const gn_source *src);
+/* an entry's signed variant (which: 1 its own, 2 a referral's below its cut) as heads
+   index, body offset and length: 0 when it has none or it is stale (then Python's) */
+int answer_signed_entry(const gn_table *t, const gn_entry *e, const gn_source *src, int which,
+                        unsigned *hi, uint32_t *off, uint32_t *len);
 const uint8_t *answer_nodata_signed(const gn_table *t, const gn_query *q, long zi,
                                     const gn_source *src);
 size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e, gn_source *src,

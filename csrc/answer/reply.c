@@ -21,18 +21,16 @@ static size_t put(uint8_t *out, size_t at, size_t cap, const void *p, size_t n)
     return at + n;
 }
 
-/* dnssec: a DO query in a signed zone, answered with the entry's signed variant (none:
-   Python's); one too large for the limit gets TC, as an unsigned one does. */
+/* dnssec: a DO query in a signed zone, answered with the entry's signed variant (1: its
+   own, 2: a referral's below the cut; none: Python's); one too large for the limit gets
+   TC, as an unsigned one does. */
 static size_t answer_static(const gn_table *t, const gn_entry *e, gn_source *src, const uint8_t *d,
                             const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey, int dnssec)
 {
     uint32_t body_off = e->body_off, body_len = e->body_len;
     unsigned hi = e->heads;
-    if (dnssec) {
-        if (!e->sheads || e->sheads > t->n_heads || !answer_signed_fresh(t, src))
-            return 0;
-        body_off = e->sbody_off, body_len = e->sbody_len, hi = e->sheads - 1u;
-    }
+    if (dnssec && !answer_signed_entry(t, e, src, dnssec, &hi, &body_off, &body_len))
+        return 0;
     uint8_t opt[64];
     size_t optlen = 0, tail = 0, limit = answer_limit(t, q, src);
     if (q->opt && !(optlen = wire_our_opt(t, q, src, 0, opt, &tail)))
@@ -170,7 +168,7 @@ static int shift_referral(uint8_t *p, size_t n, unsigned d)
    an answer a wildcard synthesizes (its entries own their records by the question). */
 static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_source *src,
                             const uint8_t *d, gn_query *q, int where, const gn_place *pl,
-                            uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey)
+                            uint8_t *out, size_t cap, uint64_t *ckey, uint64_t *pkey, int dnssec)
 {
     uint8_t key[GN_MAX_NAME + 6];
     size_t n;
@@ -204,10 +202,17 @@ static size_t answer_placed(const gn_table *t, const gn_decisions *dec, gn_sourc
         q->synth = 1;
         return answer_policy(t, dec, e, src, d, q, out, cap, ckey, pkey);
     }
-    size_t len = answer_static(t, e, src, d, q, out, cap, ckey, 0);
+    int which = !dnssec ? 0 : pl->cut ? 2 : 1; /* DNSSEC: the cut's own, or below it */
+    if (dnssec && (where != AT_CUT || (which == 2 && pl->cut < 2)))
+        return 0;
+    size_t len = answer_static(t, e, src, d, q, out, cap, ckey, which);
     if (len && where == AT_CUT) {
         int tc = out[2] & 0x02; /* truncated: no records to move */
-        if (pl->cut && !tc && !shift_referral(out + q->qend, e->body_len, (unsigned)pl->cut))
+        unsigned hi, by = which == 2 ? (unsigned)pl->cut - 2u : (unsigned)pl->cut;
+        uint32_t off, blen = e->body_len;
+        if (which && !answer_signed_entry(t, e, src, which, &hi, &off, &blen))
+            return 0;
+        if (by && !tc && !shift_referral(out + q->qend, blen, by))
             return 0;
         *ckey = GN_CKEY(e->zone, type_label(t, q->qtype), 0);
     }
@@ -288,7 +293,9 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
                    : answer_policy(t, dec, e, src, d, &q, out, cap, ckey, pkey);
     gn_place pl;
     int where = locate(t, &q, &pl);
-    if (q.do_bit && pl.zone >= 0 && t->zv[pl.zone].signed_) { /* signed NODATA, else Python's */
+    if (q.do_bit && pl.zone >= 0 && t->zv[pl.zone].signed_) { /* signed ahead, else Python's */
+        if (where == AT_CUT)
+            return answer_placed(t, dec, src, d, &q, where, &pl, out, cap, ckey, pkey, 1);
         const uint8_t *sig = where == AT_EXISTS && !(pl.value & GN_NAME_PYTHON)
                                  ? answer_nodata_signed(t, &q, pl.zone, src)
                                  : NULL;
@@ -301,6 +308,6 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
     if (where == AT_EXISTS && !(pl.value & GN_NAME_PYTHON))
         return answer_negative(t, src, d, &q, pl.zone, 0, out, cap, ckey, NULL);
     if (where == AT_CUT || where == AT_WILD)
-        return answer_placed(t, dec, src, d, &q, where, &pl, out, cap, ckey, pkey);
+        return answer_placed(t, dec, src, d, &q, where, &pl, out, cap, ckey, pkey, 0);
     return 0;
 }

@@ -8,6 +8,18 @@ int answer_signed_fresh(const gn_table *t, const gn_source *src)
     return src == NULL || t->signed_until == 0 || src->now < t->signed_until;
 }
 
+int answer_signed_entry(const gn_table *t, const gn_entry *e, const gn_source *src, int which,
+                        unsigned *hi, uint32_t *off, uint32_t *len)
+{
+    unsigned h = which == 2 ? e->sbelow_heads : e->sheads;
+    if (!h || h > t->n_heads || !answer_signed_fresh(t, src))
+        return 0;
+    *hi = h - 1u;
+    *off = which == 2 ? e->sbelow_off : e->sbody_off;
+    *len = which == 2 ? e->sbelow_len : e->sbody_len;
+    return (size_t)*off + *len <= t->arena.n;
+}
+
 /* A name's signed NODATA records (count, length, records) when signed ahead and fresh,
    and the type one a NODATA may be signed for: DNSKEY, CDS, CDNSKEY are the apex's own. */
 const uint8_t *answer_nodata_signed(const gn_table *t, const gn_query *q, long zi,

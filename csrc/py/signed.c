@@ -31,38 +31,58 @@ PyObject *gp_table_set_signed_until(gp_table *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* add_signed(key, heads, records): the STATIC entry at key (added before) answers a DO
-   query with these (its records and their RRSIGs) when its zone is signed. */
+/* Interns heads and adds records to the arena: *hi (index + 1), *off; 0 on failure. */
+static int signed_store(gn_table *t, const Py_buffer *heads, const Py_buffer *body, uint16_t *hi,
+                        uint32_t *off)
+{
+    if (!signed_valid(heads, body))
+        return 0;
+    long at = gp_intern_heads(t, heads->buf);
+    if (at < 0 || at >= 65535 || common_buf_add(&t->arena, body->buf, (size_t)body->len, off) < 0) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    *hi = (uint16_t)(at + 1);
+    return 1;
+}
+
+/* add_signed(key, heads, records[, below_heads, below_records]): the STATIC entry at key
+   (added before) answers a DO query with these (its records and their RRSIGs) when its
+   zone is signed; a REFERRAL entry (the cut's key) takes both pairs: asked at the cut, and
+   below it (gn_entry.sbelow_*). */
 PyObject *gp_table_add_signed(gp_table *self, PyObject *args)
 {
     gn_table *t = &self->c;
-    Py_buffer key, heads, body;
-    if (!PyArg_ParseTuple(args, "y*y*y*", &key, &heads, &body))
+    Py_buffer key, heads, body, bheads = {0}, bbody = {0};
+    if (!PyArg_ParseTuple(args, "y*y*y*|y*y*", &key, &heads, &body, &bheads, &bbody))
         return NULL;
     PyObject *res = NULL;
     const gn_item *it = common_set_get(&t->entries, &t->arena, key.buf, (size_t)key.len, 0);
     gn_entry *e = it != NULL && it->value < t->n_ents ? &t->ents[it->value] : NULL;
-    if (e == NULL || e->kind != GN_STATIC) {
-        PyErr_SetString(PyExc_KeyError, "no static entry for that key");
+    int below = bheads.obj != NULL && bbody.obj != NULL;
+    if (e == NULL || e->kind != (below ? GN_REFERRAL : GN_STATIC)) {
+        PyErr_SetString(PyExc_KeyError,
+                        below ? "no referral entry for that key" : "no static entry for that key");
         goto done;
     }
-    if (!signed_valid(&heads, &body))
+    uint16_t hi = 0, bhi = 0;
+    uint32_t off = 0, boff = 0;
+    if (!signed_store(t, &heads, &body, &hi, &off) ||
+        (below && !signed_store(t, &bheads, &bbody, &bhi, &boff)))
         goto done;
-    long at = gp_intern_heads(t, heads.buf);
-    uint32_t off = 0;
-    if (at < 0 || at >= 65535 || common_buf_add(&t->arena, body.buf, (size_t)body.len, &off) < 0) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    e->sheads = (uint16_t)(at + 1);
-    e->sbody_off = off;
-    e->sbody_len = (uint32_t)body.len;
+    e->sheads = hi, e->sbody_off = off, e->sbody_len = (uint32_t)body.len;
+    if (below)
+        e->sbelow_heads = bhi, e->sbelow_off = boff, e->sbelow_len = (uint32_t)bbody.len;
     res = Py_None;
     Py_INCREF(res);
 done:
     PyBuffer_Release(&key);
     PyBuffer_Release(&heads);
     PyBuffer_Release(&body);
+    if (bheads.obj != NULL)
+        PyBuffer_Release(&bheads);
+    if (bbody.obj != NULL)
+        PyBuffer_Release(&bbody);
     return res;
 }
 

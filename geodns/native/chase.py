@@ -106,6 +106,11 @@ def wildcards(zt: ZoneTable) -> Iterator[Entry]:
                 yield _static(owner + struct.pack("!HH", qtype, w.CLASS_IN), reply, qtype)
 
 
+def probe(zt: ZoneTable, name: bytes, qtype: int = w.T_A) -> Reply:
+    """The reference answerer's static reply for (name, qtype): no policy is decided."""
+    return _Probe().answer(zt, name, qtype, _no_client)
+
+
 def referrals(zt: ZoneTable) -> Iterator[Entry]:
     """Each cut's referral (not below another cut: the slow path picks among nested ones),
     keyed by the cut and type 0 class 0: the C finds it for every name at or below."""

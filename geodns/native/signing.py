@@ -7,8 +7,9 @@ serves (the unsigned answer, read back into sections), so it is byte for byte wh
 slow handler gives a DO query; signatures come from the zone's signer, cached by content
 and week window. Signed ahead: positive authoritative answers (static, every policy class,
 draws and sticky picks, one body per max_answers start, CNAME chains inside the zone) and
-NODATA (per name, and per name and type at a policy name). Not: NXDOMAIN (an NSEC per
-name asked), referrals, wildcard syntheses (signed as the name asked); and at most `cap`
+NODATA (per name, and per name and type at a policy name), referrals (per cut: the DS
+and its RRSIG, or the NSEC proving none). Not: NXDOMAIN (an NSEC per name asked), wildcard
+syntheses (signed as the name asked); and at most `cap`
 per build: past it a DO query for the rest is Python's.
 """
 
@@ -120,6 +121,17 @@ class Presigner:
         self.memo[key] = found  # type: ignore[assignment]
         return found
 
+    def referral(self, zt: Any, name: bytes) -> tuple[bytes, bytes] | None:
+        """(heads, records) of the signed referral a DO query for `name` at or below a cut
+        gets: the NS, the DS and its RRSIG (or the NSEC proving none, and its RRSIG), glue."""
+        reply = chase.probe(zt, name)
+        if reply.aa or reply.answer or reply.rcode != 0 or self.left <= 0:
+            return None
+        out = sign_reply(_query(name, w.T_A), reply, zt, zt.signer)
+        self.left -= 1
+        signed = b"".join(out.answer) + b"".join(out.authority) + b"".join(out.additional)
+        return b"".join(make_heads(False, 0, *out.counts)), signed
+
     def _sign(self, zt: Any, qname: bytes, qtype: int, body: bytes, counts: tuple) -> Any:
         answer, authority, additional = _sections(body, counts)
         reply = Reply(0, True, [answer], [authority], [additional], list(counts))
@@ -149,6 +161,19 @@ def add_static(
     found = presigner.variant(zone, key[:-4], qtype, heads[:10], body)
     if found is not None:
         native.add_signed(key, *found)
+
+
+def add_referral(native: Any, presigner: Presigner | None, zt: Any, key: bytes) -> None:
+    """A cut's signed referrals into its REFERRAL entry: asked at the cut (the DS or NSEC
+    owner a pointer to the question) and below it (written out), the latter made for a
+    name one 1-byte label below the cut (the C moves its pointers on for longer names)."""
+    if presigner is None or not presigner.signs(zt.zone.origin_text):
+        return
+    cut = key[:-4]
+    at = presigner.referral(zt, cut)
+    below = presigner.referral(zt, b"\x01a" + cut) if at is not None else None
+    if at is not None and below is not None:
+        native.add_signed(key, *at, *below)
 
 
 def classes(

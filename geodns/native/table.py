@@ -199,6 +199,8 @@ def _add_chased(native: Any, built: Built, zt: Any, zone: int) -> None:
                 signing.add_static(
                     native, built.signing, e.key, zt.zone.origin_text, e.heads, e.body
                 )
+            elif e.kind == nativechase.REFERRAL:  # DNSSEC: the DS or its NSEC signed ahead
+                signing.add_referral(native, built.signing, zt, e.key)
             continue
         slot = len(built.policies)
         built.policies.append(FastEntry(POLICY, (), e.body, e.policy, zt.zone.origin_text, e.qtype))

@@ -1,8 +1,9 @@
 """Signed zones on the native engine: a DO query for a positive answer (static, geo,
 weighted draws, sticky, max_answers rotation) or a NODATA is answered natively with the
 answer signed when the table and decisions were built, byte for byte the handler's signed
-reply (CNAME chains too); what is not signed ahead (NXDOMAIN, wildcard syntheses,
-referrals) is handed to the handler; an unsigned zone beside it keeps its DO answers native."""
+reply (CNAME chains too, referrals with their DS or NSEC); what is not signed ahead
+(NXDOMAIN, wildcard syntheses) is handed to the handler; an unsigned zone beside it keeps
+its DO answers native."""
 
 from __future__ import annotations
 
@@ -124,8 +125,9 @@ def test_signed_answers_are_native_and_the_reference(tmp_path: Path) -> None:
         assert names[name] > 20, (name, names)
     for name in [b"alias", b"alias2", b"ageo", b"astick", b"arot", b"astatic"]:  # CNAME chains
         assert names[name] > 10, (name, names)
-    for name in [b"missing", b"anx", b"x"]:  # NXDOMAIN (at a chain's end), wildcards, cuts
+    for name in [b"missing", b"anx", b"q", b"z"]:  # NXDOMAIN (at a chain's end), wildcards
         assert names[name] == 0, (name, names)
+    assert names[b"sub"] > 10, names  # referrals: the NSEC proving no DS, signed ahead
     for qtype in [16, 15, 46, 47, 0xFF00]:  # NODATA (the NSEC signed ahead per name)
         assert qtypes[qtype] > 100, (qtype, qtypes)
     for qtype in [59, 128]:  # CDS (the apex's own), NXNAME (FORMERR): the handler's
@@ -212,3 +214,59 @@ def test_past_the_cap_answers_go_to_the_handler(tmp_path: Path, monkeypatch) -> 
             signed = b"\x05kinds\x04test\x00" in low or b"\x03geo\x04test\x00" in low
             seen[(do and signed, kinds.check(h, built, dec, data, kinds.host(rng)))] += 1
     assert seen[(True, True)] > 50 and seen[(True, False)] > 2000, seen
+
+
+DS = "12345 13 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE0D0D8DE70E0D4E9F5C5A2E8C"
+CUTS_ZONE = f"""zone: cuts.test.
+ttl: 60
+ns: [ns1.cuts.test.]
+records:
+  ns1: {{A: 192.0.2.1}}
+  www: {{A: 192.0.2.2, TXT: "here"}}
+  sub: {{NS: [ns.sub.cuts.test., ns.elsewhere.example.]}}
+  ns.sub: {{A: 192.0.2.153, AAAA: "2001:db8::153"}}
+  secure: {{NS: [ns.secure.cuts.test.], DS: ["{DS}"]}}
+  ns.secure: {{A: 192.0.2.154}}
+  x.y.deep: {{NS: [ns.elsewhere.example.]}}
+"""
+CUT_NAMES = ["sub", "a.sub", "ns.sub", "x.y.sub", "secure", "ns.secure", "b.c.secure"]
+CUT_NAMES += ["x.y.deep", "q.x.y.deep", "A-LONGER-LABEL.x.y.deep", "www", "nothing", "n.www"]
+
+
+def cuts_handler(tmp_path: Path) -> Handler:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "cuts.test.yaml").write_text(CUTS_ZONE)
+    keys = tmp_path / "keys"
+    args = [sys.executable, "-m", "geodns", "dnssec", "keygen", "cuts.test.", "--dir", str(keys)]
+    subprocess.run(args, check=True, capture_output=True)
+    return production_handler(zones, rng=SharedDraws(3), dnssec={"key_dir": str(keys)})
+
+
+def test_signed_referrals_are_native_and_the_reference(tmp_path: Path) -> None:
+    """A DO query at or below a cut gets the referral with the DS and its RRSIG (`secure`)
+    or the NSEC proving there is none (`sub`, `x.y.deep`), signed ahead per cut: native,
+    byte for byte the handler's, at the cut and at every depth below it (TC in 512 bytes
+    where it does not fit); DS at the cut stays the handler's (the parent's own answer)."""
+    rng = random.Random(4)
+    h = cuts_handler(tmp_path)
+    built = native.for_handler(h)
+    dec = nativepolicy.decisions(built, kinds.Board())
+    seen: Counter = Counter()
+    for i in range(3000):
+        name = rng.choice(CUT_NAMES)
+        qtype = rng.choice([1, 28, 2, 16, 43, 255, 15])
+        data = do_query(rng, name + ".cuts.test", qtype, rng.choice([1232, 512, 4096]))
+        answered = kinds.check(h, built, dec, data, kinds.host(rng), 65535 if i % 5 else 512)
+        seen[(name.lower(), qtype == 43, answered)] += 1
+    for name in ["sub", "a.sub", "ns.sub", "x.y.sub", "secure", "ns.secure", "b.c.secure"]:
+        assert seen[(name, False, True)] > 50 and not seen[(name, False, False)], (name, seen)
+    for name in ["x.y.deep", "q.x.y.deep", "a-longer-label.x.y.deep"]:
+        assert seen[(name, False, True)] > 50 and not seen[(name, False, False)], (name, seen)
+    assert not seen[("sub", True, True)] and not seen[("secure", True, True)], seen
+    q = do_query(random.Random(1), "a.secure.cuts.test", 1)
+    reply = dns.message.from_wire(built.table.answer(q, bytes(4), dec)[0])
+    assert {r.rdtype for r in reply.authority} == {2, 43, 46}, reply  # NS, DS, RRSIG
+    q = do_query(random.Random(1), "a.sub.cuts.test", 1)
+    reply = dns.message.from_wire(built.table.answer(q, bytes(4), dec)[0])
+    assert {r.rdtype for r in reply.authority} == {2, 47, 46}, reply  # NS, NSEC, RRSIG

@@ -7,12 +7,14 @@
    made for, and so is what rate limiting makes of it; a policy name with two classes
    (decided by ECS or either family's source, split by a measured network) too. CHAOS questions
    (csrc/answer/chaos.c), NSID, and an answer too large for the query's size (TC,
-   csrc/answer/truncate.c: no records) likewise. (Their bytes: tests/unit/test_native_diff.py and
-   tests/native/, against the reference.) */
+   csrc/answer/truncate.c: no records) likewise; with DO, signed referrals and compact
+   denial (csrc/answer/denial.c: the NSEC signed by csrc/sign/ per name). (Their bytes:
+   tests/unit/test_native_diff.py and tests/native/, against the reference.) */
 #include <string.h>
 
 #include "answer/answer.h"
 #include "fuzz.h"
+#include "sign/sign.h"
 
 static gn_table table;
 static gn_decisions decisions;
@@ -32,6 +34,33 @@ static void name_set(gn_set *s, const char *wire, size_t n, uint16_t tag)
     "test"                                                                                         \
     "\x00"
 #define NAME(s) s ORIGIN, sizeof(s ORIGIN) - 1
+
+/* DNSSEC compact denial (csrc/answer/denial.c): the real signer, as py/sign.c hands it */
+static size_t sign_thunk(const void *key, const uint8_t *msg, size_t len, uint8_t *out, size_t cap)
+{
+    return sign_key_sign((const sign_key *)key, msg, len, out, cap);
+}
+
+/* The zone's denial: one RRSIG SOA standing record, two keys (a double signature), each
+   head the RRSIG rdata's 18 fixed bytes and the signer's name. */
+static void set_denial(gn_zone *zone, const uint8_t *rr, size_t rrlen)
+{
+    static const uint8_t scalar[SIGN_SCALAR] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    static sign_key *key;
+    if (key == NULL && (key = sign_key_new(SIGN_ECDSAP256SHA256, scalar, sizeof scalar)) == NULL)
+        fuzz_fail("no signing key");
+    uint8_t head[18 + sizeof ORIGIN - 1] = {0, 47, 13, 0, 0, 0, 0, 60};
+    memcpy(head + 18, ORIGIN, sizeof ORIGIN - 1);
+    gn_denial *dn = &zone->denial;
+    dn->sign = sign_thunk, dn->ttl = 60, dn->nkeys = 2;
+    common_buf_add(&table.arena, rr, rrlen, &dn->sigs_off);
+    dn->sigs_len = (uint16_t)rrlen, dn->sigs_count = 1;
+    for (unsigned k = 0; k < 2; k++) {
+        dn->keys[k] = key;
+        common_buf_add(&table.arena, head, sizeof head, &dn->head_off[k]);
+        dn->head_len[k] = sizeof head;
+    }
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -105,6 +134,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* a referral for sub (kind REFERRAL, type 0 class 0), the wildcard's A, and alias A:
        a CNAME chain's record before www's policy answer */
     entry[2] = entry[0], entry[2].kind = GN_REFERRAL;
+    entry[2].sbelow_heads = 1; /* signed below the cut: its pointers moved (cut - 2) on */
+    entry[2].sbelow_off = entry[0].sbody_off, entry[2].sbelow_len = entry[0].sbody_len;
+    set_denial(&zone, (const uint8_t *)rr, 16); /* NXDOMAIN with DO: the NSEC signed here */
     entry[3] = entry[0];
     entry[4] = entry[1], entry[4].chain = 1;
     table.ents = entry;

@@ -40,7 +40,7 @@ PYHOME=$($PYTHON -c "import sys; print(sys.base_prefix)")
 libs() {
     case $1 in
     geodata) echo "$EMBED" ;;
-    sign) echo "-lcrypto" ;;
+    sign | netparse) echo "-lcrypto" ;;
     esac
 }
 # how a harness runs: the embedded interpreter's allocations through malloc (ASan sees

@@ -68,6 +68,12 @@ def queries() -> list[bytes]:
         q = dns.message.make_query(name, ["TXT", "ANY", "A"][i % 3], rdclass="CH", use_edns=0)
         q.use_edns(0, 0, 512 + 700 * i, options=extra[(i * 3) % len(extra)])
         out.append(q.to_wire())  # CHAOS (csrc/answer/chaos.c)
+    for i, name in enumerate(
+        ["nx1234.example.test", "*.nx.example.test", "b.a.sub.example.test", "nx.example.test"]
+    ):
+        q = dns.message.make_query(name, ["A", "TXT", "NS", "A"][i], use_edns=0)
+        q.use_edns(0, dns.flags.DO | (0x4000 if i & 1 else 0), 512 + 700 * i)  # CO (RFC 9824)
+        out.append(q.to_wire())  # signed: compact denial (csrc/answer/denial.c), referrals
     for opts in extra:  # an answer over the client's size: TC (csrc/answer/truncate.c)
         q = dns.message.make_query("big.example.test", "A", use_edns=0)
         q.use_edns(0, 0, 600, options=opts)

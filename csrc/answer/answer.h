@@ -68,6 +68,23 @@ typedef struct {
     uint32_t sbelow_off, sbelow_len;
 } gn_entry;
 
+/* DNSSEC compact denial (RFC 9824, csrc/answer/denial.c): what a zone's NXDOMAIN for a DO
+   query needs to be answered natively, its per-name NSEC signed on the answering thread.
+   sign: a signer callable without the GIL (csrc/sign/ through py/sign.c); NULL: Python's. */
+#define GN_DENIAL_KEYS 4 /* signing keys at once (a rollover's double signature) */
+typedef size_t (*gn_sign_fn)(const void *key, const uint8_t *msg, size_t len, uint8_t *out,
+                             size_t cap);
+typedef struct {
+    gn_sign_fn sign;
+    uint32_t ttl;      /* the NSEC's and its RRSIG's: min(SOA TTL, minimum) */
+    uint32_t sigs_off; /* the RRSIG SOA records, signed ahead (arena) */
+    uint16_t sigs_len, sigs_count;
+    uint8_t nkeys; /* the zone's signing keys now (state.zsks) */
+    const void *keys[GN_DENIAL_KEYS];
+    uint32_t head_off[GN_DENIAL_KEYS]; /* each key's RRSIG NSEC rdata before the signature, */
+    uint16_t head_len[GN_DENIAL_KEYS]; /* its Labels byte (offset 3) set per name (arena) */
+} gn_denial;
+
 typedef struct {
     uint32_t origin_off;
     uint16_t origin_len;
@@ -77,7 +94,8 @@ typedef struct {
     uint32_t soa_off;  /* the negative SOA with every name pointer at offset 0 */
     uint16_t soa_len;
     uint8_t nptr;
-    uint16_t ptr[8]; /* where those pointers are, in the SOA record */
+    uint16_t ptr[8];  /* where those pointers are, in the SOA record */
+    gn_denial denial; /* DNSSEC: NXDOMAIN for a DO query (sign NULL: Python's) */
 } gn_zone;
 
 /* What a table answers with, besides its entries: our OPT pieces and the settings that
@@ -185,6 +203,7 @@ typedef struct {
     unsigned qtype, qclass;
     int opt; /* 1 when one OPT record follows the question */
     int do_bit;
+    int co; /* the Compact Answers OK flag (RFC 9824): a compact denial keeps NXDOMAIN */
     unsigned udp_limit; /* min(max(payload, 512), ours) */
     const uint8_t *ecs;
     size_t ecs_len; /* the ECS option body, NULL if none */
@@ -255,6 +274,12 @@ int answer_signed_entry(const gn_table *t, const gn_entry *e, const gn_source *s
                         unsigned *hi, uint32_t *off, uint32_t *len);
 const uint8_t *answer_nodata_signed(const gn_table *t, const gn_query *q, long zi,
                                     const gn_source *src);
+/* answer/denial.c: a nonexistent name's compact denial records after the zone's SOA (u16
+   count, u16 length, records: RRSIG SOA, the name's NSEC, its RRSIGs) into out (cap
+   bytes): their length, 0 when the zone has none ready (then Python's) */
+#define GN_DENIAL_MAX 4096
+size_t answer_denial(const gn_table *t, const gn_query *q, long zi, const gn_source *src,
+                     uint8_t *out, size_t cap);
 size_t answer_policy(const gn_table *t, const gn_decisions *dec, const gn_entry *e, gn_source *src,
                      const uint8_t *d, const gn_query *q, uint8_t *out, size_t cap, uint64_t *ckey,
                      uint64_t *pkey);

@@ -296,6 +296,14 @@ size_t answer_reply(const gn_table *t, const gn_decisions *dec, gn_source *src, 
     if (q.do_bit && pl.zone >= 0 && t->zv[pl.zone].signed_) { /* signed ahead, else Python's */
         if (where == AT_CUT)
             return answer_placed(t, dec, src, d, &q, where, &pl, out, cap, ckey, pkey, 1);
+        if (where == AT_NX) { /* compact denial: NOERROR, unless CO asks for NXDOMAIN */
+            uint8_t nx[GN_DENIAL_MAX];
+            if (meta_type(q.qtype) || q.qtype == T_ANY || /* Python's: sign nothing for them */
+                !answer_denial(t, &q, pl.zone, src, nx, sizeof nx))
+                return 0;
+            unsigned rcode = q.co ? RCODE_NXDOMAIN : 0;
+            return answer_negative(t, src, d, &q, pl.zone, rcode, out, cap, ckey, nx);
+        }
         const uint8_t *sig = where == AT_EXISTS && !(pl.value & GN_NAME_PYTHON)
                                  ? answer_nodata_signed(t, &q, pl.zone, src)
                                  : NULL;

@@ -13,6 +13,7 @@
    struct points into. */
 typedef struct {
     PyObject_HEAD gn_table c;
+    PyObject *keep; /* DNSSEC: the SigningKeys the zones' gn_denial sign with */
 } gp_table;
 
 typedef struct {
@@ -54,6 +55,8 @@ int gp_observe_constants(PyObject *m);   /* py/qlog.c: histogram bounds */
 /* py/sign.c (GEODNS_SIGN builds only): SigningKey and SIGN_LIBRARY */
 extern PyTypeObject gp_signkey_type;
 int gp_sign_register(PyObject *m);
+const void *gp_signkey_key(PyObject *o); /* a SigningKey's key (NULL: not one) */
+size_t gp_sign_thunk(const void *key, const uint8_t *msg, size_t len, uint8_t *out, size_t cap);
 /* py/qlog.c: Server.set_log and Server.observed */
 PyObject *gp_server_set_log(gp_server *self, PyObject *args);
 PyObject *gp_server_observed(gp_server *self, PyObject *unused);
@@ -70,5 +73,6 @@ long gp_intern_heads(gn_table *t, const uint8_t *h);
 PyObject *gp_table_add_signed(gp_table *self, PyObject *args);
 PyObject *gp_table_set_signed_until(gp_table *self, PyObject *args);
 PyObject *gp_table_add_nodata(gp_table *self, PyObject *args);
+PyObject *gp_table_set_denial(gp_table *self, PyObject *args);
 
 #endif

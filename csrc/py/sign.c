@@ -108,6 +108,20 @@ PyTypeObject gp_signkey_type = {
     .tp_getset = signkey_getset,
 };
 
+/* The answering threads' view of a SigningKey (answer/denial.c signs through these): its
+   key, NULL when o is not an initialised SigningKey. */
+const void *gp_signkey_key(PyObject *o)
+{
+    if (!PyObject_TypeCheck(o, &gp_signkey_type))
+        return NULL;
+    return ((gp_signkey *)o)->key;
+}
+
+size_t gp_sign_thunk(const void *key, const uint8_t *msg, size_t len, uint8_t *out, size_t cap)
+{
+    return sign_key_sign((const sign_key *)key, msg, len, out, cap);
+}
+
 int gp_sign_register(PyObject *m)
 {
     if (PyType_Ready(&gp_signkey_type) < 0 ||

@@ -118,3 +118,79 @@ done:
     PyBuffer_Release(&body);
     return res;
 }
+
+/* Each key's RRSIG head into the arena, its signer from the SigningKey; 0 with an error. */
+static int denial_keys(gn_table *t, gn_denial *dn, PyObject *keys, PyObject *heads)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(keys);
+    if (n < 1 || n > GN_DENIAL_KEYS || PySequence_Fast_GET_SIZE(heads) != n) {
+        PyErr_SetString(PyExc_ValueError, "1..4 signing keys, a head for each");
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *head = PySequence_Fast_GET_ITEM(heads, i);
+#ifdef GEODNS_SIGN
+        dn->keys[i] = gp_signkey_key(PySequence_Fast_GET_ITEM(keys, i));
+#endif
+        char *p;
+        Py_ssize_t len;
+        if (dn->keys[i] == NULL || PyBytes_AsStringAndSize(head, &p, &len) < 0 || len < 18 ||
+            len > 18 + GN_MAX_NAME) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "a SigningKey and 18..273 bytes of head each");
+            return 0;
+        }
+        if (common_buf_add(&t->arena, p, (size_t)len, &dn->head_off[i]) < 0) {
+            PyErr_NoMemory();
+            return 0;
+        }
+        dn->head_len[i] = (uint16_t)len;
+    }
+    dn->nkeys = (uint8_t)n;
+    return 1;
+}
+
+/* set_denial(zone, count, records, ttl, keys, heads): a nonexistent name in the zone gets
+   its compact denial natively (answer/denial.c): after the SOA these `count` records (its
+   RRSIGs), the name's NSEC (ttl) and its RRSIG by each SigningKey in keys, each one's
+   rdata starting with its head (sign.rrsig_header). Built without the C signer: an error. */
+PyObject *gp_table_set_denial(gp_table *self, PyObject *args)
+{
+    gn_table *t = &self->c;
+    unsigned zone, count, ttl;
+    Py_buffer sigs;
+    PyObject *keys, *heads, *res = NULL;
+    if (!PyArg_ParseTuple(args, "IIy*IOO", &zone, &count, &sigs, &ttl, &keys, &heads))
+        return NULL;
+    keys = PySequence_Fast(keys, "keys: a sequence");
+    heads = keys != NULL ? PySequence_Fast(heads, "heads: a sequence") : NULL;
+    gn_denial dn = {0};
+    if (heads == NULL)
+        goto done;
+    if (zone >= t->n_zones || count < 1 || count > 32 || sigs.len < 1 || sigs.len > 2048) {
+        PyErr_SetString(PyExc_ValueError, "a zone, 1..32 RRSIG SOA records in 1..2048 bytes");
+        goto done;
+    }
+    if (!denial_keys(t, &dn, keys, heads))
+        goto done;
+    if (common_buf_add(&t->arena, sigs.buf, (size_t)sigs.len, &dn.sigs_off) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (self->keep == NULL && (self->keep = PyList_New(0)) == NULL)
+        goto done;
+    if (PyList_Append(self->keep, keys) < 0)
+        goto done;
+    dn.sigs_len = (uint16_t)sigs.len, dn.sigs_count = (uint16_t)count, dn.ttl = ttl;
+#ifdef GEODNS_SIGN
+    dn.sign = gp_sign_thunk;
+#endif
+    t->zv[zone].denial = dn;
+    res = Py_None;
+    Py_INCREF(res);
+done:
+    Py_XDECREF(keys);
+    Py_XDECREF(heads);
+    PyBuffer_Release(&sigs);
+    return res;
+}

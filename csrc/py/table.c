@@ -20,6 +20,7 @@ static void table_dealloc(gp_table *self)
     free(t->zv);
     free(t->heads);
     log_names_free(t->log_names); /* observe: the query log's texts (py/qlog.c) */
+    Py_XDECREF(self->keep);       /* DNSSEC: the zones' signing keys (py/signed.c) */
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -368,6 +369,7 @@ static PyMethodDef table_methods[] = {
     {"add_signed", (PyCFunction)gp_table_add_signed, METH_VARARGS,
      "A static entry's signed answer."},
     {"add_nodata", (PyCFunction)gp_table_add_nodata, METH_VARARGS, "A name's signed NODATA."},
+    {"set_denial", (PyCFunction)gp_table_set_denial, METH_VARARGS, "A zone's compact denial."},
     {"set_signed_until", (PyCFunction)gp_table_set_signed_until, METH_VARARGS,
      "Signed week's end."},
     {"nbytes", (PyCFunction)table_nbytes, METH_NOARGS, "Bytes the table holds."},

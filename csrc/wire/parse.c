@@ -104,7 +104,7 @@ int wire_parse(const uint8_t *d, size_t n, gn_query *q)
     memcpy(q->key + q->nlen, d + pos, 4);
     q->ecs = q->cookie = NULL;
     q->ecs_len = q->cookie_len = 0;
-    q->nsid = q->opt = q->do_bit = 0;
+    q->nsid = q->opt = q->do_bit = q->co = 0;
     q->udp_limit = GN_UDP_SIZE;
     size_t end = q->qend;
     if (d[10] == 0 && d[11] == 0)
@@ -118,6 +118,7 @@ int wire_parse(const uint8_t *d, size_t n, gn_query *q)
         return -1;
     q->opt = 1;
     q->do_bit = (d[end + 7] & 0x80) ? 1 : 0;
+    q->co = (d[end + 7] & 0x40) ? 1 : 0;
     q->udp_limit = (unsigned)d[end + 3] << 8 | d[end + 4];
     return walk_options(d, end + 11, n, q);
 }

@@ -59,7 +59,7 @@ def _sections(body: bytes, counts: tuple[int, int, int]) -> list[bytes]:
     return out
 
 
-def _query(qname: bytes, qtype: int) -> w.Query:
+def query(qname: bytes, qtype: int) -> w.Query:
     """A DO query for the question (names in the answers point at offset 12)."""
     data = struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 1) + qname + struct.pack("!HH", qtype, 1)
     return w.parse_query(data + b"\x00" + struct.pack("!HHIH", 41, 1232, w.EDNS_DO, 0))
@@ -113,7 +113,7 @@ class Presigner:
             return self.memo[key]  # type: ignore[return-value]
         soa = zt.soa_negative.at(12 + len(name) - len(zt.origin))
         reply = Reply(0, True, [], [soa], [], [0, 1, 0])
-        out = sign_reply(_query(name, qtype), reply, zt, zt.signer)
+        out = sign_reply(query(name, qtype), reply, zt, zt.signer)
         found = None
         if out.rcode == 0 and out.counts[AUTH] > 1 and not out.counts[0] and not out.counts[2]:
             self.left -= 1
@@ -127,7 +127,7 @@ class Presigner:
         reply = chase.probe(zt, name)
         if reply.aa or reply.answer or reply.rcode != 0 or self.left <= 0:
             return None
-        out = sign_reply(_query(name, w.T_A), reply, zt, zt.signer)
+        out = sign_reply(query(name, w.T_A), reply, zt, zt.signer)
         self.left -= 1
         signed = b"".join(out.answer) + b"".join(out.authority) + b"".join(out.additional)
         return b"".join(make_heads(False, 0, *out.counts)), signed
@@ -135,7 +135,7 @@ class Presigner:
     def _sign(self, zt: Any, qname: bytes, qtype: int, body: bytes, counts: tuple) -> Any:
         answer, authority, additional = _sections(body, counts)
         reply = Reply(0, True, [answer], [authority], [additional], list(counts))
-        out = sign_reply(_query(qname, qtype), reply, zt, zt.signer)
+        out = sign_reply(query(qname, qtype), reply, zt, zt.signer)
         if out.rcode != 0 or not out.aa:
             return None
         self.left -= 1

@@ -18,6 +18,7 @@ from geodns.dns.assemble import Opts
 from geodns.dns.identity import Identity
 from geodns.errors import GeoDNSError
 from geodns.native import chase as nativechase
+from geodns.native import denial as nativedenial
 from geodns.native import loaded, signing
 from geodns.table import POLICY, STATIC, FastEntry, Table
 
@@ -153,6 +154,7 @@ def build(
         if cuts:
             native.add_names(index, zt.cuts, True)
         signing.add_nodata(native, presigner, zt, index)
+        nativedenial.add(native, presigner, zt, index, signing.query)  # NXDOMAIN with DO
     built = Built(native, zones, max_source=max_source)
     built.signing = presigner
     for shard in table.fast:

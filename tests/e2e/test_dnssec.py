@@ -228,9 +228,10 @@ def _handed(server: ServerThread) -> int:
 
 def test_signed_positive_answers_are_served_natively(signed) -> None:
     """On the native path, DO queries for static and geo answers (with ECS from two
-    continents) and NODATA are answered by the C threads, signed and valid: the handover
-    counter does not move for them, and does for a name that needs Python's signing
-    (NXDOMAIN: an NSEC per name asked)."""
+    continents), NODATA, referrals (the DS or the NSEC proving none) and NXDOMAIN (compact
+    denial: its NSEC signed in C per name) are answered by the C threads, signed and valid:
+    the handover counter does not move for them, and does for what Python answers (a
+    NODATA for CDS, a type only the apex signs)."""
     server, _ = signed
     if native.resolve(server.app.config)[0] != native.NATIVE:
         pytest.skip("the Python fast path answers everything")
@@ -244,9 +245,14 @@ def test_signed_positive_answers_are_served_natively(signed) -> None:
         replies.append(_ask(server, f"www.{ZONE}", "A", options=[london if i & 1 else tokyo]))
         nodata = _ask(server, f"static.{ZONE}", "TXT")
         assert [r.rdtype for r in nodata.authority].count(dns.rdatatype.NSEC) == 1
+        nx = _ask(server, f"nope{i}.{ZONE}", "A")
+        assert nx.rcode() == dns.rcode.NOERROR and not nx.answer
+        assert [r.rdtype for r in nx.authority].count(dns.rdatatype.NSEC) == 1
+        cut = _ask(server, f"a.{'secure' if i & 1 else 'sub'}.{ZONE}", "A")
+        assert {r.rdtype for r in cut.authority} & {dns.rdatatype.DS, dns.rdatatype.NSEC}
     moved = _handed(server) - before
     assert moved == 0, moved
-    _ask(server, f"nope.{ZONE}", "A")
+    _ask(server, f"static.{ZONE}", "CDS")  # a NODATA for an apex type: Python's
     wait_for(lambda: _handed(server) - before == 1, timeout=20.0)
     for reply in replies:  # signed and valid (DNSKEY asked after the counting)
         assert _validate_answer(server, reply)

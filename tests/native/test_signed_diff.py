@@ -1,9 +1,8 @@
 """Signed zones on the native engine: a DO query for a positive answer (static, geo,
-weighted draws, sticky, max_answers rotation) or a NODATA is answered natively with the
-answer signed when the table and decisions were built, byte for byte the handler's signed
-reply (CNAME chains too, referrals with their DS or NSEC); what is not signed ahead
-(NXDOMAIN, wildcard syntheses) is handed to the handler; an unsigned zone beside it keeps
-its DO answers native."""
+weighted draws, sticky, max_answers rotation), a NODATA, a referral (its DS or NSEC) or a
+NXDOMAIN (compact denial, its NSEC signed in C) is answered natively, byte for byte the
+handler's signed reply (CNAME chains too); what is not signed ahead (wildcard syntheses)
+is handed to the handler; an unsigned zone beside it keeps its DO answers native."""
 
 from __future__ import annotations
 
@@ -125,13 +124,13 @@ def test_signed_answers_are_native_and_the_reference(tmp_path: Path) -> None:
         assert names[name] > 20, (name, names)
     for name in [b"alias", b"alias2", b"ageo", b"astick", b"arot", b"astatic"]:  # CNAME chains
         assert names[name] > 10, (name, names)
-    for name in [b"missing", b"anx", b"q", b"z"]:  # NXDOMAIN (at a chain's end), wildcards
+    for name in [b"anx", b"q", b"z"]:  # NXDOMAIN at a chain's end, wildcards: the handler's
         assert names[name] == 0, (name, names)
+    assert names[b"missing"] > 20, names  # NXDOMAIN: compact denial, its NSEC signed in C
     assert names[b"sub"] > 10, names  # referrals: the NSEC proving no DS, signed ahead
     for qtype in [16, 15, 46, 47, 0xFF00]:  # NODATA (the NSEC signed ahead per name)
         assert qtypes[qtype] > 100, (qtype, qtypes)
-    for qtype in [59, 128]:  # CDS (the apex's own), NXNAME (FORMERR): the handler's
-        assert qtypes[qtype] == 0, (qtype, qtypes)
+    assert qtypes[128] == 0, qtypes  # NXNAME (FORMERR): the handler's
 
 
 def test_signed_answer_carries_its_rrsig_and_truncates(tmp_path: Path) -> None:
@@ -233,13 +232,14 @@ CUT_NAMES = ["sub", "a.sub", "ns.sub", "x.y.sub", "secure", "ns.secure", "b.c.se
 CUT_NAMES += ["x.y.deep", "q.x.y.deep", "A-LONGER-LABEL.x.y.deep", "www", "nothing", "n.www"]
 
 
-def cuts_handler(tmp_path: Path) -> Handler:
+def cuts_handler(tmp_path: Path, keys_made: int = 1) -> Handler:
     zones = tmp_path / "zones"
     zones.mkdir()
     (zones / "cuts.test.yaml").write_text(CUTS_ZONE)
     keys = tmp_path / "keys"
     args = [sys.executable, "-m", "geodns", "dnssec", "keygen", "cuts.test.", "--dir", str(keys)]
-    subprocess.run(args, check=True, capture_output=True)
+    for _ in range(keys_made):  # two: both sign (RFC 6781's double signature)
+        subprocess.run(args, check=True, capture_output=True)
     return production_handler(zones, rng=SharedDraws(3), dnssec={"key_dir": str(keys)})
 
 
@@ -270,3 +270,41 @@ def test_signed_referrals_are_native_and_the_reference(tmp_path: Path) -> None:
     q = do_query(random.Random(1), "a.sub.cuts.test", 1)
     reply = dns.message.from_wire(built.table.answer(q, bytes(4), dec)[0])
     assert {r.rdtype for r in reply.authority} == {2, 47, 46}, reply  # NS, NSEC, RRSIG
+
+
+def nx_name(rng: random.Random) -> str:
+    """A name that does not exist: under the apex, under a name, a `*` label, up to 253
+    characters, mixed case."""
+    pick = rng.random()
+    if pick < 0.1:
+        return "*.nothing"
+    if pick < 0.2:
+        return ".".join(["a" * 63] * 3) + "." + "b" * (253 - 3 * 64 - 10)
+    labels = [rng.choice(["nx", "Missing", "q", "x1"]) for _ in range(rng.randrange(1, 4))]
+    return ".".join(labels) + rng.choice(["", ".www", ".ns1"])
+
+
+def test_signed_nxdomain_is_native_and_the_reference(tmp_path: Path) -> None:
+    """A DO query for a name that does not exist gets compact denial (RFC 9824) natively:
+    NOERROR, or NXDOMAIN with CO, the SOA and its RRSIGs, an NSEC at the name with its
+    RRSIG by each of the zone's two signing keys, byte for byte the handler's (TC in 512
+    bytes where it does not fit); ANY, meta types and NXNAME stay the handler's."""
+    rng = random.Random(6)
+    h = cuts_handler(tmp_path, keys_made=2)
+    built = native.for_handler(h)
+    dec = nativepolicy.decisions(built, kinds.Board())
+    seen: Counter = Counter()
+    for i in range(3000):
+        qtype = rng.choice([1, 28, 16, 46, 47, 48, 43, 255, 128, 251, 0xFF00])
+        data = do_query(rng, nx_name(rng) + ".cuts.test", qtype, rng.choice([1232, 512, 4096]))
+        answered = kinds.check(h, built, dec, data, kinds.host(rng), 65535 if i % 5 else 512)
+        seen[(qtype in (255, 128, 251), answered)] += 1
+    assert seen[(False, True)] > 2000 and not seen[(False, False)], seen
+    assert not seen[(True, True)], seen
+    for co, rcode in [(0, 0), (0x4000, 3)]:
+        q = struct.pack("!HHHHHH", 7, 0, 1, 0, 0, 1) + kinds.wire_name("nx.cuts.test")
+        q += struct.pack("!HHBHHIH", 1, 1, 0, 41, 1232, 0x8000 | co, 0)
+        reply = dns.message.from_wire(built.table.answer(q, bytes(4), dec)[0])
+        assert reply.rcode() == rcode and not reply.answer
+        types = Counter(rd.rdtype for rrset in reply.authority for rd in rrset)
+        assert types == {6: 1, 46: 4, 47: 1}, types  # SOA, NSEC; two keys sign each

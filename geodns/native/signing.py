@@ -8,8 +8,8 @@ slow handler gives a DO query; signatures come from the zone's signer, cached by
 and week window. Signed ahead: positive authoritative answers (static, every policy class,
 draws and sticky picks, one body per max_answers start, CNAME chains inside the zone) and
 NODATA (per name, and per name and type at a policy name), referrals (per cut: the DS
-and its RRSIG, or the NSEC proving none). Not: NXDOMAIN (an NSEC per name asked), wildcard
-syntheses (signed as the name asked); and at most `cap`
+and its RRSIG, or the NSEC proving none). Not: NXDOMAIN (an NSEC per name asked: the C
+signs it, native/denial.py), wildcard syntheses (signed as the name asked); and at most `cap`
 per build: past it a DO query for the rest is Python's.
 """
 

@@ -308,3 +308,20 @@ def test_signed_nxdomain_is_native_and_the_reference(tmp_path: Path) -> None:
         assert reply.rcode() == rcode and not reply.answer
         types = Counter(rd.rdtype for rrset in reply.authority for rd in rrset)
         assert types == {6: 1, 46: 4, 47: 1}, types  # SOA, NSEC; two keys sign each
+
+
+def test_signed_nxdomain_beside_wildcards(tmp_path: Path) -> None:
+    """In a zone with wildcards a name no wildcard covers gets its compact denial natively
+    (the handler's bytes); one a wildcard synthesizes stays the handler's."""
+    board = kinds.Board()
+    h = signed_handler(tmp_path / "keys", board)
+    built = native.for_handler(h)
+    dec = nativepolicy.decisions(built, board)
+    rng = random.Random(3)
+    seen: Counter = Counter()
+    names = ["nothing.kinds", "a.b.nothing.kinds", "*.kinds", "zz.geo", "x.y.wild.kinds"]
+    for i in range(300):
+        name = names[i % len(names)]
+        q = do_query(rng, name + ".test", rng.choice([1, 28, 16]), rng.choice([512, 1232]))
+        seen[(name, kinds.check(h, built, dec, q, kinds.host(rng), 512 if i & 1 else 65535))] += 1
+    assert seen == {(n, n != "x.y.wild.kinds"): 60 for n in names}, seen

@@ -24,6 +24,32 @@ variants() {
   exit 2
 }
 
+# zone_head: the records every peer's zone starts with (TTL, SOA, NS, ns1, static), so the
+# zones the peers serve cannot drift apart.
+zone_head() {
+  printf '%s\n' '$TTL 300' '@      SOA ns1 hostmaster 1 3600 600 604800 60' '@      NS  ns1' \
+    'ns1    A   127.0.0.1' 'static A   192.0.2.1'
+}
+
+# pdns_common: the pdns.conf lines both PowerDNS peers share (loopback $port, one thread of
+# each kind, in the foreground, nothing else listening).
+pdns_common() {
+  cat <<CONF
+edns-subnet-processing=yes
+local-address=127.0.0.1
+local-port=$port
+receiver-threads=1
+distributor-threads=1
+socket-dir=$dir
+daemon=no
+guardian=no
+webserver=no
+security-poll-suffix=
+setuid=
+setgid=
+CONF
+}
+
 # started PID: wait until static.geo.example answers on 127.0.0.1:$port, then print the PID.
 # START_TRIES (100): how many 0.2 s waits before giving up.
 started() {

@@ -51,19 +51,11 @@ plugins => { geoip => {
 } $kinds_plugins }
 CONF
 cat >"$dir/zones/geo.example" <<ZONE
-\$TTL 300
-@      SOA ns1 hostmaster 1 3600 600 604800 60
-@      NS  ns1
-ns1    A   127.0.0.1
-static A   192.0.2.1
+$(zone_head)
 www    DYNA geoip!www
 ZONE
 [ "$variant" != kinds ] || cat >"$dir/zones/kinds.example" <<ZONE
-\$TTL 300
-@      SOA ns1 hostmaster 1 3600 600 604800 60
-@      NS  ns1
-ns1    A   127.0.0.1
-static A   192.0.2.1
+$(zone_head)
 geo    DYNA geoip!kgeo
 wrr    DYNA weighted!wrr
 rotate DYNA metafo!rotate

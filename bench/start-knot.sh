@@ -24,11 +24,7 @@ rule() { printf '  - geo: "%s"\n    A: 192.0.2.%s\n    AAAA: 2001:db8::%s\n' "$1
 { echo "www.geo.example:"; rule EU 10; rule NA 20; rule AS 30; rule "*" 40; } >"$dir/geo.conf"
 cat >"$dir/geo.example.zone" <<ZONE
 \$ORIGIN geo.example.
-\$TTL 300
-@      SOA ns1 hostmaster 1 3600 600 604800 60
-@      NS  ns1
-ns1    A   127.0.0.1
-static A   192.0.2.1
+$(zone_head)
 www    A   192.0.2.40
 www    AAAA 2001:db8::40
 ZONE

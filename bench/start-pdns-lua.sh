@@ -17,11 +17,7 @@ variants kinds dnssec
 pick() { echo "\"continent('EU') and '${1}10' or continent('NA') and '${1}20' or continent('AS') and '${1}30' or '${1}40'\""; }
 cat >"$dir/geo.example.zone" <<ZONE
 \$ORIGIN geo.example.
-\$TTL 300
-@      SOA ns1 hostmaster 1 3600 600 604800 60
-@      NS  ns1
-ns1    A   127.0.0.1
-static A   192.0.2.1
+$(zone_head)
 www    LUA A    $(pick 192.0.2.)
 www    LUA AAAA $(pick 2001:db8::)
 ZONE
@@ -32,11 +28,7 @@ if [ "$variant" = kinds ]; then
   W="{{3,'192.0.2.10'},{2,'192.0.2.20'},{1,'192.0.2.30'}}"
   cat >"$dir/kinds.example.zone" <<ZONE
 \$ORIGIN kinds.example.
-\$TTL 300
-@      SOA ns1 hostmaster 1 3600 600 604800 60
-@      NS  ns1
-ns1    A   127.0.0.1
-static A   192.0.2.1
+$(zone_head)
 geo    LUA A ";$P if continent('EU') then return P['192.0.2.10'] elseif continent('NA') then return P['192.0.2.20'] elseif continent('AS') then return P['192.0.2.30'] end return '192.0.2.40'"
 wrr    LUA A ";$P return P[pickwrandom($W)]"
 sticky LUA A ";$P return P[pickwhashed($W)]"
@@ -56,18 +48,7 @@ bind-config=$dir/named.conf
 geoip-database-files=mmdb:$GEOIP_DB
 geoip-zones-file=$dir/empty.yaml
 enable-lua-records=${LUA_MODE:-shared}
-edns-subnet-processing=yes
-local-address=127.0.0.1
-local-port=$port
-receiver-threads=1
-distributor-threads=1
-socket-dir=$dir
-daemon=no
-guardian=no
-webserver=no
-security-poll-suffix=
-setuid=
-setgid=
+$(pdns_common)
 CONF
 if [ "$variant" = dnssec ]; then
   printf 'bind-dnssec-db=%s\ndefault-ksk-algorithm=ecdsa256\ndefault-zsk-algorithm=\n' \

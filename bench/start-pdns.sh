@@ -25,18 +25,7 @@ cat >"$dir/pdns.conf" <<CONF
 launch=geoip
 geoip-database-files=mmdb:$GEOIP_DB
 geoip-zones-file=$dir/geo.yaml
-edns-subnet-processing=yes
-local-address=127.0.0.1
-local-port=$port
-receiver-threads=1
-distributor-threads=1
-socket-dir=$dir
-daemon=no
-guardian=no
-webserver=no
-security-poll-suffix=
-setuid=
-setgid=
+$(pdns_common)
 CONF
 if [ "$variant" = dnssec ]; then
   mkdir -p "$dir/keys"

@@ -61,6 +61,7 @@ class Fleet(DrainSync, Shared):
         self._serial_soon: asyncio.Handle | None = None
         self._session_heard: set[str] = set()  # instances heard joined in this session
         self._floors_done = False  # our kept serials are on the bus (this session)
+        self._joining: asyncio.Task | None = None  # this session's _after_join
         self._jobs: set[asyncio.Task] = set()
         self.pools: Any = lambda: ()  # the app's current pools (min_healthy after a merge)
         self.bus = (
@@ -247,7 +248,10 @@ class Fleet(DrainSync, Shared):
             "fleet: joined bucket %r (%d other instances)", self.fleet_conf.bucket, len(self.peers)
         )
         expected = {r.instance for r in self.fresh_peers()}
-        self._retire(asyncio.create_task(self._after_join(expected)))
+        if self._joining is not None:
+            self._joining.cancel()
+        self._joining = asyncio.create_task(self._after_join(expected))
+        self._retire(self._joining)
 
     async def _after_join(self, expected: set[str]) -> None:
         """Write our kept serials as floors, say so (our heartbeat turns from "joining" to
@@ -269,6 +273,9 @@ class Fleet(DrainSync, Shared):
             callback()
 
     def _lost(self) -> None:
+        if self._joining is not None:  # a join the session did not live to finish: the next
+            self._joining.cancel()  # session's own says joined (and counts it), not this one
+            self._joining = None
         self._joined.clear()
         self.beats.outbox.reset()
         self._in_bucket.clear()
